@@ -1,0 +1,35 @@
+# vipd: the two commands a new user needs, as root on a fresh Debian machine:
+#   make demo   - build vipd and run the lab demo (the seed's story)
+#   make test   - install what is missing, then run every test (unit, lab, interop)
+# Both install missing Debian packages themselves (see `deps`).
+
+CARGO ?= cargo
+APT_PACKAGES = clang llvm libbpf-dev bpftool iproute2 ethtool keepalived tcpdump \
+	wrk haproxy nftables nginx-light iputils-ping arping curl linux-libc-dev gcc-multilib
+export DEBIAN_FRONTEND = noninteractive
+
+.PHONY: deps build demo test lint bench fuzz
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=300 $$missing; \
+	fi
+	@command -v cargo >/dev/null || { echo "error: cargo not found: install Rust (rustup) first"; exit 1; }
+	@rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy || true
+
+build: deps
+	$(CARGO) build --release
+
+demo: build
+	./target/release/vipd lab demo
+
+test: deps
+	$(CARGO) test --workspace -- --test-threads=2
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings

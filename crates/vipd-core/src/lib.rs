@@ -1,0 +1,17 @@
+//! vipd-core: everything vipd *decides*, with no IO.
+//!
+//! This crate never touches a socket, a file, the clock or the kernel: it takes
+//! inputs (configuration text, packets, timestamps given by the caller) and returns
+//! outputs (a typed model, actions to perform, tables to write). That keeps every
+//! decision deterministic and testable in milliseconds without root. The `vipd`
+//! crate is the thin IO shell around it.
+//!
+//! # Layout
+//!
+//! Modules are added by the issues that build them:
+//! - `config`: keepalived.conf lexer, preprocessor, parser, typed model, diagnostics.
+//! - `vrrp`: VRRP v2/v3 packets and the sans-IO instance state machine.
+//! - `sched`: schedulers and Maglev: (reals, weights) -> lookup tables.
+//! - `check`: health-check verdicts (retry, delay_before_retry, alpha, quorum).
+//! - `plan`: desired state -> data-plane tables.
+#![forbid(unsafe_code)]

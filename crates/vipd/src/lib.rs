@@ -1,0 +1,4 @@
+//! vipd: the IO shell around `vipd-core`.
+//!
+//! One binary, `vipd`, with subcommands; this library holds the modules so that
+//! integration tests can drive them directly.
