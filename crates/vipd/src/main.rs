@@ -1,10 +1,32 @@
-use clap::Parser;
+//! The `vipd` binary: thin. Parses the command line and hands over to the library.
+//!
+//! Each area adds its subcommand as a variant of [`Command`] and one dispatch arm.
+
+use clap::{Parser, Subcommand};
 
 /// vipd: a Layer-4 load balancer in the tradition of LVS-TUN driven by keepalived.
+///
+/// Without a subcommand, `vipd -f keepalived.conf` runs the director, with
+/// keepalived's flags.
 #[derive(Debug, Parser)]
-#[command(version, about)]
-struct Cli {}
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-fn main() {
-    let _cli = Cli::parse();
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print vipd's version and the data-plane programs it embeds.
+    Version,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Version) | None => {
+            println!("vipd {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    }
 }
