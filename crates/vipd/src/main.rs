@@ -19,6 +19,10 @@ struct Cli {
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// Real-server side: bind VIPs without ARP and decapsulate the director's IPIP
+    /// (replaces the seed's realserver.sh). Run inside the real server's namespace.
+    #[command(subcommand)]
+    Realserver(vipd::realserver::RealserverCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +32,6 @@ fn main() -> anyhow::Result<()> {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }
 }
