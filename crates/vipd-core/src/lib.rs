@@ -15,3 +15,5 @@
 //! - `check`: health-check verdicts (retry, delay_before_retry, alpha, quorum).
 //! - `plan`: desired state -> data-plane tables.
 #![forbid(unsafe_code)]
+
+pub mod check;
