@@ -17,3 +17,5 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod sched;
+pub mod vrrp;
