@@ -16,5 +16,6 @@
 //! - `plan`: desired state -> data-plane tables.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod sched;
 pub mod vrrp;
