@@ -15,4 +15,9 @@
 //! - `check`: health-check verdicts (retry, delay_before_retry, alpha, quorum).
 //! - `plan`: desired state -> data-plane tables.
 #![forbid(unsafe_code)]
+
+pub mod check;
 pub mod config;
+pub mod realserver;
+pub mod sched;
+pub mod vrrp;

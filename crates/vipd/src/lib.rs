@@ -5,3 +5,4 @@
 
 pub mod config_check;
 pub mod config_io;
+pub mod realserver;
