@@ -14,4 +14,7 @@
 //! - `sched`: schedulers and Maglev: (reals, weights) -> lookup tables.
 //! - `check`: health-check verdicts (retry, delay_before_retry, alpha, quorum).
 //! - `plan`: desired state -> data-plane tables.
+//! - `lab`: the lab's nodes, names and addresses (`vipd lab` builds them).
 #![forbid(unsafe_code)]
+
+pub mod lab;

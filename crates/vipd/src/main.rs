@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// The seed's network in namespaces on this machine: up, down, status, exec, demo.
+    Lab(vipd::lab::cli::LabArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +30,6 @@ fn main() -> anyhow::Result<()> {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Lab(args)) => vipd::lab::cli::run(args),
     }
 }
