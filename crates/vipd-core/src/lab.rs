@@ -90,7 +90,8 @@ pub enum PlanError {
     /// The lab name has a character outside `[a-z0-9]` or does not start with a letter.
     #[error(
         "lab name {name:?} is not valid: use lower-case letters and digits only, \
-         starting with a letter (e.g. t1a2b), so namespace names stay unambiguous"
+         starting with a letter (e.g. t1a2b), so namespace names stay unambiguous: \
+         choose another --name"
     )]
     NameChars {
         /// The name given.

@@ -169,10 +169,7 @@ async fn handle(
         return text(StatusCode::OK, format!("{received}\n"));
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "GET, HEAD or POST\n".into(),
-        );
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD or POST\n".into());
     }
     if path == "/" {
         let local = local.map_or_else(|| "?".to_string(), |l| l.to_string());

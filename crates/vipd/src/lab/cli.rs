@@ -212,11 +212,21 @@ fn demo(name: &str, keep: bool) -> anyhow::Result<()> {
             let addr = SocketAddr::from((rs.addr, 80));
             match client::http_get(&guard.netns(asker), addr, "/", Duration::from_secs(3)) {
                 Ok(r) if r.status == 200 && r.first_line() == rs.name => {
-                    println!("{asker:>6} -> http://{}/  {} {}", rs.addr, r.status, r.first_line());
+                    println!(
+                        "{asker:>6} -> http://{}/  {} {}",
+                        rs.addr,
+                        r.status,
+                        r.first_line()
+                    );
                 }
                 Ok(r) => {
                     failed += 1;
-                    println!("{asker:>6} -> http://{}/  UNEXPECTED {} {:?}", rs.addr, r.status, r.first_line());
+                    println!(
+                        "{asker:>6} -> http://{}/  UNEXPECTED {} {:?}",
+                        rs.addr,
+                        r.status,
+                        r.first_line()
+                    );
                 }
                 Err(e) => {
                     failed += 1;
@@ -227,7 +237,11 @@ fn demo(name: &str, keep: bool) -> anyhow::Result<()> {
     }
     if keep {
         let lab = guard.keep();
-        println!("\nlab {} left up: vipd lab down --name {}", lab.name(), lab.name());
+        println!(
+            "\nlab {} left up: vipd lab down --name {}",
+            lab.name(),
+            lab.name()
+        );
     } else {
         guard.down()?;
         println!("\n== lab {name} removed");

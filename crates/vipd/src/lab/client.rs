@@ -58,7 +58,12 @@ pub enum HttpGetError {
 
 /// `GET path` from `addr`, with a socket opened inside namespace `ns`; one
 /// connection, `Connection: close`, whole-request `timeout`.
-pub fn http_get(ns: &str, addr: SocketAddr, path: &str, timeout: Duration) -> Result<Reply, HttpGetError> {
+pub fn http_get(
+    ns: &str,
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<Reply, HttpGetError> {
     let io = |source| HttpGetError::Io {
         ns: ns.to_string(),
         addr,
@@ -70,7 +75,11 @@ pub fn http_get(ns: &str, addr: SocketAddr, path: &str, timeout: Duration) -> Re
     let mut stream = stream;
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(io)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(io)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(io)?;
     let text = String::from_utf8_lossy(&raw);

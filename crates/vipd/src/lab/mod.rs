@@ -1,15 +1,21 @@
 //! `vipd lab`: the seed's network on one machine, in network namespaces.
 //!
 //! ```text
-//!                      203.0.113.0/24
-//!   [NAME-client] eth0 .2 ─────────── client .1 [NAME-router]  ip_forward=1
-//!                                               │          │
-//!                         br-dir 10.253.85.1/24 │          │ br-rs 10.253.26.254/24
-//!                       ┌─────────┬─────────────┘          └──────┬─────────┬─────────┐
-//!                   port dir1  port dir2                      port rs1  port rs2  port rs3
-//!                       │         │                               │         │         │
-//!   [NAME-dir1] eth1 .11   [NAME-dir2] eth1 .12    [NAME-rs1] eth0 .1  [NAME-rs2] .2  [NAME-rs3] .3
-//!        (VIP 10.253.85.250 is the directors' to hold)    httpd :80 on every real server
+//!                  client subnet 203.0.113.0/24
+//!  +-------------+                      +------------------------------------------------------+
+//!  | NAME-client |eth0 .2 --- .1 client | NAME-router                             ip_forward=1 |
+//!  +-------------+                      |                                                      |
+//!                                       |  br-dir 10.253.85.1/24        br-rs 10.253.26.254/24 |
+//!                                       |   ports: dir1  dir2             ports: rs1  rs2  rs3 |
+//!                                       +--------+------+-------------------------+----+----+--+
+//!                                                |      |                         |    |    |
+//!                                        eth1 .11|      |eth1 .12          eth0 .1| .2 | .3 |
+//!                                          +-----+--+ +-+------+             +----+-+ ++---+ ++---+
+//!                                          |  dir1  | |  dir2  |             | rs1  | |rs2 | |rs3 |
+//!                                          +--------+ +--------+             +------+ +----+ +----+
+//!                                      director LAN 10.253.85.0/24      real-server LAN 10.253.26.0/24
+//!                                      VIP 10.253.85.250: VRRP's        httpd on :80 of every rsN
+//!                                      (the lab never assigns it)       (namespaces NAME-dirN, NAME-rsN)
 //! ```
 //!
 //! Every node is a namespace `NAME-NODE`; each has one veth cable to the router
@@ -426,7 +432,14 @@ impl Lab {
             .collect();
         for node in &reals {
             let mut cmd = self.command(&node.name, bin)?;
-            cmd.args(["lab", "httpd", "--node", &node.name, "--listen", "0.0.0.0:80"]);
+            cmd.args([
+                "lab",
+                "httpd",
+                "--node",
+                &node.name,
+                "--listen",
+                "0.0.0.0:80",
+            ]);
             self.spawn_logged(&node.name, "httpd", &mut cmd)?;
         }
         // Ready when each answers a TCP connect on its RIP, from inside its namespace.
@@ -598,7 +611,10 @@ impl Lab {
         // Own process group: a Ctrl-C meant for a later foreground command in the
         // same terminal does not reach the lab's daemons.
         use std::os::unix::process::CommandExt;
-        cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
         let child = self.spawn_command(node, cmd)?;
         self.children.lock().expect("not poisoned").push(child);
         Ok(())
@@ -735,10 +751,18 @@ fn status(lab: &Lab) -> Result<String, LabError> {
         out,
         "{}{} (state in {})",
         lab.plan,
-        if lab.xdp_pass { ", pass XDP on director ports" } else { "" },
+        if lab.xdp_pass {
+            ", pass XDP on director ports"
+        } else {
+            ""
+        },
         state::dir(lab.name()).display()
     );
-    let _ = writeln!(out, "{:<8} {:<16} {:<48} PROCESSES", "NODE", "NAMESPACE", "ADDRESSES");
+    let _ = writeln!(
+        out,
+        "{:<8} {:<16} {:<48} PROCESSES",
+        "NODE", "NAMESPACE", "ADDRESSES"
+    );
     for node in lab.plan.node_names() {
         let ns = lab.netns(&node);
         let addrs = if netns::exists(&ns) {
@@ -753,7 +777,11 @@ fn status(lab: &Lab) -> Result<String, LabError> {
         let _ = writeln!(
             out,
             "{node:<8} {ns:<16} {addrs:<48} {}",
-            if procs.is_empty() { "-".into() } else { procs.join("; ") }
+            if procs.is_empty() {
+                "-".into()
+            } else {
+                procs.join("; ")
+            }
         );
     }
     Ok(out)
@@ -770,7 +798,13 @@ async fn addresses(ns: &str) -> Result<String, LabError> {
         what: "list addresses".into(),
         detail: e.to_string(),
     };
-    let links: Vec<_> = h.link().get().execute().try_collect().await.map_err(kernel)?;
+    let links: Vec<_> = h
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(kernel)?;
     let name_of = |index: u32| {
         links
             .iter()
@@ -783,7 +817,13 @@ async fn addresses(ns: &str) -> Result<String, LabError> {
             })
             .unwrap_or_else(|| index.to_string())
     };
-    let addrs: Vec<_> = h.address().get().execute().try_collect().await.map_err(kernel)?;
+    let addrs: Vec<_> = h
+        .address()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(kernel)?;
     let mut parts = Vec::new();
     for a in addrs {
         let ip = a.attributes.iter().find_map(|attr| match attr {
@@ -792,11 +832,19 @@ async fn addresses(ns: &str) -> Result<String, LabError> {
         });
         if let Some(ip) = ip {
             if ip != Ipv4Addr::LOCALHOST {
-                parts.push(format!("{} {ip}/{}", name_of(a.header.index), a.header.prefix_len));
+                parts.push(format!(
+                    "{} {ip}/{}",
+                    name_of(a.header.index),
+                    a.header.prefix_len
+                ));
             }
         }
     }
-    Ok(if parts.is_empty() { "-".into() } else { parts.join(", ") })
+    Ok(if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    })
 }
 
 /// A lab that is removed when dropped (also when the test panics).
@@ -825,14 +873,18 @@ impl LabGuard {
 
     /// Disarms the guard: the lab stays up (remove it with `vipd lab down`).
     pub fn keep(mut self) -> Lab {
-        self.lab.take().expect("a guard holds its lab until down/keep")
+        self.lab
+            .take()
+            .expect("a guard holds its lab until down/keep")
     }
 }
 
 impl Deref for LabGuard {
     type Target = Lab;
     fn deref(&self) -> &Lab {
-        self.lab.as_ref().expect("a guard holds its lab until down/keep")
+        self.lab
+            .as_ref()
+            .expect("a guard holds its lab until down/keep")
     }
 }
 

@@ -9,7 +9,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth};
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 use vipd_core::lab::{self as plan, LabPlan, Role};
 
 use super::{ethtool, netns, xdp, LabError};
@@ -85,8 +87,22 @@ pub async fn build(plan: &LabPlan, xdp_pass: bool) -> Result<(), LabError> {
     }
     let dlan = index(&router, &router_ns, plan::DLAN_BRIDGE).await?;
     let rlan = index(&router, &router_ns, plan::RLAN_BRIDGE).await?;
-    add_addr(&router, &router_ns, dlan, plan::ROUTER_DLAN_IP, plan::DLAN_PREFIX).await?;
-    add_addr(&router, &router_ns, rlan, plan::ROUTER_RLAN_IP, plan::RLAN_PREFIX).await?;
+    add_addr(
+        &router,
+        &router_ns,
+        dlan,
+        plan::ROUTER_DLAN_IP,
+        plan::DLAN_PREFIX,
+    )
+    .await?;
+    add_addr(
+        &router,
+        &router_ns,
+        rlan,
+        plan::ROUTER_RLAN_IP,
+        plan::RLAN_PREFIX,
+    )
+    .await?;
 
     for node in plan.nodes() {
         let ns = plan.netns(&node.name);
@@ -112,15 +128,30 @@ pub async fn build(plan: &LabPlan, xdp_pass: bool) -> Result<(), LabError> {
         let port = index(&router, &router_ns, &node.router_port).await?;
         match node.bridge {
             Some(bridge) => {
-                let br = if bridge == plan::DLAN_BRIDGE { dlan } else { rlan };
+                let br = if bridge == plan::DLAN_BRIDGE {
+                    dlan
+                } else {
+                    rlan
+                };
                 let msg = LinkUnspec::new_with_index(port).controller(br).up().build();
                 router.link().set(msg).execute().await.map_err(|e| {
-                    link_err(&router_ns, &format!("plug {} into {bridge}", node.router_port), e)
+                    link_err(
+                        &router_ns,
+                        &format!("plug {} into {bridge}", node.router_port),
+                        e,
+                    )
                 })?;
             }
             None => {
                 set_up(&router, &node.router_port).await?;
-                add_addr(&router, &router_ns, port, plan::ROUTER_CLIENT_IP, plan::CLIENT_PREFIX).await?;
+                add_addr(
+                    &router,
+                    &router_ns,
+                    port,
+                    plan::ROUTER_CLIENT_IP,
+                    plan::CLIENT_PREFIX,
+                )
+                .await?;
             }
         }
         if let Role::Director(_) = node.role {
@@ -148,7 +179,11 @@ pub async fn build(plan: &LabPlan, xdp_pass: bool) -> Result<(), LabError> {
             .map_err(|e| link_err(&ns, &format!("set {} up", node.iface), e))?;
         add_addr(&h, &ns, ifindex, node.addr, node.prefix).await?;
         h.route()
-            .add(RouteMessageBuilder::<Ipv4Addr>::new().gateway(node.gateway).build())
+            .add(
+                RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(node.gateway)
+                    .build(),
+            )
             .execute()
             .await
             .map_err(|e| link_err(&ns, &format!("add default route via {}", node.gateway), e))?;
@@ -180,7 +215,13 @@ async fn set_up(h: &Handle, name: &str) -> Result<(), LabError> {
         .map_err(|e| link_err("", &format!("set {name} up"), e))
 }
 
-async fn add_addr(h: &Handle, ns: &str, index: u32, addr: Ipv4Addr, prefix: u8) -> Result<(), LabError> {
+async fn add_addr(
+    h: &Handle,
+    ns: &str,
+    index: u32,
+    addr: Ipv4Addr,
+    prefix: u8,
+) -> Result<(), LabError> {
     h.address()
         .add(index, IpAddr::V4(addr), prefix)
         .execute()
@@ -196,15 +237,13 @@ fn link_err(ns: &str, what: &str, e: rtnetlink::Error) -> LabError {
         _ => None,
     };
     match errno {
-        Some(libc::EOPNOTSUPP) => {
-            LabError::MissingFeature {
-                what: what.to_string(),
-                hint: "the kernel lacks veth or bridge support: load the modules \
+        Some(libc::EOPNOTSUPP) => LabError::MissingFeature {
+            what: what.to_string(),
+            hint: "the kernel lacks veth or bridge support: load the modules \
                        (`modprobe veth bridge`) or use a kernel with CONFIG_VETH and \
                        CONFIG_BRIDGE"
-                    .into(),
-            }
-        }
+                .into(),
+        },
         _ => LabError::Kernel {
             ns: ns.to_string(),
             what: what.to_string(),

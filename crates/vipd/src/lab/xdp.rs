@@ -27,7 +27,8 @@ use super::netns;
 /// `XDP_FLAGS_DRV_MODE` from `<linux/if_link.h>`: native (driver) mode.
 const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
 
-static XDP_PASS_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdp_pass.bpf.o"));
+static XDP_PASS_OBJ: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdp_pass.bpf.o"));
 
 /// Errors attaching the pass program.
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +69,7 @@ pub async fn attach_pass(ns: &str, iface: &str) -> Result<(), XdpPassError> {
         .ok_or_else(|| XdpPassError::Load("program xdp_pass missing from the object".into()))?
         .try_into()
         .map_err(|e: aya::programs::ProgramError| XdpPassError::Load(e.to_string()))?;
-    prog.load()
-        .map_err(|e| XdpPassError::Load(e.to_string()))?;
+    prog.load().map_err(|e| XdpPassError::Load(e.to_string()))?;
     let fd = prog
         .fd()
         .map_err(|e| XdpPassError::Load(e.to_string()))?
@@ -111,10 +111,5 @@ async fn set_xdp_fd(ns: &str, iface: &str, fd: i32) -> Result<(), XdpPassError> 
             LinkXdp::Flags(XDP_FLAGS_DRV_MODE),
         ]))
         .build();
-    handle
-        .link()
-        .set(msg)
-        .execute()
-        .await
-        .map_err(attach_err)
+    handle.link().set(msg).execute().await.map_err(attach_err)
 }
