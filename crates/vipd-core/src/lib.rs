@@ -17,4 +17,8 @@
 //! - `lab`: the lab's nodes, names and addresses (`vipd lab` builds them).
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod lab;
+pub mod realserver;
+pub mod sched;
+pub mod vrrp;

@@ -5,3 +5,4 @@
 
 pub mod httpd;
 pub mod lab;
+pub mod realserver;

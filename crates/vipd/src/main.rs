@@ -21,6 +21,10 @@ enum Command {
     Version,
     /// The seed's network in namespaces on this machine: up, down, status, exec, demo.
     Lab(vipd::lab::cli::LabArgs),
+    /// Real-server side: bind VIPs without ARP and decapsulate the director's IPIP
+    /// (replaces the seed's realserver.sh). Run inside the real server's namespace.
+    #[command(subcommand)]
+    Realserver(vipd::realserver::RealserverCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,5 +35,6 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),
+        Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }
 }
