@@ -5,4 +5,6 @@
 
 pub mod config_check;
 pub mod config_io;
+pub mod httpd;
+pub mod lab;
 pub mod realserver;
