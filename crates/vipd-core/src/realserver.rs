@@ -371,6 +371,10 @@ pub struct Observed {
     pub decap_filters: Vec<(String, u32)>,
     /// Whether the device that must carry the VIPs exists and is up.
     pub vip_dev_up: bool,
+    /// Outer destinations the decap program accepts (bpf mode; `None`: unreadable).
+    pub decap_local: Option<Vec<Ipv4Addr>>,
+    /// This host's own addresses now (no VIPs, no loopback), sorted.
+    pub host_local: Vec<Ipv4Addr>,
 }
 
 /// Compare the recorded steps with what the host shows; one line per problem,
@@ -395,6 +399,17 @@ pub fn problems(
             ));
         }
     }
+    if mode == DecapMode::Bpf {
+        match &seen.decap_local {
+            Some(have) if *have == seen.host_local => {}
+            Some(have) => out.push(format!(
+                "the decap program accepts IPIP for {} but this host's addresses are now {}; run `vipd realserver up` again",
+                join(have),
+                join(&seen.host_local)
+            )),
+            None => out.push("the decap program's address map cannot be read (program gone?); run `vipd realserver up` again".into()),
+        }
+    }
     for a in applied {
         match a {
             Applied::Sysctl { key, applied, .. } => match seen.sysctls.get(key) {
@@ -415,6 +430,16 @@ pub fn problems(
         }
     }
     out
+}
+
+fn join(a: &[Ipv4Addr]) -> String {
+    if a.is_empty() {
+        return "(none)".into();
+    }
+    a.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -586,16 +611,22 @@ mod tests {
             addrs: vec![(vip, "lo".into())],
             decap_filters: vec![("eth0".into(), 7)],
             vip_dev_up: true,
+            decap_local: Some(vec!["10.253.26.1".parse().unwrap()]),
+            host_local: vec!["10.253.26.1".parse().unwrap()],
         };
         assert!(problems(&applied, &[vip], DecapMode::Bpf, &seen).is_empty());
         seen.sysctls.insert(key, Some("0".into()));
         seen.decap_filters.clear();
         seen.addrs.clear();
+        seen.host_local = vec!["10.253.26.9".parse().unwrap()];
         let p = problems(&applied, &[vip], DecapMode::Bpf, &seen);
-        assert_eq!(p.len(), 3, "{p:?}");
+        assert_eq!(p.len(), 4, "{p:?}");
         assert!(p[0].contains("VIP 10.253.85.250 is not on lo"));
-        assert!(p[1].contains("net.ipv4.conf.all.arp_ignore is 0, expected 1"));
-        assert!(p[2].contains("decap program 7 is no longer attached to eth0"));
+        assert!(p[1].contains(
+            "accepts IPIP for 10.253.26.1 but this host's addresses are now 10.253.26.9"
+        ));
+        assert!(p[2].contains("net.ipv4.conf.all.arp_ignore is 0, expected 1"));
+        assert!(p[3].contains("decap program 7 is no longer attached to eth0"));
     }
 
     #[test]

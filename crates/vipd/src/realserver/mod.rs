@@ -277,6 +277,7 @@ async fn up(h: &Handle, a: UpArgs) -> Result<(), RealserverError> {
     if !a.dry_run {
         require_root("up")?;
     }
+    let _lock = if a.dry_run { None } else { Some(sys::lock()?) };
     let host = Host::observe(h).await?;
     for name in &a.interfaces {
         match host.link(name) {
@@ -852,7 +853,7 @@ fn undo_command(step: &Applied) -> String {
 
 async fn down(h: &Handle, a: DownArgs) -> Result<(), RealserverError> {
     let (ino, cookie) = sys::netns_id()?;
-    let Some(mut state) = sys::load_state(ino, cookie)? else {
+    let Some(state) = sys::load_state(ino, cookie)? else {
         println!(
             "nothing to undo: `vipd realserver up` has not run in this network namespace (no {})",
             sys::state_path(ino).display()
@@ -867,6 +868,12 @@ async fn down(h: &Handle, a: DownArgs) -> Result<(), RealserverError> {
         return Ok(());
     }
     require_root("down")?;
+    let _lock = sys::lock()?;
+    // Read again under the lock: another run may have changed it meanwhile.
+    let Some(mut state) = sys::load_state(ino, cookie)? else {
+        println!("nothing to undo: another `vipd realserver down` just did it");
+        return Ok(());
+    };
     let host = Host::observe(h).await?;
     let mut failed = Vec::new();
     while let Some(step) = state.applied.pop() {
@@ -958,16 +965,16 @@ async fn status(h: &Handle) -> Result<(), RealserverError> {
                 }
             }
         }
-        if let Some(id) = ids.first() {
-            if let Ok(l) = decap::local(*id) {
-                println!(
-                    "outer dst:  {}",
-                    l.iter()
-                        .map(|a| a.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
+        seen.host_local = host.local_addrs(&state.vips);
+        seen.decap_local = ids.first().and_then(|id| decap::local(*id).ok());
+        if let Some(l) = &seen.decap_local {
+            println!(
+                "outer dst:  {}",
+                l.iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         println!("counters:   program {ids:?}");
         for c in Counter::ALL {

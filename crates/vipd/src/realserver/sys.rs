@@ -145,6 +145,17 @@ pub struct State {
     pub applied: Vec<Applied>,
 }
 
+/// Serialise `up`/`down` runs (of every namespace: they take milliseconds) so two
+/// runs in one namespace never interleave their reads and writes of the state file.
+/// Held until the returned guard drops.
+pub fn lock() -> Result<nix::fcntl::Flock<std::fs::File>, RealserverError> {
+    let io_err = |what: String| move |source| RealserverError::Io { what, source };
+    std::fs::create_dir_all(STATE_DIR).map_err(io_err(format!("creating {STATE_DIR}")))?;
+    let dir = std::fs::File::open(STATE_DIR).map_err(io_err(format!("opening {STATE_DIR}")))?;
+    nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| io_err(format!("locking {STATE_DIR}"))(e.into()))
+}
+
 /// State file path of the namespace with inode `ino`.
 pub fn state_path(ino: u64) -> PathBuf {
     PathBuf::from(STATE_DIR).join(format!("netns-{ino}.json"))
