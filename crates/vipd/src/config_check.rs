@@ -50,19 +50,16 @@ pub const EXIT_INVALID: u8 = 5;
 /// Runs the check; prints diagnostics on stderr and the dump on stdout.
 /// Returns the process exit code.
 pub fn run(args: &CheckArgs) -> u8 {
-    let loaded = match config_io::load_file(
-        &args.file,
-        args.config_id.as_deref(),
-        !args.no_host_checks,
-    ) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
+    let loaded =
+        match config_io::load_file(&args.file, args.config_id.as_deref(), !args.no_host_checks) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
                 "error: {e}\n  = help: give the path of a readable keepalived.conf with -f FILE"
             );
-            return EXIT_UNREADABLE;
-        }
-    };
+                return EXIT_UNREADABLE;
+            }
+        };
     let mut diags = loaded.diagnostics;
     if args.strict {
         diags.make_strict();
