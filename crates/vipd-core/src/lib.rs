@@ -14,6 +14,7 @@
 //! - `sched`: schedulers and Maglev: (reals, weights) -> lookup tables.
 //! - `check`: health-check verdicts (retry, delay_before_retry, alpha, quorum).
 //! - `plan`: desired state -> data-plane tables.
+//! - `reload`: what a configuration reload changes (config diff).
 //! - `lab`: the lab's nodes, names and addresses (`vipd lab` builds them).
 #![forbid(unsafe_code)]
 
@@ -21,5 +22,6 @@ pub mod check;
 pub mod config;
 pub mod lab;
 pub mod realserver;
+pub mod reload;
 pub mod sched;
 pub mod vrrp;

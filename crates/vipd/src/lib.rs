@@ -5,6 +5,8 @@
 
 pub mod config_check;
 pub mod config_io;
+pub mod ctl;
+pub mod daemon;
 pub mod httpd;
 pub mod lab;
 pub mod realserver;

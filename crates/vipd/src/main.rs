@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 
 /// vipd: a Layer-4 load balancer in the tradition of LVS-TUN driven by keepalived.
 ///
-/// Without a subcommand, `vipd -f keepalived.conf` runs the director, with
-/// keepalived's flags.
+/// Without a subcommand, `vipd -f keepalived.conf` runs the director (VRRP,
+/// health checkers and the XDP data plane) in the foreground, with keepalived's
+/// flags; TERM stops it, HUP reloads the file, USR1/USR2 write state/stats dumps.
+/// `vipd status` shows what it does.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -23,12 +25,17 @@ struct Cli {
     /// Config id for `@id` conditional lines (default: host name up to its first dot).
     #[arg(short = 'i', long = "config-id", value_name = "ID")]
     config_id: Option<String>,
+    #[command(flatten)]
+    daemon: vipd::daemon::DaemonArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// Show the running director: services, real servers, weights, connections,
+    /// counters and rates (as `ipvsadm -Ln --stats`), VRRP states and checks.
+    Status(vipd::ctl::client::StatusArgs),
     /// Check a keepalived.conf: rustc-style diagnostics; exit 0 (no errors),
     /// 4 (file unreadable) or 5 (errors). `--dump json|conf` prints the model.
     Check(vipd::config_check::CheckArgs),
@@ -65,7 +72,11 @@ fn main() -> anyhow::Result<()> {
             }
             std::process::exit(vipd::config_check::run(&args).into());
         }
-        Some(Command::Version) | None => {
+        None => std::process::exit(
+            vipd::daemon::run(cli.use_file, cli.config_id, cli.daemon).into(),
+        ),
+        Some(Command::Status(args)) => Ok(vipd::ctl::client::run(&args)?),
+        Some(Command::Version) => {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
