@@ -139,7 +139,10 @@ impl ConfigDiff {
 }
 
 fn addrs(v: &[SocketAddr]) -> String {
-    v.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One line: `no change`, or e.g. `10.253.85.250:80/TCP: real servers added:

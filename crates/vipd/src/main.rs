@@ -72,9 +72,9 @@ fn main() -> anyhow::Result<()> {
             }
             std::process::exit(vipd::config_check::run(&args).into());
         }
-        None => std::process::exit(
-            vipd::daemon::run(cli.use_file, cli.config_id, cli.daemon).into(),
-        ),
+        None => {
+            std::process::exit(vipd::daemon::run(cli.use_file, cli.config_id, cli.daemon).into())
+        }
         Some(Command::Status(args)) => Ok(vipd::ctl::client::run(&args)?),
         Some(Command::Version) => {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));

@@ -42,7 +42,9 @@ pub enum CtlError {
         source: std::io::Error,
     },
     /// The socket could not be created.
-    #[error("cannot listen on {path}: {source} (vipd needs root to create sockets under /run/vipd)")]
+    #[error(
+        "cannot listen on {path}: {source} (vipd needs root to create sockets under /run/vipd)"
+    )]
     Listen {
         /// The socket path.
         path: PathBuf,

@@ -142,7 +142,9 @@ pub fn text(st: &Status) -> String {
                 v.interface,
                 v.state,
                 prio,
-                v.since_secs.map(|s| format!("+{}", duration(s))).unwrap_or_default(),
+                v.since_secs
+                    .map(|s| format!("+{}", duration(s)))
+                    .unwrap_or_default(),
                 v.vips.join(" ")
             );
         }

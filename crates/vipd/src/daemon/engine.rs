@@ -65,11 +65,7 @@ impl Drop for PidFile {
 /// Runs until TERM/INT.
 pub async fn run(opts: Options, config: Config) -> anyhow::Result<()> {
     let stem = ctl::instance_stem();
-    let socket_path = opts
-        .args
-        .socket
-        .clone()
-        .unwrap_or_else(ctl::default_socket);
+    let socket_path = opts.args.socket.clone().unwrap_or_else(ctl::default_socket);
     let socket = ctl::server::bind(&socket_path)?;
     let pid_path = opts
         .args
@@ -151,7 +147,9 @@ impl Engine {
     fn new(opts: Options, config: Config) -> Self {
         let mut notes = Vec::new();
         if opts.parts.vrrp && !config.vrrp_instances.is_empty() {
-            notes.push("VRRP is not built into this vipd yet: instances are shown, not run".to_owned());
+            notes.push(
+                "VRRP is not built into this vipd yet: instances are shown, not run".to_owned(),
+            );
         }
         if opts.parts.lvs && !config.virtual_servers.is_empty() {
             notes.push("health checkers and the XDP data plane are not built into this vipd yet: virtual servers are shown, not served".to_owned());
@@ -186,7 +184,11 @@ impl Engine {
     /// configuration. Returns (applied, one-line message).
     fn reload(&mut self) -> (bool, String) {
         let at = self.started.elapsed().as_secs();
-        let checked = match load::load(&self.opts.file, self.opts.config_id.as_deref(), self.opts.parts) {
+        let checked = match load::load(
+            &self.opts.file,
+            self.opts.config_id.as_deref(),
+            self.opts.parts,
+        ) {
             Ok(c) => c,
             Err(e) => {
                 if !e.report().is_empty() {

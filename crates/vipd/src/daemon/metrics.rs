@@ -35,10 +35,11 @@ pub async fn spawn(
             };
             let tx = to_daemon.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let tx = tx.clone();
-                    async move { Ok::<_, Infallible>(answer(req, tx).await) }
-                });
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let tx = tx.clone();
+                        async move { Ok::<_, Infallible>(answer(req, tx).await) }
+                    });
                 if let Err(e) = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await
@@ -117,11 +118,27 @@ impl Family<'_> {
 pub fn render(st: &Status) -> String {
     let mut out = String::new();
     let mut f = Family { out: &mut out };
-    f.head("vipd_up_seconds", "gauge", "Seconds since the daemon started.");
+    f.head(
+        "vipd_up_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+    );
     f.sample("vipd_up_seconds", &[], st.uptime_secs);
-    f.head("vipd_reloads_total", "counter", "Configuration reloads by result.");
-    f.sample("vipd_reloads_total", &[("result", "applied")], st.reloads.applied as f64);
-    f.sample("vipd_reloads_total", &[("result", "refused")], st.reloads.refused as f64);
+    f.head(
+        "vipd_reloads_total",
+        "counter",
+        "Configuration reloads by result.",
+    );
+    f.sample(
+        "vipd_reloads_total",
+        &[("result", "applied")],
+        st.reloads.applied as f64,
+    );
+    f.sample(
+        "vipd_reloads_total",
+        &[("result", "refused")],
+        st.reloads.refused as f64,
+    );
 
     f.head(
         "vipd_vrrp_state",
@@ -137,7 +154,11 @@ pub fn render(st: &Status) -> String {
             );
         }
     }
-    f.head("vipd_vrrp_priority", "gauge", "Effective priority of each VRRP instance.");
+    f.head(
+        "vipd_vrrp_priority",
+        "gauge",
+        "Effective priority of each VRRP instance.",
+    );
     for v in &st.vrrp {
         f.sample(
             "vipd_vrrp_priority",
@@ -149,7 +170,11 @@ pub fn render(st: &Status) -> String {
     type Pick = fn(&super::status::Traffic) -> u64;
     let fams: [(&str, &str, Pick); 3] = [
         ("connections_total", "Connections scheduled.", |t| t.conns),
-        ("packets_total", "Packets forwarded (inbound; replies bypass the director).", |t| t.packets),
+        (
+            "packets_total",
+            "Packets forwarded (inbound; replies bypass the director).",
+            |t| t.packets,
+        ),
         ("bytes_total", "Bytes forwarded (inbound).", |t| t.bytes),
     ];
     for (suffix, help, pick) in fams {
@@ -163,35 +188,77 @@ pub fn render(st: &Status) -> String {
         for s in &st.services {
             for r in &s.reals {
                 let real = r.addr.to_string();
-                f.sample(&name, &[("service", &s.name), ("real_server", &real)], pick(&r.traffic) as f64);
+                f.sample(
+                    &name,
+                    &[("service", &s.name), ("real_server", &real)],
+                    pick(&r.traffic) as f64,
+                );
             }
         }
     }
     type RealPick = fn(&super::status::Real) -> f64;
     let gauges: [(&str, &str, RealPick); 4] = [
-        ("vipd_real_server_weight", "Weight in the data plane's table (0 quiesced; absent servers 0).", |r| if r.in_table { f64::from(r.weight) } else { 0.0 }),
-        ("vipd_real_server_up", "1 when all the real server's checkers pass (or it has none).", |r| if r.alive.unwrap_or(r.checkers.is_empty()) { 1.0 } else { 0.0 }),
-        ("vipd_real_server_active_connections", "Active connections in the connection table.", |r| r.active_conns as f64),
-        ("vipd_real_server_inactive_connections", "Inactive connections in the connection table.", |r| r.inactive_conns as f64),
+        (
+            "vipd_real_server_weight",
+            "Weight in the data plane's table (0 quiesced; absent servers 0).",
+            |r| if r.in_table { f64::from(r.weight) } else { 0.0 },
+        ),
+        (
+            "vipd_real_server_up",
+            "1 when all the real server's checkers pass (or it has none).",
+            |r| {
+                if r.alive.unwrap_or(r.checkers.is_empty()) {
+                    1.0
+                } else {
+                    0.0
+                }
+            },
+        ),
+        (
+            "vipd_real_server_active_connections",
+            "Active connections in the connection table.",
+            |r| r.active_conns as f64,
+        ),
+        (
+            "vipd_real_server_inactive_connections",
+            "Inactive connections in the connection table.",
+            |r| r.inactive_conns as f64,
+        ),
     ];
     for (name, help, pick) in gauges {
         f.head(name, "gauge", help);
         for s in &st.services {
             for r in &s.reals {
                 let real = r.addr.to_string();
-                f.sample(name, &[("service", &s.name), ("real_server", &real)], pick(r));
+                f.sample(
+                    name,
+                    &[("service", &s.name), ("real_server", &real)],
+                    pick(r),
+                );
             }
         }
     }
-    f.head("vipd_service_quorum_up", "gauge", "1 while the service has quorum.");
+    f.head(
+        "vipd_service_quorum_up",
+        "gauge",
+        "1 while the service has quorum.",
+    );
     for s in &st.services {
         f.sample(
             "vipd_service_quorum_up",
             &[("service", &s.name)],
-            if s.quorum_up.unwrap_or(true) { 1.0 } else { 0.0 },
+            if s.quorum_up.unwrap_or(true) {
+                1.0
+            } else {
+                0.0
+            },
         );
     }
-    f.head("vipd_datapath_events_total", "counter", "Data-plane counters (drops by reason, totals).");
+    f.head(
+        "vipd_datapath_events_total",
+        "counter",
+        "Data-plane counters (drops by reason, totals).",
+    );
     for (k, v) in &st.counters {
         f.sample("vipd_datapath_events_total", &[("event", k)], *v as f64);
     }
