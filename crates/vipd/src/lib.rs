@@ -3,4 +3,7 @@
 //! One binary, `vipd`, with subcommands; this library holds the modules so that
 //! integration tests can drive them directly.
 
+pub mod httpd;
+pub mod lab;
+pub mod realserver;
 pub mod vrrp_io;

@@ -19,6 +19,12 @@ struct Cli {
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// The seed's network in namespaces on this machine: up, down, status, exec, demo.
+    Lab(vipd::lab::cli::LabArgs),
+    /// Real-server side: bind VIPs without ARP and decapsulate the director's IPIP
+    /// (replaces the seed's realserver.sh). Run inside the real server's namespace.
+    #[command(subcommand)]
+    Realserver(vipd::realserver::RealserverCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +34,7 @@ fn main() -> anyhow::Result<()> {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Lab(args)) => vipd::lab::cli::run(args),
+        Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }
 }
