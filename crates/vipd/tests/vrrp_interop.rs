@@ -127,18 +127,24 @@ struct NodeConf<'a> {
 }
 
 fn conf(c: &NodeConf<'_>) -> String {
-    let advert = if c.mode.advert_cs % 100 == 0 {
+    let advert = if c.mode.advert_cs.is_multiple_of(100) {
         format!("{}", c.mode.advert_cs / 100)
     } else {
         format!("{}", f64::from(c.mode.advert_cs) / 100.0)
     };
     let auth = if c.mode.version == 2 {
-        format!("    authentication {{\n        auth_type PASS\n        auth_pass {}\n    }}\n", c.auth_pass)
+        format!(
+            "    authentication {{\n        auth_type PASS\n        auth_pass {}\n    }}\n",
+            c.auth_pass
+        )
     } else {
         String::new()
     };
     let unicast = if c.mode.unicast {
-        format!("    unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}\n", c.me, c.peer)
+        format!(
+            "    unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}\n",
+            c.me, c.peer
+        )
     } else {
         String::new()
     };
@@ -226,7 +232,11 @@ impl<'a> Peer<'a> {
             let vrrp_pid = self.dir.join("vrrp.pid");
             let t0 = Instant::now();
             while !vrrp_pid.exists() {
-                assert!(t0.elapsed() < Duration::from_secs(5), "keepalived did not start: {}", self.log());
+                assert!(
+                    t0.elapsed() < Duration::from_secs(5),
+                    "keepalived did not start: {}",
+                    self.log()
+                );
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -279,7 +289,12 @@ impl<'a> Peer<'a> {
                 if t0.elapsed() > Duration::from_secs(10) {
                     let _ = c.kill();
                     let _ = c.wait();
-                    panic!("{} {:?} did not exit within 10 s: {}", self.node, self.imp, self.log());
+                    panic!(
+                        "{} {:?} did not exit within 10 s: {}",
+                        self.node,
+                        self.imp,
+                        self.log()
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -290,7 +305,13 @@ impl<'a> Peer<'a> {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        for f in ["keepalived.pid", "vrrp.pid", "checkers.pid", "bfd.pid", "vipd.pid"] {
+        for f in [
+            "keepalived.pid",
+            "vrrp.pid",
+            "checkers.pid",
+            "bfd.pid",
+            "vipd.pid",
+        ] {
             let _ = fs::remove_file(self.dir.join(f));
         }
     }
@@ -301,9 +322,10 @@ impl<'a> Peer<'a> {
             self.reap();
         }
         // A SIGKILLed keepalived leaves its VIP behind: clean up for the next run.
-        let _ = self
-            .lab
-            .exec(self.node, ["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth1"]);
+        let _ = self.lab.exec(
+            self.node,
+            ["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth1"],
+        );
     }
 
     fn holds_vip(&self) -> bool {
@@ -340,7 +362,16 @@ fn alive(pid: i32) -> bool {
 
 fn holds_vip(lab: &LabGuard, node: &str) -> bool {
     let out = std::process::Command::new("ip")
-        .args(["-n", &lab.netns(node), "-4", "-o", "addr", "show", "dev", "eth1"])
+        .args([
+            "-n",
+            &lab.netns(node),
+            "-4",
+            "-o",
+            "addr",
+            "show",
+            "dev",
+            "eth1",
+        ])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).contains(&format!("inet {VIP}/"))
@@ -353,7 +384,10 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Dura
         if cond() {
             return t0.elapsed();
         }
-        assert!(t0.elapsed() < limit, "timed out after {limit:?} waiting for: {what}");
+        assert!(
+            t0.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -362,7 +396,13 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Dura
 fn assert_single_holder(master: &Peer<'_>, backup: &Peer<'_>, during: Duration) {
     let t0 = Instant::now();
     while t0.elapsed() < during {
-        assert!(master.holds_vip(), "{} ({:?}) lost the VIP\nmaster log:\n{}", master.node, master.imp, master.log());
+        assert!(
+            master.holds_vip(),
+            "{} ({:?}) lost the VIP\nmaster log:\n{}",
+            master.node,
+            master.imp,
+            master.log()
+        );
         assert!(
             !backup.holds_vip(),
             "{} ({:?}) also holds the VIP: two masters\nbackup log:\n{}",
@@ -376,7 +416,13 @@ fn assert_single_holder(master: &Peer<'_>, backup: &Peer<'_>, during: Duration) 
 
 /// The whole story in one direction: `master_imp` on dir1 (priority 100),
 /// `backup_imp` on dir2 (99). Returns (SIGKILL failover, SIGTERM failover).
-fn failover_story(lab: &LabGuard, scratch: &Scratch, mode: Mode, master_imp: Impl, backup_imp: Impl) {
+fn failover_story(
+    lab: &LabGuard,
+    scratch: &Scratch,
+    mode: Mode,
+    master_imp: Impl,
+    backup_imp: Impl,
+) {
     let tag = format!("{mode:?} master={master_imp:?} backup={backup_imp:?}");
     let mut master = Peer::new(lab, scratch, "dir1", master_imp);
     let mut backup = Peer::new(lab, scratch, "dir2", backup_imp);
@@ -400,9 +446,17 @@ fn failover_story(lab: &LabGuard, scratch: &Scratch, mode: Mode, master_imp: Imp
     });
     // Master first, then the backup: the master wins its first election alone.
     master.start(&master_conf);
-    wait_for(&format!("{tag}: first master"), mode.master_down() + Duration::from_secs(3), || master.holds_vip());
+    wait_for(
+        &format!("{tag}: first master"),
+        mode.master_down() + Duration::from_secs(3),
+        || master.holds_vip(),
+    );
     backup.start(&backup_conf);
-    assert_single_holder(&master, &backup, 3 * mode.advert() + Duration::from_millis(500));
+    assert_single_holder(
+        &master,
+        &backup,
+        3 * mode.advert() + Duration::from_millis(500),
+    );
 
     // SIGKILL of the master: the backup holds the VIP within 3 x advert + skew.
     master.sigkill();
@@ -414,7 +468,10 @@ fn failover_story(lab: &LabGuard, scratch: &Scratch, mode: Mode, master_imp: Imp
     eprintln!("{tag}: SIGKILL failover {took:?}");
     // The killed keepalived keeps the VIP on its interface; remove it, as a
     // rebooted node would have.
-    let _ = lab.exec("dir1", ["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth1"]);
+    let _ = lab.exec(
+        "dir1",
+        ["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth1"],
+    );
 
     // The master returns and preempts.
     master.start(&master_conf);
@@ -434,7 +491,10 @@ fn failover_story(lab: &LabGuard, scratch: &Scratch, mode: Mode, master_imp: Imp
     );
     eprintln!("{tag}: SIGTERM failover {took:?}");
     master.reap();
-    assert!(!master.holds_vip(), "{tag}: the stopped master removed its VIP");
+    assert!(
+        !master.holds_vip(),
+        "{tag}: the stopped master removed its VIP"
+    );
     backup.stop();
     master.stop();
 }
@@ -466,7 +526,10 @@ fn nopreempt_keeps_the_vip_on_the_backup() {
     let lab = lab("vrn");
     let scratch = Scratch::new(&lab);
     let mode = V3_MULTICAST;
-    for (first, second) in [(Impl::Keepalived, Impl::Vipd), (Impl::Vipd, Impl::Keepalived)] {
+    for (first, second) in [
+        (Impl::Keepalived, Impl::Vipd),
+        (Impl::Vipd, Impl::Keepalived),
+    ] {
         let mut high = Peer::new(&lab, &scratch, "dir1", first);
         let mut low = Peer::new(&lab, &scratch, "dir2", second);
         let mk = |priority, me, peer| {
@@ -484,8 +547,13 @@ fn nopreempt_keeps_the_vip_on_the_backup() {
         wait_for("first master", Duration::from_secs(3), || high.holds_vip());
         low.start(&mk(99, DIR2_IP, DIR1_IP));
         high.sigkill();
-        let _ = lab.exec("dir1", ["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth1"]);
-        wait_for("backup takes over", mode.master_down() + SLACK, || low.holds_vip());
+        let _ = lab.exec(
+            "dir1",
+            ["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth1"],
+        );
+        wait_for("backup takes over", mode.master_down() + SLACK, || {
+            low.holds_vip()
+        });
         high.start(&mk(100, DIR1_IP, DIR2_IP));
         // Several master-down intervals: the higher priority must not preempt.
         assert_single_holder(&low, &high, 5 * mode.master_down());
@@ -502,7 +570,11 @@ fn mismatches_give_two_masters_and_vipd_says_why() {
     let scratch = Scratch::new(&lab);
     let cases = [
         ("2222", V2_MULTICAST, "different auth_pass"),
-        ("1111", V3_MULTICAST, "is VRRPv3 but this instance speaks VRRPv2"),
+        (
+            "1111",
+            V3_MULTICAST,
+            "is VRRPv3 but this instance speaks VRRPv2",
+        ),
     ];
     for (keepalived_pass, keepalived_mode, why) in cases {
         let mut k = Peer::new(&lab, &scratch, "dir1", Impl::Keepalived);
@@ -525,8 +597,14 @@ fn mismatches_give_two_masters_and_vipd_says_why() {
             me: DIR2_IP,
             peer: DIR1_IP,
         }));
-        wait_for("both masters", Duration::from_secs(6), || k.holds_vip() && v.holds_vip());
-        wait_for(&format!("vipd logs `{why}`"), Duration::from_secs(3), || v.log().contains(why));
+        wait_for("both masters", Duration::from_secs(6), || {
+            k.holds_vip() && v.holds_vip()
+        });
+        wait_for(
+            &format!("vipd logs `{why}`"),
+            Duration::from_secs(3),
+            || v.log().contains(why),
+        );
         k.stop();
         v.stop();
     }
@@ -545,16 +623,29 @@ fn seed_configs_fail_over() {
     let mut backup = Peer::new(&lab, &scratch, "dir2", Impl::Vipd);
     // The seed's order: backup first, then the master, which takes the VIP away.
     backup.start(&backup_conf);
-    wait_for("the backup holds the VIP alone", Duration::from_secs(6), || backup.holds_vip());
+    wait_for(
+        "the backup holds the VIP alone",
+        Duration::from_secs(6),
+        || backup.holds_vip(),
+    );
     master.start(&master_conf);
-    wait_for("the master preempts", Duration::from_secs(6), || master.holds_vip() && !backup.holds_vip());
-    let addr = lab.exec_ok("dir1", ["ip", "-4", "-o", "addr", "show", "dev", "eth1"]).unwrap();
+    wait_for("the master preempts", Duration::from_secs(6), || {
+        master.holds_vip() && !backup.holds_vip()
+    });
+    let addr = lab
+        .exec_ok("dir1", ["ip", "-4", "-o", "addr", "show", "dev", "eth1"])
+        .unwrap();
     assert!(
-        addr.lines().any(|l| l.contains(&format!("inet {VIP}/32")) && l.contains("eth1:1")),
+        addr.lines()
+            .any(|l| l.contains(&format!("inet {VIP}/32")) && l.contains("eth1:1")),
         "VIP with label eth1:1 on dir1's eth1:\n{addr}"
     );
     master.sigkill();
-    wait_for("dir2 takes over", V2_MULTICAST.master_down() + SLACK, || backup.holds_vip());
+    wait_for(
+        "dir2 takes over",
+        V2_MULTICAST.master_down() + SLACK,
+        || backup.holds_vip(),
+    );
     backup.stop();
     master.stop();
 }

@@ -7,9 +7,12 @@
 //! - [`garp`]: gratuitous ARP through a packet socket.
 //! - [`notify`]: `notify_*` scripts with keepalived's arguments, `vrrp_script` runs.
 //! - [`driver`]: the event loop: packets, timers, link state, scripts, SIGTERM.
-//! - [`spec`]: what the driver needs, and its conversion from the config model.
+//! - [`spec`]: what the driver needs; [`from_config`] builds it from the config model.
+//! - [`daemon`]: `vipd -f FILE -P`, VRRP only, until SIGTERM.
 
+pub mod daemon;
 pub mod driver;
+pub mod from_config;
 pub mod garp;
 pub mod netlink;
 pub mod notify;
