@@ -14,4 +14,7 @@
 //! - `sched`: schedulers and Maglev: (reals, weights) -> lookup tables.
 //! - `check`: health-check verdicts (retry, delay_before_retry, alpha, quorum).
 //! - `plan`: desired state -> data-plane tables.
+//! - `bench`: the pure half of `vipd bench` (URL, request, response parser, report).
 #![forbid(unsafe_code)]
+
+pub mod bench;

@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
+    Bench(vipd::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +30,6 @@ fn main() -> anyhow::Result<()> {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Bench(args)) => vipd::bench::main(&args),
     }
 }
