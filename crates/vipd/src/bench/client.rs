@@ -164,14 +164,18 @@ struct Local {
 }
 
 impl Local {
-    /// Count one complete response; publish the batch when it is full or old, so
-    /// the per-second timeline lags by at most [`FLUSH_EVERY`].
-    fn record(&mut self, ok_latency_us: Option<u64>, bytes: u64, now: Instant) {
+    /// Count one complete response.
+    fn record(&mut self, ok_latency_us: Option<u64>, bytes: u64) {
         self.bytes += bytes;
         if let Some(us) = ok_latency_us {
             self.ok += 1;
             self.latencies.push(us);
         }
+    }
+
+    /// Publish the batch when it is full or old, so the per-second timeline lags
+    /// by at most [`FLUSH_EVERY`] (called after every request, failed or not).
+    fn maybe_flush(&mut self, now: Instant) {
         if self.latencies.len() >= BATCH || now - self.last_flush >= FLUSH_EVERY {
             self.flush();
             self.last_flush = now;
@@ -253,9 +257,9 @@ pub(crate) async fn run_client(shared: Arc<Shared>, id: usize) {
                 after,
             }) => {
                 if (200..400).contains(&status) {
-                    local.record(Some((done - start).as_micros() as u64), bytes, done);
+                    local.record(Some((done - start).as_micros() as u64), bytes);
                 } else {
-                    local.record(None, bytes, done);
+                    local.record(None, bytes);
                     shared.errors[Failure::BadStatus.index()].fetch_add(1, Relaxed);
                 }
                 match after {
@@ -274,6 +278,7 @@ pub(crate) async fn run_client(shared: Arc<Shared>, id: usize) {
                 shared.errors[f.index()].fetch_add(1, Relaxed);
             }
         }
+        local.maybe_flush(done);
     }
 }
 

@@ -50,6 +50,18 @@ pub enum BenchError {
     Runtime(std::io::Error),
 }
 
+const AFTER_HELP: &str = "\
+Output: webbench's lines first (`Speed=N pages/min, M bytes/sec.` and
+`Requests: X susceed, Y failed.`), then requests/s, latency p50/p90/p99/p99.9/max
+(connect included when a request opens its connection), failures by kind
+(refused, reset, closed, timeout, bad status, protocol, other) and a per-second
+timeline. Requests in flight at the time limit are counted as neither.
+
+Examples:
+  vipd bench -c 1000 -t 30 http://10.253.85.250/       the seed's webbench run
+  vipd bench -k -c 64 -t 10 --json http://127.0.0.1:8080/
+  vipd bench -c 8 --max-requests 10000 -t 60 http://127.0.0.1:8080/";
+
 /// `vipd bench`: load an HTTP server the way webbench does, and report
 /// throughput, latency percentiles and errors.
 ///
@@ -60,6 +72,7 @@ pub enum BenchError {
 ///
 /// Example, the seed's run: `vipd bench -c 1000 -t 30 http://10.253.85.250/`
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct BenchArgs {
     /// Concurrent clients, each with its own connection (webbench's -c).
     #[arg(
