@@ -21,6 +21,12 @@ enum Command {
     Version,
     /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
     Bench(vipd::bench::BenchArgs),
+    /// The seed's network in namespaces on this machine: up, down, status, exec, demo.
+    Lab(vipd::lab::cli::LabArgs),
+    /// Real-server side: bind VIPs without ARP and decapsulate the director's IPIP
+    /// (replaces the seed's realserver.sh). Run inside the real server's namespace.
+    #[command(subcommand)]
+    Realserver(vipd::realserver::RealserverCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,5 +37,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Bench(args)) => vipd::bench::main(&args),
+        Some(Command::Lab(args)) => vipd::lab::cli::run(args),
+        Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }
 }
