@@ -20,6 +20,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod config;
 pub mod lab;
 pub mod realserver;
 pub mod sched;
