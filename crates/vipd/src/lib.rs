@@ -3,6 +3,7 @@
 //! One binary, `vipd`, with subcommands; this library holds the modules so that
 //! integration tests can drive them directly.
 
+pub mod bench;
 pub mod config_check;
 pub mod config_io;
 pub mod httpd;
