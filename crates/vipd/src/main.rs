@@ -36,6 +36,8 @@ enum Command {
     /// Show the running director: services, real servers, weights, connections,
     /// counters and rates (as `ipvsadm -Ln --stats`), VRRP states and checks.
     Status(vipd::ctl::client::StatusArgs),
+    /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
+    Bench(vipd::bench::BenchArgs),
     /// Check a keepalived.conf: rustc-style diagnostics; exit 0 (no errors),
     /// 4 (file unreadable) or 5 (errors). `--dump json|conf` prints the model.
     Check(vipd::config_check::CheckArgs),
@@ -80,6 +82,7 @@ fn main() -> anyhow::Result<()> {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Bench(args)) => vipd::bench::main(&args),
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),
         Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }

@@ -13,8 +13,9 @@ use tracing::{error, info, warn};
 use vipd_core::config::{Config, VsKey};
 use vipd_core::reload;
 
-use super::load::{self, Parts};
+use super::load::{self, Checked, Parts};
 use super::status::{self, Status};
+use super::vrrp::VrrpPart;
 use super::DaemonArgs;
 use crate::ctl::{self, server::Pending, Request, Response};
 
@@ -39,6 +40,7 @@ struct Engine {
     started: Instant,
     reloads: status::Reloads,
     notes: Vec<String>,
+    vrrp: Option<VrrpPart>,
 }
 
 /// Removes the pid file on drop.
@@ -63,7 +65,7 @@ impl Drop for PidFile {
 }
 
 /// Runs until TERM/INT.
-pub async fn run(opts: Options, config: Config) -> anyhow::Result<()> {
+pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
     let stem = ctl::instance_stem();
     let socket_path = opts.args.socket.clone().unwrap_or_else(ctl::default_socket);
     let socket = ctl::server::bind(&socket_path)?;
@@ -89,7 +91,7 @@ pub async fn run(opts: Options, config: Config) -> anyhow::Result<()> {
     };
     drop(ctl_tx);
 
-    let mut engine = Engine::new(opts, config);
+    let mut engine = Engine::new(opts, checked);
     info!(
         "vipd {} started (pid {}): {}; control socket {}",
         env!("CARGO_PKG_VERSION"),
@@ -103,13 +105,24 @@ pub async fn run(opts: Options, config: Config) -> anyhow::Result<()> {
 
     let mut sample = tokio::time::interval(std::time::Duration::from_secs(1));
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut failure = None;
     let why = loop {
         tokio::select! {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
+            ev = async { engine.vrrp.as_mut().expect("guarded").next().await }, if engine.vrrp.is_some() => {
+                match ev {
+                    None => engine.vrrp_changed(),
+                    Some(why) => {
+                        error!("{why}");
+                        failure = Some(why);
+                        break "a failure";
+                    }
+                }
+            }
             _ = hup.recv() => {
                 info!("SIGHUP: reloading {}", engine.opts.file);
-                engine.reload();
+                engine.reload().await;
             }
             _ = usr1.recv() => engine.dump(DumpKind::Data),
             _ = usr2.recv() => engine.dump(DumpKind::Stats),
@@ -118,7 +131,7 @@ pub async fn run(opts: Options, config: Config) -> anyhow::Result<()> {
                     Request::Status => Response::Status(Box::new(engine.status())),
                     Request::Reload => {
                         info!("reload requested on the control socket");
-                        let (ok, message) = engine.reload();
+                        let (ok, message) = engine.reload().await;
                         Response::Reload { ok, message }
                     }
                 };
@@ -133,8 +146,13 @@ pub async fn run(opts: Options, config: Config) -> anyhow::Result<()> {
     if let Some(t) = metrics_task {
         t.abort();
     }
-    info!("vipd stopped");
-    Ok(())
+    match failure {
+        None => {
+            info!("vipd stopped");
+            Ok(())
+        }
+        Some(why) => anyhow::bail!("vipd stopped: {why}"),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -144,13 +162,10 @@ enum DumpKind {
 }
 
 impl Engine {
-    fn new(opts: Options, config: Config) -> Self {
-        let mut notes = Vec::new();
-        if opts.parts.vrrp && !config.vrrp_instances.is_empty() {
-            notes.push(
-                "VRRP is not built into this vipd yet: instances are shown, not run".to_owned(),
-            );
-        }
+    fn new(opts: Options, checked: Checked) -> Self {
+        let config = checked.config;
+        let mut notes = checked.notes;
+        let vrrp = checked.vrrp.map(VrrpPart::start);
         if opts.parts.lvs && !config.virtual_servers.is_empty() {
             notes.push("health checkers and the XDP data plane are not built into this vipd yet: virtual servers are shown, not served".to_owned());
         }
@@ -160,8 +175,12 @@ impl Engine {
             started: Instant::now(),
             reloads: status::Reloads::default(),
             notes,
+            vrrp,
         }
     }
+
+    /// A VRRP instance changed state (the driver logged the transition).
+    fn vrrp_changed(&mut self) {}
 
     fn summary(&self) -> String {
         let c = &self.config;
@@ -182,7 +201,7 @@ impl Engine {
 
     /// Re-reads the file; applies the difference or keeps the running
     /// configuration. Returns (applied, one-line message).
-    fn reload(&mut self) -> (bool, String) {
+    async fn reload(&mut self) -> (bool, String) {
         let at = self.started.elapsed().as_secs();
         let checked = match load::load(
             &self.opts.file,
@@ -212,6 +231,14 @@ impl Engine {
             }
         };
         let diff = reload::diff(&self.config, &checked.config);
+        if diff.vrrp_changed {
+            if let Some(v) = self.vrrp.take() {
+                info!("reload: VRRP configuration changed, restarting VRRP");
+                v.stop().await;
+            }
+            self.vrrp = checked.vrrp.map(VrrpPart::start);
+        }
+        self.notes = checked.notes;
         self.config = checked.config;
         let message = format!("reload applied: {diff}");
         info!("{message}");
@@ -227,7 +254,13 @@ impl Engine {
     /// Once a second: counters and rates.
     fn sample(&mut self) {}
 
-    async fn shutdown(&mut self) {}
+    async fn shutdown(&mut self) {
+        // VRRP first: the peer takes the VIP over at once (priority 0) while
+        // this node still forwards what reaches it.
+        if let Some(v) = self.vrrp.take() {
+            v.stop().await;
+        }
+    }
 
     fn status(&self) -> Status {
         Status {
@@ -236,14 +269,16 @@ impl Engine {
             config_file: self.opts.file.clone(),
             uptime_secs: self.started.elapsed().as_secs_f64(),
             parts: status::Parts {
-                vrrp: false,
+                vrrp: self.vrrp.is_some(),
                 checkers: false,
                 datapath: false,
                 datapath_attach: Vec::new(),
                 notes: self.notes.clone(),
             },
             reloads: self.reloads.clone(),
-            vrrp: if self.opts.parts.vrrp {
+            vrrp: if let Some(v) = &self.vrrp {
+                v.status(&self.config, self.started)
+            } else if self.opts.parts.vrrp {
                 self.config
                     .vrrp_instances
                     .iter()

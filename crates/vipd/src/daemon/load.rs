@@ -87,6 +87,10 @@ pub struct Checked {
     pub warnings: String,
     /// Number of warnings.
     pub warning_count: usize,
+    /// What VRRP runs, when it runs.
+    pub vrrp: Option<crate::vrrp_io::VrrpSpec>,
+    /// Things accepted but ignored by the parts, one line each.
+    pub notes: Vec<String>,
 }
 
 /// Loads and checks `file` for the given parts.
@@ -112,6 +116,18 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
             problems.push(e);
         }
     }
+    let mut notes = Vec::new();
+    let vrrp = if parts.vrrp && !loaded.config.vrrp_instances.is_empty() {
+        match super::vrrp::spec(&loaded.config, &mut notes) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        }
+    } else {
+        None
+    };
     if !problems.is_empty() {
         return Err(LoadError::Host {
             file: file.to_owned(),
@@ -128,6 +144,8 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         config: loaded.config,
         warnings: report,
         warning_count,
+        vrrp,
+        notes,
     })
 }
 

@@ -15,12 +15,14 @@
 //! - [`load`]: configuration loading and the host checks the daemon needs.
 //! - [`engine`]: the event loop: signals, control requests, reloads, sampling.
 //! - [`status`]: the serializable [`status::Status`] `vipd status` shows.
+//! - [`vrrp`]: the VRRP engine (`vrrp_io`) as a task whose states the loop follows.
 //! - [`metrics`]: the optional Prometheus endpoint (`--metrics ADDR`).
 
 pub mod engine;
 pub mod load;
 pub mod metrics;
 pub mod status;
+pub mod vrrp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -107,7 +109,7 @@ pub fn run(file: Option<String>, config_id: Option<String>, args: DaemonArgs) ->
         parts,
         args,
     };
-    match rt.block_on(engine::run(opts, checked.config)) {
+    match rt.block_on(engine::run(opts, checked)) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e:#}");
