@@ -19,11 +19,15 @@ struct Cli {
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// Print the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` lines
+    /// (as keepalived's genhash).
+    Genhash(vipd::probe::genhash::GenhashArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Some(Command::Genhash(args)) => Ok(vipd::probe::genhash::main(args)?),
         Some(Command::Version) | None => {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
