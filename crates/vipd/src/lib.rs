@@ -4,3 +4,6 @@
 //! integration tests can drive them directly.
 
 pub mod probe;
+pub mod httpd;
+pub mod lab;
+pub mod realserver;

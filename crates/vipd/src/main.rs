@@ -22,6 +22,12 @@ enum Command {
     /// Print the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` lines
     /// (as keepalived's genhash).
     Genhash(vipd::probe::genhash::GenhashArgs),
+    /// The seed's network in namespaces on this machine: up, down, status, exec, demo.
+    Lab(vipd::lab::cli::LabArgs),
+    /// Real-server side: bind VIPs without ARP and decapsulate the director's IPIP
+    /// (replaces the seed's realserver.sh). Run inside the real server's namespace.
+    #[command(subcommand)]
+    Realserver(vipd::realserver::RealserverCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +38,7 @@ fn main() -> anyhow::Result<()> {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Lab(args)) => vipd::lab::cli::run(args),
+        Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }
 }
