@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod config;
 pub mod lab;
 pub mod realserver;
 pub mod sched;

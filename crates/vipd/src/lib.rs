@@ -4,6 +4,8 @@
 //! integration tests can drive them directly.
 
 pub mod probe;
+pub mod config_check;
+pub mod config_io;
 pub mod httpd;
 pub mod lab;
 pub mod realserver;

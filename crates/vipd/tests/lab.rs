@@ -41,6 +41,7 @@ fn namespaces_of(name: &str) -> Vec<String> {
 #[test]
 fn client_reaches_every_real_server_and_directors_go_through_the_router() {
     require("curl", "curl");
+    require("ip", "iproute2");
     require("ping", "iputils-ping");
     let lab = LabGuard::up(opts("tu")).expect("lab up");
     for n in 1..=3 {
@@ -358,4 +359,62 @@ fn exec_passes_the_exit_code_and_spawned_processes_die_with_the_guard() {
     );
     // Killed by the guard: reap it.
     assert!(!own.wait().unwrap().success());
+}
+
+#[test]
+fn down_all_removes_every_lab_of_its_state_dir_and_nothing_else() {
+    // A private state directory, so `--all` cannot touch labs of tests running now.
+    let dir = std::env::temp_dir().join(format!("vipd-lab-test-{}", std::process::id()));
+    let other = LabGuard::up(LabOptions {
+        directors: 1,
+        reals: 1,
+        httpd: false,
+        ..opts("to")
+    })
+    .unwrap();
+    let names = [LabOptions::unique("tk").name, LabOptions::unique("tl").name];
+    for name in &names {
+        let up = Command::new(vipd_bin())
+            .args([
+                "lab",
+                "up",
+                "--directors",
+                "1",
+                "--reals",
+                "1",
+                "--name",
+                name,
+            ])
+            .env("VIPD_LAB_DIR", &dir)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        assert_eq!(namespaces_of(name).len(), 4);
+    }
+    let down = Command::new(vipd_bin())
+        .args(["lab", "down", "--all"])
+        .env("VIPD_LAB_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let said = String::from_utf8_lossy(&down.stdout);
+    for name in &names {
+        assert!(namespaces_of(name).is_empty(), "{name} left namespaces");
+        assert!(said.contains(name.as_str()), "{said}");
+    }
+    assert_eq!(
+        namespaces_of(other.name()).len(),
+        4,
+        "--all touched another state dir's lab"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,4 +1,5 @@
-//! What the lab remembers between commands, under `/run/vipd/labs/NAME/`:
+//! What the lab remembers between commands, under `/run/vipd/labs/NAME/`
+//! (`$VIPD_LAB_DIR/NAME/` if that is set):
 //!
 //! - the directory itself is the lab's marker: it is created (exclusively) before
 //!   anything else, so a lab that crashed half-way is still found by `lab down`;
@@ -10,12 +11,20 @@
 //! `/run` is a tmpfs: after a reboot no lab exists and neither does its state.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// Root of every lab's state.
+/// Root of every lab's state, unless `VIPD_LAB_DIR` says otherwise.
 pub const LABS_DIR: &str = "/run/vipd/labs";
+
+/// Where lab state lives: `$VIPD_LAB_DIR` if set (so a test can run `down --all`
+/// over its own labs only), else [`LABS_DIR`].
+pub fn labs_dir() -> PathBuf {
+    std::env::var_os("VIPD_LAB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(LABS_DIR))
+}
 
 /// The plan as stored in `lab.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -47,12 +56,12 @@ pub struct Recorded {
 
 /// State directory of lab `name`.
 pub fn dir(name: &str) -> PathBuf {
-    Path::new(LABS_DIR).join(name)
+    labs_dir().join(name)
 }
 
 /// Creates the marker directory; `Ok(false)` if it already existed.
 pub fn create(name: &str) -> std::io::Result<bool> {
-    std::fs::create_dir_all(LABS_DIR)?;
+    std::fs::create_dir_all(labs_dir())?;
     match std::fs::create_dir(dir(name)) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
@@ -62,7 +71,7 @@ pub fn create(name: &str) -> std::io::Result<bool> {
 
 /// Names of every lab that has a state directory.
 pub fn list() -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir(LABS_DIR) else {
+    let Ok(rd) = std::fs::read_dir(labs_dir()) else {
         return Vec::new();
     };
     let mut names: Vec<String> = rd

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use rtnetlink::packet_route::route::RouteScope;
+use rtnetlink::packet_route::route::{RouteProtocol, RouteScope};
 use rtnetlink::packet_route::tc::{TcAttribute, TcFilterBpfOption, TcHandle, TcMessage, TcOption};
 use rtnetlink::{Handle, LinkIpIp, LinkUnspec, RouteMessageBuilder};
 
@@ -176,6 +176,8 @@ fn host_route(index: u32, vip: Ipv4Addr) -> rtnetlink::packet_route::route::Rout
         .destination_prefix(vip, 32)
         .output_interface(index)
         .scope(RouteScope::Link)
+        // What `ip route add` uses, so the route looks exactly like the seed's.
+        .protocol(RouteProtocol::Boot)
         .build()
 }
 
