@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
+    Bench(vipd::bench::BenchArgs),
     /// Print the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` lines
     /// (as keepalived's genhash).
     Genhash(vipd::probe::genhash::GenhashArgs),
@@ -73,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Bench(args)) => vipd::bench::main(&args),
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),
         Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }
