@@ -16,4 +16,5 @@
 //! - `plan`: desired state -> data-plane tables.
 #![forbid(unsafe_code)]
 
+pub mod plan;
 pub mod sched;

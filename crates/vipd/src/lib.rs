@@ -2,3 +2,4 @@
 //!
 //! One binary, `vipd`, with subcommands; this library holds the modules so that
 //! integration tests can drive them directly.
+pub mod datapath;

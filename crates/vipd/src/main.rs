@@ -19,6 +19,15 @@ struct Cli {
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// The XDP data plane on its own (no VRRP, no health checks).
+    #[command(subcommand)]
+    Datapath(DatapathCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DatapathCommand {
+    /// Attach the director to an interface for one virtual server until Ctrl-C.
+    Run(vipd::datapath::run::RunArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +37,6 @@ fn main() -> anyhow::Result<()> {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Datapath(DatapathCommand::Run(a))) => vipd::datapath::run::run(a),
     }
 }
