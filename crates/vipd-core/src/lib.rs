@@ -14,7 +14,12 @@
 //! - `sched`: schedulers and Maglev: (reals, weights) -> lookup tables.
 //! - `check`: health-check verdicts (retry, delay_before_retry, alpha, quorum).
 //! - `plan`: desired state -> data-plane tables.
+//! - `lab`: the lab's nodes, names and addresses (`vipd lab` builds them).
 #![forbid(unsafe_code)]
 
+pub mod check;
+pub mod lab;
 pub mod plan;
+pub mod realserver;
 pub mod sched;
+pub mod vrrp;

@@ -3,3 +3,7 @@
 //! One binary, `vipd`, with subcommands; this library holds the modules so that
 //! integration tests can drive them directly.
 pub mod datapath;
+
+pub mod httpd;
+pub mod lab;
+pub mod realserver;

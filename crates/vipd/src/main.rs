@@ -22,6 +22,12 @@ enum Command {
     /// The XDP data plane on its own (no VRRP, no health checks).
     #[command(subcommand)]
     Datapath(DatapathCommand),
+    /// The seed's network in namespaces on this machine: up, down, status, exec, demo.
+    Lab(vipd::lab::cli::LabArgs),
+    /// Real-server side: bind VIPs without ARP and decapsulate the director's IPIP
+    /// (replaces the seed's realserver.sh). Run inside the real server's namespace.
+    #[command(subcommand)]
+    Realserver(vipd::realserver::RealserverCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,5 +44,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Datapath(DatapathCommand::Run(a))) => vipd::datapath::run::run(a),
+        Some(Command::Lab(args)) => vipd::lab::cli::run(args),
+        Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }
 }

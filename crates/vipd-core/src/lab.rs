@@ -1,0 +1,382 @@
+//! The lab's plan: which nodes a lab has, what they are called and which addresses
+//! they get. Pure data; `vipd::lab` turns a [`LabPlan`] into namespaces and links.
+//!
+//! The addresses are the seed's (director LAN 10.253.85.0/24 with the VIP
+//! 10.253.85.250, real-server LAN 10.253.26.0/24 with rs1..rs3 at .1..3) plus a
+//! client subnet from the documentation range 203.0.113.0/24. They are only ever
+//! used inside the lab's network namespaces.
+//!
+//! ```text
+//!   client eth0 203.0.113.2/24
+//!        |
+//!   router "client" 203.0.113.1/24 -- br-dir 10.253.85.1/24 -- br-rs 10.253.26.254/24
+//!                                       |                        |
+//!                              dirN eth1 10.253.85.(10+N)   rsN eth0 10.253.26.N
+//! ```
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// Longest lab name accepted. Only namespace names carry the lab name (interfaces
+/// inside namespaces have fixed names), but keeping it at 10 leaves room for
+/// `NAME-` plus a 4-character suffix within the kernel's 15-character interface
+/// name limit, should a tool ever need a host-side name derived from the lab.
+pub const MAX_NAME_LEN: usize = 10;
+/// Most directors a lab can have (addresses .11 up to .18).
+pub const MAX_DIRECTORS: u8 = 8;
+/// Most real servers a lab can have (addresses .1 up to .32).
+pub const MAX_REALS: u8 = 32;
+/// Smallest MTU accepted: IPv4 needs 68, the lab wants room for a TCP segment.
+pub const MIN_MTU: u32 = 576;
+/// Largest MTU accepted (veth and bridge allow up to 65535).
+pub const MAX_MTU: u32 = 65_535;
+
+/// The client subnet's router address.
+pub const ROUTER_CLIENT_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+/// The client's address.
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+/// Prefix length of the client subnet.
+pub const CLIENT_PREFIX: u8 = 24;
+/// The director LAN's router address (the directors' default gateway).
+pub const ROUTER_DLAN_IP: Ipv4Addr = Ipv4Addr::new(10, 253, 85, 1);
+/// Prefix length of the director LAN.
+pub const DLAN_PREFIX: u8 = 24;
+/// The seed's virtual IP, on the director LAN. The lab never assigns it: the
+/// directors' VRRP does.
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 253, 85, 250);
+/// The real-server LAN's router address (the real servers' default gateway).
+pub const ROUTER_RLAN_IP: Ipv4Addr = Ipv4Addr::new(10, 253, 26, 254);
+/// Prefix length of the real-server LAN.
+pub const RLAN_PREFIX: u8 = 24;
+/// Name of the director LAN's bridge, inside the router namespace.
+pub const DLAN_BRIDGE: &str = "br-dir";
+/// Name of the real-server LAN's bridge, inside the router namespace.
+pub const RLAN_BRIDGE: &str = "br-rs";
+/// Fixed MAC of the director LAN bridge: a bridge otherwise takes the lowest MAC
+/// of its ports, which changes as ports come and go and stales every ARP cache.
+pub const DLAN_BRIDGE_MAC: [u8; 6] = [0x02, 0x56, 0x49, 0x50, 0x85, 0x01];
+/// Fixed MAC of the real-server LAN bridge (see [`DLAN_BRIDGE_MAC`]).
+pub const RLAN_BRIDGE_MAC: [u8; 6] = [0x02, 0x56, 0x49, 0x50, 0x26, 0xfe];
+/// The router's interface towards the client (named after the node it reaches).
+pub const ROUTER_CLIENT_PORT: &str = "client";
+
+/// Address of director `n` (1-based) on the director LAN: 10.253.85.(10+n).
+pub fn dip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 253, 85, 10 + n)
+}
+
+/// Address of real server `n` (1-based) on the real-server LAN: 10.253.26.n.
+pub fn rip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 253, 26, n)
+}
+
+/// Why a lab plan was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The lab name is empty.
+    #[error("the lab name is empty: give one with --name, e.g. --name demo")]
+    NameEmpty,
+    /// The lab name is longer than [`MAX_NAME_LEN`].
+    #[error(
+        "lab name {name:?} is {len} characters long; at most {MAX_NAME_LEN} fit \
+         (namespace names are NAME-NODE and must stay short): choose a shorter --name"
+    )]
+    NameTooLong {
+        /// The name given.
+        name: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The lab name has a character outside `[a-z0-9]` or does not start with a letter.
+    #[error(
+        "lab name {name:?} is not valid: use lower-case letters and digits only, \
+         starting with a letter (e.g. t1a2b), so namespace names stay unambiguous: \
+         choose another --name"
+    )]
+    NameChars {
+        /// The name given.
+        name: String,
+    },
+    /// The director count is out of range.
+    #[error("--directors {0}: a lab has 1 to {MAX_DIRECTORS} directors")]
+    Directors(u8),
+    /// The real-server count is out of range.
+    #[error("--reals {0}: a lab has 1 to {MAX_REALS} real servers")]
+    Reals(u8),
+    /// The MTU is out of range.
+    #[error("--mtu {0}: choose an MTU from {MIN_MTU} to {MAX_MTU}")]
+    Mtu(u32),
+}
+
+/// Checks a lab name: `[a-z][a-z0-9]*`, at most [`MAX_NAME_LEN`] characters.
+///
+/// No `-`: namespaces are `NAME-NODE`, and a dash in NAME would let lab `a` claim
+/// the namespaces of lab `a-client`.
+pub fn validate_name(name: &str) -> Result<(), PlanError> {
+    if name.is_empty() {
+        return Err(PlanError::NameEmpty);
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(PlanError::NameTooLong {
+            name: name.to_string(),
+            len: name.len(),
+        });
+    }
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return Err(PlanError::NameChars {
+            name: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The client, on the client subnet.
+    Client,
+    /// The router joining the three subnets; it also holds both LAN bridges.
+    Router,
+    /// Director `n` (1-based) on the director LAN.
+    Director(u8),
+    /// Real server `n` (1-based) on the real-server LAN.
+    Real(u8),
+}
+
+/// One node of the lab other than the router: a namespace with one cable to the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Node name: `client`, `dir1`, `rs2`...
+    pub name: String,
+    /// What it is.
+    pub role: Role,
+    /// Its interface to the router: `eth0`, or `eth1` on directors (the seed's name).
+    pub iface: &'static str,
+    /// Its address on that interface.
+    pub addr: Ipv4Addr,
+    /// Prefix length of that address.
+    pub prefix: u8,
+    /// Its default gateway (the router).
+    pub gateway: Ipv4Addr,
+    /// The bridge in the router namespace the cable plugs into, `None` for the
+    /// client (a point-to-point cable to the router's `client` interface).
+    pub bridge: Option<&'static str>,
+    /// The name of the cable's router-side end (inside the router namespace): the
+    /// node's own name, so `ethtool -K dir1 ...` in the router means dir1's port.
+    pub router_port: String,
+}
+
+/// A validated lab: its name, size and MTU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabPlan {
+    name: String,
+    directors: u8,
+    reals: u8,
+    mtu: u32,
+}
+
+impl LabPlan {
+    /// Validates name, counts and MTU.
+    pub fn new(name: &str, directors: u8, reals: u8, mtu: u32) -> Result<Self, PlanError> {
+        validate_name(name)?;
+        if directors == 0 || directors > MAX_DIRECTORS {
+            return Err(PlanError::Directors(directors));
+        }
+        if reals == 0 || reals > MAX_REALS {
+            return Err(PlanError::Reals(reals));
+        }
+        if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+            return Err(PlanError::Mtu(mtu));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            directors,
+            reals,
+            mtu,
+        })
+    }
+
+    /// The lab's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of directors.
+    pub fn directors(&self) -> u8 {
+        self.directors
+    }
+
+    /// Number of real servers.
+    pub fn reals(&self) -> u8 {
+        self.reals
+    }
+
+    /// MTU of every link.
+    pub fn mtu(&self) -> u32 {
+        self.mtu
+    }
+
+    /// The namespace of `node` (`client`, `router`, `dir1`...): `NAME-node`.
+    pub fn netns(&self, node: &str) -> String {
+        netns_name(&self.name, node)
+    }
+
+    /// Every node name, router first: `router client dir1.. rs1..`.
+    pub fn node_names(&self) -> Vec<String> {
+        let mut names = vec!["router".to_string()];
+        names.extend(self.nodes().into_iter().map(|n| n.name));
+        names
+    }
+
+    /// Whether `node` names a node of this lab.
+    pub fn has_node(&self, node: &str) -> bool {
+        node == "router" || self.node(node).is_some()
+    }
+
+    /// The nodes hanging off the router: client, directors, real servers.
+    pub fn nodes(&self) -> Vec<Node> {
+        let mut nodes = vec![Node {
+            name: "client".into(),
+            role: Role::Client,
+            iface: "eth0",
+            addr: CLIENT_IP,
+            prefix: CLIENT_PREFIX,
+            gateway: ROUTER_CLIENT_IP,
+            bridge: None,
+            router_port: ROUTER_CLIENT_PORT.into(),
+        }];
+        for n in 1..=self.directors {
+            nodes.push(Node {
+                name: format!("dir{n}"),
+                role: Role::Director(n),
+                iface: "eth1",
+                addr: dip(n),
+                prefix: DLAN_PREFIX,
+                gateway: ROUTER_DLAN_IP,
+                bridge: Some(DLAN_BRIDGE),
+                router_port: format!("dir{n}"),
+            });
+        }
+        for n in 1..=self.reals {
+            nodes.push(Node {
+                name: format!("rs{n}"),
+                role: Role::Real(n),
+                iface: "eth0",
+                addr: rip(n),
+                prefix: RLAN_PREFIX,
+                gateway: ROUTER_RLAN_IP,
+                bridge: Some(RLAN_BRIDGE),
+                router_port: format!("rs{n}"),
+            });
+        }
+        nodes
+    }
+
+    /// The node called `name`, if the lab has it (not the router).
+    pub fn node(&self, name: &str) -> Option<Node> {
+        self.nodes().into_iter().find(|n| n.name == name)
+    }
+}
+
+/// `NAME-node`: the namespace of `node` in lab `lab`.
+pub fn netns_name(lab: &str, node: &str) -> String {
+    format!("{lab}-{node}")
+}
+
+/// If `netns` is one of lab `lab`'s namespace names, the node it belongs to.
+///
+/// Recognises `client`, `router`, `dirN` and `rsN`, so leftovers of a crashed lab
+/// are found even without its state directory.
+pub fn node_of_netns<'a>(lab: &str, netns: &'a str) -> Option<&'a str> {
+    let node = netns.strip_prefix(lab)?.strip_prefix('-')?;
+    let numbered = |prefix: &str| {
+        node.strip_prefix(prefix)
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    (node == "client" || node == "router" || numbered("dir") || numbered("rs")).then_some(node)
+}
+
+impl fmt::Display for LabPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "lab {}: {} director(s), {} real server(s), mtu {}",
+            self.name, self.directors, self.reals, self.mtu
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate_name("vipd").is_ok());
+        assert!(validate_name("t1a2b").is_ok());
+        assert!(validate_name("abcdefghij").is_ok());
+        assert_eq!(validate_name(""), Err(PlanError::NameEmpty));
+        assert!(matches!(
+            validate_name("abcdefghijk"),
+            Err(PlanError::NameTooLong { len: 11, .. })
+        ));
+        for bad in ["1abc", "a-b", "A", "a_b", "a b", "é"] {
+            assert!(
+                matches!(validate_name(bad), Err(PlanError::NameChars { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn seed_addresses() {
+        let plan = LabPlan::new("vipd", 2, 3, 1500).unwrap();
+        let nodes = plan.nodes();
+        let names: Vec<_> = nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["client", "dir1", "dir2", "rs1", "rs2", "rs3"]);
+        let rs: Vec<_> = nodes
+            .iter()
+            .filter(|n| matches!(n.role, Role::Real(_)))
+            .map(|n| n.addr.to_string())
+            .collect();
+        assert_eq!(rs, ["10.253.26.1", "10.253.26.2", "10.253.26.3"]);
+        let dir1 = plan.node("dir1").unwrap();
+        assert_eq!(dir1.iface, "eth1");
+        assert_eq!(dir1.addr, Ipv4Addr::new(10, 253, 85, 11));
+        assert_eq!(dir1.gateway, ROUTER_DLAN_IP);
+        assert_eq!(plan.netns("rs2"), "vipd-rs2");
+        assert!(plan.has_node("router"));
+        assert!(!plan.has_node("rs4"));
+        // No node may take the VIP or a router address.
+        for n in LabPlan::new("x", MAX_DIRECTORS, MAX_REALS, 1500)
+            .unwrap()
+            .nodes()
+        {
+            assert_ne!(n.addr, VIP);
+            assert_ne!(n.addr, ROUTER_DLAN_IP);
+            assert_ne!(n.addr, ROUTER_RLAN_IP);
+        }
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(LabPlan::new("a", 0, 3, 1500), Err(PlanError::Directors(0)));
+        assert_eq!(LabPlan::new("a", 9, 3, 1500), Err(PlanError::Directors(9)));
+        assert_eq!(LabPlan::new("a", 2, 0, 1500), Err(PlanError::Reals(0)));
+        assert_eq!(LabPlan::new("a", 2, 33, 1500), Err(PlanError::Reals(33)));
+        assert_eq!(LabPlan::new("a", 2, 3, 100), Err(PlanError::Mtu(100)));
+    }
+
+    #[test]
+    fn netns_ownership() {
+        assert_eq!(node_of_netns("t1", "t1-client"), Some("client"));
+        assert_eq!(node_of_netns("t1", "t1-rs12"), Some("rs12"));
+        assert_eq!(node_of_netns("t1", "t1-dir1"), Some("dir1"));
+        assert_eq!(node_of_netns("t1", "t12-dir1"), None);
+        assert_eq!(node_of_netns("t1", "t1-rs"), None);
+        assert_eq!(node_of_netns("t1", "t1-foo"), None);
+        assert_eq!(node_of_netns("t1", "t1-rs1x"), None);
+    }
+}

@@ -1,0 +1,253 @@
+//! The `vipd lab` command line: `up`, `down`, `status`, `list`, `exec`, `demo`,
+//! `httpd`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+
+use super::{client, LabOptions, Role};
+
+/// Build the seed's network (client, router, directors, real servers) in network
+/// namespaces on this machine, and run things in it. Needs root.
+///
+/// Example: `vipd lab up && vipd lab exec client -- curl -s http://10.253.26.1/ &&
+/// vipd lab down`. See docs/LAB.md for the drawing and the addresses.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    command: LabCommand,
+}
+
+#[derive(Debug, Args)]
+struct NameArg {
+    /// Lab name: lower-case letters and digits, at most 10, starting with a letter.
+    /// Every namespace is NAME-NODE.
+    #[arg(long, short, default_value = "vipd")]
+    name: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Build a lab: namespaces NAME-client, NAME-router, NAME-dir1.., NAME-rs1..,
+    /// the two LAN bridges, addresses and routes, and an HTTP server on port 80 of
+    /// every real server.
+    Up {
+        #[command(flatten)]
+        name: NameArg,
+        /// Number of directors (dir1 = 10.253.85.11, dir2 = .12, ...).
+        #[arg(long, default_value_t = 2)]
+        directors: u8,
+        /// Number of real servers (rs1 = 10.253.26.1, rs2 = .2, ...).
+        #[arg(long, default_value_t = 3)]
+        reals: u8,
+        /// MTU of every link.
+        #[arg(long, default_value_t = 1500)]
+        mtu: u32,
+        /// Do not start `vipd lab httpd` on the real servers.
+        #[arg(long)]
+        no_httpd: bool,
+        /// Do not attach the pass XDP program to the directors' bridge ports
+        /// (native XDP_TX on a director's eth1 then drops frames).
+        #[arg(long)]
+        no_xdp_pass: bool,
+    },
+    /// Remove a lab: kill its processes, delete its namespaces, links and state.
+    Down {
+        #[command(flatten)]
+        name: NameArg,
+        /// Remove every lab instead.
+        #[arg(long, conflicts_with = "name")]
+        all: bool,
+    },
+    /// Show a lab's nodes, namespaces, live addresses and processes.
+    Status {
+        #[command(flatten)]
+        name: NameArg,
+    },
+    /// List the labs that are up.
+    List,
+    /// Run a command in a node (client, router, dirN, rsN); without a command, a
+    /// shell. Exits with the command's exit code.
+    ///
+    /// Example: `vipd lab exec rs1 -- ip addr`
+    Exec {
+        #[command(flatten)]
+        name: NameArg,
+        /// The node.
+        node: String,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Bring a lab up, show it, fetch / from every real server from the client and
+    /// from every director, and take it down again.
+    Demo {
+        /// Lab name for the demo.
+        #[arg(long, short, default_value = "demo")]
+        name: String,
+        /// Leave the lab up at the end (remove it with `vipd lab down --name NAME`).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// The real servers' HTTP server: GET / answers the node name on its first line,
+    /// GET /bytes/N answers N bytes, POST answers the number of bytes received,
+    /// GET /stats the request count. `vipd lab up` starts one on every real server.
+    Httpd {
+        /// Node name to answer with.
+        #[arg(long)]
+        node: String,
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:80")]
+        listen: SocketAddr,
+    },
+}
+
+/// Runs `vipd lab ...`.
+pub fn run(args: LabArgs) -> anyhow::Result<()> {
+    match args.command {
+        LabCommand::Up {
+            name,
+            directors,
+            reals,
+            mtu,
+            no_httpd,
+            no_xdp_pass,
+        } => {
+            let opts = LabOptions {
+                name: name.name,
+                directors,
+                reals,
+                mtu,
+                httpd: !no_httpd,
+                xdp_pass: !no_xdp_pass,
+                vipd_bin: None,
+            };
+            let lab = super::up(&opts)?;
+            print!("{}", lab.status()?);
+            println!(
+                "try: vipd lab exec --name {0} client -- curl -s http://10.253.26.1/   \
+                 remove: vipd lab down --name {0}",
+                lab.name()
+            );
+            Ok(())
+        }
+        LabCommand::Down { name, all } => {
+            if all {
+                let names = super::down_all()?;
+                if names.is_empty() {
+                    println!("no lab was up");
+                } else {
+                    println!("removed: {}", names.join(" "));
+                }
+            } else {
+                super::down(&name.name)?;
+                println!("removed lab {}", name.name);
+            }
+            Ok(())
+        }
+        LabCommand::Status { name } => {
+            let lab = super::Lab::open(&name.name)?;
+            print!("{}", lab.status()?);
+            Ok(())
+        }
+        LabCommand::List => {
+            for name in super::list() {
+                println!("{name}");
+            }
+            Ok(())
+        }
+        LabCommand::Exec {
+            name,
+            node,
+            command,
+        } => {
+            let lab = super::Lab::open(&name.name)?;
+            let command = if command.is_empty() {
+                vec![std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())]
+            } else {
+                command
+            };
+            let status = lab
+                .command(&node, &command[0])?
+                .args(&command[1..])
+                .status()
+                .with_context(|| format!("running {:?} in {node}", command[0]))?;
+            // The command's own exit code, as `ip netns exec` does.
+            std::process::exit(status.code().unwrap_or(128 + 9));
+        }
+        LabCommand::Demo { name, keep } => demo(&name, keep),
+        LabCommand::Httpd { node, listen } => {
+            crate::httpd::run(&crate::httpd::HttpdOptions { node, listen })?;
+            Ok(())
+        }
+    }
+}
+
+fn demo(name: &str, keep: bool) -> anyhow::Result<()> {
+    println!("== vipd lab demo: the seed's network in namespaces (lab {name})");
+    let guard = super::LabGuard::up(LabOptions {
+        name: name.to_string(),
+        ..LabOptions::default()
+    })?;
+    print!("{}", guard.status()?);
+    let reals: Vec<_> = guard
+        .plan()
+        .nodes()
+        .into_iter()
+        .filter(|n| matches!(n.role, Role::Real(_)))
+        .collect();
+    let askers: Vec<String> = guard
+        .plan()
+        .nodes()
+        .into_iter()
+        .filter(|n| matches!(n.role, Role::Client | Role::Director(_)))
+        .map(|n| n.name)
+        .collect();
+    println!("\n== GET / on every real server, through the router");
+    let mut failed = 0;
+    for asker in &askers {
+        for rs in &reals {
+            let addr = SocketAddr::from((rs.addr, 80));
+            match client::http_get(&guard.netns(asker), addr, "/", Duration::from_secs(3)) {
+                Ok(r) if r.status == 200 && r.first_line() == rs.name => {
+                    println!(
+                        "{asker:>6} -> http://{}/  {} {}",
+                        rs.addr,
+                        r.status,
+                        r.first_line()
+                    );
+                }
+                Ok(r) => {
+                    failed += 1;
+                    println!(
+                        "{asker:>6} -> http://{}/  UNEXPECTED {} {:?}",
+                        rs.addr,
+                        r.status,
+                        r.first_line()
+                    );
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("{asker:>6} -> http://{}/  FAILED: {e}", rs.addr);
+                }
+            }
+        }
+    }
+    if keep {
+        let lab = guard.keep();
+        println!(
+            "\nlab {} left up: vipd lab down --name {}",
+            lab.name(),
+            lab.name()
+        );
+    } else {
+        guard.down()?;
+        println!("\n== lab {name} removed");
+    }
+    if failed > 0 {
+        bail!("{failed} request(s) failed");
+    }
+    Ok(())
+}
