@@ -4,6 +4,9 @@
 //! integration tests can drive them directly.
 pub mod datapath;
 
+pub mod bench;
+pub mod config_check;
+pub mod config_io;
 pub mod httpd;
 pub mod lab;
 pub mod realserver;

@@ -13,6 +13,16 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Check the configuration file and exit (keepalived's `-t`; same as
+    /// `vipd check -f FILE`).
+    #[arg(short = 't', long = "config-test")]
+    config_test: bool,
+    /// The keepalived.conf to use.
+    #[arg(short = 'f', long = "use-file", value_name = "FILE")]
+    use_file: Option<String>,
+    /// Config id for `@id` conditional lines (default: host name up to its first dot).
+    #[arg(short = 'i', long = "config-id", value_name = "ID")]
+    config_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -22,6 +32,11 @@ enum Command {
     /// The XDP data plane on its own (no VRRP, no health checks).
     #[command(subcommand)]
     Datapath(DatapathCommand),
+    /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
+    Bench(vipd::bench::BenchArgs),
+    /// Check a keepalived.conf: rustc-style diagnostics; exit 0 (no errors),
+    /// 4 (file unreadable) or 5 (errors). `--dump json|conf` prints the model.
+    Check(vipd::config_check::CheckArgs),
     /// The seed's network in namespaces on this machine: up, down, status, exec, demo.
     Lab(vipd::lab::cli::LabArgs),
     /// Real-server side: bind VIPs without ARP and decapsulate the director's IPIP
@@ -38,12 +53,35 @@ enum DatapathCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.config_test {
+        // keepalived's `-t -f FILE`.
+        let args = vipd::config_check::CheckArgs {
+            file: cli
+                .use_file
+                .unwrap_or_else(|| "/etc/keepalived/keepalived.conf".to_owned()),
+            strict: false,
+            dump: None,
+            config_id: cli.config_id,
+            no_host_checks: false,
+        };
+        std::process::exit(vipd::config_check::run(&args).into());
+    }
     match cli.command {
+        Some(Command::Check(mut args)) => {
+            if let Some(f) = cli.use_file {
+                args.file = f;
+            }
+            if cli.config_id.is_some() {
+                args.config_id = cli.config_id;
+            }
+            std::process::exit(vipd::config_check::run(&args).into());
+        }
         Some(Command::Version) | None => {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Some(Command::Datapath(DatapathCommand::Run(a))) => vipd::datapath::run::run(a),
+        Some(Command::Bench(args)) => vipd::bench::main(&args),
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),
         Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }

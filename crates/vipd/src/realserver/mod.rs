@@ -325,6 +325,11 @@ async fn up(h: &Handle, a: UpArgs) -> Result<(), RealserverError> {
         }
     };
     let vip_dev = mode.vip_dev();
+    if mode == DecapMode::Kernel && !a.interfaces.is_empty() {
+        eprintln!(
+            "note: --interface only matters for --decap bpf; tunl0 receives on every interface"
+        );
+    }
     let mut state = existing.unwrap_or(State {
         netns_inode: ino,
         netns_cookie: cookie,
@@ -909,6 +914,10 @@ async fn status(h: &Handle) -> Result<(), RealserverError> {
         println!("not up: `vipd realserver up` has not run in this network namespace");
         return Ok(());
     };
+    if state.decap == DecapMode::Bpf {
+        // The decap program's maps (counters, addresses) are readable by root only.
+        require_root("status")?;
+    }
     let host = Host::observe(h).await?;
     let vip_dev = state.decap.vip_dev();
     println!(
