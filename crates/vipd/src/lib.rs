@@ -10,3 +10,4 @@ pub mod config_io;
 pub mod httpd;
 pub mod lab;
 pub mod realserver;
+pub mod vrrp_io;
