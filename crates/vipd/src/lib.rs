@@ -2,6 +2,7 @@
 //!
 //! One binary, `vipd`, with subcommands; this library holds the modules so that
 //! integration tests can drive them directly.
+pub mod datapath;
 
 pub mod bench;
 pub mod config_check;
@@ -10,3 +11,4 @@ pub mod httpd;
 pub mod lab;
 pub mod probe;
 pub mod realserver;
+pub mod vrrp_io;
