@@ -2,6 +2,7 @@
 //!
 //! One binary, `vipd`, with subcommands; this library holds the modules so that
 //! integration tests can drive them directly.
+pub mod datapath;
 
 pub mod bench;
 pub mod config_check;
@@ -10,5 +11,6 @@ pub mod ctl;
 pub mod daemon;
 pub mod httpd;
 pub mod lab;
+pub mod probe;
 pub mod realserver;
 pub mod vrrp_io;
