@@ -47,7 +47,7 @@ fn script(n: &Option<config::Notify>) -> Option<String> {
 
 fn hex(vs: &VirtualServer, what: &str, s: &str) -> Result<Vec<u8>, Unsupported> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.len() % 2 != 0 || !s.chars().all(|c| c.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(unsupported(
             vs,
             format!("UDP_CHECK {what} {s:?} is not hex: write bytes as hex digits, e.g. 0a0b"),
@@ -238,7 +238,10 @@ pub fn health_spec(c: &Config, vs: &VirtualServer) -> Result<check::ServiceSpec,
 /// The data-plane spec of one virtual server, without real servers (the
 /// health plan supplies them). `mss` is the clamp for TUN (the receiving
 /// interface's MTU minus the outer header and TCP/IP headers).
-pub fn datapath_spec(vs: &VirtualServer, mss: Option<u16>) -> Result<plan::ServiceSpec, Unsupported> {
+pub fn datapath_spec(
+    vs: &VirtualServer,
+    mss: Option<u16>,
+) -> Result<plan::ServiceSpec, Unsupported> {
     let VsKey::Addr { ip, port } = vs.key else {
         return Err(unsupported(
             vs,
@@ -249,7 +252,10 @@ pub fn datapath_spec(vs: &VirtualServer, mss: Option<u16>) -> Result<plan::Servi
         config::Protocol::Tcp => Proto::Tcp,
         config::Protocol::Udp => Proto::Udp,
         config::Protocol::Sctp => {
-            return Err(unsupported(vs, "protocol SCTP is not supported by vipd's data plane: use TCP or UDP"))
+            return Err(unsupported(
+                vs,
+                "protocol SCTP is not supported by vipd's data plane: use TCP or UDP",
+            ))
         }
     };
     let sched: Scheduler = vs
@@ -285,7 +291,10 @@ pub fn datapath_spec(vs: &VirtualServer, mss: Option<u16>) -> Result<plan::Servi
                 None => Ipv4Addr::BROADCAST,
                 Some(IpAddr::V4(m)) => m,
                 Some(IpAddr::V6(m)) => {
-                    return Err(unsupported(vs, format!("persistence_granularity {m} is IPv6: the data plane is IPv4 only")))
+                    return Err(unsupported(
+                        vs,
+                        format!("persistence_granularity {m} is IPv6: the data plane is IPv4 only"),
+                    ))
                 }
             },
         }),
@@ -381,10 +390,7 @@ mod tests {
         let l = config::parse_str("t.conf", &SEED.replace("lb_kind TUN", "lb_kind NAT"));
         let e = datapath_spec(&l.config.virtual_servers[0], None).unwrap_err();
         assert!(e.to_string().contains("NAT"), "{e}");
-        let l = config::parse_str(
-            "t.conf",
-            &SEED.replacen("TCP_CHECK {", "SMTP_CHECK {", 1),
-        );
+        let l = config::parse_str("t.conf", &SEED.replacen("TCP_CHECK {", "SMTP_CHECK {", 1));
         let e = health_specs(&l.config).unwrap_err();
         assert!(e.to_string().contains("SMTP_CHECK"), "{e}");
     }

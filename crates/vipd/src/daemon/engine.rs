@@ -14,6 +14,7 @@ use vipd_core::config::{Config, VsKey};
 use vipd_core::reload;
 
 use super::load::{self, Checked, Parts};
+use super::lvs::LvsPart;
 use super::status::{self, Status};
 use super::vrrp::VrrpPart;
 use super::DaemonArgs;
@@ -41,6 +42,7 @@ struct Engine {
     reloads: status::Reloads,
     notes: Vec<String>,
     vrrp: Option<VrrpPart>,
+    lvs: Option<LvsPart>,
 }
 
 /// Removes the pid file on drop.
@@ -91,7 +93,7 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
     };
     drop(ctl_tx);
 
-    let mut engine = Engine::new(opts, checked);
+    let mut engine = Engine::new(opts, checked)?;
     info!(
         "vipd {} started (pid {}): {}; control socket {}",
         env!("CARGO_PKG_VERSION"),
@@ -137,6 +139,11 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
                 };
                 let _ = p.reply.send(resp);
             }
+            u = async { engine.lvs.as_mut().expect("guarded").next().await }, if engine.lvs.is_some() => {
+                if let Some(l) = engine.lvs.as_mut() {
+                    l.handle(u);
+                }
+            }
             _ = sample.tick() => engine.sample(),
         }
     };
@@ -162,25 +169,39 @@ enum DumpKind {
 }
 
 impl Engine {
-    fn new(opts: Options, checked: Checked) -> Self {
+    fn new(opts: Options, checked: Checked) -> anyhow::Result<Self> {
         let config = checked.config;
-        let mut notes = checked.notes;
+        let notes = checked.notes;
+        // The data plane first (loading it takes a few seconds on a busy
+        // machine): a node must not win the VIP before it can forward.
+        // Without VRRP this node serves as if MASTER (ha_suspend never pauses).
+        let lvs = match checked.lvs {
+            Some(spec) => Some(
+                LvsPart::start(spec, checked.vrrp.is_none())
+                    .context("starting the checkers and the data plane")?,
+            ),
+            None => None,
+        };
         let vrrp = checked.vrrp.map(VrrpPart::start);
-        if opts.parts.lvs && !config.virtual_servers.is_empty() {
-            notes.push("health checkers and the XDP data plane are not built into this vipd yet: virtual servers are shown, not served".to_owned());
-        }
-        Engine {
+        Ok(Engine {
             opts,
             config,
             started: Instant::now(),
             reloads: status::Reloads::default(),
             notes,
             vrrp,
-        }
+            lvs,
+        })
     }
 
-    /// A VRRP instance changed state (the driver logged the transition).
-    fn vrrp_changed(&mut self) {}
+    /// A VRRP instance changed state (the driver logged the transition):
+    /// `ha_suspend` follows whether this node is MASTER.
+    fn vrrp_changed(&mut self) {
+        let master = self.vrrp.as_ref().is_none_or(VrrpPart::is_master);
+        if let Some(l) = self.lvs.as_mut() {
+            l.set_master(master);
+        }
+    }
 
     fn summary(&self) -> String {
         let c = &self.config;
@@ -238,9 +259,39 @@ impl Engine {
             }
             self.vrrp = checked.vrrp.map(VrrpPart::start);
         }
+        let mut applied_with = Vec::new();
+        match (self.lvs.as_mut(), checked.lvs) {
+            (Some(l), Some(spec)) => {
+                if let Err(e) = l.reload(spec) {
+                    applied_with.push(format!("checkers/data plane: {e}"));
+                }
+            }
+            (None, Some(spec)) => {
+                let master = self.vrrp.as_ref().is_none_or(VrrpPart::is_master);
+                match LvsPart::start(spec, master) {
+                    Ok(l) => self.lvs = Some(l),
+                    Err(e) => {
+                        applied_with.push(format!("starting the checkers and data plane: {e}"))
+                    }
+                }
+            }
+            (Some(_), None) => {
+                if let Some(l) = self.lvs.take() {
+                    l.stop();
+                }
+            }
+            (None, None) => {}
+        }
+        for e in &applied_with {
+            error!("reload: {e}");
+        }
         self.notes = checked.notes;
         self.config = checked.config;
-        let message = format!("reload applied: {diff}");
+        let message = if applied_with.is_empty() {
+            format!("reload applied: {diff}")
+        } else {
+            format!("reload applied: {diff}; but {}", applied_with.join("; "))
+        };
         info!("{message}");
         self.reloads.applied += 1;
         self.reloads.last = Some(status::ReloadOutcome {
@@ -252,7 +303,11 @@ impl Engine {
     }
 
     /// Once a second: counters and rates.
-    fn sample(&mut self) {}
+    fn sample(&mut self) {
+        if let Some(l) = self.lvs.as_mut() {
+            l.sample();
+        }
+    }
 
     async fn shutdown(&mut self) {
         // VRRP first: the peer takes the VIP over at once (priority 0) while
@@ -260,9 +315,21 @@ impl Engine {
         if let Some(v) = self.vrrp.take() {
             v.stop().await;
         }
+        if let Some(l) = self.lvs.take() {
+            l.stop();
+        }
     }
 
     fn status(&self) -> Status {
+        let mut st = self.config_status();
+        if let Some(l) = &self.lvs {
+            l.fill(&mut st);
+        }
+        st
+    }
+
+    /// The status as the configuration alone describes it.
+    fn config_status(&self) -> Status {
         Status {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),

@@ -89,6 +89,8 @@ pub struct Checked {
     pub warning_count: usize,
     /// What VRRP runs, when it runs.
     pub vrrp: Option<crate::vrrp_io::VrrpSpec>,
+    /// What the checkers and the data plane run, when they run.
+    pub lvs: Option<super::lvs::LvsSpec>,
     /// Things accepted but ignored by the parts, one line each.
     pub notes: Vec<String>,
 }
@@ -110,10 +112,11 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         .filter(|i| !config_io::interface_exists(i))
         .map(|i| format!("interface {i} does not exist in this network namespace (see `ip link`)"))
         .collect();
+    let mut lvs = None;
     if parts.lvs {
-        problems.extend(unsupported_services(&loaded.config));
-        if let Err(e) = datapath_interfaces(&loaded.config) {
-            problems.push(e);
+        match super::lvs::spec(&loaded.config) {
+            Ok(s) => lvs = s,
+            Err(e) => problems.push(e.to_string()),
         }
     }
     let mut notes = Vec::new();
@@ -145,6 +148,7 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         warnings: report,
         warning_count,
         vrrp,
+        lvs,
         notes,
     })
 }
@@ -213,17 +217,4 @@ pub fn vip_interface(c: &Config, vip: IpAddr) -> Option<String> {
         }
     }
     c.global_defs.default_interface.clone()
-}
-
-/// Virtual servers the data plane cannot serve yet, refused by name.
-fn unsupported_services(c: &Config) -> Vec<String> {
-    c.virtual_servers
-        .iter()
-        .filter_map(|vs| match &vs.key {
-            VsKey::Addr { .. } => None,
-            other => Some(format!(
-                "virtual_server {other}: fwmark and group services are not supported by vipd's data plane yet; write one virtual_server IP PORT block per address"
-            )),
-        })
-        .collect()
 }

@@ -15,11 +15,13 @@
 //! - [`load`]: configuration loading and the host checks the daemon needs.
 //! - [`engine`]: the event loop: signals, control requests, reloads, sampling.
 //! - [`status`]: the serializable [`status::Status`] `vipd status` shows.
+//! - [`lvs`]: health checkers + XDP data plane (keepalived's checker + IPVS).
 //! - [`vrrp`]: the VRRP engine (`vrrp_io`) as a task whose states the loop follows.
 //! - [`metrics`]: the optional Prometheus endpoint (`--metrics ADDR`).
 
 pub mod engine;
 pub mod load;
+pub mod lvs;
 pub mod metrics;
 pub mod status;
 pub mod vrrp;
