@@ -14,10 +14,13 @@
 //! - `sched`: schedulers and Maglev: (reals, weights) -> lookup tables.
 //! - `check`: health-check verdicts (retry, delay_before_retry, alpha, quorum).
 //! - `plan`: desired state -> data-plane tables.
+//! - `bench`: the pure half of `vipd bench` (URL, request, response parser, report).
 //! - `lab`: the lab's nodes, names and addresses (`vipd lab` builds them).
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod check;
+pub mod config;
 pub mod lab;
 pub mod realserver;
 pub mod sched;

@@ -187,6 +187,8 @@ fn sysctl(ns: &str, key: &str) -> String {
 fn diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
     a.keys()
         .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .filter(|k| a.get(*k) != b.get(*k))
         .map(|k| format!("{k}: {:?} -> {:?}", a.get(k), b.get(k)))
         .collect()
@@ -724,4 +726,168 @@ fn realserver_bpf_decap_carries_tcp_both_ways() {
         "{decapsulated} decapsulated, {pkts} sent: {st}"
     );
     ok(vipd(&rs, &["down"]));
+}
+
+/// The seed's `realserver.sh start`, quotes fixed, minus `modprobe` (this kernel
+/// has no modules), for VIPs `vips`.
+fn seed_start(ns: &str, vips: &[&str]) {
+    let mut script =
+        String::from("set -e\nip link set tunl0 up\nip link set tunl0 arp off\nNO=0\n");
+    for v in vips {
+        script.push_str(&format!(
+            "NO=$((NO+1))\nip addr add {v}/32 br {v} label tunl0:$NO dev tunl0\nip route add {v}/32 dev tunl0\n"
+        ));
+    }
+    script.push_str(
+        "echo 1 > /proc/sys/net/ipv4/conf/tunl0/arp_ignore\n\
+         echo 2 > /proc/sys/net/ipv4/conf/tunl0/arp_announce\n\
+         echo 0 > /proc/sys/net/ipv4/conf/tunl0/rp_filter\n\
+         echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore\n\
+         echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce\n",
+    );
+    sh(&format!("ip netns exec {ns} sh -c '{script}'"));
+}
+
+/// Kernel mode, compared with the seed's script. The kernel here has no `ipip`, so
+/// `tunl0` is a stand-in (a bridge named tunl0, made before `up`, which then sees a
+/// tunl0 and uses kernel mode): this checks every address, label, route, flag and
+/// sysctl vipd sets against what the seed's commands set, and that `down` restores
+/// it all; the decapsulation itself is the kernel's and cannot run here.
+#[test]
+fn realserver_kernel_mode_matches_the_seed_script() {
+    let mut ns = Netns::new();
+    let (rs, _cl) = two_nodes(&mut ns, 216);
+    let seed = ns.add("seed");
+    for n in [&rs, &seed] {
+        // Up and down once: the first `up` of a device attaches its default qdisc, a
+        // kernel side effect that no `down` takes back (a real tunl0 does the same).
+        sh(&format!(
+            "ip -n {n} link add tunl0 type bridge && ip -n {n} link set tunl0 up && ip -n {n} link set tunl0 down && \
+             ip netns exec {n} sh -c 'echo 1 > /proc/sys/net/ipv4/conf/tunl0/rp_filter'"
+        ));
+    }
+    sh(&format!("ip -n {seed} link add eth0 type bridge && ip -n {seed} link set eth0 up && ip -n {seed} addr add 10.253.216.2/24 dev eth0"));
+    let vips = ["10.253.85.250", "10.253.85.251"];
+    let before = snapshot(&rs);
+
+    let out = ok(vipd(
+        &rs,
+        &[
+            "up", "--vip", vips[0], "--vip", vips[1], "--decap", "kernel",
+        ],
+    ));
+    assert!(out.contains("decap kernel"), "{out}");
+    seed_start(&seed, &vips);
+
+    let strip = |s: &str| -> String {
+        // Interface indexes, MACs and link-netns differ between the two namespaces.
+        s.lines()
+            .filter(|l| l.contains("tunl0") || l.contains("conf/all") || l.contains("10.253.85."))
+            .map(|l| l.split_once(": ").map(|(_, r)| r).unwrap_or(l))
+            .map(|l| l.split(" link/").next().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (a, b) = (snapshot(&rs), snapshot(&seed));
+    for key in ["addrs", "routes"] {
+        assert_eq!(
+            strip(&a[key]),
+            strip(&b[key]),
+            "{key} differ from the seed's"
+        );
+        assert!(a[key].contains("10.253.85.251"), "{}", a[key]);
+    }
+    assert_eq!(
+        strip(&a["links"]),
+        strip(&b["links"]),
+        "tunl0 flags differ from the seed's"
+    );
+    assert!(a["links"].contains("NOARP,UP"), "{}", a["links"]);
+    assert!(
+        a["addrs"].contains("brd 10.253.85.250") && a["addrs"].contains("tunl0:2"),
+        "{}",
+        a["addrs"]
+    );
+    for (k, v) in &b {
+        if k.contains("/conf/tunl0/") || k.contains("/conf/all/") {
+            assert_eq!(a.get(k), Some(v), "{k}: vipd vs seed");
+        }
+    }
+    let st = ok(vipd(&rs, &["status"]));
+    assert!(
+        st.contains("tunl0:      up, arp off") && st.contains("checks:     OK"),
+        "{st}"
+    );
+
+    // `up` again with a third VIP takes the next label; `down` restores everything.
+    ok(vipd(
+        &rs,
+        &["up", "--vip", "10.253.85.252", "--decap", "kernel"],
+    ));
+    assert!(snapshot(&rs)["addrs"].contains("tunl0:3"));
+    let e = fails(vipd(&rs, &["up", "--vip", vips[0], "--decap", "bpf"]));
+    assert!(e.contains("already up with --decap kernel"), "{e}");
+    ok(vipd(&rs, &["down"]));
+    assert_eq!(diff(&before, &snapshot(&rs)), Vec::<String>::new());
+}
+
+/// Strict reverse-path filtering in `all` would drop the decapsulated packets on
+/// tunl0 (the kernel takes max(all, tunl0)): vipd lowers `all` and raises each other
+/// interface to keep its effective value, and `down` puts every value back.
+#[test]
+fn realserver_kernel_mode_relaxes_strict_rp_filter_without_weakening_others() {
+    let mut ns = Netns::new();
+    let (rs, _cl) = two_nodes(&mut ns, 217);
+    sh(&format!(
+        "ip -n {rs} link add tunl0 type bridge && ip -n {rs} link set tunl0 up && ip -n {rs} link set tunl0 down && \
+         ip netns exec {rs} sh -c \
+         'echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter; echo 0 > /proc/sys/net/ipv4/conf/eth0/rp_filter; \
+          echo 2 > /proc/sys/net/ipv4/conf/lo/rp_filter'"
+    ));
+    let before = snapshot(&rs);
+    ok(vipd(
+        &rs,
+        &["up", "--vip", "10.253.85.250", "--decap", "kernel"],
+    ));
+    assert_eq!(sysctl(&rs, "all/rp_filter"), "0");
+    assert_eq!(sysctl(&rs, "tunl0/rp_filter"), "0");
+    assert_eq!(
+        sysctl(&rs, "eth0/rp_filter"),
+        "1",
+        "eth0 keeps strict filtering"
+    );
+    assert_eq!(
+        sysctl(&rs, "lo/rp_filter"),
+        "2",
+        "lo keeps its own loose value"
+    );
+    ok(vipd(&rs, &["down"]));
+    assert_eq!(diff(&before, &snapshot(&rs)), Vec::<String>::new());
+}
+
+/// A failure half-way through `up` puts back what that run changed: here eth0's
+/// sysctls are made read-only (a bind mount in the private mount namespace of
+/// `ip netns exec`), so `up` fails after adding the VIP and writing `all`/`lo`.
+#[test]
+fn realserver_up_failing_half_way_changes_nothing() {
+    let mut ns = Netns::new();
+    let (rs, _cl) = two_nodes(&mut ns, 218);
+    let before = snapshot(&rs);
+    let conf = "/proc/sys/net/ipv4/conf/eth0";
+    let out = Command::new("ip")
+        .args(["netns", "exec", &rs, "sh", "-c"])
+        .arg(format!(
+            "mount --bind {conf} {conf} && mount -o remount,bind,ro {conf} && exec {VIPD} realserver up --vip 10.253.85.250"
+        ))
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let e = fails(out);
+    assert!(
+        e.contains("writing 1 to /proc/sys/net/ipv4/conf/eth0/arp_ignore: Read-only file system"),
+        "{e}"
+    );
+    assert_eq!(diff(&before, &snapshot(&rs)), Vec::<String>::new());
+    let st = ok(vipd(&rs, &["status"]));
+    assert!(st.contains("not up"), "{st}");
 }

@@ -92,22 +92,22 @@ pub enum RealserverError {
     #[error("no interface to attach the decap program to: no non-loopback interface is up; bring one up or pass --interface IF")]
     NoInterfaces,
     /// A netlink request failed.
-    #[error("netlink: {what}: {source}")]
+    // The cause is part of the message (one line for the user), so these carry it
+    // as a plain field rather than as an error source that anyhow would repeat.
+    #[error("netlink: {what}: {error}")]
     Netlink {
         /// What was being done.
         what: String,
         /// The kernel's answer.
-        #[source]
-        source: rtnetlink::Error,
+        error: rtnetlink::Error,
     },
     /// A file or socket operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Io {
         /// What was being done.
         what: String,
         /// The error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The BPF side failed.
     #[error("BPF decap: {what}: {detail}")]
@@ -197,7 +197,7 @@ pub fn run(cmd: RealserverCommand) -> Result<(), RealserverError> {
         .build()
         .map_err(|source| RealserverError::Io {
             what: "starting the async runtime".into(),
-            source,
+            error: source,
         })?;
     rt.block_on(async {
         let h = net::connect()?;
@@ -325,6 +325,11 @@ async fn up(h: &Handle, a: UpArgs) -> Result<(), RealserverError> {
         }
     };
     let vip_dev = mode.vip_dev();
+    if mode == DecapMode::Kernel && !a.interfaces.is_empty() {
+        eprintln!(
+            "note: --interface only matters for --decap bpf; tunl0 receives on every interface"
+        );
+    }
     let mut state = existing.unwrap_or(State {
         netns_inode: ino,
         netns_cookie: cookie,
@@ -595,7 +600,7 @@ async fn apply(
                     } else {
                         RealserverError::Netlink {
                             what: format!("creating {dev}"),
-                            source: e,
+                            error: e,
                         }
                     }
                 })?;
@@ -612,7 +617,7 @@ async fn apply(
                     .await
                     .map_err(|source| RealserverError::Netlink {
                         what: format!("setting {dev} up / arp off"),
-                        source,
+                        error: source,
                     })?;
                 let recorded = state
                     .applied
@@ -642,7 +647,7 @@ async fn apply(
                         vip: *vip,
                         dev: dev.clone(),
                     }),
-                    Err(RealserverError::Netlink { source, .. })
+                    Err(RealserverError::Netlink { error: source, .. })
                         if net::is_errno(&source, libc::EEXIST) => {}
                     Err(e) => return Err(e),
                 }
@@ -651,7 +656,7 @@ async fn apply(
                 // Read again: in kernel mode tunl0's sysctls appear only once it exists.
                 let now = sys::read_sysctl(key)?.ok_or_else(|| RealserverError::Io {
                     what: format!("reading /proc/sys/{}", key.proc_path()),
-                    source: std::io::ErrorKind::NotFound.into(),
+                    error: std::io::ErrorKind::NotFound.into(),
                 })?;
                 if &now == to {
                     continue;
@@ -909,6 +914,10 @@ async fn status(h: &Handle) -> Result<(), RealserverError> {
         println!("not up: `vipd realserver up` has not run in this network namespace");
         return Ok(());
     };
+    if state.decap == DecapMode::Bpf {
+        // The decap program's maps (counters, addresses) are readable by root only.
+        require_root("status")?;
+    }
     let host = Host::observe(h).await?;
     let vip_dev = state.decap.vip_dev();
     println!(

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use rtnetlink::packet_route::route::RouteScope;
+use rtnetlink::packet_route::route::{RouteProtocol, RouteScope};
 use rtnetlink::packet_route::tc::{TcAttribute, TcFilterBpfOption, TcHandle, TcMessage, TcOption};
 use rtnetlink::{Handle, LinkIpIp, LinkUnspec, RouteMessageBuilder};
 
@@ -56,7 +56,10 @@ pub struct BpfFilter {
 
 fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> RealserverError {
     let what = what.into();
-    move |source| RealserverError::Netlink { what, source }
+    move |source| RealserverError::Netlink {
+        what,
+        error: source,
+    }
 }
 
 /// True when a netlink error is the kernel's errno `code`.
@@ -71,7 +74,7 @@ pub fn is_errno(e: &rtnetlink::Error, code: i32) -> bool {
 pub fn connect() -> Result<Handle, RealserverError> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| RealserverError::Io {
         what: "opening a netlink socket".into(),
-        source: e,
+        error: e,
     })?;
     tokio::spawn(conn);
     Ok(handle)
@@ -176,6 +179,8 @@ fn host_route(index: u32, vip: Ipv4Addr) -> rtnetlink::packet_route::route::Rout
         .destination_prefix(vip, 32)
         .output_interface(index)
         .scope(RouteScope::Link)
+        // What `ip route add` uses, so the route looks exactly like the seed's.
+        .protocol(RouteProtocol::Boot)
         .build()
 }
 

@@ -1,0 +1,316 @@
+//! The lexer: logical lines -> words and braces, each with its file:line:column.
+//!
+//! keepalived.conf is line oriented: a statement is a keyword and its arguments
+//! on one line; `{` and `}` open and close blocks and may be glued to words
+//! (`80{`, `}}`). Quoted strings (`"..."`, `'...'`) keep their white space and
+//! understand shell-like escapes; quotes may be glued to unquoted text, which
+//! makes one word. Any Unicode white space separates words: the seed configs are
+//! indented with U+00A0 no-break spaces, which keepalived itself does not accept
+//! (it takes them for part of the keyword); vipd accepts them with one warning
+//! per file.
+
+use super::diag::{Diagnostic, Diagnostics, FileId, Span};
+use super::preprocess::LogicalLine;
+use std::collections::BTreeMap;
+
+/// What a token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A word or quoted string (quotes removed, escapes resolved).
+    Word(String),
+    /// `{`
+    Open,
+    /// `}`
+    Close,
+    /// End of a logical line.
+    Eol,
+}
+
+/// A token and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// What it is.
+    pub kind: TokenKind,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// Per-file tally of non-ASCII white space, for the one warning per file.
+struct ExoticWs {
+    first: Span,
+    ch: char,
+    lines: u32,
+    last_line: u32,
+}
+
+/// Tokenizes preprocessed lines. Lexical problems (an unterminated quote) and
+/// the exotic white-space warning go to `diags`.
+pub fn lex(lines: &[LogicalLine], diags: &mut Diagnostics) -> Vec<Token> {
+    let mut toks = Vec::with_capacity(lines.len() * 3);
+    let mut exotic: BTreeMap<FileId, ExoticWs> = BTreeMap::new();
+    for l in lines {
+        lex_line(l, &mut toks, &mut exotic, diags);
+    }
+    for (_, e) in exotic {
+        diags.push(
+            Diagnostic::warning(format!(
+                "{} used as white space ({} line{} in this file)",
+                describe_ws(e.ch),
+                e.lines,
+                if e.lines == 1 { "" } else { "s" }
+            ))
+            .at(e.first)
+            .label("not an ASCII space")
+            .note("keepalived takes these characters for part of the keyword; vipd reads them as spaces")
+            .help("replace them with ASCII spaces, e.g. `sed -i 's/\\xc2\\xa0/ /g' FILE`"),
+        );
+    }
+    toks
+}
+
+fn describe_ws(c: char) -> String {
+    let name = match c {
+        '\u{a0}' => "no-break space",
+        '\u{feff}' => "byte order mark",
+        '\u{3000}' => "ideographic space",
+        '\u{2002}'..='\u{200a}' => "typographic space",
+        _ => "Unicode white space",
+    };
+    format!("{name} (U+{:04X})", c as u32)
+}
+
+fn is_ws(c: char) -> bool {
+    c.is_whitespace() || c == '\u{feff}'
+}
+
+fn lex_line(
+    l: &LogicalLine,
+    toks: &mut Vec<Token>,
+    exotic: &mut BTreeMap<FileId, ExoticWs>,
+    diags: &mut Diagnostics,
+) {
+    let chars: Vec<char> = l.text.chars().collect();
+    let span = |col: usize, len: usize| Span {
+        file: l.file,
+        line: l.line,
+        col: col as u32 + 1,
+        len: len.max(1) as u32,
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if is_ws(c) {
+            if !c.is_ascii() && l.exact {
+                let e = exotic.entry(l.file).or_insert(ExoticWs {
+                    first: span(i, 1),
+                    ch: c,
+                    lines: 0,
+                    last_line: 0,
+                });
+                if e.last_line != l.line {
+                    e.lines += 1;
+                    e.last_line = l.line;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '{' => {
+                toks.push(Token {
+                    kind: TokenKind::Open,
+                    span: span(i, 1),
+                });
+                i += 1;
+            }
+            '}' => {
+                toks.push(Token {
+                    kind: TokenKind::Close,
+                    span: span(i, 1),
+                });
+                i += 1;
+            }
+            _ => {
+                let start = i;
+                let mut word = String::new();
+                while i < chars.len() {
+                    let c = chars[i];
+                    if is_ws(c) || c == '{' || c == '}' {
+                        break;
+                    }
+                    if c == '"' || c == '\'' {
+                        let q = c;
+                        let qstart = i;
+                        i += 1;
+                        let mut closed = false;
+                        while i < chars.len() {
+                            let c = chars[i];
+                            if c == q {
+                                closed = true;
+                                i += 1;
+                                break;
+                            }
+                            if c == '\\' && i + 1 < chars.len() {
+                                i = escape(&chars, i + 1, &mut word);
+                                continue;
+                            }
+                            word.push(c);
+                            i += 1;
+                        }
+                        if !closed {
+                            diags.push(
+                                Diagnostic::error("unterminated quoted string")
+                                    .at(span(qstart, 1))
+                                    .label("this quote is never closed")
+                                    .help(format!("add the closing {q} on the same line")),
+                            );
+                        }
+                        continue;
+                    }
+                    word.push(c);
+                    i += 1;
+                }
+                toks.push(Token {
+                    kind: TokenKind::Word(word),
+                    span: span(start, i - start),
+                });
+            }
+        }
+    }
+    toks.push(Token {
+        kind: TokenKind::Eol,
+        span: span(chars.len(), 1),
+    });
+}
+
+/// Resolves the escape whose first character (after `\`) is at `i`; returns the
+/// index after it.
+fn escape(chars: &[char], mut i: usize, out: &mut String) -> usize {
+    let c = chars[i];
+    i += 1;
+    match c {
+        'a' => out.push('\x07'),
+        'b' => out.push('\x08'),
+        'E' => out.push('\x1b'),
+        'f' => out.push('\x0c'),
+        'n' => out.push('\n'),
+        'r' => out.push('\r'),
+        't' => out.push('\t'),
+        'v' => out.push('\x0b'),
+        '0'..='7' => {
+            let mut v = c.to_digit(8).unwrap_or(0);
+            let mut n = 1;
+            while n < 3 && i < chars.len() && chars[i].is_digit(8) {
+                v = v * 8 + chars[i].to_digit(8).unwrap_or(0);
+                i += 1;
+                n += 1;
+            }
+            out.push(char::from_u32(v & 0xff).unwrap_or('?'));
+        }
+        'x' => {
+            let mut v: u32 = 0;
+            let mut n = 0;
+            while i < chars.len() && chars[i].is_ascii_hexdigit() && n < 2 {
+                v = v * 16 + chars[i].to_digit(16).unwrap_or(0);
+                i += 1;
+                n += 1;
+            }
+            if n == 0 {
+                out.push('x');
+            } else {
+                out.push(char::from_u32(v).unwrap_or('?'));
+            }
+        }
+        'c' if i < chars.len() => {
+            let ctl = (chars[i].to_ascii_uppercase() as u32) ^ 0x40;
+            out.push(char::from_u32(ctl).unwrap_or('?'));
+            i += 1;
+        }
+        other => out.push(other),
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str) -> LogicalLine {
+        LogicalLine {
+            file: FileId(0),
+            line: 1,
+            text: text.to_owned(),
+            exact: true,
+        }
+    }
+
+    fn kinds(text: &str) -> (Vec<TokenKind>, Diagnostics) {
+        let mut d = Diagnostics::default();
+        let t = lex(&[line(text)], &mut d);
+        (t.into_iter().map(|t| t.kind).collect(), d)
+    }
+
+    fn w(s: &str) -> TokenKind {
+        TokenKind::Word(s.to_owned())
+    }
+
+    #[test]
+    fn braces_glued_to_words() {
+        let (k, _) = kinds("real_server 10.0.0.1 80{}}");
+        assert_eq!(
+            k,
+            [
+                w("real_server"),
+                w("10.0.0.1"),
+                w("80"),
+                TokenKind::Open,
+                TokenKind::Close,
+                TokenKind::Close,
+                TokenKind::Eol
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_and_escapes() {
+        let (k, d) = kinds(r#"a "b c" x"y z"w 'q\'' "\x41\101\t\cA""#);
+        assert!(d.items.is_empty());
+        assert_eq!(
+            k,
+            [
+                w("a"),
+                w("b c"),
+                w("xy zw"),
+                w("q'"),
+                w("AA\t\x01"),
+                TokenKind::Eol
+            ]
+        );
+    }
+
+    #[test]
+    fn unterminated_quote_is_an_error() {
+        let (k, d) = kinds("script \"/bin/true");
+        assert_eq!(k[1], w("/bin/true"));
+        assert_eq!(d.error_count(), 1);
+        assert_eq!(d.items[0].span.unwrap().col, 8);
+    }
+
+    #[test]
+    fn nbsp_is_white_space_with_one_warning_per_file() {
+        let mut d = Diagnostics::default();
+        let mut l2 = line("\u{a0}\u{a0}b\u{a0}2");
+        l2.line = 2;
+        let t = lex(&[line("a\u{a0}1"), l2], &mut d);
+        let words = t
+            .iter()
+            .filter(|t| matches!(t.kind, TokenKind::Word(_)))
+            .count();
+        assert_eq!(words, 4);
+        assert_eq!(d.items.len(), 1);
+        assert!(d.items[0].message.contains("U+00A0"));
+        assert!(d.items[0].message.contains("2 lines"));
+        assert_eq!(d.items[0].span.unwrap().col, 2);
+        assert_eq!(t[1].span.col, 3);
+    }
+}
