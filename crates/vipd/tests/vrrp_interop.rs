@@ -640,12 +640,34 @@ fn seed_configs_fail_over() {
             .any(|l| l.contains(&format!("inet {VIP}/32")) && l.contains("eth1:1")),
         "VIP with label eth1:1 on dir1's eth1:\n{addr}"
     );
+    // The router on the director LAN learns the VIP at dir1's MAC...
+    lab.exec_ok("router", ["ping", "-c", "1", "-W", "1", VIP]).unwrap();
+    assert_eq!(router_vip_mac(&lab).as_deref(), Some(mac(&lab, "dir1").as_str()));
     master.sigkill();
-    wait_for(
-        "dir2 takes over",
-        V2_MULTICAST.master_down() + SLACK,
-        || backup.holds_vip(),
-    );
+    wait_for("dir2 takes over", V2_MULTICAST.master_down() + SLACK, || backup.holds_vip());
+    // ...and the new master's gratuitous ARP moves it to dir2's MAC at once,
+    // without the router asking.
+    let dir2_mac = mac(&lab, "dir2");
+    wait_for("the router's ARP entry follows the VIP", Duration::from_millis(500), || {
+        router_vip_mac(&lab).as_deref() == Some(dir2_mac.as_str())
+    });
     backup.stop();
     master.stop();
+}
+
+fn mac(lab: &LabGuard, node: &str) -> String {
+    let out = lab.exec_ok(node, ["ip", "-o", "link", "show", "eth1"]).unwrap();
+    out.split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .expect("eth1 has a MAC")
+        .to_string()
+}
+
+fn router_vip_mac(lab: &LabGuard) -> Option<String> {
+    let out = lab.exec_ok("router", ["ip", "neigh", "show", VIP]).unwrap();
+    out.split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .map(str::to_string)
 }
