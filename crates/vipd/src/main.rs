@@ -48,8 +48,14 @@ struct Cli {
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// The XDP data plane on its own (no VRRP, no health checks).
+    #[command(subcommand)]
+    Datapath(DatapathCommand),
     /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
     Bench(vipd::bench::BenchArgs),
+    /// Print the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` lines
+    /// (as keepalived's genhash).
+    Genhash(vipd::probe::genhash::GenhashArgs),
     /// Check a keepalived.conf: rustc-style diagnostics; exit 0 (no errors),
     /// 4 (file unreadable) or 5 (errors). `--dump json|conf` prints the model.
     Check(vipd::config_check::CheckArgs),
@@ -59,6 +65,12 @@ enum Command {
     /// (replaces the seed's realserver.sh). Run inside the real server's namespace.
     #[command(subcommand)]
     Realserver(vipd::realserver::RealserverCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DatapathCommand {
+    /// Attach the director to an interface for one virtual server until Ctrl-C.
+    Run(vipd::datapath::run::RunArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(vipd::config_check::run(&args).into());
     }
     match cli.command {
+        Some(Command::Genhash(args)) => Ok(vipd::probe::genhash::main(args)?),
         Some(Command::Check(mut args)) => {
             if let Some(f) = cli.use_file {
                 args.file = f;
@@ -108,6 +121,7 @@ fn main() -> anyhow::Result<()> {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Datapath(DatapathCommand::Run(a))) => vipd::datapath::run::run(a),
         Some(Command::Bench(args)) => vipd::bench::main(&args),
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),
         Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
