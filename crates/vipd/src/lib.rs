@@ -9,5 +9,6 @@ pub mod config_check;
 pub mod config_io;
 pub mod httpd;
 pub mod lab;
+pub mod probe;
 pub mod realserver;
 pub mod vrrp_io;

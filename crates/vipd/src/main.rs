@@ -53,6 +53,9 @@ enum Command {
     Datapath(DatapathCommand),
     /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
     Bench(vipd::bench::BenchArgs),
+    /// Print the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` lines
+    /// (as keepalived's genhash).
+    Genhash(vipd::probe::genhash::GenhashArgs),
     /// Check a keepalived.conf: rustc-style diagnostics; exit 0 (no errors),
     /// 4 (file unreadable) or 5 (errors). `--dump json|conf` prints the model.
     Check(vipd::config_check::CheckArgs),
@@ -86,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(vipd::config_check::run(&args).into());
     }
     match cli.command {
+        Some(Command::Genhash(args)) => Ok(vipd::probe::genhash::main(args)?),
         Some(Command::Check(mut args)) => {
             if let Some(f) = cli.use_file {
                 args.file = f;
