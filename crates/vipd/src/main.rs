@@ -31,6 +31,9 @@ enum Command {
     Version,
     /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
     Bench(vipd::bench::BenchArgs),
+    /// Side by side in one lab: direct vs HAProxy vs nftables (vs vipd): req/s,
+    /// latency, and the director's machine CPU per request (root).
+    Compare(vipd::bench::compare::CompareArgs),
     /// Check a keepalived.conf: rustc-style diagnostics; exit 0 (no errors),
     /// 4 (file unreadable) or 5 (errors). `--dump json|conf` prints the model.
     Check(vipd::config_check::CheckArgs),
@@ -72,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Bench(args)) => vipd::bench::main(&args),
+        Some(Command::Compare(args)) => vipd::bench::compare::main(&args),
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),
         Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }

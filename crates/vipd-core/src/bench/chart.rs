@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 /// Bar colours by series index (colour-blind safe, Okabe-Ito).
-const COLOURS: [&str; 6] = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"];
+const COLOURS: [&str; 6] = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
+];
 
 /// One data series: a name and one value per category (NaN: no bar, "n/a").
 #[derive(Debug, Clone, PartialEq)]
@@ -16,12 +18,21 @@ pub struct Series {
 }
 
 /// A vertical grouped bar chart: one group per category, one bar per series.
-pub fn grouped_bars(title: &str, y_label: &str, categories: &[String], series: &[Series]) -> String {
+pub fn grouped_bars(
+    title: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[Series],
+) -> String {
     let (w, h) = (760.0, 380.0);
     let (left, right, top, bottom) = (80.0, 20.0, 56.0, 56.0);
     let plot_w = w - left - right;
     let plot_h = h - top - bottom;
-    let max = series.iter().flat_map(|s| s.values.iter().copied()).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let max = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
     let (step, top_value) = nice_axis(max);
     let y = |v: f64| top + plot_h - (v / top_value) * plot_h;
 
@@ -113,7 +124,7 @@ pub fn grouped_bars(title: &str, y_label: &str, categories: &[String], series: &
     );
     // Legend.
     for (si, ser) in series.iter().enumerate() {
-        let lx = left + 10.0 + 170.0 * si as f64;
+        let lx = left + 10.0 + 160.0 * si as f64;
         let ly = 38.0;
         let _ = writeln!(
             s,
@@ -136,7 +147,11 @@ fn nice_axis(max: f64) -> (f64, f64) {
     }
     let raw = max / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
     (step, (max / step).ceil() * step)
 }
 
@@ -152,7 +167,9 @@ fn short(v: f64) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -161,14 +178,28 @@ mod tests {
 
     #[test]
     fn chart_has_a_bar_per_value_and_marks_missing_ones() {
-        let cats = vec!["direct".to_string(), "haproxy".to_string(), "vipd".to_string()];
+        let cats = vec![
+            "direct".to_string(),
+            "haproxy".to_string(),
+            "vipd".to_string(),
+        ];
         let series = vec![
-            Series { name: "keep-alive".into(), values: vec![48000.0, 36000.0, f64::NAN] },
-            Series { name: "new conn".into(), values: vec![18000.0, 8300.0, f64::NAN] },
+            Series {
+                name: "keep-alive".into(),
+                values: vec![48000.0, 36000.0, f64::NAN],
+            },
+            Series {
+                name: "new conn".into(),
+                values: vec![18000.0, 8300.0, f64::NAN],
+            },
         ];
         let svg = grouped_bars("Requests/s", "req/s", &cats, &series);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert_eq!(svg.matches("<rect x=").count(), 4 + 2, "4 bars + 2 legend boxes");
+        assert_eq!(
+            svg.matches("<rect x=").count(),
+            4 + 2,
+            "4 bars + 2 legend boxes"
+        );
         assert_eq!(svg.matches(">n/a<").count(), 2);
         assert!(svg.contains(">48.0k<") && svg.contains(">haproxy<"));
     }

@@ -24,18 +24,34 @@ impl CpuTimes {
     /// Parse `/proc/stat` text; `None` when its `cpu ` line is missing or short.
     pub fn parse(proc_stat: &str) -> Option<CpuTimes> {
         let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
-        let v: Vec<u64> = line.split_whitespace().skip(1).map_while(|f| f.parse().ok()).collect();
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map_while(|f| f.parse().ok())
+            .collect();
         if v.len() < 7 {
             return None;
         }
         let at = |i: usize| v.get(i).copied().unwrap_or(0);
-        Some(CpuTimes { busy: at(0) + at(1) + at(2) + at(5) + at(6) + at(7), idle: at(3) + at(4) })
+        Some(CpuTimes {
+            busy: at(0) + at(1) + at(2) + at(5) + at(6) + at(7),
+            idle: at(3) + at(4),
+        })
     }
 
     /// Busy ticks between two samples.
     pub fn busy_since(&self, earlier: &CpuTimes) -> u64 {
         self.busy.saturating_sub(earlier.busy)
     }
+}
+
+/// utime + stime of one process, in ticks, from `/proc/PID/stat` text.
+pub fn proc_pid_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15).
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 /// Why `wrk`'s output could not be read.
@@ -78,7 +94,13 @@ pub fn parse_wrk(out: &str) -> Result<WrkResult, WrkParseError> {
                     .filter_map(|p| p.split_whitespace().last()?.parse::<u64>().ok())
                     .sum::<u64>();
             }
-            Some("Non-2xx") => r.errors += line.split_whitespace().last().and_then(|v| v.parse().ok()).unwrap_or(0),
+            Some("Non-2xx") => {
+                r.errors += line
+                    .split_whitespace()
+                    .last()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            }
             Some(n) if line.contains(" requests in ") => reqs = n.parse().ok(),
             _ => {}
         }
@@ -130,11 +152,21 @@ pub struct Run {
     pub cpu_us_per_req: f64,
     /// The background load subtracted, in CPUs busy (0.0 .. cores).
     pub background_cpus: f64,
+    /// CPU per request of the lab's own processes (load generator, real servers'
+    /// httpd, HAProxy) plus the ksoftirqd threads: blind to softirq work done
+    /// while another process was interrupted, but unaffected by other load.
+    pub lab_cpu_us_per_req: f64,
 }
 
 /// Machine CPU microseconds per request: `busy_ticks` over `elapsed_s`, minus
 /// `background_cpus` x `elapsed_s`, divided by `requests`.
-pub fn cpu_us_per_request(busy_ticks: u64, ticks_per_s: u64, elapsed_s: f64, background_cpus: f64, requests: u64) -> f64 {
+pub fn cpu_us_per_request(
+    busy_ticks: u64,
+    ticks_per_s: u64,
+    elapsed_s: f64,
+    background_cpus: f64,
+    requests: u64,
+) -> f64 {
     if requests == 0 || ticks_per_s == 0 {
         return f64::NAN;
     }
@@ -179,6 +211,12 @@ pub struct Summary {
     pub p99_us: f64,
     /// Median machine CPU per request, microseconds.
     pub cpu_us_per_req: f64,
+    /// Median background load during the runs, CPUs.
+    pub background_cpus: f64,
+    /// Median CPU per request of the lab's processes and ksoftirqd, microseconds.
+    pub lab_cpu_us_per_req: f64,
+    /// `lab_cpu_us_per_req` minus the direct run's.
+    pub lab_overhead_us: f64,
     /// `cpu_us_per_req` minus the direct run's (same tool and mode); the
     /// director's cost per request. NaN for the direct run itself.
     pub overhead_us: f64,
@@ -197,8 +235,10 @@ pub fn summarize(runs: &[Run], direct_config: &str) -> Vec<Summary> {
     let mut out: Vec<Summary> = keys
         .into_iter()
         .map(|(config, mode, tool)| {
-            let rs: Vec<&Run> =
-                runs.iter().filter(|r| r.config == config && r.mode == mode && r.tool == tool).collect();
+            let rs: Vec<&Run> = runs
+                .iter()
+                .filter(|r| r.config == config && r.mode == mode && r.tool == tool)
+                .collect();
             let med = |f: fn(&Run) -> f64| median(&rs.iter().map(|r| f(r)).collect::<Vec<_>>());
             Summary {
                 rounds: rs.len(),
@@ -207,21 +247,35 @@ pub fn summarize(runs: &[Run], direct_config: &str) -> Vec<Summary> {
                 p50_us: med(|r| r.p50_us as f64),
                 p99_us: med(|r| r.p99_us as f64),
                 cpu_us_per_req: med(|r| r.cpu_us_per_req),
+                background_cpus: med(|r| r.background_cpus),
+                lab_cpu_us_per_req: med(|r| r.lab_cpu_us_per_req),
                 overhead_us: f64::NAN,
+                lab_overhead_us: f64::NAN,
                 config,
                 mode,
                 tool,
             }
         })
         .collect();
-    let direct: Vec<(String, String, f64)> = out
+    let direct: Vec<(String, String, f64, f64)> = out
         .iter()
         .filter(|s| s.config == direct_config)
-        .map(|s| (s.mode.clone(), s.tool.clone(), s.cpu_us_per_req))
+        .map(|s| {
+            (
+                s.mode.clone(),
+                s.tool.clone(),
+                s.cpu_us_per_req,
+                s.lab_cpu_us_per_req,
+            )
+        })
         .collect();
     for s in out.iter_mut().filter(|s| s.config != direct_config) {
-        if let Some((_, _, d)) = direct.iter().find(|(m, t, _)| *m == s.mode && *t == s.tool) {
+        if let Some((_, _, d, l)) = direct
+            .iter()
+            .find(|(m, t, _, _)| *m == s.mode && *t == s.tool)
+        {
             s.overhead_us = s.cpu_us_per_req - d;
+            s.lab_overhead_us = s.lab_cpu_us_per_req - l;
         }
     }
     out
@@ -230,19 +284,27 @@ pub fn summarize(runs: &[Run], direct_config: &str) -> Vec<Summary> {
 /// The Markdown table of summaries.
 pub fn markdown_table(summaries: &[Summary]) -> String {
     let mut s = String::from(
-        "| config | mode | load generator | req/s | failed | p50 ms | p99 ms | machine CPU us/req | overhead vs direct |\n\
-         |---|---|---|---:|---:|---:|---:|---:|---:|\n",
+        "| config | mode | load generator | req/s | failed | p50 ms | p99 ms | machine CPU us/req | overhead vs direct | background CPUs | lab-process CPU us/req | overhead vs direct |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    let num = |v: f64, digits: usize| if v.is_nan() { "-".to_string() } else { format!("{v:.digits$}") };
-    for r in summaries {
-        let overhead = if r.overhead_us.is_nan() {
+    let num = |v: f64, digits: usize| {
+        if v.is_nan() {
             "-".to_string()
         } else {
-            format!("{:+.1} us", r.overhead_us)
-        };
+            format!("{v:.digits$}")
+        }
+    };
+    let signed = |v: f64| {
+        if v.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{v:+.1} us")
+        }
+    };
+    for r in summaries {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.config,
             r.mode,
             r.tool,
@@ -251,7 +313,10 @@ pub fn markdown_table(summaries: &[Summary]) -> String {
             num(r.p50_us / 1000.0, 2),
             num(r.p99_us / 1000.0, 2),
             num(r.cpu_us_per_req, 1),
-            overhead
+            signed(r.overhead_us),
+            num(r.background_cpus, 2),
+            num(r.lab_cpu_us_per_req, 1),
+            signed(r.lab_overhead_us),
         );
     }
     s
@@ -266,7 +331,7 @@ pub fn thousands(v: f64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -282,10 +347,27 @@ mod tests {
     fn proc_stat_busy_includes_softirq_and_steal() {
         let s = "cpu  100 5 50 1000 20 3 7 2 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 1\n";
         let c = CpuTimes::parse(s).unwrap();
-        assert_eq!(c, CpuTimes { busy: 100 + 5 + 50 + 3 + 7 + 2, idle: 1020 });
+        assert_eq!(
+            c,
+            CpuTimes {
+                busy: 100 + 5 + 50 + 3 + 7 + 2,
+                idle: 1020
+            }
+        );
         assert_eq!(CpuTimes::parse("cpu0 1 2 3"), None);
-        let later = CpuTimes { busy: c.busy + 40, idle: 0 };
+        let later = CpuTimes {
+            busy: c.busy + 40,
+            idle: 0,
+        };
         assert_eq!(later.busy_since(&c), 40);
+    }
+
+    #[test]
+    fn pid_stat_cpu() {
+        let s =
+            "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 500 0 0 0 70 30 0 0 20 0 1 0 100 0 0";
+        assert_eq!(proc_pid_cpu_ticks(s), Some(100));
+        assert_eq!(proc_pid_cpu_ticks("garbage"), None);
     }
 
     #[test]
@@ -307,7 +389,10 @@ Requests/sec:  48240.00
 Transfer/sec:     38.02MB
 ";
         let r = parse_wrk(out).unwrap();
-        assert_eq!((r.requests, r.p50_us, r.p99_us, r.errors), (482_400, 830, 5120, 10));
+        assert_eq!(
+            (r.requests, r.p50_us, r.p99_us, r.errors),
+            (482_400, 830, 5120, 10)
+        );
         assert_eq!(r.requests_per_sec, 48240.0);
         assert!(parse_wrk("nothing").is_err());
         assert_eq!(duration_us("2.01s"), Some(2_010_000));
@@ -326,6 +411,7 @@ Transfer/sec:     38.02MB
             p99_us: 3000,
             cpu_us_per_req: cpu,
             background_cpus: 0.0,
+            lab_cpu_us_per_req: cpu / 2.0,
         }
     }
 
@@ -341,12 +427,25 @@ Transfer/sec:     38.02MB
         ];
         let s = summarize(&runs, "direct");
         assert_eq!(s.len(), 4);
-        assert_eq!((s[0].rounds, s[0].requests_per_sec, s[0].cpu_us_per_req, s[0].failed), (3, 18000.0, 96.0, 3));
+        assert_eq!(
+            (
+                s[0].rounds,
+                s[0].requests_per_sec,
+                s[0].cpu_us_per_req,
+                s[0].failed
+            ),
+            (3, 18000.0, 96.0, 3)
+        );
         assert!(s[0].overhead_us.is_nan());
         assert_eq!(s[2].overhead_us, 214.0 - 96.0);
         assert_eq!(s[3].overhead_us, 51.0 - 37.0);
         let t = markdown_table(&s);
-        assert!(t.contains("| haproxy | new-conn | vipd bench | 8,000 | 1 | 1.00 | 3.00 | 214.0 | +118.0 us |"), "{t}");
+        assert!(
+            t.contains(
+                "| haproxy | new-conn | vipd bench | 8,000 | 1 | 1.00 | 3.00 | 214.0 | +118.0 us |"
+            ),
+            "{t}"
+        );
     }
 
     #[test]
