@@ -73,7 +73,7 @@ fn short_comparison_measures_every_configuration_and_cleans_up() {
     );
     assert!(out_dir.join("benchmarks-compare.svg").is_file());
     assert_eq!(
-        vipd::lab::list(),
+        ours(),
         before,
         "the comparison's lab was removed"
     );
