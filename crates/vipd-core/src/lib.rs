@@ -22,6 +22,7 @@ pub mod bench;
 pub mod check;
 pub mod config;
 pub mod lab;
+pub mod plan;
 pub mod realserver;
 pub mod sched;
 pub mod vrrp;

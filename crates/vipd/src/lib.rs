@@ -2,10 +2,13 @@
 //!
 //! One binary, `vipd`, with subcommands; this library holds the modules so that
 //! integration tests can drive them directly.
+pub mod datapath;
 
 pub mod bench;
 pub mod config_check;
 pub mod config_io;
 pub mod httpd;
 pub mod lab;
+pub mod probe;
 pub mod realserver;
+pub mod vrrp_io;

@@ -23,17 +23,42 @@ struct Cli {
     /// Config id for `@id` conditional lines (default: host name up to its first dot).
     #[arg(short = 'i', long = "config-id", value_name = "ID")]
     config_id: Option<String>,
+    /// Run VRRP only: elect the master and move the VIPs, no data plane and no
+    /// health checks (keepalived's `-P`).
+    #[arg(short = 'P', long = "vrrp")]
+    vrrp: bool,
+    /// Run the health checkers only (keepalived's `-C`).
+    #[arg(short = 'C', long = "check")]
+    check: bool,
+    /// Detailed log: debug level (keepalived's `-D`).
+    #[arg(short = 'D', long = "log-detail")]
+    log_detail: bool,
+    /// Stay in the foreground (keepalived's `-n`; vipd never forks).
+    #[arg(short = 'n', long = "dont-fork")]
+    dont_fork: bool,
+    /// Log to the console, standard error (keepalived's `-l`; vipd always does).
+    #[arg(short = 'l', long = "log-console")]
+    log_console: bool,
+    /// Write the daemon's pid to FILE (keepalived's `-p`).
+    #[arg(short = 'p', long = "pid", value_name = "FILE")]
+    pid: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// The XDP data plane on its own (no VRRP, no health checks).
+    #[command(subcommand)]
+    Datapath(DatapathCommand),
     /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
     Bench(vipd::bench::BenchArgs),
     /// Side by side in one lab: direct vs HAProxy vs nftables (vs vipd): req/s,
     /// latency, and the director's machine CPU per request (root).
     Compare(vipd::bench::compare::CompareArgs),
+    /// Print the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` lines
+    /// (as keepalived's genhash).
+    Genhash(vipd::probe::genhash::GenhashArgs),
     /// Check a keepalived.conf: rustc-style diagnostics; exit 0 (no errors),
     /// 4 (file unreadable) or 5 (errors). `--dump json|conf` prints the model.
     Check(vipd::config_check::CheckArgs),
@@ -43,6 +68,12 @@ enum Command {
     /// (replaces the seed's realserver.sh). Run inside the real server's namespace.
     #[command(subcommand)]
     Realserver(vipd::realserver::RealserverCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DatapathCommand {
+    /// Attach the director to an interface for one virtual server until Ctrl-C.
+    Run(vipd::datapath::run::RunArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +92,7 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(vipd::config_check::run(&args).into());
     }
     match cli.command {
+        Some(Command::Genhash(args)) => Ok(vipd::probe::genhash::main(args)?),
         Some(Command::Check(mut args)) => {
             if let Some(f) = cli.use_file {
                 args.file = f;
@@ -70,10 +102,29 @@ fn main() -> anyhow::Result<()> {
             }
             std::process::exit(vipd::config_check::run(&args).into());
         }
+        None if cli.use_file.is_some() && cli.vrrp => {
+            let opts = vipd::vrrp_io::daemon::DaemonOptions {
+                config: cli.use_file.unwrap_or_default().into(),
+                config_id: cli.config_id,
+                log_detail: cli.log_detail,
+                pid_file: cli.pid,
+            };
+            Ok(vipd::vrrp_io::daemon::run_vrrp_only(&opts)?)
+        }
+        None if cli.use_file.is_some() => anyhow::bail!(
+            "this build runs VRRP only: add -P (`vipd -f FILE -P`); the full director \
+             (data plane{}) is not wired into `vipd -f` yet",
+            if cli.check {
+                ", and -C checkers"
+            } else {
+                " and checkers"
+            }
+        ),
         Some(Command::Version) | None => {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Datapath(DatapathCommand::Run(a))) => vipd::datapath::run::run(a),
         Some(Command::Bench(args)) => vipd::bench::main(&args),
         Some(Command::Compare(args)) => vipd::bench::compare::main(&args),
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),

@@ -864,3 +864,30 @@ fn realserver_kernel_mode_relaxes_strict_rp_filter_without_weakening_others() {
     ok(vipd(&rs, &["down"]));
     assert_eq!(diff(&before, &snapshot(&rs)), Vec::<String>::new());
 }
+
+/// A failure half-way through `up` puts back what that run changed: here eth0's
+/// sysctls are made read-only (a bind mount in the private mount namespace of
+/// `ip netns exec`), so `up` fails after adding the VIP and writing `all`/`lo`.
+#[test]
+fn realserver_up_failing_half_way_changes_nothing() {
+    let mut ns = Netns::new();
+    let (rs, _cl) = two_nodes(&mut ns, 218);
+    let before = snapshot(&rs);
+    let conf = "/proc/sys/net/ipv4/conf/eth0";
+    let out = Command::new("ip")
+        .args(["netns", "exec", &rs, "sh", "-c"])
+        .arg(format!(
+            "mount --bind {conf} {conf} && mount -o remount,bind,ro {conf} && exec {VIPD} realserver up --vip 10.253.85.250"
+        ))
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let e = fails(out);
+    assert!(
+        e.contains("writing 1 to /proc/sys/net/ipv4/conf/eth0/arp_ignore: Read-only file system"),
+        "{e}"
+    );
+    assert_eq!(diff(&before, &snapshot(&rs)), Vec::<String>::new());
+    let st = ok(vipd(&rs, &["status"]));
+    assert!(st.contains("not up"), "{st}");
+}

@@ -152,6 +152,9 @@ pub struct HttpSpec {
     /// Verify the server certificate against the system roots (`verify_cert`);
     /// off by default as in keepalived.
     pub verify_cert: bool,
+    /// PEM file of CA certificates trusted when `verify_cert` is set (the `SSL`
+    /// block's `ca`); the system's roots when absent.
+    pub ca_file: Option<String>,
 }
 
 impl HttpSpec {
@@ -164,6 +167,7 @@ impl HttpSpec {
             protocol: HttpProtocol::default(),
             sni: None,
             verify_cert: false,
+            ca_file: None,
         }
     }
 }

@@ -1399,6 +1399,9 @@ impl Cx<'_, '_> {
     }
 
     fn virtual_server(&mut self, n: &Node) -> Option<VirtualServer> {
+        // A bad key still gets its block checked, so one run reports every
+        // problem; the virtual server is dropped at the end.
+        let mut key_ok = true;
         let key = match n.args.first().map(|w| w.text.as_str()) {
             None => {
                 self.err(
@@ -1408,36 +1411,50 @@ impl Cx<'_, '_> {
                     .at(n.keyword.span)
                     .help("write `virtual_server 10.0.0.1 80 { ... }`"),
                 );
-                return None;
+                key_ok = false;
+                VsKey::Fwmark(0)
             }
-            Some("fwmark") => {
-                let w = n.args.get(1);
-                let Some(w) = w else {
+            Some("fwmark") => match n.args.get(1) {
+                None => {
                     self.err(
                         Diagnostic::error("`virtual_server fwmark` needs a mark")
                             .at(n.keyword.span),
                     );
-                    return None;
-                };
-                VsKey::Fwmark(self.int::<u32>(w, "fwmark", 1, u32::MAX as i64)?)
-            }
-            Some("group") => {
-                let Some(w) = n.args.get(1) else {
+                    key_ok = false;
+                    VsKey::Fwmark(0)
+                }
+                Some(w) => match self.int::<u32>(w, "fwmark", 1, u32::MAX as i64) {
+                    Some(m) => VsKey::Fwmark(m),
+                    None => {
+                        key_ok = false;
+                        VsKey::Fwmark(0)
+                    }
+                },
+            },
+            Some("group") => match n.args.get(1) {
+                None => {
                     self.err(
                         Diagnostic::error("`virtual_server group` needs a group name")
                             .at(n.keyword.span),
                     );
-                    return None;
-                };
-                VsKey::Group(w.text.clone())
-            }
+                    key_ok = false;
+                    VsKey::Fwmark(0)
+                }
+                Some(w) => VsKey::Group(w.text.clone()),
+            },
             Some(_) => {
-                let ip = self.ip(&n.args[0])?;
+                let ip = self.ip(&n.args[0]);
                 let port = match n.args.get(1) {
-                    Some(w) => self.port(w)?,
-                    None => 0,
+                    Some(w) => self.port(w),
+                    None => Some(0),
                 };
-                VsKey::Addr { ip, port }
+                match (ip, port) {
+                    (Some(ip), Some(port)) => VsKey::Addr { ip, port },
+                    _ => {
+                        key_ok = false;
+                        VsKey::Fwmark(0)
+                    }
+                }
             }
         };
         let b = self.block(n)?;
@@ -1644,7 +1661,7 @@ impl Cx<'_, '_> {
                 vs.real_servers.push(rs);
             }
         }
-        Some(vs)
+        key_ok.then_some(vs)
     }
 
     fn old_spelling(&mut self, l: &Node, new: &str) {
@@ -1783,9 +1800,7 @@ impl Cx<'_, '_> {
                 "delay_loop" => rs.delay_loop = self.arg_dur(l),
                 "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "SMTP_CHECK" | "DNS_CHECK"
                 | "MISC_CHECK" | "UDP_CHECK" | "PING_CHECK" | "FILE_CHECK" | "BFD_CHECK" => {
-                    if let Some(c) = self.checker(l) {
-                        rs.checkers.push(c);
-                    }
+                    rs.checkers.extend(self.checker(l));
                 }
                 _ => self.other(Ctx::RealServer, l),
             }
@@ -1793,7 +1808,60 @@ impl Cx<'_, '_> {
         Some(rs)
     }
 
-    fn checker(&mut self, n: &Node) -> Option<Checker> {
+    /// One checker block; an SMTP_CHECK with keepalived 1.x `host { ... }`
+    /// sub-blocks becomes one SMTP_CHECK per host.
+    fn checker(&mut self, n: &Node) -> Vec<Checker> {
+        let mut hosts = Vec::new();
+        let Some(base) = self.checker_one(n, Some(&mut hosts)) else {
+            return Vec::new();
+        };
+        if hosts.is_empty() {
+            return vec![base];
+        }
+        let mut out = Vec::new();
+        for h in hosts {
+            self.err(
+                Diagnostic::warning("`host` blocks in SMTP_CHECK are keepalived 1.x style; vipd makes one SMTP_CHECK per host")
+                    .at(h.keyword.span)
+                    .help("write a separate SMTP_CHECK with `connect_ip` for each host"),
+            );
+            let Some(b) = &h.block else {
+                self.block(h);
+                continue;
+            };
+            let sub = Node {
+                keyword: n.keyword.clone(),
+                args: Vec::new(),
+                block: Some(b.clone()),
+            };
+            if let Some(c) = self.checker_one(&sub, None) {
+                let mut merged = base.clone();
+                let (m, o) = (&mut merged.common, c.common);
+                m.connect_ip = o.connect_ip.or(m.connect_ip);
+                m.connect_port = o.connect_port.or(m.connect_port);
+                m.bindto = o.bindto.or(m.bindto);
+                m.bind_if = o.bind_if.or(m.bind_if.take());
+                m.bind_port = o.bind_port.or(m.bind_port);
+                m.fwmark = o.fwmark.or(m.fwmark);
+                m.connect_timeout = o.connect_timeout.or(m.connect_timeout);
+                m.retry = o.retry.or(m.retry);
+                m.delay_before_retry = o.delay_before_retry.or(m.delay_before_retry);
+                m.warmup = o.warmup.or(m.warmup);
+                m.delay_loop = o.delay_loop.or(m.delay_loop);
+                m.alpha = o.alpha.or(m.alpha);
+                m.log_all_failures = o.log_all_failures.or(m.log_all_failures);
+                merged.loc = h.keyword.span.into();
+                out.push(merged);
+            }
+        }
+        out
+    }
+
+    fn checker_one<'n>(
+        &mut self,
+        n: &'n Node,
+        mut hosts: Option<&mut Vec<&'n Node>>,
+    ) -> Option<Checker> {
         let kw = n.keyword.text.as_str();
         let mut kind = match kw {
             "TCP_CHECK" => CheckKind::Tcp,
@@ -1827,10 +1895,9 @@ impl Cx<'_, '_> {
         };
         let mut c = CheckerCommon::default();
         // An empty block may be omitted (`PING_CHECK` alone on its line).
-        let empty = [];
-        let b: &[Node] = match &n.block {
+        let b: &'n [Node] = match &n.block {
             Some(b) => &b.nodes,
-            None => &empty,
+            None => &[],
         };
         let ctx = match kw {
             "HTTP_GET" | "SSL_GET" => Ctx::HttpGet,
@@ -1997,6 +2064,10 @@ impl Cx<'_, '_> {
                 _ => false,
             };
             if handled {
+                continue;
+            }
+            if let (CheckKind::Smtp { .. }, "host", Some(h)) = (&kind, k, hosts.as_deref_mut()) {
+                h.push(l);
                 continue;
             }
             if matches!(kind, CheckKind::File { .. } | CheckKind::Bfd { .. }) {

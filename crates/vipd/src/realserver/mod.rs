@@ -92,22 +92,22 @@ pub enum RealserverError {
     #[error("no interface to attach the decap program to: no non-loopback interface is up; bring one up or pass --interface IF")]
     NoInterfaces,
     /// A netlink request failed.
-    #[error("netlink: {what}: {source}")]
+    // The cause is part of the message (one line for the user), so these carry it
+    // as a plain field rather than as an error source that anyhow would repeat.
+    #[error("netlink: {what}: {error}")]
     Netlink {
         /// What was being done.
         what: String,
         /// The kernel's answer.
-        #[source]
-        source: rtnetlink::Error,
+        error: rtnetlink::Error,
     },
     /// A file or socket operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Io {
         /// What was being done.
         what: String,
         /// The error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The BPF side failed.
     #[error("BPF decap: {what}: {detail}")]
@@ -197,7 +197,7 @@ pub fn run(cmd: RealserverCommand) -> Result<(), RealserverError> {
         .build()
         .map_err(|source| RealserverError::Io {
             what: "starting the async runtime".into(),
-            source,
+            error: source,
         })?;
     rt.block_on(async {
         let h = net::connect()?;
@@ -600,7 +600,7 @@ async fn apply(
                     } else {
                         RealserverError::Netlink {
                             what: format!("creating {dev}"),
-                            source: e,
+                            error: e,
                         }
                     }
                 })?;
@@ -617,7 +617,7 @@ async fn apply(
                     .await
                     .map_err(|source| RealserverError::Netlink {
                         what: format!("setting {dev} up / arp off"),
-                        source,
+                        error: source,
                     })?;
                 let recorded = state
                     .applied
@@ -647,7 +647,7 @@ async fn apply(
                         vip: *vip,
                         dev: dev.clone(),
                     }),
-                    Err(RealserverError::Netlink { source, .. })
+                    Err(RealserverError::Netlink { error: source, .. })
                         if net::is_errno(&source, libc::EEXIST) => {}
                     Err(e) => return Err(e),
                 }
@@ -656,7 +656,7 @@ async fn apply(
                 // Read again: in kernel mode tunl0's sysctls appear only once it exists.
                 let now = sys::read_sysctl(key)?.ok_or_else(|| RealserverError::Io {
                     what: format!("reading /proc/sys/{}", key.proc_path()),
-                    source: std::io::ErrorKind::NotFound.into(),
+                    error: std::io::ErrorKind::NotFound.into(),
                 })?;
                 if &now == to {
                     continue;

@@ -56,7 +56,10 @@ pub struct BpfFilter {
 
 fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> RealserverError {
     let what = what.into();
-    move |source| RealserverError::Netlink { what, source }
+    move |source| RealserverError::Netlink {
+        what,
+        error: source,
+    }
 }
 
 /// True when a netlink error is the kernel's errno `code`.
@@ -71,7 +74,7 @@ pub fn is_errno(e: &rtnetlink::Error, code: i32) -> bool {
 pub fn connect() -> Result<Handle, RealserverError> {
     let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| RealserverError::Io {
         what: "opening a netlink socket".into(),
-        source: e,
+        error: e,
     })?;
     tokio::spawn(conn);
     Ok(handle)

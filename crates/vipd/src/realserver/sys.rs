@@ -19,7 +19,7 @@ pub fn read_sysctl(key: &SysctlKey) -> Result<Option<String>, RealserverError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(RealserverError::Io {
             what: format!("reading {}", path.display()),
-            source,
+            error: source,
         }),
     }
 }
@@ -29,7 +29,7 @@ pub fn write_sysctl(key: &SysctlKey, value: &str) -> Result<(), RealserverError>
     let path = Path::new("/proc/sys").join(key.proc_path());
     std::fs::write(&path, format!("{value}\n")).map_err(|source| RealserverError::Io {
         what: format!("writing {value} to {}", path.display()),
-        source,
+        error: source,
     })
 }
 
@@ -38,7 +38,7 @@ pub fn conf_ifaces() -> Result<Vec<String>, RealserverError> {
     let dir = "/proc/sys/net/ipv4/conf";
     let rd = std::fs::read_dir(dir).map_err(|source| RealserverError::Io {
         what: format!("listing {dir}"),
-        source,
+        error: source,
     })?;
     let mut v: Vec<String> = rd
         .filter_map(|e| e.ok())
@@ -55,7 +55,7 @@ pub fn netns_id() -> Result<(u64, u64), RealserverError> {
     let ino = std::fs::metadata("/proc/self/ns/net")
         .map_err(|source| RealserverError::Io {
             what: "reading /proc/self/ns/net".into(),
-            source,
+            error: source,
         })?
         .ino();
     Ok((ino, netns_cookie()))
@@ -149,7 +149,12 @@ pub struct State {
 /// runs in one namespace never interleave their reads and writes of the state file.
 /// Held until the returned guard drops.
 pub fn lock() -> Result<nix::fcntl::Flock<std::fs::File>, RealserverError> {
-    let io_err = |what: String| move |source| RealserverError::Io { what, source };
+    let io_err = |what: String| {
+        move |source| RealserverError::Io {
+            what,
+            error: source,
+        }
+    };
     std::fs::create_dir_all(STATE_DIR).map_err(io_err(format!("creating {STATE_DIR}")))?;
     let dir = std::fs::File::open(STATE_DIR).map_err(io_err(format!("opening {STATE_DIR}")))?;
     nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive)
@@ -171,7 +176,7 @@ pub fn load_state(ino: u64, cookie: u64) -> Result<Option<State>, RealserverErro
         Err(source) => {
             return Err(RealserverError::Io {
                 what: format!("reading {}", path.display()),
-                source,
+                error: source,
             })
         }
     };
@@ -193,7 +198,12 @@ pub fn load_state(ino: u64, cookie: u64) -> Result<Option<State>, RealserverErro
 /// Save (atomically: write a temporary file, rename) or, when nothing is applied, remove.
 pub fn save_state(st: &State) -> Result<(), RealserverError> {
     let path = state_path(st.netns_inode);
-    let io_err = |what: String| move |source| RealserverError::Io { what, source };
+    let io_err = |what: String| {
+        move |source| RealserverError::Io {
+            what,
+            error: source,
+        }
+    };
     if st.applied.is_empty() && st.vips.is_empty() {
         return match std::fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -219,7 +229,7 @@ pub fn remove_state(ino: u64) -> Result<(), RealserverError> {
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(RealserverError::Io {
             what: format!("removing {}", path.display()),
-            source: e,
+            error: e,
         }),
         _ => Ok(()),
     }

@@ -1,0 +1,203 @@
+/* vipd.h: everything the XDP director and the Rust control plane share.
+ *
+ * Every struct here is a map key or value, mirrored field by field in Rust
+ * (crates/vipd/src/datapath/abi.rs, `#[repr(C)]`), and a test compares sizes and
+ * offsets against this header. Addresses and ports are in network byte order, as
+ * they appear in packets. Addresses are four 32-bit words so IPv6 fits without a
+ * new layout: IPv4 uses word 0 and leaves words 1-3 zero.
+ *
+ * Only plain C types here (no kernel headers) so the host compiler can read it too.
+ */
+#ifndef VIPD_H
+#define VIPD_H
+
+#ifndef __VIPD_BPF__
+#include <stdint.h>
+typedef uint8_t __u8;
+typedef uint16_t __u16;
+typedef uint32_t __u32;
+typedef uint64_t __u64;
+typedef uint16_t __be16;
+typedef uint32_t __be32;
+#endif
+
+/* ---- sizes (the loader may shrink/grow the maps; these are defaults) ---- */
+#define VIPD_RING_SIZE 65537   /* slots per scheduling table (Maglev prime)      */
+#define VIPD_MAX_SERVICES 32   /* service slots; ring map = slots * 2 * RING_SIZE */
+#define VIPD_MAX_SVC_KEYS 256  /* (vip, port, proto) keys, several per slot ok    */
+#define VIPD_MAX_VIPS 64       /* distinct VIP addresses                         */
+#define VIPD_MAX_DESTS 4096    /* real servers over all services                 */
+#define VIPD_CONN_MAX 262144   /* LRU connection table entries                   */
+#define VIPD_PERSIST_MAX 65536 /* LRU persistence table entries                  */
+#define VIPD_LC_MAX 64         /* reals scanned by lc/wlc/sed/nq (sched::LC_MAX)  */
+#define VIPD_MAX_IFACES 64     /* interfaces with an outer source address        */
+
+/* Address families, as AF_INET / AF_INET6. */
+#define VIPD_AF_INET 2
+#define VIPD_AF_INET6 10
+
+/* enum vipd_sched: the scheduler of a service; same numbers as sched::Scheduler. */
+enum vipd_sched {
+	VIPD_SCHED_RR = 0,  /* ring = cycle, cursor steps per new connection      */
+	VIPD_SCHED_WRR = 1, /* ring = weighted cycle, same cursor                   */
+	VIPD_SCHED_SH = 2,  /* ring = buckets, indexed by hash(client address)      */
+	VIPD_SCHED_DH = 3,  /* ring = buckets, indexed by hash(destination address) */
+	VIPD_SCHED_MH = 4,  /* ring = Maglev table, indexed by hash(connection)     */
+	VIPD_SCHED_LC = 5,  /* ring = live reals, scanned for least connections     */
+	VIPD_SCHED_WLC = 6,
+	VIPD_SCHED_SED = 7,
+	VIPD_SCHED_NQ = 8,
+};
+
+/* enum vipd_fwd: forwarding method of a real server (IPVS's lb_kind). */
+enum vipd_fwd {
+	VIPD_FWD_TUN = 0, /* IP-in-IP: outer DIP -> RIP, protocol 4 */
+	VIPD_FWD_DR = 1,  /* direct routing: destination MAC rewrite */
+};
+
+/* enum vipd_conn_state: what the director saw of a connection (client side only). */
+enum vipd_conn_state {
+	VIPD_CONN_SYN = 0,         /* TCP, SYN seen, not yet established (inactive)  */
+	VIPD_CONN_ESTABLISHED = 1, /* TCP, ACK after SYN, or mid-flow pickup (active) */
+	VIPD_CONN_FIN = 2,         /* TCP, FIN seen (inactive)                        */
+	VIPD_CONN_CLOSE = 3,       /* TCP, RST seen (inactive)                        */
+	VIPD_CONN_UDP = 4,         /* UDP datagrams (inactive)                        */
+	VIPD_CONN_FRAG = 5,        /* entry keyed on addresses only, for fragments    */
+};
+
+/* enum vipd_counter: index into the `counters` map: drop reasons first, then
+ * events. Mirrored by datapath::Counter in Rust; names are shown by `vipd status`. */
+enum vipd_counter {
+	VIPD_DROP_BAD_IP = 0,       /* IPv4 header for a VIP malformed (ihl, tot_len) */
+	VIPD_DROP_TRUNC_L4 = 1,     /* TCP/UDP header for a VIP truncated            */
+	VIPD_DROP_NO_REAL = 2,      /* service has no real server with weight > 0    */
+	VIPD_DROP_NO_ROUTE = 3,     /* bpf_fib_lookup found no route to the real      */
+	VIPD_DROP_NO_NEIGH = 4,     /* next hop's MAC unknown (neighbour unresolved)  */
+	VIPD_DROP_NO_SRC = 5,       /* no outer source address for egress interface   */
+	VIPD_DROP_TOO_BIG = 6,      /* too big to encapsulate and DF clear            */
+	VIPD_DROP_FRAG_UNKNOWN = 7, /* non-first fragment of an unknown datagram      */
+	VIPD_DROP_ENCAP = 8,        /* bpf_xdp_adjust_head/tail failed                */
+	VIPD_DROP_BAD_DEST = 9,     /* table names a real server slot not in use      */
+	VIPD_EV_TX = 10,            /* packets forwarded to a real server            */
+	VIPD_EV_CONN_NEW = 11,      /* connections scheduled                         */
+	VIPD_EV_CONN_HIT = 12,      /* packets of a known connection                 */
+	VIPD_EV_PERSIST_HIT = 13,   /* new connections sent by the persistence table */
+	VIPD_EV_MSS_CLAMPED = 14,   /* SYN MSS options lowered                       */
+	VIPD_EV_ICMP_TOO_BIG = 15,  /* ICMP fragmentation-needed sent back           */
+	VIPD_EV_FRAG = 16,          /* fragments forwarded                           */
+	VIPD_EV_REDIRECT = 17,      /* forwarded via another interface (redirect)    */
+	VIPD_COUNTER_MAX = 18,
+};
+
+/* struct vipd_addr: an IPv4 or IPv6 address, network byte order. */
+struct vipd_addr {
+	__be32 w[4]; /* IPv4: w[0], w[1..3] = 0; IPv6: all four words */
+};
+
+/* Key of `vips`: is this destination address one of ours? (first, cheap filter) */
+struct vipd_vip_key {
+	struct vipd_addr addr; /* the VIP                                */
+	__u8 family;           /* VIPD_AF_INET / VIPD_AF_INET6           */
+	__u8 _pad[3];          /* zero                                   */
+};
+
+/* Key of `services`: one virtual_server. */
+struct vipd_svc_key {
+	struct vipd_addr vip; /* virtual address                               */
+	__be16 port;          /* virtual port; 0 = every port (persistent svc)  */
+	__u8 proto;           /* IPPROTO_TCP (6) or IPPROTO_UDP (17)            */
+	__u8 family;          /* VIPD_AF_INET / VIPD_AF_INET6                   */
+};
+
+/* Service flags. */
+#define VIPD_SVC_F_PERSIST 0x1 /* persistence_timeout set: use `persist`      */
+
+/* Value of `services`. Replaced as a whole by one map update, which is how a new
+ * scheduling table goes live atomically (the `gen` flip). */
+struct vipd_svc {
+	__u32 id;                  /* service slot: counters index, ring base         */
+	__u32 ring_len;            /* entries in the live half; 0 = no real available */
+	__u8 sched;                /* enum vipd_sched                                 */
+	__u8 gen;                  /* live half of the ring (0/1): double buffer      */
+	__u8 flags;                /* VIPD_SVC_F_*                                    */
+	__u8 _pad;                 /* zero                                            */
+	__u16 mss;                 /* clamp SYN MSS to this (host order); 0 = off     */
+	__u16 _pad2;               /* zero                                            */
+	__u32 persist_timeout;     /* seconds a client sticks to its real server      */
+	struct vipd_addr persist_mask; /* persistence_granularity, applied to client */
+};
+
+/* Real-server flags. */
+#define VIPD_DEST_F_LIVE 0x1 /* slot in use (cleared when the real is removed) */
+
+/* Value of `dests`, indexed by real-server id (one per service and real). */
+struct vipd_dest {
+	struct vipd_addr rip; /* real server address                              */
+	__u32 svc_id;         /* owning service slot (stale entries are detected)  */
+	__u32 weight;         /* 0 = quiesced: kept for existing connections only   */
+	__be16 port;          /* real server port (TUN/DR do not rewrite it)        */
+	__u8 family;          /* VIPD_AF_INET / VIPD_AF_INET6                       */
+	__u8 fwd;             /* enum vipd_fwd                                      */
+	__u8 flags;           /* VIPD_DEST_F_*                                      */
+	__u8 _pad[3];         /* zero                                               */
+};
+
+/* Value of `dest_conns`: connection counts per real server, updated atomically by
+ * the program and recomputed from `conns` by the control plane. */
+struct vipd_dest_conns {
+	__u32 active;   /* established TCP connections                */
+	__u32 inactive; /* SYN / FIN / CLOSE TCP, and UDP connections */
+};
+
+/* Value of `svc_stats` and `dest_stats` (per CPU; the reader sums). */
+struct vipd_stats {
+	__u64 packets; /* packets forwarded                   */
+	__u64 bytes;   /* bytes forwarded (inner IP packets)   */
+	__u64 conns;   /* connections scheduled               */
+};
+
+/* Key of `conns`: one connection (or, for fragments, one address pair). */
+struct vipd_flow {
+	struct vipd_addr src; /* client address                            */
+	struct vipd_addr dst; /* VIP                                       */
+	__be16 sport;         /* client port; 0 for fragments              */
+	__be16 dport;         /* virtual port; 0 for fragments             */
+	__u8 proto;           /* IPPROTO_*                                 */
+	__u8 family;          /* VIPD_AF_INET / VIPD_AF_INET6              */
+	__u8 _pad[2];         /* zero                                      */
+};
+
+/* Value of `conns`. */
+struct vipd_conn {
+	__u64 last_ns; /* CLOCK_MONOTONIC_COARSE of the last refresh         */
+	__u32 dest;    /* real server id                                    */
+	__u8 state;    /* enum vipd_conn_state                              */
+	__u8 _pad[3];  /* zero                                              */
+};
+
+/* Key of `persist`: a client network within a service. */
+struct vipd_persist_key {
+	struct vipd_addr client; /* client address & persist_mask  */
+	__u32 svc_id;            /* service slot                   */
+	__u8 family;             /* VIPD_AF_INET / VIPD_AF_INET6   */
+	__u8 _pad[3];            /* zero                           */
+};
+
+/* Value of `persist`. */
+struct vipd_persist {
+	__u64 last_ns; /* CLOCK_MONOTONIC_COARSE of the last new connection */
+	__u32 dest;    /* real server id                                  */
+	__u32 _pad;    /* zero                                            */
+};
+
+/* Value of `config` (one entry): knobs of the whole data plane. */
+struct vipd_config {
+	__u32 tcp_timeout;     /* s, established TCP (IPVS: 900)         */
+	__u32 tcp_fin_timeout; /* s, after FIN (IPVS: 120)               */
+	__u32 tcp_syn_timeout; /* s, SYN seen, not established (IPVS: 60) */
+	__u32 tcp_close_timeout; /* s, after RST (IPVS: 10)              */
+	__u32 udp_timeout;     /* s, UDP (IPVS: 300)                     */
+	__u32 _pad;            /* zero                                   */
+};
+
+#endif /* VIPD_H */

@@ -1,0 +1,461 @@
+/* vipd_director.h: the director's logic, as one inline function so the production
+ * entry point (director.bpf.c) and the benchmark entry points (bench.bpf.c) run
+ * exactly the same code.
+ *
+ * parse -> VIP? (else XDP_PASS untouched) -> service -> connection table hit, or
+ * persistence, or schedule from the control plane's table -> MSS clamp ->
+ * bpf_fib_lookup -> TUN encapsulation or DR MAC rewrite -> XDP_TX / redirect. */
+#ifndef VIPD_DIRECTOR_H
+#define VIPD_DIRECTOR_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+#define __VIPD_BPF__
+#include "vipd.h"
+#include "vipd_maps.h"
+#include "vipd_csum.h"
+#include "vipd_parse.h"
+#include "vipd_encap.h"
+
+#define VIPD_NS 1000000000ULL
+/* Refresh a connection's timestamp at most this often: saves a cache-line write
+ * per packet of busy flows; timeouts are in seconds. */
+#define VIPD_REFRESH_NS (VIPD_NS / 4)
+
+/* ---- hashing (mirrors vipd_core::sched::hash) ---- */
+
+#define VIPD_FLOW_HASH_SEED 0x5eed1b05
+
+static __always_inline __u32 vipd_fmix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+static __always_inline __u32 vipd_flow_hash(const struct vipd_flow *f)
+{
+	__u32 h = vipd_fmix32(VIPD_FLOW_HASH_SEED ^ f->proto);
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		h = vipd_fmix32(h ^ f->src.w[i]);
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		h = vipd_fmix32(h ^ f->dst.w[i]);
+	return vipd_fmix32(h ^ (((__u32)f->sport << 16) | f->dport));
+}
+
+static __always_inline __u32 vipd_addr_hash(const struct vipd_addr *a)
+{
+	__u32 h = VIPD_FLOW_HASH_SEED;
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		h = vipd_fmix32(h ^ a->w[i]);
+	return h;
+}
+
+/* ---- connection accounting ---- */
+
+static __always_inline int vipd_state_active(__u8 state)
+{
+	return state == VIPD_CONN_ESTABLISHED;
+}
+
+static __always_inline void vipd_conns_add(__u32 dest, __u8 state, int delta)
+{
+	struct vipd_dest_conns *c = bpf_map_lookup_elem(&dest_conns, &dest);
+	if (!c)
+		return;
+	if (vipd_state_active(state))
+		__sync_fetch_and_add(&c->active, delta);
+	else
+		__sync_fetch_and_add(&c->inactive, delta);
+}
+
+static __always_inline __u64 vipd_timeout_ns(const struct vipd_config *cfg, __u8 state)
+{
+	__u32 s;
+	switch (state) {
+	case VIPD_CONN_ESTABLISHED:
+		s = cfg->tcp_timeout;
+		break;
+	case VIPD_CONN_SYN:
+		s = cfg->tcp_syn_timeout;
+		break;
+	case VIPD_CONN_FIN:
+		s = cfg->tcp_fin_timeout;
+		break;
+	case VIPD_CONN_CLOSE:
+		s = cfg->tcp_close_timeout;
+		break;
+	default:
+		s = cfg->udp_timeout;
+	}
+	return (__u64)s * VIPD_NS;
+}
+
+/* State of a connection first seen with this packet. */
+static __always_inline __u8 vipd_new_state(const struct vipd_pkt *pkt)
+{
+	if (pkt->frag)
+		return VIPD_CONN_FRAG;
+	if (pkt->flow.proto != IPPROTO_TCP)
+		return VIPD_CONN_UDP;
+	if (pkt->tcp_flags & VIPD_TCP_RST)
+		return VIPD_CONN_CLOSE;
+	if (pkt->tcp_flags & VIPD_TCP_FIN)
+		return VIPD_CONN_FIN;
+	if (pkt->tcp_flags & VIPD_TCP_SYN)
+		return VIPD_CONN_SYN;
+	return VIPD_CONN_ESTABLISHED; /* mid-flow pickup (e.g. after failover) */
+}
+
+/* Next state of a known TCP connection, as seen from the client side. */
+static __always_inline __u8 vipd_next_state(__u8 state, __u8 flags)
+{
+	if (state == VIPD_CONN_UDP || state == VIPD_CONN_FRAG)
+		return state;
+	if (flags & VIPD_TCP_RST)
+		return VIPD_CONN_CLOSE;
+	if (flags & VIPD_TCP_FIN)
+		return VIPD_CONN_FIN;
+	if (state == VIPD_CONN_SYN && (flags & VIPD_TCP_ACK) && !(flags & VIPD_TCP_SYN))
+		return VIPD_CONN_ESTABLISHED;
+	return state;
+}
+
+static __always_inline struct vipd_dest *vipd_dest_ok(__u32 id, __u32 svc_id, int check_svc)
+{
+	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &id);
+	if (!d || !(d->flags & VIPD_DEST_F_LIVE))
+		return NULL;
+	if (check_svc && d->svc_id != svc_id)
+		return NULL;
+	return d;
+}
+
+/* ---- scheduling: only table lookups, the control plane built the tables ---- */
+
+static __always_inline int vipd_least_conn(const struct vipd_svc *svc, __u32 base, __u32 len,
+					   __u32 *out)
+{
+	__u64 boh = 0, bw = 0;
+	int found = 0;
+	for (int i = 0; i < VIPD_LC_MAX; i++) {
+		if (i >= len)
+			break;
+		__u32 k = base + i;
+		__u32 *id = bpf_map_lookup_elem(&rings, &k);
+		if (!id)
+			break;
+		__u32 dest = *id;
+		struct vipd_dest *d = bpf_map_lookup_elem(&dests, &dest);
+		if (!d || !(d->flags & VIPD_DEST_F_LIVE) || d->weight == 0)
+			continue;
+		struct vipd_dest_conns *c = bpf_map_lookup_elem(&dest_conns, &dest);
+		if (!c)
+			continue;
+		/* Races with the control plane's correction may briefly underflow. */
+		__u64 active = c->active > 0x7fffffff ? 0 : c->active;
+		__u64 inactive = c->inactive > 0x7fffffff ? 0 : c->inactive;
+		if (svc->sched == VIPD_SCHED_NQ && active == 0) {
+			*out = dest;
+			return 0;
+		}
+		__u64 oh, w;
+		if (svc->sched == VIPD_SCHED_SED || svc->sched == VIPD_SCHED_NQ)
+			oh = active + 1;
+		else
+			oh = active * 256 + inactive;
+		w = svc->sched == VIPD_SCHED_LC ? 1 : d->weight;
+		if (!found || oh * bw < boh * w) {
+			found = 1;
+			boh = oh;
+			bw = w;
+			*out = dest;
+		}
+	}
+	return found ? 0 : -1;
+}
+
+static __always_inline int vipd_schedule(const struct vipd_svc *svc, const struct vipd_flow *flow,
+					 __u32 *out)
+{
+	__u32 len = svc->ring_len;
+	if (len == 0 || len > VIPD_RING_SIZE)
+		return -1;
+	__u32 base = (svc->id * 2 + (svc->gen & 1)) * VIPD_RING_SIZE;
+	__u32 pos;
+	switch (svc->sched) {
+	case VIPD_SCHED_RR:
+	case VIPD_SCHED_WRR: {
+		__u32 id = svc->id;
+		__u64 *cur = bpf_map_lookup_elem(&rr_cursor, &id);
+		if (!cur)
+			return -1;
+		pos = __sync_fetch_and_add(cur, 1) % len;
+		break;
+	}
+	case VIPD_SCHED_SH:
+		pos = vipd_addr_hash(&flow->src) % len;
+		break;
+	case VIPD_SCHED_DH:
+		pos = vipd_addr_hash(&flow->dst) % len;
+		break;
+	case VIPD_SCHED_MH:
+		pos = vipd_flow_hash(flow) % len;
+		break;
+	case VIPD_SCHED_LC:
+	case VIPD_SCHED_WLC:
+	case VIPD_SCHED_SED:
+	case VIPD_SCHED_NQ:
+		return vipd_least_conn(svc, base, len, out);
+	default:
+		return -1;
+	}
+	__u32 k = base + pos;
+	__u32 *id = bpf_map_lookup_elem(&rings, &k);
+	if (!id)
+		return -1;
+	*out = *id;
+	return 0;
+}
+
+/* ---- the director ---- */
+
+static __always_inline int vipd_drop(__u32 reason)
+{
+	vipd_count(reason);
+	return XDP_DROP;
+}
+
+static __always_inline void vipd_account(__u32 svc_id, __u32 dest, __u32 bytes, int new_conn)
+{
+	struct vipd_stats *s = bpf_map_lookup_elem(&svc_stats, &svc_id);
+	if (s) {
+		s->packets++;
+		s->bytes += bytes;
+		s->conns += new_conn;
+	}
+	s = bpf_map_lookup_elem(&dest_stats, &dest);
+	if (s) {
+		s->packets++;
+		s->bytes += bytes;
+		s->conns += new_conn;
+	}
+}
+
+/* Finds (or creates) the real server of this packet's connection. */
+static __always_inline int vipd_pick(const struct vipd_pkt *pkt, const struct vipd_svc *svc,
+				     const struct vipd_config *cfg, __u64 now, __u32 *dest_out,
+				     int *new_conn, __u32 *reason)
+{
+	struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt->flow);
+	if (c) {
+		__u8 state = c->state;
+		__u32 dest = c->dest;
+		int fresh = now - c->last_ns <= vipd_timeout_ns(cfg, state);
+		/* A new SYN on a closing tuple is a new connection (port reuse). */
+		int reuse = (pkt->tcp_flags & (VIPD_TCP_SYN | VIPD_TCP_ACK)) == VIPD_TCP_SYN &&
+			    (state == VIPD_CONN_FIN || state == VIPD_CONN_CLOSE);
+		/* Later fragments carry no port, hence no service: trust the entry. */
+		if (fresh && !reuse && vipd_dest_ok(dest, svc ? svc->id : 0, svc != NULL)) {
+			__u8 next = vipd_next_state(state, pkt->tcp_flags);
+			if (next != state) {
+				c->state = next;
+				vipd_conns_add(dest, state, -1);
+				vipd_conns_add(dest, next, 1);
+				c->last_ns = now;
+			} else if (now - c->last_ns > VIPD_REFRESH_NS) {
+				c->last_ns = now;
+			}
+			vipd_count(VIPD_EV_CONN_HIT);
+			*dest_out = dest;
+			*new_conn = 0;
+			return 0;
+		}
+		/* Expired, reused or its real server is gone: forget it, schedule anew. */
+		vipd_conns_add(dest, state, -1);
+	}
+	if (!svc) {
+		*reason = VIPD_DROP_FRAG_UNKNOWN;
+		return -1;
+	}
+
+	__u32 dest = 0;
+	int have = 0;
+	struct vipd_persist_key pk;
+	if (svc->flags & VIPD_SVC_F_PERSIST) {
+		__builtin_memset(&pk, 0, sizeof(pk));
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			pk.client.w[i] = pkt->flow.src.w[i] & svc->persist_mask.w[i];
+		pk.svc_id = svc->id;
+		pk.family = pkt->flow.family;
+		struct vipd_persist *p = bpf_map_lookup_elem(&persist, &pk);
+		if (p && now - p->last_ns <= (__u64)svc->persist_timeout * VIPD_NS) {
+			struct vipd_dest *d = vipd_dest_ok(p->dest, svc->id, 1);
+			/* A quiesced real takes no new connections, persistent or not. */
+			if (d && d->weight > 0) {
+				dest = p->dest;
+				p->last_ns = now;
+				have = 1;
+				vipd_count(VIPD_EV_PERSIST_HIT);
+			}
+		}
+	}
+	if (!have) {
+		if (vipd_schedule(svc, &pkt->flow, &dest)) {
+			*reason = VIPD_DROP_NO_REAL;
+			return -1;
+		}
+		if (!vipd_dest_ok(dest, svc->id, 1)) {
+			*reason = VIPD_DROP_BAD_DEST;
+			return -1;
+		}
+		if (svc->flags & VIPD_SVC_F_PERSIST) {
+			struct vipd_persist pv = {.last_ns = now, .dest = dest};
+			bpf_map_update_elem(&persist, &pk, &pv, BPF_ANY);
+		}
+	}
+	struct vipd_conn nc = {.last_ns = now, .dest = dest, .state = vipd_new_state(pkt)};
+	bpf_map_update_elem(&conns, &pkt->flow, &nc, BPF_ANY);
+	vipd_conns_add(dest, nc.state, 1);
+	vipd_count(VIPD_EV_CONN_NEW);
+	*dest_out = dest;
+	*new_conn = 1;
+	return 0;
+}
+
+static __always_inline int vipd_director(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct vipd_pkt pkt;
+	__builtin_memset(&pkt, 0, sizeof(pkt));
+
+	struct iphdr *ip = vipd_parse_l2(data, data_end, &pkt);
+	if (!ip)
+		return XDP_PASS;
+	struct vipd_vip_key vk;
+	__builtin_memset(&vk, 0, sizeof(vk));
+	vk.addr.w[0] = ip->daddr;
+	vk.family = VIPD_AF_INET;
+	if (!bpf_map_lookup_elem(&vips, &vk))
+		return XDP_PASS; /* not for a VIP: never touched */
+
+	__u32 reason = 0;
+	int r = vipd_parse_l3l4(data, data_end, ip, &pkt, &reason);
+	if (r == VIPD_PARSE_PASS)
+		return XDP_PASS;
+	if (r == VIPD_PARSE_DROP)
+		return vipd_drop(reason);
+
+	__u32 zero = 0;
+	struct vipd_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return XDP_PASS;
+
+	/* Service: (VIP, port, proto), then the port-0 (all ports) service. Later
+	 * fragments have no port: their connection entry alone decides. */
+	struct vipd_svc *svc = NULL;
+	if (!pkt.later_frag) {
+		struct vipd_svc_key sk;
+		__builtin_memset(&sk, 0, sizeof(sk));
+		sk.vip = pkt.flow.dst;
+		sk.port = pkt.flow.dport;
+		sk.proto = pkt.flow.proto;
+		sk.family = VIPD_AF_INET;
+		svc = bpf_map_lookup_elem(&services, &sk);
+		if (!svc) {
+			sk.port = 0;
+			svc = bpf_map_lookup_elem(&services, &sk);
+		}
+		if (!svc)
+			return XDP_PASS; /* VIP, but no such service: the kernel answers */
+	}
+	/* Fragments of one datagram share an entry keyed on addresses only. */
+	if (pkt.frag) {
+		pkt.flow.sport = 0;
+		pkt.flow.dport = 0;
+		vipd_count(VIPD_EV_FRAG);
+	}
+
+	__u64 now = bpf_ktime_get_coarse_ns();
+	__u32 dest_id = 0;
+	int new_conn = 0;
+	if (vipd_pick(&pkt, svc, cfg, now, &dest_id, &new_conn, &reason))
+		return vipd_drop(reason);
+	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
+	if (!d)
+		return vipd_drop(VIPD_DROP_BAD_DEST);
+
+	/* MSS clamp of SYNs, before anything moves. */
+	if (svc && svc->mss && (pkt.tcp_flags & VIPD_TCP_SYN) && pkt.flow.proto == IPPROTO_TCP &&
+	    !pkt.frag) {
+		if (vipd_clamp_mss(ctx, pkt.tcp_off, svc->mss))
+			vipd_count(VIPD_EV_MSS_CLAMPED);
+	}
+
+	int tun = d->fwd == VIPD_FWD_TUN;
+	__be32 rip = d->rip.w[0];
+	struct bpf_fib_lookup fib;
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.family = AF_INET;
+	fib.tos = pkt.tos;
+	fib.l4_protocol = tun ? IPPROTO_IPIP : pkt.flow.proto;
+	fib.tot_len = pkt.tot_len + (tun ? sizeof(struct iphdr) : 0);
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.ipv4_dst = rip;
+	long fr = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (fr == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		if (!(pkt.frag_off & bpf_htons(VIPD_IP_DF)))
+			return vipd_drop(VIPD_DROP_TOO_BIG);
+		__u16 mtu = fib.mtu_result - (tun ? sizeof(struct iphdr) : 0);
+		if (vipd_icmp_too_big(ctx, &pkt, mtu))
+			return vipd_drop(VIPD_DROP_ENCAP);
+		vipd_count(VIPD_EV_ICMP_TOO_BIG);
+		return XDP_TX;
+	}
+	if (fr == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return vipd_drop(VIPD_DROP_NO_NEIGH);
+	if (fr != BPF_FIB_LKUP_RET_SUCCESS)
+		return vipd_drop(VIPD_DROP_NO_ROUTE);
+
+	if (tun) {
+		__u32 oif = fib.ifindex;
+		struct vipd_addr *src = bpf_map_lookup_elem(&ifaddrs, &oif);
+		if (!src)
+			return vipd_drop(VIPD_DROP_NO_SRC);
+		if (vipd_encap_ipip(ctx, &pkt, fib.dmac, fib.smac, src->w[0], rip))
+			return vipd_drop(VIPD_DROP_ENCAP);
+	} else {
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		if (!vipd_write_l2(data, data_end, fib.dmac, fib.smac, &pkt))
+			return vipd_drop(VIPD_DROP_ENCAP);
+	}
+	vipd_account(d->svc_id, dest_id, pkt.tot_len, new_conn);
+	vipd_count(VIPD_EV_TX);
+	/* A tagged frame goes back out tagged, on the port it came from. */
+	if (fib.ifindex == ctx->ingress_ifindex || pkt.vlan_proto)
+		return XDP_TX;
+	vipd_count(VIPD_EV_REDIRECT);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+#endif /* VIPD_DIRECTOR_H */

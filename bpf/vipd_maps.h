@@ -1,0 +1,121 @@
+/* vipd_maps.h: the director's maps, one line of purpose each.
+ * The control plane (crates/vipd/src/datapath) fills every one except the
+ * connection state, which the program keeps and the control plane only reads. */
+#ifndef VIPD_MAPS_H
+#define VIPD_MAPS_H
+
+#include "vipd.h"
+
+/* Destination addresses handled at all: the first filter; a miss is XDP_PASS. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIPD_MAX_VIPS);
+	__type(key, struct vipd_vip_key);
+	__type(value, __u32); /* number of services on the VIP (informative) */
+} vips SEC(".maps");
+
+/* (VIP, port, proto) -> service; port 0 = every port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIPD_MAX_SVC_KEYS);
+	__type(key, struct vipd_svc_key);
+	__type(value, struct vipd_svc);
+} services SEC(".maps");
+
+/* Scheduling tables: slot s, half g at [(s * 2 + g) * VIPD_RING_SIZE]; entries are
+ * real-server ids. Sized by the loader (service slots * 2 * VIPD_RING_SIZE). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIPD_MAX_SERVICES * 2 * VIPD_RING_SIZE);
+	__type(key, __u32);
+	__type(value, __u32);
+} rings SEC(".maps");
+
+/* rr/wrr cursor per service slot (shared by all CPUs, atomic add). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIPD_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u64);
+} rr_cursor SEC(".maps");
+
+/* Real servers by id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIPD_MAX_DESTS);
+	__type(key, __u32);
+	__type(value, struct vipd_dest);
+} dests SEC(".maps");
+
+/* Active/inactive connections per real server (lc/wlc/sed/nq read them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIPD_MAX_DESTS);
+	__type(key, __u32);
+	__type(value, struct vipd_dest_conns);
+} dest_conns SEC(".maps");
+
+/* Connection table: 5-tuple (or address pair for fragments) -> real server. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, VIPD_CONN_MAX);
+	__type(key, struct vipd_flow);
+	__type(value, struct vipd_conn);
+} conns SEC(".maps");
+
+/* Persistence: (client network, service) -> real server. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, VIPD_PERSIST_MAX);
+	__type(key, struct vipd_persist_key);
+	__type(value, struct vipd_persist);
+} persist SEC(".maps");
+
+/* Egress ifindex -> the director's address there: the outer source of TUN. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIPD_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct vipd_addr);
+} ifaddrs SEC(".maps");
+
+/* Timeouts and knobs (one entry). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vipd_config);
+} config SEC(".maps");
+
+/* Per-service traffic counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIPD_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct vipd_stats);
+} svc_stats SEC(".maps");
+
+/* Per-real-server traffic counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIPD_MAX_DESTS);
+	__type(key, __u32);
+	__type(value, struct vipd_stats);
+} dest_stats SEC(".maps");
+
+/* Drop reasons and events (enum vipd_counter). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIPD_COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void vipd_count(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &which);
+	if (v)
+		*v += 1;
+}
+
+#endif /* VIPD_MAPS_H */

@@ -1,0 +1,125 @@
+/* vipd_parse.h: bounds-checked parsing of Ethernet (+ one 802.1Q/802.1ad tag),
+ * IPv4 (options skipped, never misread), TCP and UDP, into struct vipd_pkt. */
+#ifndef VIPD_PARSE_H
+#define VIPD_PARSE_H
+
+#include "vipd.h"
+
+#define VIPD_ETH_P_IP 0x0800
+#define VIPD_ETH_P_8021Q 0x8100
+#define VIPD_ETH_P_8021AD 0x88A8
+#define VIPD_IP_MF 0x2000
+#define VIPD_IP_DF 0x4000
+#define VIPD_IP_OFFSET 0x1fff
+
+#define VIPD_TCP_FIN 0x01
+#define VIPD_TCP_SYN 0x02
+#define VIPD_TCP_RST 0x04
+#define VIPD_TCP_ACK 0x10
+
+/* One 802.1Q / 802.1ad tag after the Ethernet header (the uapi has no struct). */
+struct vipd_vlan_hdr {
+	__be16 h_vlan_TCI;                /* priority, DEI, VLAN id          */
+	__be16 h_vlan_encapsulated_proto; /* EtherType of what follows       */
+};
+
+/* What the program knows about a packet after parsing. */
+struct vipd_pkt {
+	struct vipd_flow flow; /* 5-tuple; ports 0 when fragmented   */
+	__u32 l2len;           /* 14, or 18 with a VLAN tag          */
+	__u32 l3len;           /* IPv4 header length with options    */
+	__u32 tot_len;         /* IPv4 total length (host order)     */
+	__be16 vlan_tci;       /* tag control (network order)        */
+	__be16 vlan_proto;     /* 0x8100/0x88a8 (network order), or 0 */
+	__u8 tcp_flags;        /* TCP flags byte, 0 for UDP          */
+	__u8 frag;             /* 1 if MF or offset != 0             */
+	__u8 later_frag;       /* 1 if offset != 0 (no L4 header)    */
+	__u8 tos;              /* inner TOS, copied to the outer     */
+	__be16 frag_off;       /* inner frag_off field, raw          */
+	__u16 tcp_off;         /* offset of the TCP header from data */
+};
+
+enum vipd_parse_res {
+	VIPD_PARSE_OK = 0,
+	VIPD_PARSE_PASS = 1, /* not ours: give to the kernel untouched */
+	VIPD_PARSE_DROP = 2, /* ours but malformed: *reason says why  */
+};
+
+/* Layer 2 and the IPv4 destination: enough to decide whether the packet is for a
+ * VIP. Returns the IPv4 header or NULL (pass). */
+static __always_inline struct iphdr *vipd_parse_l2(void *data, void *data_end, struct vipd_pkt *pkt)
+{
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return NULL;
+	__be16 proto = eth->h_proto;
+	pkt->l2len = sizeof(*eth);
+	pkt->vlan_proto = 0;
+	pkt->vlan_tci = 0;
+	if (proto == bpf_htons(VIPD_ETH_P_8021Q) || proto == bpf_htons(VIPD_ETH_P_8021AD)) {
+		struct vipd_vlan_hdr *vh = (void *)(eth + 1);
+		if ((void *)(vh + 1) > data_end)
+			return NULL;
+		pkt->vlan_proto = proto;
+		pkt->vlan_tci = vh->h_vlan_TCI;
+		proto = vh->h_vlan_encapsulated_proto;
+		pkt->l2len += sizeof(*vh);
+	}
+	if (proto != bpf_htons(VIPD_ETH_P_IP))
+		return NULL;
+	struct iphdr *ip = data + pkt->l2len;
+	if ((void *)(ip + 1) > data_end)
+		return NULL;
+	return ip;
+}
+
+/* The rest of IPv4 and the transport header, for a packet known to be for a VIP. */
+static __always_inline int vipd_parse_l3l4(void *data, void *data_end, struct iphdr *ip,
+					   struct vipd_pkt *pkt, __u32 *reason)
+{
+	*reason = VIPD_DROP_BAD_IP;
+	if (ip->version != 4 || ip->ihl < 5)
+		return VIPD_PARSE_DROP;
+	__u32 l3len = ip->ihl * 4;
+	__u32 tot_len = bpf_ntohs(ip->tot_len);
+	if (tot_len < l3len || (void *)ip + tot_len > data_end)
+		return VIPD_PARSE_DROP;
+	pkt->l3len = l3len;
+	pkt->tot_len = tot_len;
+	pkt->tos = ip->tos;
+	pkt->frag_off = ip->frag_off;
+	pkt->frag = (ip->frag_off & bpf_htons(VIPD_IP_MF | VIPD_IP_OFFSET)) != 0;
+	pkt->later_frag = (ip->frag_off & bpf_htons(VIPD_IP_OFFSET)) != 0;
+	pkt->flow.proto = ip->protocol;
+	pkt->flow.family = VIPD_AF_INET;
+	pkt->flow.src.w[0] = ip->saddr;
+	pkt->flow.dst.w[0] = ip->daddr;
+	pkt->tcp_flags = 0;
+	pkt->tcp_off = 0;
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+		return VIPD_PARSE_PASS; /* ICMP and the rest: the kernel owns the VIP */
+	if (pkt->later_frag)
+		return VIPD_PARSE_OK; /* no transport header in this fragment */
+	void *l4 = (void *)ip + (l3len & 0x3c);
+	*reason = VIPD_DROP_TRUNC_L4;
+	if (ip->protocol == IPPROTO_TCP) {
+		struct tcphdr *tcp = l4;
+		if ((void *)(tcp + 1) > data_end || tcp->doff < 5)
+			return VIPD_PARSE_DROP;
+		if ((void *)tcp + tcp->doff * 4 > data_end)
+			return VIPD_PARSE_DROP;
+		pkt->flow.sport = tcp->source;
+		pkt->flow.dport = tcp->dest;
+		pkt->tcp_flags = ((__u8 *)tcp)[13];
+		pkt->tcp_off = (__u16)(l4 - data);
+	} else {
+		struct udphdr *udp = l4;
+		if ((void *)(udp + 1) > data_end)
+			return VIPD_PARSE_DROP;
+		pkt->flow.sport = udp->source;
+		pkt->flow.dport = udp->dest;
+	}
+	return VIPD_PARSE_OK;
+}
+
+#endif /* VIPD_PARSE_H */

@@ -1,0 +1,375 @@
+//! `#[repr(C)]` mirrors of `bpf/vipd.h`, field by field, with the constants the
+//! Rust side needs. A test compiles a C program against the header and checks
+//! every size and offset listed here.
+
+use std::net::IpAddr;
+
+/// Slots per scheduling table (`VIPD_RING_SIZE`).
+pub const RING_SIZE: u32 = 65537;
+/// Default service slots (`VIPD_MAX_SERVICES`).
+pub const MAX_SERVICES: u32 = 32;
+/// Default real-server ids (`VIPD_MAX_DESTS`).
+pub const MAX_DESTS: u32 = 4096;
+/// Default connection-table size (`VIPD_CONN_MAX`).
+pub const CONN_MAX: u32 = 262_144;
+/// `VIPD_AF_INET`.
+pub const AF_INET: u8 = 2;
+/// `VIPD_SVC_F_PERSIST`.
+pub const SVC_F_PERSIST: u8 = 0x1;
+/// `VIPD_DEST_F_LIVE`.
+pub const DEST_F_LIVE: u8 = 0x1;
+/// `VIPD_FWD_TUN`.
+pub const FWD_TUN: u8 = 0;
+/// `VIPD_FWD_DR`.
+pub const FWD_DR: u8 = 1;
+
+/// `enum vipd_conn_state`.
+pub mod conn_state {
+    /// SYN seen.
+    pub const SYN: u8 = 0;
+    /// Established.
+    pub const ESTABLISHED: u8 = 1;
+    /// FIN seen.
+    pub const FIN: u8 = 2;
+    /// RST seen.
+    pub const CLOSE: u8 = 3;
+    /// UDP.
+    pub const UDP: u8 = 4;
+    /// Fragments (addresses only).
+    pub const FRAG: u8 = 5;
+}
+
+/// Address words as the program stores them: network-order bytes, IPv4 in word 0.
+pub fn addr_words(ip: IpAddr) -> [u32; 4] {
+    match ip {
+        IpAddr::V4(a) => [u32::from_ne_bytes(a.octets()), 0, 0, 0],
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            let w = |i: usize| u32::from_ne_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+            [w(0), w(4), w(8), w(12)]
+        }
+    }
+}
+
+/// `struct vipd_vip_key`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VipKey {
+    /// `addr`.
+    pub addr: [u32; 4],
+    /// `family`.
+    pub family: u8,
+    /// `_pad`.
+    pub _pad: [u8; 3],
+}
+
+/// `struct vipd_svc_key`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SvcKey {
+    /// `vip`.
+    pub vip: [u32; 4],
+    /// `port`, network order.
+    pub port: u16,
+    /// `proto`.
+    pub proto: u8,
+    /// `family`.
+    pub family: u8,
+}
+
+/// `struct vipd_svc`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Svc {
+    /// `id`.
+    pub id: u32,
+    /// `ring_len`.
+    pub ring_len: u32,
+    /// `sched`.
+    pub sched: u8,
+    /// `gen`.
+    pub gen: u8,
+    /// `flags`.
+    pub flags: u8,
+    /// `_pad`.
+    pub _pad: u8,
+    /// `mss`, host order.
+    pub mss: u16,
+    /// `_pad2`.
+    pub _pad2: u16,
+    /// `persist_timeout`, seconds.
+    pub persist_timeout: u32,
+    /// `persist_mask`.
+    pub persist_mask: [u32; 4],
+}
+
+/// `struct vipd_dest`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Dest {
+    /// `rip`.
+    pub rip: [u32; 4],
+    /// `svc_id`.
+    pub svc_id: u32,
+    /// `weight`.
+    pub weight: u32,
+    /// `port`, network order.
+    pub port: u16,
+    /// `family`.
+    pub family: u8,
+    /// `fwd`.
+    pub fwd: u8,
+    /// `flags`.
+    pub flags: u8,
+    /// `_pad`.
+    pub _pad: [u8; 3],
+}
+
+/// `struct vipd_dest_conns`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DestConns {
+    /// `active`.
+    pub active: u32,
+    /// `inactive`.
+    pub inactive: u32,
+}
+
+/// `struct vipd_stats`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// `packets`.
+    pub packets: u64,
+    /// `bytes`.
+    pub bytes: u64,
+    /// `conns`.
+    pub conns: u64,
+}
+
+/// `struct vipd_flow`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Flow {
+    /// `src`.
+    pub src: [u32; 4],
+    /// `dst`.
+    pub dst: [u32; 4],
+    /// `sport`, network order.
+    pub sport: u16,
+    /// `dport`, network order.
+    pub dport: u16,
+    /// `proto`.
+    pub proto: u8,
+    /// `family`.
+    pub family: u8,
+    /// `_pad`.
+    pub _pad: [u8; 2],
+}
+
+/// `struct vipd_conn`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Conn {
+    /// `last_ns`.
+    pub last_ns: u64,
+    /// `dest`.
+    pub dest: u32,
+    /// `state`.
+    pub state: u8,
+    /// `_pad`.
+    pub _pad: [u8; 3],
+}
+
+/// `struct vipd_persist_key`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PersistKey {
+    /// `client`.
+    pub client: [u32; 4],
+    /// `svc_id`.
+    pub svc_id: u32,
+    /// `family`.
+    pub family: u8,
+    /// `_pad`.
+    pub _pad: [u8; 3],
+}
+
+/// `struct vipd_persist`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Persist {
+    /// `last_ns`.
+    pub last_ns: u64,
+    /// `dest`.
+    pub dest: u32,
+    /// `_pad`.
+    pub _pad: u32,
+}
+
+/// `struct vipd_config`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// `tcp_timeout`.
+    pub tcp_timeout: u32,
+    /// `tcp_fin_timeout`.
+    pub tcp_fin_timeout: u32,
+    /// `tcp_syn_timeout`.
+    pub tcp_syn_timeout: u32,
+    /// `tcp_close_timeout`.
+    pub tcp_close_timeout: u32,
+    /// `udp_timeout`.
+    pub udp_timeout: u32,
+    /// `_pad`.
+    pub _pad: u32,
+}
+
+impl Default for Config {
+    /// IPVS's default timeouts.
+    fn default() -> Self {
+        Self {
+            tcp_timeout: 900,
+            tcp_fin_timeout: 120,
+            tcp_syn_timeout: 60,
+            tcp_close_timeout: 10,
+            udp_timeout: 300,
+            _pad: 0,
+        }
+    }
+}
+
+macro_rules! pod {
+    ($($t:ty),*) => {$(
+        // SAFETY: repr(C), only integer fields, explicit padding: every bit
+        // pattern is valid and there are no implicit holes.
+        #[expect(unsafe_code, reason = "aya::Pod is how aya copies map keys/values")]
+        unsafe impl aya::Pod for $t {}
+    )*};
+}
+pod!(VipKey, SvcKey, Svc, Dest, DestConns, Stats, Flow, Conn, PersistKey, Persist, Config);
+
+/// Every struct with its C name, Rust size and (C field, Rust offset) list: what
+/// the header test checks.
+/// One struct's layout: C name, size, (field, offset) pairs.
+#[cfg(test)]
+pub(crate) type Layout = (&'static str, usize, Vec<(&'static str, usize)>);
+
+#[cfg(test)]
+pub(crate) fn layout() -> Vec<Layout> {
+    use std::mem::{offset_of, size_of};
+    macro_rules! s {
+        ($c:literal, $t:ty, [$($f:ident),*]) => {
+            ($c, size_of::<$t>(), vec![$((stringify!($f), offset_of!($t, $f))),*])
+        };
+    }
+    vec![
+        s!("vipd_vip_key", VipKey, [addr, family, _pad]),
+        s!("vipd_svc_key", SvcKey, [vip, port, proto, family]),
+        s!(
+            "vipd_svc",
+            Svc,
+            [
+                id,
+                ring_len,
+                sched,
+                gen,
+                flags,
+                _pad,
+                mss,
+                _pad2,
+                persist_timeout,
+                persist_mask
+            ]
+        ),
+        s!(
+            "vipd_dest",
+            Dest,
+            [rip, svc_id, weight, port, family, fwd, flags, _pad]
+        ),
+        s!("vipd_dest_conns", DestConns, [active, inactive]),
+        s!("vipd_stats", Stats, [packets, bytes, conns]),
+        s!(
+            "vipd_flow",
+            Flow,
+            [src, dst, sport, dport, proto, family, _pad]
+        ),
+        s!("vipd_conn", Conn, [last_ns, dest, state, _pad]),
+        s!(
+            "vipd_persist_key",
+            PersistKey,
+            [client, svc_id, family, _pad]
+        ),
+        s!("vipd_persist", Persist, [last_ns, dest, _pad]),
+        s!(
+            "vipd_config",
+            Config,
+            [
+                tcp_timeout,
+                tcp_fin_timeout,
+                tcp_syn_timeout,
+                tcp_close_timeout,
+                udp_timeout,
+                _pad
+            ]
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write as _;
+    use std::process::Command;
+
+    /// Compiles a C program against `bpf/vipd.h` with the host compiler and
+    /// compares every size and offset with the Rust mirrors.
+    #[test]
+    fn mirrors_match_the_c_header() {
+        let hdr = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bpf");
+        let mut c = String::from(
+            "#include <stdio.h>\n#include <stddef.h>\n#include \"vipd.h\"\nint main(void){\n",
+        );
+        let mut want = String::new();
+        for (name, size, fields) in layout() {
+            writeln!(c, "printf(\"{name} %zu\\n\", sizeof(struct {name}));").unwrap();
+            writeln!(want, "{name} {size}").unwrap();
+            for (f, off) in fields {
+                writeln!(
+                    c,
+                    "printf(\"{name}.{f} %zu\\n\", offsetof(struct {name}, {f}));"
+                )
+                .unwrap();
+                writeln!(want, "{name}.{f} {off}").unwrap();
+            }
+        }
+        c.push_str("return 0;}\n");
+        let dir = std::env::temp_dir().join(format!("vipd-abi-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("abi.c");
+        let exe = dir.join("abi");
+        std::fs::write(&src, c).unwrap();
+        let clang = std::env::var("VIPD_CLANG").unwrap_or_else(|_| "clang".into());
+        let st = Command::new(&clang)
+            .arg(format!("-I{hdr}"))
+            .arg(&src)
+            .arg("-o")
+            .arg(&exe)
+            .status()
+            .unwrap_or_else(|e| panic!("{clang} not runnable ({e}): apt-get install clang"));
+        assert!(
+            st.success(),
+            "compiling the layout probe against vipd.h failed"
+        );
+        let out = Command::new(&exe).output().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    }
+
+    #[test]
+    fn ipv4_words_keep_network_order() {
+        let w = addr_words("10.253.85.250".parse().unwrap());
+        assert_eq!(w[0].to_ne_bytes(), [10, 253, 85, 250]);
+        assert_eq!(&w[1..], &[0, 0, 0]);
+    }
+}

@@ -1,0 +1,595 @@
+//! The data plane's IO shell: load the embedded XDP director (`bpf/director.bpf.c`)
+//! with aya, attach it, write the tables [`vipd_core::plan`] computes, read counters.
+//!
+//! # Layout
+//! - [`abi`]: `#[repr(C)]` mirrors of `bpf/vipd.h`, checked against the header.
+//! - [`Director`] (this file): the loaded program and its maps.
+//! - [`neigh`]: keeps the real servers' next hops resolved, so `bpf_fib_lookup`
+//!   finds a MAC address for the very first packet.
+//! - [`run`]: `vipd datapath run`, the data plane on its own.
+//!
+//! Writing a [`Plan`] follows its documented order: real servers first, then each
+//! service's table into the half of its double buffer the program is not reading,
+//! then the service entry that flips `gen` (one map update, atomic for the
+//! program), and only then removals. The program never sees a half-written table.
+
+pub mod abi;
+pub mod neigh;
+pub mod run;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use aya::maps::{Array, HashMap, MapData, PerCpuArray};
+use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
+use aya::{Ebpf, EbpfLoader};
+use vipd_core::plan::{Forward, Plan};
+
+use abi::{addr_words, Config, Dest, DestConns, Flow, Stats, Svc, SvcKey, VipKey};
+
+/// The compiled director object, embedded at build time.
+static DIRECTOR_OBJ: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/director.bpf.o"));
+
+/// Name of the director's XDP program in the object.
+pub const DIRECTOR_PROG: &str = "vipd_director_xdp";
+/// Name of the pass-everything program for veth peers.
+pub const PASS_PROG: &str = "vipd_pass_xdp";
+
+/// Errors of the data plane's IO shell.
+#[derive(Debug, thiserror::Error)]
+pub enum DatapathError {
+    /// The kernel refused the object or the program (verifier, permissions).
+    #[error("loading the XDP director failed: {0} (run as root on Linux >= 6.1 with BPF enabled)")]
+    Load(#[from] aya::EbpfError),
+    /// The verifier or attach step failed.
+    #[error("XDP program {what}: {source}")]
+    Program {
+        /// What was being done.
+        what: String,
+        /// The kernel's answer.
+        source: aya::programs::ProgramError,
+    },
+    /// A map operation failed.
+    #[error("map {map}: {source}")]
+    Map {
+        /// Which map.
+        map: &'static str,
+        /// The kernel's answer.
+        source: aya::maps::MapError,
+    },
+    /// The interface does not exist in this network namespace.
+    #[error("interface {0} not found in this network namespace (check `ip link`)")]
+    NoIface(String),
+    /// An address family the data plane does not do yet.
+    #[error("{0}: IPv6 is not supported yet by the data plane")]
+    Ipv6(IpAddr),
+    /// The object lacks something it should have (build problem).
+    #[error("the embedded BPF object has no {0}: rebuild vipd")]
+    Missing(&'static str),
+    /// Running a command (ip) failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+type Result<T, E = DatapathError> = std::result::Result<T, E>;
+
+fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> DatapathError {
+    move |source| DatapathError::Map { map, source }
+}
+
+/// How to attach XDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AttachMode {
+    /// Native on physical NICs (falling back to generic if the driver refuses);
+    /// generic on virtual devices (veth...), whose native XDP_TX needs a program
+    /// on the peer that vipd does not control.
+    #[default]
+    Auto,
+    /// Driver (native) mode; fails if the driver has no XDP support.
+    Native,
+    /// Generic (skb) mode: works everywhere, slower.
+    Generic,
+}
+
+/// Sizes of the director's maps.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Service slots (each costs 2 x 65537 x 4 bytes of tables).
+    pub services: u32,
+    /// Real-server ids.
+    pub dests: u32,
+    /// Connection-table entries.
+    pub conns: u32,
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        Self {
+            services: abi::MAX_SERVICES,
+            dests: abi::MAX_DESTS,
+            conns: abi::CONN_MAX,
+        }
+    }
+}
+
+/// Drop reasons and events, in `enum vipd_counter` order.
+pub const COUNTER_NAMES: [&str; 18] = [
+    "drop_bad_ip",
+    "drop_trunc_l4",
+    "drop_no_real",
+    "drop_no_route",
+    "drop_no_neigh",
+    "drop_no_src",
+    "drop_too_big",
+    "drop_frag_unknown",
+    "drop_encap",
+    "drop_bad_dest",
+    "tx",
+    "conn_new",
+    "conn_hit",
+    "persist_hit",
+    "mss_clamped",
+    "icmp_too_big",
+    "frag",
+    "redirect",
+];
+
+/// Index of a counter by name (see [`COUNTER_NAMES`]).
+pub fn counter_index(name: &str) -> Option<usize> {
+    COUNTER_NAMES.iter().position(|&n| n == name)
+}
+
+/// The loaded director: program and maps.
+#[derive(Debug)]
+pub struct Director {
+    ebpf: Ebpf,
+    sizes: Sizes,
+    attached: Option<(String, XdpMode)>,
+}
+
+impl Director {
+    /// Loads the embedded object and verifies the program (not attached yet).
+    pub fn load(sizes: Sizes) -> Result<Self> {
+        let rings = sizes.services * 2 * abi::RING_SIZE;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("rings", rings)
+            .map_max_entries("rr_cursor", sizes.services)
+            .map_max_entries("svc_stats", sizes.services)
+            .map_max_entries("dests", sizes.dests)
+            .map_max_entries("dest_conns", sizes.dests)
+            .map_max_entries("dest_stats", sizes.dests)
+            .map_max_entries("conns", sizes.conns)
+            .load(DIRECTOR_OBJ)?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(DIRECTOR_PROG)
+            .ok_or(DatapathError::Missing(DIRECTOR_PROG))?
+            .try_into()
+            .map_err(|source| DatapathError::Program {
+                what: "type".into(),
+                source,
+            })?;
+        prog.load().map_err(|source| DatapathError::Program {
+            what: "verification".into(),
+            source,
+        })?;
+        let mut d = Self {
+            ebpf,
+            sizes,
+            attached: None,
+        };
+        d.set_config(Config::default())?;
+        Ok(d)
+    }
+
+    /// Map sizes in use.
+    pub fn sizes(&self) -> Sizes {
+        self.sizes
+    }
+
+    /// The verified program (for `BPF_PROG_TEST_RUN`).
+    pub fn program(&self) -> &Xdp {
+        self.ebpf
+            .program(DIRECTOR_PROG)
+            .and_then(|p| p.try_into().ok())
+            .expect("loaded in Director::load")
+    }
+
+    /// Attaches to `iface` and returns the mode used.
+    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<XdpMode> {
+        let sys = Path::new("/sys/class/net").join(iface);
+        if !sys.exists() {
+            return Err(DatapathError::NoIface(iface.into()));
+        }
+        let physical = sys.join("device").exists();
+        enable_fib_forwarding(iface)?;
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(DIRECTOR_PROG)
+            .expect("loaded")
+            .try_into()
+            .expect("xdp");
+        let tries: &[XdpMode] = match mode {
+            AttachMode::Native => &[XdpMode::Driver],
+            AttachMode::Generic => &[XdpMode::Skb],
+            AttachMode::Auto if physical => &[XdpMode::Driver, XdpMode::Skb],
+            AttachMode::Auto => &[XdpMode::Skb],
+        };
+        let mut last = None;
+        for &m in tries {
+            match prog.attach(iface, m) {
+                Ok(_) => {
+                    tracing::info!(iface, mode = ?m, "XDP director attached");
+                    self.attached = Some((iface.to_string(), m));
+                    return Ok(m);
+                }
+                Err(e) => {
+                    tracing::warn!(iface, mode = ?m, error = %e, "XDP attach failed");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(DatapathError::Program {
+            what: format!("attach to {iface}"),
+            source: last.expect("at least one mode tried"),
+        })
+    }
+
+    /// Where and how the program is attached.
+    pub fn attached(&self) -> Option<&(String, XdpMode)> {
+        self.attached.as_ref()
+    }
+
+    /// Writes the timeouts.
+    pub fn set_config(&mut self, cfg: Config) -> Result<()> {
+        let mut m: Array<&mut MapData, Config> = Array::try_from(
+            self.ebpf
+                .map_mut("config")
+                .ok_or(DatapathError::Missing("config"))?,
+        )
+        .map_err(map_err("config"))?;
+        m.set(0, cfg, 0).map_err(map_err("config"))
+    }
+
+    /// Sets the outer source address of TUN packets leaving `ifindex`.
+    pub fn set_ifaddr(&mut self, ifindex: u32, addr: IpAddr) -> Result<()> {
+        let mut m: HashMap<&mut MapData, u32, [u32; 4]> = HashMap::try_from(
+            self.ebpf
+                .map_mut("ifaddrs")
+                .ok_or(DatapathError::Missing("ifaddrs"))?,
+        )
+        .map_err(map_err("ifaddrs"))?;
+        m.insert(ifindex, addr_words(addr), 0)
+            .map_err(map_err("ifaddrs"))
+    }
+
+    /// Writes the first IPv4 address of every interface of this network namespace
+    /// as its TUN outer source (the director's address on the egress interface).
+    pub fn sync_ifaddrs(&mut self) -> Result<usize> {
+        let addrs = nix::ifaddrs::getifaddrs()
+            .map_err(|e| DatapathError::Io(format!("getifaddrs: {e}")))?;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut n = 0;
+        for a in addrs {
+            let Some(sin) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()) else {
+                continue;
+            };
+            let Ok(idx) = nix::net::if_::if_nametoindex(a.interface_name.as_str()) else {
+                continue;
+            };
+            if seen.insert(idx) {
+                self.set_ifaddr(idx, IpAddr::V4(sin.ip()))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Writes `plan` (see the module docs for the order and why).
+    pub fn apply(&mut self, plan: &Plan) -> Result<()> {
+        {
+            let mut dests: Array<&mut MapData, Dest> = Array::try_from(
+                self.ebpf
+                    .map_mut("dests")
+                    .ok_or(DatapathError::Missing("dests"))?,
+            )
+            .map_err(map_err("dests"))?;
+            for d in &plan.dests {
+                if d.rip.is_ipv6() {
+                    return Err(DatapathError::Ipv6(d.rip));
+                }
+                let v = Dest {
+                    rip: addr_words(d.rip),
+                    svc_id: d.slot,
+                    weight: d.weight,
+                    port: d.port.to_be(),
+                    family: abi::AF_INET,
+                    fwd: match d.forward {
+                        Forward::Tun => abi::FWD_TUN,
+                        Forward::Dr => abi::FWD_DR,
+                    },
+                    flags: abi::DEST_F_LIVE,
+                    _pad: [0; 3],
+                };
+                dests.set(d.id, v, 0).map_err(map_err("dests"))?;
+            }
+        }
+        {
+            let mut rings: Array<&mut MapData, u32> = Array::try_from(
+                self.ebpf
+                    .map_mut("rings")
+                    .ok_or(DatapathError::Missing("rings"))?,
+            )
+            .map_err(map_err("rings"))?;
+            for s in &plan.services {
+                let base = (s.slot * 2 + u32::from(s.gen)) * abi::RING_SIZE;
+                for (i, &id) in s.ring.iter().enumerate() {
+                    rings
+                        .set(base + i as u32, id, 0)
+                        .map_err(map_err("rings"))?;
+                }
+            }
+        }
+        {
+            let mut svcs: HashMap<&mut MapData, SvcKey, Svc> = HashMap::try_from(
+                self.ebpf
+                    .map_mut("services")
+                    .ok_or(DatapathError::Missing("services"))?,
+            )
+            .map_err(map_err("services"))?;
+            for s in &plan.services {
+                let (vip, port, proto) = s.key;
+                let mut v = Svc {
+                    id: s.slot,
+                    ring_len: s.ring.len() as u32,
+                    sched: s.sched as u8,
+                    gen: s.gen,
+                    mss: s.mss,
+                    ..Default::default()
+                };
+                if let Some(p) = s.persistence {
+                    v.flags |= abi::SVC_F_PERSIST;
+                    v.persist_timeout = p.timeout;
+                    v.persist_mask = addr_words(IpAddr::V4(p.granularity));
+                }
+                svcs.insert(svc_key(vip, port, proto.number()), v, 0)
+                    .map_err(map_err("services"))?;
+            }
+            for &(vip, port, proto) in &plan.removed_services {
+                let _ = svcs.remove(&svc_key(vip, port, proto.number()));
+            }
+        }
+        {
+            let mut vips: HashMap<&mut MapData, VipKey, u32> = HashMap::try_from(
+                self.ebpf
+                    .map_mut("vips")
+                    .ok_or(DatapathError::Missing("vips"))?,
+            )
+            .map_err(map_err("vips"))?;
+            for &v in &plan.vips {
+                let n = plan.services.iter().filter(|s| s.key.0 == v).count() as u32;
+                vips.insert(vip_key(v), n, 0).map_err(map_err("vips"))?;
+            }
+            for &v in &plan.removed_vips {
+                let _ = vips.remove(&vip_key(v));
+            }
+        }
+        {
+            let mut dests: Array<&mut MapData, Dest> = Array::try_from(
+                self.ebpf
+                    .map_mut("dests")
+                    .ok_or(DatapathError::Missing("dests"))?,
+            )
+            .map_err(map_err("dests"))?;
+            for &id in &plan.removed_dests {
+                dests
+                    .set(id, Dest::default(), 0)
+                    .map_err(map_err("dests"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop reasons and events summed over CPUs, in [`COUNTER_NAMES`] order.
+    pub fn counters(&self) -> Result<Vec<u64>> {
+        let m: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(
+            self.ebpf
+                .map("counters")
+                .ok_or(DatapathError::Missing("counters"))?,
+        )
+        .map_err(map_err("counters"))?;
+        (0..COUNTER_NAMES.len() as u32)
+            .map(|i| Ok(m.get(&i, 0).map_err(map_err("counters"))?.iter().sum()))
+            .collect()
+    }
+
+    /// One counter by name (see [`COUNTER_NAMES`]).
+    pub fn counter(&self, name: &str) -> Result<u64> {
+        let i = counter_index(name).unwrap_or_else(|| panic!("no counter {name}"));
+        Ok(self.counters()?[i])
+    }
+
+    fn stats(&self, map: &'static str, idx: u32) -> Result<Stats> {
+        let m: PerCpuArray<&MapData, Stats> =
+            PerCpuArray::try_from(self.ebpf.map(map).ok_or(DatapathError::Missing("stats"))?)
+                .map_err(map_err(map))?;
+        let v = m.get(&idx, 0).map_err(map_err(map))?;
+        Ok(v.iter().fold(Stats::default(), |a, s| Stats {
+            packets: a.packets + s.packets,
+            bytes: a.bytes + s.bytes,
+            conns: a.conns + s.conns,
+        }))
+    }
+
+    /// Traffic of a service slot, summed over CPUs.
+    pub fn service_stats(&self, slot: u32) -> Result<Stats> {
+        self.stats("svc_stats", slot)
+    }
+
+    /// Traffic of a real server id, summed over CPUs.
+    pub fn dest_stats(&self, id: u32) -> Result<Stats> {
+        self.stats("dest_stats", id)
+    }
+
+    /// Active/inactive connections of a real server id.
+    pub fn dest_conns(&self, id: u32) -> Result<DestConns> {
+        let m: Array<&MapData, DestConns> = Array::try_from(
+            self.ebpf
+                .map("dest_conns")
+                .ok_or(DatapathError::Missing("dest_conns"))?,
+        )
+        .map_err(map_err("dest_conns"))?;
+        m.get(&id, 0).map_err(map_err("dest_conns"))
+    }
+
+    /// Overwrites the connection counts of a real server id (tests of `lc`
+    /// family, and [`Director::correct_conn_counts`]).
+    pub fn set_dest_conns(&mut self, id: u32, c: DestConns) -> Result<()> {
+        let mut m: Array<&mut MapData, DestConns> = Array::try_from(
+            self.ebpf
+                .map_mut("dest_conns")
+                .ok_or(DatapathError::Missing("dest_conns"))?,
+        )
+        .map_err(map_err("dest_conns"))?;
+        m.set(id, c, 0).map_err(map_err("dest_conns"))
+    }
+
+    /// The connection table's entry for a flow, if any.
+    pub fn conn(&self, flow: &Flow) -> Result<Option<abi::Conn>> {
+        let m: HashMap<&MapData, Flow, abi::Conn> = HashMap::try_from(
+            self.ebpf
+                .map("conns")
+                .ok_or(DatapathError::Missing("conns"))?,
+        )
+        .map_err(map_err("conns"))?;
+        match m.get(flow, 0) {
+            Ok(c) => Ok(Some(c)),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(map_err("conns")(e)),
+        }
+    }
+
+    /// Recomputes every real server's active/inactive counts from the connection
+    /// table (entries that timed out or were evicted are not seen by the program).
+    /// `now_ns` is CLOCK_MONOTONIC_COARSE, the program's clock.
+    pub fn correct_conn_counts(&mut self, now_ns: u64) -> Result<usize> {
+        let cfg: Config = {
+            let m: Array<&MapData, Config> = Array::try_from(
+                self.ebpf
+                    .map("config")
+                    .ok_or(DatapathError::Missing("config"))?,
+            )
+            .map_err(map_err("config"))?;
+            m.get(&0, 0).map_err(map_err("config"))?
+        };
+        let mut counts: std::collections::BTreeMap<u32, DestConns> = Default::default();
+        {
+            let m: HashMap<&MapData, Flow, abi::Conn> = HashMap::try_from(
+                self.ebpf
+                    .map("conns")
+                    .ok_or(DatapathError::Missing("conns"))?,
+            )
+            .map_err(map_err("conns"))?;
+            for item in m.iter() {
+                let Ok((_, c)) = item else { continue };
+                let timeout = u64::from(match c.state {
+                    abi::conn_state::ESTABLISHED => cfg.tcp_timeout,
+                    abi::conn_state::SYN => cfg.tcp_syn_timeout,
+                    abi::conn_state::FIN => cfg.tcp_fin_timeout,
+                    abi::conn_state::CLOSE => cfg.tcp_close_timeout,
+                    _ => cfg.udp_timeout,
+                }) * 1_000_000_000;
+                if now_ns.saturating_sub(c.last_ns) > timeout {
+                    continue;
+                }
+                let e = counts.entry(c.dest).or_default();
+                if c.state == abi::conn_state::ESTABLISHED {
+                    e.active += 1;
+                } else {
+                    e.inactive += 1;
+                }
+            }
+        }
+        for id in 0..self.sizes.dests {
+            let want = counts.get(&id).copied().unwrap_or_default();
+            if self.dest_conns(id)? != want {
+                self.set_dest_conns(id, want)?;
+            }
+        }
+        Ok(counts
+            .values()
+            .map(|c| (c.active + c.inactive) as usize)
+            .sum())
+    }
+
+    /// Runs the program once over `frame` as if received on `ifindex`
+    /// (`BPF_PROG_TEST_RUN`); returns the verdict and the frame as it would leave.
+    pub fn test_run(&self, frame: &[u8], ifindex: u32) -> Result<(u32, Vec<u8>)> {
+        test_run(self.program(), frame, ifindex)
+    }
+}
+
+/// `BPF_PROG_TEST_RUN` of an XDP program with an `xdp_md` naming the ingress device.
+pub fn test_run(prog: &Xdp, frame: &[u8], ifindex: u32) -> Result<(u32, Vec<u8>)> {
+    // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+    // egress_ifindex (u32 each).
+    let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
+    let md_bytes: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    let mut out = vec![0u8; frame.len() + 256];
+    let r = prog
+        .test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: Some(&md_bytes),
+            ..Default::default()
+        })
+        .map_err(|source| DatapathError::Program {
+            what: "test run".into(),
+            source,
+        })?;
+    out.truncate(r.data_size_out as usize);
+    Ok((r.return_value, out))
+}
+
+/// `bpf_fib_lookup` answers only for interfaces with IPv4 forwarding enabled
+/// (`BPF_FIB_LKUP_RET_FWD_DISABLED` otherwise), so the director turns it on for
+/// its interface (`net.ipv4.conf.IFACE.forwarding`, this namespace only).
+pub fn enable_fib_forwarding(iface: &str) -> Result<()> {
+    let p = format!("/proc/sys/net/ipv4/conf/{iface}/forwarding");
+    if std::fs::read_to_string(&p)
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    tracing::info!(
+        iface,
+        "enabling net.ipv4.conf.{iface}.forwarding for bpf_fib_lookup"
+    );
+    std::fs::write(&p, "1").map_err(|e| DatapathError::Io(format!("writing {p}: {e}")))
+}
+
+/// The `services` key of (VIP, port, protocol number).
+pub fn svc_key(vip: IpAddr, port: u16, proto: u8) -> SvcKey {
+    SvcKey {
+        vip: addr_words(vip),
+        port: port.to_be(),
+        proto,
+        family: abi::AF_INET,
+    }
+}
+
+fn vip_key(vip: IpAddr) -> VipKey {
+    VipKey {
+        addr: addr_words(vip),
+        family: abi::AF_INET,
+        _pad: [0; 3],
+    }
+}
+
+/// CLOCK_MONOTONIC_COARSE in ns: the program's clock (`bpf_ktime_get_coarse_ns`).
+pub fn coarse_now_ns() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC_COARSE)
+        .expect("CLOCK_MONOTONIC_COARSE is always available on Linux");
+    t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+}

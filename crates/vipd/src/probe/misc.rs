@@ -1,0 +1,190 @@
+//! MISC_CHECK: run a program and judge its exit status (`misc_path`,
+//! `misc_timeout`, `misc_dynamic`, `user`).
+//!
+//! The command line is split into words (with `'...'`, `"..."` and `\` quoting)
+//! and run directly, never through a shell unless the configuration asks for one:
+//! a health check must not turn a real server's name into shell syntax. The
+//! program runs in its own process group with stdin/stdout/stderr on /dev/null,
+//! as the configured user; on timeout the whole group gets SIGTERM, then SIGKILL.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::{Pid, User};
+use tokio::process::Command;
+use vipd_core::check::{MiscSpec, Outcome};
+
+use super::secs;
+
+/// Grace between SIGTERM and SIGKILL for a program that overran its timeout.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+
+/// Split a command line into words: whitespace separates, `'...'` keeps
+/// everything literal, `"..."` keeps whitespace and honours `\"` and `\\`, and a
+/// `\` outside quotes escapes the next character. An unterminated quote is an
+/// error.
+pub fn split_command(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unterminated ' in `{line}`")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(format!("unterminated \" in `{line}`")),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unterminated \" in `{line}`")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(c) = chars.next() {
+                    word.push(c);
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// Build the command for a script line: split into words, or `/bin/sh -c LINE`
+/// when `shell`; run as `user` when given. Used by MISC_CHECK and by notify
+/// scripts.
+pub fn command(line: &str, shell: bool, user: Option<&str>) -> Result<Command, String> {
+    let argv = if shell {
+        vec!["/bin/sh".to_string(), "-c".to_string(), line.to_string()]
+    } else {
+        split_command(line)?
+    };
+    let Some((prog, args)) = argv.split_first() else {
+        return Err("empty command line".into());
+    };
+    let mut cmd = Command::new(prog);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(name) = user {
+        let u = User::from_name(name)
+            .map_err(|e| format!("cannot look up user `{name}`: {e}"))?
+            .ok_or_else(|| format!("user `{name}` does not exist (script_user)"))?;
+        cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
+    }
+    Ok(cmd)
+}
+
+/// Run the MISC_CHECK program and judge it; bounded by `misc_timeout` (default
+/// `delay_loop`).
+pub async fn probe(spec: &MiscSpec, delay_loop: Duration) -> Outcome {
+    let timeout = spec.timeout.unwrap_or(delay_loop);
+    let mut cmd = match command(&spec.path, spec.shell, spec.user.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return Outcome::fail(format!("cannot run `{}`: {e}", spec.path)),
+    };
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Outcome::fail(format!("cannot run `{}`: {e}", spec.path)),
+    };
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => {
+            let detail = match (
+                status.code(),
+                std::os::unix::process::ExitStatusExt::signal(&status),
+            ) {
+                (Some(c), _) => format!("exit status {c}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                (None, None) => "ended abnormally".to_string(),
+            };
+            Outcome::from_misc_exit(status.code(), spec.dynamic, detail)
+        }
+        Ok(Err(e)) => Outcome::fail(format!("cannot wait for `{}`: {e}", spec.path)),
+        Err(_) => {
+            if let Some(pid) = child.id() {
+                let pgid = Pid::from_raw(pid as i32);
+                let _ = killpg(pgid, Signal::SIGTERM);
+                if tokio::time::timeout(KILL_GRACE, child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                    let _ = child.wait().await;
+                } else {
+                    // The leader is gone; make sure its children are too.
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                }
+            }
+            Outcome::fail(format!("timed out after {}", secs(timeout)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_words_and_quotes() {
+        assert_eq!(
+            split_command("/usr/bin/check  -h 10.0.0.1\t--x").unwrap(),
+            vec!["/usr/bin/check", "-h", "10.0.0.1", "--x"]
+        );
+        assert_eq!(
+            split_command(r#"/bin/echo 'a b' "c \"d\" \\ e" f\ g '' "#).unwrap(),
+            vec!["/bin/echo", "a b", r#"c "d" \ e"#, "f g", ""]
+        );
+        assert_eq!(split_command("a'b'c").unwrap(), vec!["abc"]);
+        // Shell syntax is just text.
+        assert_eq!(
+            split_command("/bin/true; rm -rf /").unwrap(),
+            vec!["/bin/true;", "rm", "-rf", "/"]
+        );
+        assert!(split_command("'open").is_err());
+        assert!(split_command("\"open").is_err());
+        assert!(split_command("   ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn command_rejects_empty_and_unknown_user() {
+        assert!(command("  ", false, None).is_err());
+        let e = command("/bin/true", false, Some("no-such-user-vipd-test")).unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+}

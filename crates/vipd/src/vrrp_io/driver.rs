@@ -1,0 +1,449 @@
+//! The VRRP event loop: feeds received adverts, timer expiries, link changes and
+//! script results into `vipd_core::vrrp::Node`, and performs its actions (send
+//! adverts, add/remove VIPs, gratuitous ARP, log + notify). On shutdown (the
+//! caller's future, e.g. SIGTERM) a MASTER sends priority 0 and removes its VIPs
+//! before `run` returns.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::mem::Discriminant;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use rtnetlink::Handle;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use vipd_core::vrrp::packet::{self, DatagramError};
+use vipd_core::vrrp::{Action, Discard, Instance, Node, ScriptVerdict, State, Track, TrackKind};
+
+use super::garp::PacketSocket;
+use super::socket::VrrpSocket;
+use super::{netlink, notify, NotifySpec, VrrpIoError, VrrpSpec};
+
+/// How often tracked interfaces are polled.
+const LINK_POLL: Duration = Duration::from_millis(100);
+/// At most one log line per kind of discarded advert per instance this often.
+const DISCARD_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// A VIP resolved to its interface.
+#[derive(Debug)]
+struct Vip {
+    addr: Ipv4Addr,
+    prefix_len: u8,
+    ifindex: u32,
+    label: Option<String>,
+    mac: [u8; 6],
+    garp: PacketSocket,
+}
+
+/// An instance's IO side.
+#[derive(Debug)]
+struct InstanceIo {
+    socket: std::sync::Arc<VrrpSocket>,
+    vips: Vec<Vip>,
+    notify: NotifySpec,
+}
+
+enum Event {
+    Packet(usize, Vec<u8>),
+    Script(usize, bool),
+}
+
+/// Runs the node until `shutdown` resolves, then stops it cleanly.
+pub async fn run(spec: VrrpSpec, shutdown: impl Future<Output = ()>) -> Result<(), VrrpIoError> {
+    let (conn, handle, _) = rtnetlink::new_connection().map_err(VrrpIoError::NetlinkOpen)?;
+    tokio::spawn(conn);
+
+    let mut instances = Vec::new();
+    let mut ios = Vec::new();
+    for spec_inst in &spec.instances {
+        let (inst, io) = resolve(&handle, spec_inst).await?;
+        instances.push(inst);
+        ios.push(io);
+    }
+    let groups: Vec<_> = spec.groups.iter().map(|(g, _)| g.clone()).collect();
+    let mut node = Node::new(instances, &groups)?;
+
+    // A node killed while MASTER left its VIPs behind: start clean, as BACKUP.
+    for io in &ios {
+        for vip in &io.vips {
+            netlink::del_address(&handle, vip.ifindex, vip.addr, vip.prefix_len).await?;
+        }
+    }
+
+    let (tx, mut rx) = mpsc::channel::<Event>(256);
+    let mut tasks = Vec::new();
+    for (idx, io) in ios.iter().enumerate() {
+        let socket = io.socket.clone();
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            loop {
+                match socket.recv(&mut buf).await {
+                    Ok(n) => {
+                        if tx
+                            .send(Event::Packet(idx, buf[..n].to_vec()))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        warn!("receiving adverts: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+    }
+    let mut verdicts = Vec::new();
+    for (idx, script) in spec.scripts.iter().enumerate() {
+        verdicts.push(ScriptVerdict::new(
+            script.rise,
+            script.fall,
+            script.init_fail,
+        ));
+        let tx = tx.clone();
+        let script = script.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let ok = notify::run_check(&script.script, script.timeout).await;
+                if tx.send(Event::Script(idx, ok)).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(script.interval).await;
+            }
+        }));
+    }
+    drop(tx);
+
+    // Initial link state of every tracked interface, before the start decides
+    // between BACKUP and FAULT.
+    let tracked: BTreeSet<String> = node
+        .instances()
+        .iter()
+        .flat_map(|i| i.config().track.iter())
+        .filter(|t| t.kind == TrackKind::Interface)
+        .map(|t| t.name.clone())
+        .collect();
+    let mut link_up: HashMap<String, bool> = HashMap::new();
+    for name in &tracked {
+        let up = netlink::link(&handle, name)
+            .await
+            .map(|l| l.up)
+            .unwrap_or(false);
+        link_up.insert(name.clone(), up);
+        if !up {
+            node.set_tracked(Instant::now(), TrackKind::Interface, name, false);
+        }
+    }
+    for (idx, s) in spec.scripts.iter().enumerate() {
+        if !verdicts[idx].is_up() {
+            node.set_tracked(Instant::now(), TrackKind::Script, &s.name, false);
+        }
+    }
+
+    let mut driver = Driver {
+        handle: handle.clone(),
+        ios,
+        group_notify: spec
+            .groups
+            .iter()
+            .map(|(g, n)| (g.members.clone(), g.name.clone(), n.clone()))
+            .collect(),
+        group_state: vec![State::Init; spec.groups.len()],
+        discard_logged: HashMap::new(),
+    };
+    info!(
+        "VRRP starting: {}",
+        node.instances()
+            .iter()
+            .map(|i| format!(
+                "{} (vrid {}, {} {}, priority {}, advert_int {:?})",
+                i.name(),
+                i.config().vrid,
+                i.config().interface,
+                i.config().primary_ip,
+                i.config().priority,
+                i.config().advert_int
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    node.start(Instant::now());
+    driver.perform_all(&mut node).await;
+
+    let mut link_poll = tokio::time::interval(LINK_POLL);
+    tokio::pin!(shutdown);
+    loop {
+        let deadline = node.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = sleep => node.handle_timeout(Instant::now()),
+            Some(event) = rx.recv() => match event {
+                Event::Packet(idx, bytes) => driver.received(&mut node, idx, &bytes),
+                Event::Script(idx, ok) => {
+                    if let Some(up) = verdicts[idx].observe(ok) {
+                        let name = &spec.scripts[idx].name;
+                        info!("vrrp_script {name} is now {}", if up { "up" } else { "down" });
+                        node.set_tracked(Instant::now(), TrackKind::Script, name, up);
+                    }
+                }
+            },
+            _ = link_poll.tick(), if !tracked.is_empty() => {
+                for name in &tracked {
+                    let up = netlink::link(&handle, name).await.map(|l| l.up).unwrap_or(false);
+                    if link_up.insert(name.clone(), up) != Some(up) {
+                        info!("tracked interface {name} is now {}", if up { "up" } else { "down" });
+                        node.set_tracked(Instant::now(), TrackKind::Interface, name, up);
+                    }
+                }
+            }
+        }
+        driver.perform_all(&mut node).await;
+    }
+
+    info!("VRRP shutting down");
+    node.shutdown(Instant::now());
+    driver.perform_all(&mut node).await;
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+/// Resolves interface facts and opens the sockets of one instance.
+async fn resolve(
+    handle: &Handle,
+    spec: &super::InstanceSpec,
+) -> Result<(Instance, InstanceIo), VrrpIoError> {
+    let mut core = spec.core.clone();
+    let link = netlink::link(handle, &core.interface).await?;
+    if core.primary_ip.is_unspecified() {
+        let addrs = netlink::ipv4_addresses(handle, link.index).await?;
+        // Our own VIPs are not a primary address.
+        core.primary_ip = addrs
+            .iter()
+            .map(|(a, _)| *a)
+            .find(|a| !core.vips.contains(a))
+            .ok_or_else(|| VrrpIoError::NoPrimaryAddress {
+                instance: core.name.clone(),
+                interface: core.interface.clone(),
+            })?;
+    }
+    if spec.track_primary
+        && !core
+            .track
+            .iter()
+            .any(|t| t.kind == TrackKind::Interface && t.name == core.interface)
+    {
+        core.track.push(Track {
+            kind: TrackKind::Interface,
+            name: core.interface.clone(),
+            weight: 0,
+        });
+    }
+    let socket_err = |what| {
+        let instance = core.name.clone();
+        move |source| VrrpIoError::Socket {
+            instance,
+            what,
+            source,
+        }
+    };
+    let socket = VrrpSocket::open(
+        &core.interface,
+        link.index,
+        core.primary_ip,
+        !core.unicast_peers.is_empty(),
+    )
+    .map_err(socket_err("opening the raw VRRP socket (protocol 112)"))?;
+    let mut vips = Vec::new();
+    for v in &spec.vips {
+        let dev = match &v.dev {
+            Some(dev) if *dev != link.name => netlink::link(handle, dev).await?,
+            _ => link.clone(),
+        };
+        vips.push(Vip {
+            addr: v.addr,
+            prefix_len: v.prefix_len,
+            ifindex: dev.index,
+            label: v.label.clone(),
+            mac: dev.mac,
+            garp: PacketSocket::open(dev.index)
+                .map_err(socket_err("opening the packet socket for gratuitous ARP"))?,
+        });
+    }
+    let inst = Instance::new(core)?;
+    Ok((
+        inst,
+        InstanceIo {
+            socket: std::sync::Arc::new(socket),
+            vips,
+            notify: spec.notify.clone(),
+        },
+    ))
+}
+
+struct Driver {
+    handle: Handle,
+    ios: Vec<InstanceIo>,
+    group_notify: Vec<(Vec<String>, String, NotifySpec)>,
+    group_state: Vec<State>,
+    discard_logged: HashMap<(usize, Discriminant<Discard>), Instant>,
+}
+
+impl Driver {
+    fn received(&mut self, node: &mut Node, idx: usize, bytes: &[u8]) {
+        let inst = &node.instances()[idx];
+        let name = inst.name().to_string();
+        let interface = inst.config().interface.clone();
+        let vrid = inst.config().vrid;
+        let v3_as_v2 = inst.config().v3_checksum_as_v2;
+        // Other virtual routers share the socket's traffic: skip them quietly.
+        if let Ok((_, hl)) = vipd_core::vrrp::frame::Ipv4Repr::parse(bytes) {
+            if bytes.get(hl + 1).is_some_and(|v| *v != vrid) {
+                return;
+            }
+        }
+        let rx = match packet::parse_datagram(bytes, v3_as_v2) {
+            Ok(rx) => rx,
+            Err(DatagramError::Ip(e)) => {
+                debug!("{name}: not a VRRP datagram: {e}");
+                return;
+            }
+            Err(e) => {
+                warn!("VRRP {name}: discarded an advert: {e}");
+                return;
+            }
+        };
+        let Some((_, result)) = node.handle_packet(Instant::now(), &interface, &rx) else {
+            return;
+        };
+        match result {
+            Ok(vipd_core::vrrp::Accepted::Reasserted) => info!(
+                "VRRP {name}: heard lower-priority master {} (priority {}): re-asserting with an advert and gratuitous ARP",
+                rx.src, rx.repr.priority
+            ),
+            Ok(_) => {}
+            Err(d) if d.is_noise() => {}
+            Err(d) => {
+                let key = (idx, std::mem::discriminant(&d));
+                let now = Instant::now();
+                let due = self
+                    .discard_logged
+                    .get(&key)
+                    .is_none_or(|t| now.duration_since(*t) >= DISCARD_LOG_EVERY);
+                if due {
+                    self.discard_logged.insert(key, now);
+                    warn!("VRRP {name}: discarded an advert: {d}");
+                }
+            }
+        }
+    }
+
+    async fn perform_all(&mut self, node: &mut Node) {
+        while let Some((idx, action)) = node.poll_action() {
+            self.perform(node, idx, action).await;
+        }
+    }
+
+    async fn perform(&mut self, node: &Node, idx: usize, action: Action) {
+        let inst = &node.instances()[idx];
+        let io = &self.ios[idx];
+        match action {
+            Action::SendAdvert(repr) => {
+                for dst in inst.destinations() {
+                    let msg = inst.encode_advert(&repr, dst);
+                    if let Err(e) = io.socket.send_to(&msg, dst) {
+                        warn!("VRRP {}: sending an advert to {dst}: {e}", inst.name());
+                    }
+                }
+            }
+            Action::AddVips => {
+                for vip in &io.vips {
+                    if let Err(e) = netlink::add_address(
+                        &self.handle,
+                        vip.ifindex,
+                        vip.addr,
+                        vip.prefix_len,
+                        vip.label.as_deref(),
+                    )
+                    .await
+                    {
+                        warn!("VRRP {}: {e}", inst.name());
+                    }
+                }
+            }
+            Action::RemoveVips => {
+                for vip in &io.vips {
+                    if let Err(e) =
+                        netlink::del_address(&self.handle, vip.ifindex, vip.addr, vip.prefix_len)
+                            .await
+                    {
+                        warn!("VRRP {}: {e}", inst.name());
+                    }
+                }
+            }
+            Action::SendGarp { count } => {
+                for vip in &io.vips {
+                    if let Err(e) = vip.garp.announce(vip.mac, vip.addr, count) {
+                        warn!("VRRP {}: gratuitous ARP for {}: {e}", inst.name(), vip.addr);
+                    }
+                }
+            }
+            Action::StateChanged { from, to, reason } => {
+                info!(
+                    "VRRP {} (vrid {}, {}): {from} -> {to}: {reason}",
+                    inst.name(),
+                    inst.config().vrid,
+                    inst.config().interface
+                );
+                notify::run_notify(
+                    &io.notify,
+                    "INSTANCE",
+                    inst.name(),
+                    to,
+                    inst.effective_priority(),
+                );
+                self.group_changed(node);
+            }
+        }
+    }
+
+    /// Runs a sync group's notify scripts when all its members agree on a new state.
+    fn group_changed(&mut self, node: &Node) {
+        for (g, (members, name, spec)) in self.group_notify.iter().enumerate() {
+            let states: BTreeSet<_> = node
+                .instances()
+                .iter()
+                .filter(|i| members.iter().any(|m| m == i.name()))
+                .map(|i| i.state() as u8)
+                .collect();
+            if states.len() != 1 {
+                continue;
+            }
+            let Some(state) = node
+                .instances()
+                .iter()
+                .find(|i| members.iter().any(|m| m == i.name()))
+                .map(|i| i.state())
+            else {
+                continue;
+            };
+            if self.group_state[g] != state {
+                self.group_state[g] = state;
+                info!("VRRP sync group {name}: all members {state}");
+                notify::run_notify(spec, "GROUP", name, state, 0);
+            }
+        }
+    }
+}

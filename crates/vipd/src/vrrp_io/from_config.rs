@@ -1,0 +1,223 @@
+//! From the config model (`vipd_core::config`) to what the VRRP driver runs.
+//!
+//! Everything keepalived's VRRP does that vipd does not is refused here with a
+//! message naming the instance and the keyword, or reported as a warning when
+//! ignoring it cannot move the VIP (e.g. `smtp_alert`).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use vipd_core::config::{self, AuthType, Config};
+use vipd_core::vrrp::{Auth, InstanceConfig, SyncGroupConfig, Track, TrackKind, Version};
+
+use super::{InstanceSpec, NotifySpec, ScriptSpec, VipSpec, VrrpIoError, VrrpSpec};
+
+fn notify(n: &Option<config::Notify>) -> Option<String> {
+    n.as_ref().map(|n| n.script.clone())
+}
+
+fn v4(instance: &str, what: &str, addr: IpAddr) -> Result<Ipv4Addr, VrrpIoError> {
+    match addr {
+        IpAddr::V4(a) => Ok(a),
+        IpAddr::V6(a) => Err(VrrpIoError::Unsupported(format!(
+            "vrrp_instance {instance}: {what} {a} is IPv6; vipd's VRRP is IPv4 only: use IPv4 addresses or keepalived for IPv6"
+        ))),
+    }
+}
+
+/// Builds the driver's spec; `warnings` receives what is accepted but ignored.
+pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec, VrrpIoError> {
+    let g = &cfg.global_defs;
+    let mut spec = VrrpSpec::default();
+    for inst in &cfg.vrrp_instances {
+        let name = &inst.name;
+        let interface = inst.interface.clone().ok_or_else(|| {
+            VrrpIoError::Unsupported(format!(
+                "vrrp_instance {name}: no `interface`: add `interface eth1` (the interface adverts go out of)"
+            ))
+        })?;
+        let version = match inst.version.or(g.vrrp_version).unwrap_or(2) {
+            3 => Version::V3,
+            _ => Version::V2,
+        };
+        let auth = match &inst.authentication {
+            None => Auth::None,
+            Some(a) if version == Version::V3 => {
+                let _ = a;
+                warnings.push(format!(
+                    "vrrp_instance {name}: VRRP version 3 does not support authentication: ignored (as keepalived does)"
+                ));
+                Auth::None
+            }
+            Some(a) => match a.auth_type {
+                AuthType::Pass => Auth::pass(&a.auth_pass),
+                AuthType::Ah => {
+                    return Err(VrrpIoError::Unsupported(format!(
+                        "vrrp_instance {name}: auth_type AH is not supported by vipd (RFC 3768 removed it): use auth_type PASS, or no authentication, on every node"
+                    )))
+                }
+            },
+        };
+        let primary_ip = match inst.unicast_src_ip.or(inst.mcast_src_ip) {
+            Some(a) => v4(name, "unicast_src_ip", a)?,
+            None => Ipv4Addr::UNSPECIFIED,
+        };
+        let mut core = InstanceConfig::new(
+            name,
+            &interface,
+            inst.virtual_router_id,
+            inst.priority,
+            primary_ip,
+        );
+        core.version = version;
+        core.advert_int = inst.advert_int;
+        core.auth = auth;
+        core.nopreempt = inst.nopreempt;
+        core.preempt_delay = inst.preempt_delay.unwrap_or(Duration::ZERO);
+        for p in &inst.unicast_peer {
+            core.unicast_peers.push(v4(name, "unicast_peer", p.addr)?);
+        }
+        if let Some(n) = inst.down_timer_adverts.or(g.vrrp_down_timer_adverts) {
+            core.down_timer_adverts = n;
+        }
+        if let Some(d) = inst.garp_master_delay.or(g.vrrp_garp_master_delay) {
+            core.garp_master_delay = d;
+        }
+        if let Some(n) = inst.garp_master_repeat.or(g.vrrp_garp_master_repeat) {
+            core.garp_master_repeat = n;
+        }
+        if let Some(d) = inst.garp_master_refresh.or(g.vrrp_garp_master_refresh) {
+            core.garp_master_refresh = d;
+        }
+        if let Some(n) = inst
+            .garp_master_refresh_repeat
+            .or(g.vrrp_garp_master_refresh_repeat)
+        {
+            core.garp_master_refresh_repeat = n;
+        }
+        for t in &inst.track_interface {
+            core.track.push(Track {
+                kind: TrackKind::Interface,
+                name: t.name.clone(),
+                weight: t.weight.unwrap_or(0),
+            });
+        }
+        for t in &inst.track_script {
+            // The script's own weight unless the instance overrides it.
+            let weight = t.weight.unwrap_or_else(|| {
+                cfg.vrrp_scripts
+                    .iter()
+                    .find(|s| s.name == t.name)
+                    .map_or(0, |s| s.weight)
+            });
+            if !cfg.vrrp_scripts.iter().any(|s| s.name == t.name) {
+                return Err(VrrpIoError::Unsupported(format!(
+                    "vrrp_instance {name}: track_script {} names no vrrp_script: define `vrrp_script {} {{ script ... }}`",
+                    t.name, t.name
+                )));
+            }
+            core.track.push(Track {
+                kind: TrackKind::Script,
+                name: t.name.clone(),
+                weight,
+            });
+        }
+        let mut vips = Vec::new();
+        for v in &inst.virtual_ipaddress {
+            let addr = v4(name, "virtual_ipaddress", v.addr.addr)?;
+            core.vips.push(addr);
+            vips.push(VipSpec {
+                addr,
+                prefix_len: v.addr.len,
+                dev: v.dev.clone(),
+                label: v.label.clone(),
+            });
+        }
+        let ignored: [(&str, bool); 6] = [
+            (
+                "virtual_ipaddress_excluded",
+                !inst.virtual_ipaddress_excluded.is_empty(),
+            ),
+            ("virtual_routes", !inst.virtual_routes.is_empty()),
+            ("virtual_rules", !inst.virtual_rules.is_empty()),
+            ("mcast_dst_ip", inst.mcast_dst_ip.is_some()),
+            (
+                "notify_master_rx_lower_pri",
+                inst.notify_master_rx_lower_pri.is_some(),
+            ),
+            ("smtp_alert", inst.smtp_alert.is_some()),
+        ];
+        for (kw, set) in ignored {
+            if set {
+                warnings.push(format!(
+                    "vrrp_instance {name}: `{kw}` is not supported by vipd's VRRP and is ignored"
+                ));
+            }
+        }
+        spec.instances.push(InstanceSpec {
+            core,
+            vips,
+            notify: NotifySpec {
+                master: notify(&inst.notify_master),
+                backup: notify(&inst.notify_backup),
+                fault: notify(&inst.notify_fault),
+                stop: notify(&inst.notify_stop),
+                any: notify(&inst.notify),
+            },
+            track_primary: !inst.dont_track_primary,
+        });
+    }
+    for s in &cfg.vrrp_scripts {
+        let Some(script) = &s.script else {
+            warnings.push(format!(
+                "vrrp_script {}: no `script`: disabled (as keepalived does)",
+                s.name
+            ));
+            continue;
+        };
+        spec.scripts.push(ScriptSpec {
+            name: s.name.clone(),
+            script: script.clone(),
+            interval: s.interval,
+            timeout: s.timeout.unwrap_or(s.interval),
+            rise: s.rise,
+            fall: s.fall,
+            init_fail: s.init_fail,
+        });
+    }
+    for grp in &cfg.vrrp_sync_groups {
+        // A group's tracked objects act on every member (keepalived's semantics).
+        for member in &grp.group {
+            if let Some(inst) = spec.instances.iter_mut().find(|i| &i.core.name == member) {
+                for t in &grp.track_interface {
+                    inst.core.track.push(Track {
+                        kind: TrackKind::Interface,
+                        name: t.name.clone(),
+                        weight: t.weight.unwrap_or(0),
+                    });
+                }
+                for t in &grp.track_script {
+                    inst.core.track.push(Track {
+                        kind: TrackKind::Script,
+                        name: t.name.clone(),
+                        weight: t.weight.unwrap_or(0),
+                    });
+                }
+            }
+        }
+        spec.groups.push((
+            SyncGroupConfig {
+                name: grp.name.clone(),
+                members: grp.group.clone(),
+            },
+            NotifySpec {
+                master: notify(&grp.notify_master),
+                backup: notify(&grp.notify_backup),
+                fault: notify(&grp.notify_fault),
+                stop: notify(&grp.notify_stop),
+                any: notify(&grp.notify),
+            },
+        ));
+    }
+    Ok(spec)
+}

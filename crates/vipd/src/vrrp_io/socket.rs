@@ -1,0 +1,91 @@
+//! The raw IPv4 socket for protocol 112 of one instance: bound to its interface
+//! (SO_BINDTODEVICE) and source address, joined to 224.0.0.18 there, sending with
+//! TTL 255 (RFC 3768 §5.2.3) and TOS 0xc0 like keepalived, no multicast loopback.
+
+use std::io::{self, Read};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
+use tokio::io::unix::AsyncFd;
+
+use vipd_core::vrrp::frame::TOS_INTERNETWORK_CONTROL;
+use vipd_core::vrrp::packet::{MULTICAST_GROUP, PROTOCOL, TTL};
+
+#[expect(
+    unsafe_code,
+    reason = "tokio's AsyncFd::register is unsafe (I/O safety); AsyncFd::new is deprecated"
+)]
+fn register(socket: Socket) -> io::Result<AsyncFd<Socket>> {
+    // SAFETY: the Socket owns its descriptor and AsyncFd owns the Socket: the fd
+    // is neither closed nor replaced while registered.
+    Ok(unsafe { AsyncFd::register(socket) }?)
+}
+
+/// The raw VRRP sockets of one instance, registered with tokio.
+///
+/// Two sockets, because a raw socket bound to an address only receives datagrams
+/// *to* that address: the sending one is bound to the source address (so that
+/// `unicast_src_ip` is the source of every advert), the receiving one is not
+/// (so that it sees adverts to 224.0.0.18 and to us).
+#[derive(Debug)]
+pub struct VrrpSocket {
+    send: Socket,
+    inner: AsyncFd<Socket>,
+}
+
+fn raw(interface: &str) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::IPV4,
+        Type::RAW,
+        Some(Protocol::from(i32::from(PROTOCOL))),
+    )?;
+    socket.bind_device(Some(interface.as_bytes()))?;
+    Ok(socket)
+}
+
+impl VrrpSocket {
+    /// Opens the sockets on `interface` (index `ifindex`), sending from `src`;
+    /// joins the multicast group unless `unicast`.
+    pub fn open(interface: &str, ifindex: u32, src: Ipv4Addr, unicast: bool) -> io::Result<Self> {
+        let send = raw(interface)?;
+        send.bind(&SockAddr::from(SocketAddrV4::new(src, 0)))?;
+        send.set_ttl_v4(u32::from(TTL))?;
+        send.set_multicast_ttl_v4(u32::from(TTL))?;
+        send.set_tos_v4(u32::from(TOS_INTERNETWORK_CONTROL))?;
+        send.set_multicast_loop_v4(false)?;
+        send.set_multicast_if_v4(&src)?;
+        // Nothing is ever read from it: keep what it queues small.
+        send.set_recv_buffer_size(0)?;
+        send.set_nonblocking(true)?;
+
+        let recv = raw(interface)?;
+        // Only the groups joined on this socket, not every group of the host.
+        recv.set_multicast_all_v4(false)?;
+        if !unicast {
+            recv.join_multicast_v4_n(&MULTICAST_GROUP, &InterfaceIndexOrAddress::Index(ifindex))?;
+        }
+        recv.set_nonblocking(true)?;
+        Ok(Self {
+            send,
+            inner: register(recv)?,
+        })
+    }
+
+    /// Sends a VRRP message to `dst` (the kernel adds the IPv4 header).
+    pub fn send_to(&self, msg: &[u8], dst: Ipv4Addr) -> io::Result<()> {
+        self.send
+            .send_to(msg, &SockAddr::from(SocketAddrV4::new(dst, 0)))?;
+        Ok(())
+    }
+
+    /// Receives one IPv4 datagram (header included, as raw sockets deliver it).
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.inner.readable().await?;
+            match guard.try_io(|s| s.get_ref().read(buf)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}

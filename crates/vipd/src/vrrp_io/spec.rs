@@ -1,0 +1,80 @@
+//! What the VRRP driver needs to run a node: the pure instance configs plus the IO
+//! facts (VIP devices and labels, notify scripts, `vrrp_script` commands).
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use vipd_core::vrrp::{InstanceConfig, SyncGroupConfig};
+
+/// One `virtual_ipaddress` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipSpec {
+    /// Address.
+    pub addr: Ipv4Addr,
+    /// Prefix length (keepalived's default is /32).
+    pub prefix_len: u8,
+    /// `dev` (the instance's interface when absent).
+    pub dev: Option<String>,
+    /// `label`, e.g. `eth1:1`.
+    pub label: Option<String>,
+}
+
+/// The notify scripts of an instance or a sync group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifySpec {
+    /// `notify_master`.
+    pub master: Option<String>,
+    /// `notify_backup`.
+    pub backup: Option<String>,
+    /// `notify_fault`.
+    pub fault: Option<String>,
+    /// `notify_stop`.
+    pub stop: Option<String>,
+    /// `notify`: called with `INSTANCE|GROUP NAME STATE PRIORITY`.
+    pub any: Option<String>,
+}
+
+/// One `vrrp_instance`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSpec {
+    /// The pure configuration. `primary_ip` may be `0.0.0.0`: the driver then uses
+    /// the interface's first IPv4 address.
+    pub core: InstanceConfig,
+    /// The VIPs with their device and label.
+    pub vips: Vec<VipSpec>,
+    /// Notify scripts.
+    pub notify: NotifySpec,
+    /// Track the instance's own interface (keepalived does unless
+    /// `dont_track_primary`).
+    pub track_primary: bool,
+}
+
+/// One `vrrp_script`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptSpec {
+    /// Name used by `track_script`.
+    pub name: String,
+    /// Command line.
+    pub script: String,
+    /// `interval` (keepalived's default 1 s).
+    pub interval: Duration,
+    /// `timeout` (default: the interval).
+    pub timeout: Duration,
+    /// `rise`.
+    pub rise: u32,
+    /// `fall`.
+    pub fall: u32,
+    /// `init_fail`.
+    pub init_fail: bool,
+}
+
+/// A node's whole VRRP configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VrrpSpec {
+    /// Instances.
+    pub instances: Vec<InstanceSpec>,
+    /// Sync groups with their notify scripts.
+    pub groups: Vec<(SyncGroupConfig, NotifySpec)>,
+    /// Scripts.
+    pub scripts: Vec<ScriptSpec>,
+}

@@ -1,0 +1,669 @@
+//! Table tests of the XDP director through `BPF_PROG_TEST_RUN`: input frame ->
+//! expected verdict and expected output bytes, in a private network namespace
+//! whose routes and neighbours `bpf_fib_lookup` really consults.
+//!
+//! Namespace: `d0` (director LAN, 10.253.85.11/24, MTU 1500) with the router
+//! 10.253.85.1 (static MAC) as gateway to the real servers' 10.253.26.0/24, and a
+//! DR real server 10.253.85.21 (static MAC) on the LAN. Root required.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::*;
+use vipd::datapath::abi::{self, DestConns};
+use vipd::datapath::{Director, Sizes};
+use vipd_core::plan::{Forward, Persistence, Plan, Planner, Proto, ServiceSpec};
+use vipd_core::sched::hash::{addr_hash, flow_hash, port_word, v4_words};
+use vipd_core::sched::{RealSpec, Scheduler};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+
+const D0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x85, 0x11];
+const ROUTER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x85, 0x01];
+const DR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x85, 0x21];
+const CLIENT_MAC: [u8; 6] = ROUTER_MAC; // clients arrive through the router
+const DIP: &str = "10.253.85.11";
+const VIP: &str = "10.253.85.250";
+const CLIENT: &str = "203.0.113.7";
+
+struct Fx {
+    _ns: NetNs,
+    dir: Director,
+    planner: Planner,
+    ifindex: u32,
+    plan: Plan,
+}
+
+impl Fx {
+    fn new() -> Self {
+        require_root();
+        let ns = NetNs::new(
+            "tdp",
+            &[
+                "ip link add d0 address 02:00:00:00:85:11 type veth peer name p0",
+                "ip link set d0 up",
+                "ip link set p0 up",
+                "ip addr add 10.253.85.11/24 dev d0",
+                "sysctl -qw net.ipv4.conf.d0.forwarding=1",
+                "ip neigh replace 10.253.85.1 lladdr 02:00:00:00:85:01 dev d0 nud permanent",
+                "ip neigh replace 10.253.85.21 lladdr 02:00:00:00:85:21 dev d0 nud permanent",
+                "ip route add 10.253.26.0/24 via 10.253.85.1",
+            ],
+        );
+        let sizes = Sizes {
+            services: 4,
+            dests: 64,
+            conns: 4096,
+        };
+        let mut dir = Director::load(sizes).expect("load director");
+        assert!(dir.sync_ifaddrs().unwrap() >= 1);
+        let ifindex = nix::net::if_::if_nametoindex("d0").unwrap();
+        Self {
+            _ns: ns,
+            dir,
+            planner: Planner::new(4, 64),
+            ifindex,
+            plan: Plan::default(),
+        }
+    }
+
+    fn apply(&mut self, specs: &[ServiceSpec]) {
+        self.plan = self.planner.plan(specs).unwrap();
+        self.dir.apply(&self.plan).unwrap();
+    }
+
+    fn run(&self, frame: &[u8]) -> (u32, Vec<u8>) {
+        let r = self.dir.test_run(frame, self.ifindex).unwrap();
+        if std::env::var("VIPD_TEST_DEBUG").is_ok() {
+            let c = self.dir.counters().unwrap();
+            eprintln!(
+                "verdict {} counters {:?}",
+                r.0,
+                vipd::datapath::COUNTER_NAMES
+                    .iter()
+                    .zip(c)
+                    .filter(|x| x.1 > 0)
+                    .collect::<Vec<_>>()
+            );
+        }
+        r
+    }
+
+    fn counter(&self, name: &str) -> u64 {
+        self.dir.counter(name).unwrap()
+    }
+
+    /// Real id of a RIP in the current plan.
+    fn dest_id(&self, rip: &str) -> u32 {
+        let rip: IpAddr = rip.parse().unwrap();
+        self.plan.dests.iter().find(|d| d.rip == rip).unwrap().id
+    }
+}
+
+fn reals(ws: &[u32]) -> Vec<RealSpec> {
+    ws.iter()
+        .enumerate()
+        .map(|(i, &w)| RealSpec {
+            rip: format!("10.253.26.{}", i + 1).parse().unwrap(),
+            port: 80,
+            weight: w,
+        })
+        .collect()
+}
+
+fn service(sched: Scheduler, ws: &[u32]) -> ServiceSpec {
+    ServiceSpec {
+        vip: VIP.parse().unwrap(),
+        port: 80,
+        proto: Proto::Tcp,
+        sched,
+        forward: Forward::Tun,
+        persistence: None,
+        mss: Some(1440),
+        reals: reals(ws),
+    }
+}
+
+/// Client -> VIP:80 TCP frame.
+fn syn_from(client: &str, sport: u16, opts: &[u8]) -> (Ip, Vec<u8>) {
+    let ip = Ip::new(client, VIP, 6);
+    let seg = tcp(&ip, sport, 80, SYN, opts, &[]);
+    let pkt = ip.build(&seg);
+    (ip, eth(D0_MAC, CLIENT_MAC, None, &pkt))
+}
+
+fn ack_from(client: &str, sport: u16, payload: &[u8]) -> Vec<u8> {
+    let ip = Ip::new(client, VIP, 6);
+    let seg = tcp(&ip, sport, 80, ACK, &[], payload);
+    eth(D0_MAC, CLIENT_MAC, None, &ip.build(&seg))
+}
+
+/// The TUN frame the director must send for `inner` (an IPv4 packet) to `rip`.
+fn tun_frame(inner: &[u8], rip: &str, vlan: Option<u16>) -> Vec<u8> {
+    let mut outer = Ip::new(DIP, rip, 4);
+    outer.tos = inner[1];
+    outer.df = inner[6] & 0x40 != 0;
+    outer.id = 0;
+    outer.ttl = 64;
+    eth(ROUTER_MAC, D0_MAC, vlan, &outer.build(inner))
+}
+
+/// Which real server (10.253.26.N) a TUN frame goes to.
+fn tun_rip(out: &[u8]) -> Ipv4Addr {
+    assert_eq!(out[23], 4, "not IPIP: {out:02x?}");
+    Ipv4Addr::new(out[30], out[31], out[32], out[33])
+}
+
+fn ip_of(frame: &[u8]) -> &[u8] {
+    &frame[14..]
+}
+
+#[test]
+fn tun_rr_exact_bytes_mss_clamped_with_correct_checksum() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
+    // SYN with MSS 1460 at an even offset, one with NOP first (odd offset), and
+    // one already small enough: each new, rr -> .1 .2 .3.
+    let cases: [(&[u8], u16, &[u8]); 3] = [
+        (&mss_opt(1460), 1001, &mss_opt(1440)),
+        (
+            &[1, 2, 4, 0x05, 0xb4, 1, 1, 1],
+            1002,
+            &[1, 2, 4, 0x05, 0xa0, 1, 1, 1],
+        ),
+        (&mss_opt(1400), 1003, &mss_opt(1400)),
+    ];
+    for (i, (opts, sport, want_opts)) in cases.iter().enumerate() {
+        let (ip, frame) = syn_from(CLIENT, *sport, opts);
+        let (v, out) = fx.run(&frame);
+        assert_eq!(v, XDP_TX, "case {i}");
+        // Expected inner: the same SYN built with the clamped option, its TCP
+        // checksum computed from scratch (the program updates it incrementally).
+        let inner = ip.build(&tcp(&ip, *sport, 80, SYN, want_opts, &[]));
+        let rip = format!("10.253.26.{}", i + 1);
+        assert_eq!(out, tun_frame(&inner, &rip, None), "case {i}");
+    }
+    assert_eq!(fx.counter("mss_clamped"), 2);
+    assert_eq!(fx.counter("conn_new"), 3);
+    assert_eq!(fx.counter("tx"), 3);
+}
+
+#[test]
+fn conn_table_hits_and_counts_active_connections() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
+    let (_, syn) = syn_from(CLIENT, 2000, &mss_opt(1400));
+    let (_, first) = fx.run(&syn);
+    let rip = tun_rip(&first);
+    let id = fx.dest_id(&rip.to_string());
+    assert_eq!(
+        fx.dir.dest_conns(id).unwrap(),
+        DestConns {
+            active: 0,
+            inactive: 1
+        }
+    );
+    // The ACK and data of the same connection hit the table: same real server,
+    // though rr's cursor would pick another for a new connection.
+    for payload in [&b""[..], b"GET / HTTP/1.0\r\n\r\n"] {
+        let f = ack_from(CLIENT, 2000, payload);
+        let (v, out) = fx.run(&f);
+        assert_eq!(v, XDP_TX);
+        assert_eq!(out, tun_frame(ip_of(&f), &rip.to_string(), None));
+    }
+    assert_eq!(fx.counter("conn_hit"), 2);
+    assert_eq!(
+        fx.dir.dest_conns(id).unwrap(),
+        DestConns {
+            active: 1,
+            inactive: 0
+        }
+    );
+    let st = fx.dir.dest_stats(id).unwrap();
+    assert_eq!((st.packets, st.conns), (3, 1));
+    let svc = fx.dir.service_stats(0).unwrap();
+    assert_eq!((svc.packets, svc.conns), (3, 1));
+    // The control plane's recount agrees with the program's bookkeeping.
+    fx.dir
+        .correct_conn_counts(vipd::datapath::coarse_now_ns())
+        .unwrap();
+    assert_eq!(
+        fx.dir.dest_conns(id).unwrap(),
+        DestConns {
+            active: 1,
+            inactive: 0
+        }
+    );
+    // An unknown connection that is not a SYN is scheduled like a new one.
+    let f = ack_from(CLIENT, 2001, b"x");
+    assert_eq!(fx.run(&f).0, XDP_TX);
+    assert_eq!(fx.counter("conn_new"), 2);
+}
+
+#[test]
+fn dr_rewrites_the_destination_mac_only() {
+    let mut fx = Fx::new();
+    let mut s = service(Scheduler::Rr, &[1]);
+    s.forward = Forward::Dr;
+    s.reals[0].rip = "10.253.85.21".parse().unwrap();
+    fx.apply(&[s]);
+    let (_, syn) = syn_from(CLIENT, 3000, &mss_opt(1460));
+    let (v, out) = fx.run(&syn);
+    assert_eq!(v, XDP_TX);
+    // DR: no MSS clamp (no encapsulation), same IP packet, new MACs.
+    assert_eq!(out, eth(DR_MAC, D0_MAC, None, ip_of(&syn)));
+}
+
+#[test]
+fn traffic_not_for_a_vip_service_is_untouched() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1])]);
+    let other = Ip::new(CLIENT, "10.253.85.99", 6);
+    let f1 = eth(
+        D0_MAC,
+        CLIENT_MAC,
+        None,
+        &other.build(&tcp(&other, 1, 80, SYN, &[], &[])),
+    );
+    // VIP, but a port with no service (e.g. ssh to the director's VIP).
+    let ip = Ip::new(CLIENT, VIP, 6);
+    let f2 = eth(
+        D0_MAC,
+        CLIENT_MAC,
+        None,
+        &ip.build(&tcp(&ip, 1, 22, SYN, &[], &[])),
+    );
+    // ICMP echo request to the VIP: the kernel that owns the VIP answers.
+    let icmp = Ip::new(CLIENT, VIP, 1);
+    let mut echo = vec![8, 0, 0, 0, 0, 1, 0, 1, b'p', b'i', b'n', b'g'];
+    let c = fold(sum16(&echo));
+    echo[2..4].copy_from_slice(&c.to_be_bytes());
+    let f3 = eth(D0_MAC, CLIENT_MAC, None, &icmp.build(&echo));
+    // ARP, and IPv6.
+    let mut f4 = vec![0xff; 6];
+    f4.extend_from_slice(&CLIENT_MAC);
+    f4.extend_from_slice(&[0x08, 0x06]);
+    f4.extend_from_slice(&[0; 28]);
+    let mut f5 = eth(D0_MAC, CLIENT_MAC, None, &[0x60; 40]);
+    f5[12..14].copy_from_slice(&[0x86, 0xdd]);
+    // Truncated IPv4 header (cannot tell whether it is for us).
+    let f6 = f1[..20].to_vec();
+    for (i, f) in [f1, f2, f3, f4, f5, f6].iter().enumerate() {
+        let (v, out) = fx.run(f);
+        assert_eq!((v, &out), (XDP_PASS, f), "frame {i}");
+    }
+    assert_eq!(fx.counters_total(), 0);
+}
+
+impl Fx {
+    fn counters_total(&self) -> u64 {
+        self.dir.counters().unwrap().iter().sum()
+    }
+}
+
+#[test]
+fn malformed_packets_for_a_vip_are_dropped_by_reason() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1])]);
+    let (ip, syn) = syn_from(CLIENT, 4000, &mss_opt(1460));
+    // TCP header cut short (the IPv4 header agrees: 10 bytes of payload).
+    let seg = tcp(&ip, 4000, 80, SYN, &[], &[]);
+    let cut = eth(D0_MAC, CLIENT_MAC, None, &ip.build(&seg[..10]));
+    let (v, _) = fx.run(&cut);
+    assert_eq!(v, XDP_DROP);
+    assert_eq!(fx.counter("drop_trunc_l4"), 1);
+    // Options announced but missing (doff says 24 bytes, 20 present).
+    let short = eth(D0_MAC, CLIENT_MAC, None, &ip.build(&syn[34..54]));
+    assert_eq!(fx.run(&short).0, XDP_DROP);
+    assert_eq!(fx.counter("drop_trunc_l4"), 2);
+    // IPv4 total length beyond the frame.
+    let mut long = syn.clone();
+    long[16..18].copy_from_slice(&1000u16.to_be_bytes());
+    assert_eq!(fx.run(&long).0, XDP_DROP);
+    // IHL below 5.
+    let mut ihl = syn.clone();
+    ihl[14] = 0x44;
+    assert_eq!(fx.run(&ihl).0, XDP_DROP);
+    assert_eq!(fx.counter("drop_bad_ip"), 2);
+    assert_eq!(fx.counter("tx"), 0);
+}
+
+#[test]
+fn ip_options_are_skipped_and_carried() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1])]);
+    let mut ip = Ip::new(CLIENT, VIP, 6);
+    ip.options = vec![0x94, 0x04, 0x00, 0x00, 1, 1, 1, 0]; // router alert, NOPs, EOL
+    let seg = tcp(&ip, 5000, 80, ACK, &[], b"with options");
+    let f = eth(D0_MAC, CLIENT_MAC, None, &ip.build(&seg));
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    assert_eq!(out, tun_frame(ip_of(&f), "10.253.26.1", None));
+}
+
+#[test]
+fn fragments_of_a_datagram_go_to_one_real_server() {
+    let mut fx = Fx::new();
+    let mut s = service(Scheduler::Rr, &[1, 1, 1]);
+    s.proto = Proto::Udp;
+    s.port = 53;
+    fx.apply(&[s]);
+    let client = "203.0.113.50";
+    // Move the rr cursor with an unfragmented datagram from another client.
+    let ip = Ip::new("203.0.113.51", VIP, 17);
+    let f = eth(
+        D0_MAC,
+        CLIENT_MAC,
+        None,
+        &ip.build(&udp(&ip, 999, 53, b"q")),
+    );
+    assert_eq!(
+        tun_rip(&fx.run(&f).1),
+        "10.253.26.1".parse::<Ipv4Addr>().unwrap()
+    );
+    // First fragment: UDP header, MF set.
+    let mut ip = Ip::new(client, VIP, 17);
+    ip.df = false;
+    ip.mf = true;
+    let dgram = udp(&ip, 5353, 53, &[7u8; 40]);
+    let first = eth(D0_MAC, CLIENT_MAC, None, &ip.build(&dgram[..24]));
+    let (v, out1) = fx.run(&first);
+    assert_eq!(v, XDP_TX);
+    // Later fragment: offset 3 (24 bytes), no transport header at all.
+    ip.mf = false;
+    ip.offset = 3;
+    let later = eth(D0_MAC, CLIENT_MAC, None, &ip.build(&dgram[24..]));
+    let (v, out2) = fx.run(&later);
+    assert_eq!(v, XDP_TX);
+    assert_eq!(tun_rip(&out1), tun_rip(&out2));
+    assert_eq!(tun_rip(&out1), "10.253.26.2".parse::<Ipv4Addr>().unwrap());
+    assert_eq!(
+        out2[20..22],
+        [0, 0],
+        "outer id is random without DF, but the frame is ours"
+    );
+    assert_eq!(&out2[34..], ip_of(&later));
+    assert_eq!(fx.counter("frag"), 2);
+    // A later fragment of a datagram never seen: no port, no service: drop.
+    let mut ip = Ip::new("203.0.113.99", VIP, 17);
+    ip.offset = 3;
+    ip.df = false;
+    let orphan = eth(D0_MAC, CLIENT_MAC, None, &ip.build(&[1u8; 16]));
+    assert_eq!(fx.run(&orphan).0, XDP_DROP);
+    assert_eq!(fx.counter("drop_frag_unknown"), 1);
+}
+
+#[test]
+fn too_big_df_packet_gets_icmp_fragmentation_needed() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1])]);
+    // 1500-byte IPv4 packet + 20 bytes of outer header > MTU 1500.
+    let payload = vec![0xabu8; 1500 - 40];
+    let f = ack_from(CLIENT, 6000, &payload);
+    assert_eq!(f.len(), 1514);
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    let mut ip = Ip::new(VIP, CLIENT, 1);
+    ip.tos = 0xc0;
+    ip.id = 0;
+    ip.df = false;
+    ip.ttl = 64;
+    let mut icmp = vec![3, 4, 0, 0, 0, 0];
+    icmp.extend_from_slice(&1480u16.to_be_bytes());
+    icmp.extend_from_slice(&ip_of(&f)[..28]);
+    let c = fold(sum16(&icmp));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(out, eth(CLIENT_MAC, D0_MAC, None, &ip.build(&icmp)));
+    assert_eq!(fx.counter("icmp_too_big"), 1);
+    // Without DF the director cannot fragment in XDP: counted drop.
+    let mut big = f.clone();
+    big[14 + 6] &= !0x40;
+    let c = fold(sum16(&{
+        let mut h = big[14..34].to_vec();
+        h[10] = 0;
+        h[11] = 0;
+        h
+    }));
+    big[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(fx.run(&big).0, XDP_DROP);
+    assert_eq!(fx.counter("drop_too_big"), 1);
+    // 1480 bytes fit exactly.
+    let fits = ack_from(CLIENT, 6001, &vec![0u8; 1480 - 40]);
+    assert_eq!(fx.run(&fits).0, XDP_TX);
+}
+
+#[test]
+fn vlan_tag_is_kept() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1])]);
+    let ip = Ip::new(CLIENT, VIP, 6);
+    let pkt = ip.build(&tcp(&ip, 7000, 80, ACK, &[], b"tagged"));
+    let f = eth(D0_MAC, CLIENT_MAC, Some(0x0064), &pkt);
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    assert_eq!(out, tun_frame(&pkt, "10.253.26.1", Some(0x0064)));
+}
+
+fn new_flow_rips(fx: &Fx, client: &str, sports: std::ops::Range<u16>) -> Vec<Ipv4Addr> {
+    sports
+        .map(|p| {
+            let (_, f) = syn_from(client, p, &[]);
+            let (v, out) = fx.run(&f);
+            assert_eq!(v, XDP_TX);
+            tun_rip(&out)
+        })
+        .collect()
+}
+
+fn count_by_real(rips: &[Ipv4Addr], n: usize) -> Vec<usize> {
+    let mut c = vec![0; n];
+    for r in rips {
+        c[r.octets()[3] as usize - 1] += 1;
+    }
+    c
+}
+
+#[test]
+fn wrr_follows_the_weighted_cycle() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Wrr, &[1, 2, 3])]);
+    let rips = new_flow_rips(&fx, CLIENT, 100..112);
+    let order: Vec<u8> = rips.iter().map(|r| r.octets()[3]).collect();
+    // IPVS order for 1,2,3: cw=3: c; cw=2: b c; cw=1: a b c.
+    assert_eq!(order, vec![3, 2, 3, 1, 2, 3, 3, 2, 3, 1, 2, 3]);
+    assert_eq!(count_by_real(&rips, 3), vec![2, 4, 6]);
+}
+
+#[test]
+fn hash_schedulers_pick_what_the_control_plane_predicts() {
+    for sched in [Scheduler::Mh, Scheduler::Sh, Scheduler::Dh] {
+        let mut fx = Fx::new();
+        fx.apply(&[service(sched, &[1, 1, 1, 1])]);
+        let ring = fx.plan.services[0].ring.clone();
+        let vip = v4_words(VIP.parse().unwrap());
+        for i in 0..40u16 {
+            let client = format!("203.0.113.{}", 1 + i % 7);
+            let sport = 10000 + i;
+            let (_, f) = syn_from(&client, sport, &[]);
+            let src = v4_words(client.parse().unwrap());
+            let h = match sched {
+                Scheduler::Mh => flow_hash(&src, &vip, port_word(sport), port_word(80), 6),
+                Scheduler::Sh => addr_hash(&src),
+                _ => addr_hash(&vip),
+            };
+            let want = ring[(h as usize) % ring.len()];
+            let got = fx.dest_id(&tun_rip(&fx.run(&f).1).to_string());
+            assert_eq!(got, want, "{sched} flow {i}");
+        }
+    }
+}
+
+#[test]
+fn least_connection_family_reads_live_counts() {
+    // (weights, (active, inactive) per real, expected real per scheduler)
+    let weights = [1, 3, 1];
+    let counts = [(2, 0), (4, 0), (1, 300)];
+    for (sched, want) in [
+        (Scheduler::Lc, 1),
+        (Scheduler::Wlc, 2),
+        (Scheduler::Sed, 2),
+        (Scheduler::Nq, 2),
+    ] {
+        let mut fx = Fx::new();
+        fx.apply(&[service(sched, &weights)]);
+        for (i, (a, ina)) in counts.iter().enumerate() {
+            let id = fx.dest_id(&format!("10.253.26.{}", i + 1));
+            fx.dir
+                .set_dest_conns(
+                    id,
+                    DestConns {
+                        active: *a,
+                        inactive: *ina,
+                    },
+                )
+                .unwrap();
+        }
+        let rips = new_flow_rips(&fx, CLIENT, 100..101);
+        assert_eq!(rips[0].octets()[3], want, "{sched}");
+        // The pure rule agrees.
+        let cc: Vec<_> = weights
+            .iter()
+            .zip(counts)
+            .map(
+                |(&weight, (active, inactive))| vipd_core::sched::ConnCounts {
+                    weight,
+                    active,
+                    inactive,
+                },
+            )
+            .collect();
+        assert_eq!(
+            vipd_core::sched::least_conn_pick(sched, &cc),
+            Some(want as usize - 1)
+        );
+    }
+    // nq: an idle real wins whatever its weight.
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Nq, &[5, 1])]);
+    fx.dir
+        .set_dest_conns(
+            fx.dest_id("10.253.26.1"),
+            DestConns {
+                active: 1,
+                inactive: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(new_flow_rips(&fx, CLIENT, 1..2)[0].octets()[3], 2);
+}
+
+#[test]
+fn persistence_keeps_a_client_network_on_one_real() {
+    let mut fx = Fx::new();
+    let mut s = service(Scheduler::Rr, &[1, 1, 1]);
+    s.persistence = Some(Persistence {
+        timeout: 300,
+        granularity: "255.255.255.0".parse().unwrap(),
+    });
+    fx.apply(&[s]);
+    let a = new_flow_rips(&fx, "203.0.113.7", 100..103);
+    let b = new_flow_rips(&fx, "203.0.113.200", 200..203);
+    assert!(a.iter().chain(&b).all(|r| *r == a[0]), "{a:?} {b:?}");
+    let c = new_flow_rips(&fx, "198.51.100.1", 100..102);
+    assert!(c.iter().all(|r| *r == c[0] && *r != a[0]), "{c:?}");
+    assert_eq!(fx.counter("persist_hit"), 5 + 1);
+}
+
+#[test]
+fn quiesced_real_keeps_its_connections_and_gets_no_new_ones() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
+    let (_, syn) = syn_from(CLIENT, 8000, &[]);
+    assert_eq!(tun_rip(&fx.run(&syn).1).octets()[3], 1);
+    // Weight 0 for .1: a new table is written to the other half, then flipped.
+    let gen_before = fx.plan.services[0].gen;
+    fx.apply(&[service(Scheduler::Rr, &[0, 1, 1])]);
+    assert_ne!(fx.plan.services[0].gen, gen_before);
+    let f = ack_from(CLIENT, 8000, b"still here");
+    assert_eq!(
+        tun_rip(&fx.run(&f).1).octets()[3],
+        1,
+        "existing connection moved"
+    );
+    let rips = new_flow_rips(&fx, CLIENT, 9000..9010);
+    assert!(rips.iter().all(|r| r.octets()[3] != 1), "{rips:?}");
+    // Removing .1 altogether: its connection is scheduled anew.
+    let mut s = service(Scheduler::Rr, &[1, 1]);
+    s.reals.remove(0);
+    s.reals.push(RealSpec {
+        rip: "10.253.26.3".parse().unwrap(),
+        port: 80,
+        weight: 1,
+    });
+    fx.apply(&[s]);
+    assert_ne!(tun_rip(&fx.run(&f).1).octets()[3], 1);
+}
+
+#[test]
+fn port_zero_service_matches_every_port_and_udp_works() {
+    let mut fx = Fx::new();
+    let mut s = service(Scheduler::Rr, &[1]);
+    s.port = 0;
+    s.proto = Proto::Udp;
+    fx.apply(&[s]);
+    let ip = Ip::new(CLIENT, VIP, 17);
+    for port in [53u16, 4789, 65535] {
+        let f = eth(
+            D0_MAC,
+            CLIENT_MAC,
+            None,
+            &ip.build(&udp(&ip, 40000, port, b"dgram")),
+        );
+        let (v, out) = fx.run(&f);
+        assert_eq!(v, XDP_TX);
+        assert_eq!(out, tun_frame(ip_of(&f), "10.253.26.1", None));
+    }
+    // TCP to the same VIP has no service: untouched.
+    let (_, syn) = syn_from(CLIENT, 1, &[]);
+    assert_eq!(fx.run(&syn).0, XDP_PASS);
+}
+
+#[test]
+fn unresolved_next_hop_is_a_counted_drop() {
+    let mut fx = Fx::new();
+    let mut s = service(Scheduler::Rr, &[1]);
+    s.forward = Forward::Dr;
+    s.reals[0].rip = "10.253.85.77".parse().unwrap();
+    fx.apply(&[s]);
+    let (_, syn) = syn_from(CLIENT, 1, &[]);
+    assert_eq!(fx.run(&syn).0, XDP_DROP);
+    assert_eq!(fx.counter("drop_no_neigh"), 1);
+    // No real with a weight: counted too.
+    fx.apply(&[service(Scheduler::Rr, &[0])]);
+    let (_, syn) = syn_from(CLIENT, 2, &[]);
+    assert_eq!(fx.run(&syn).0, XDP_DROP);
+    assert_eq!(fx.counter("drop_no_real"), 1);
+}
+
+#[test]
+fn flow_key_layout_matches_what_the_program_stores() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1])]);
+    let (_, syn) = syn_from(CLIENT, 4242, &[]);
+    fx.run(&syn);
+    let flow = abi::Flow {
+        src: abi::addr_words(CLIENT.parse().unwrap()),
+        dst: abi::addr_words(VIP.parse().unwrap()),
+        sport: 4242u16.to_be(),
+        dport: 80u16.to_be(),
+        proto: 6,
+        family: abi::AF_INET,
+        _pad: [0; 2],
+    };
+    let c = fx.dir.conn(&flow).unwrap().expect("connection entry");
+    assert_eq!(c.state, abi::conn_state::SYN);
+    assert_eq!(c.dest, fx.dest_id("10.253.26.1"));
+}

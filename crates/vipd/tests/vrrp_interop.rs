@@ -1,0 +1,651 @@
+//! VRRP interop in the lab against Debian's keepalived 2.2.7 (a real one, not a
+//! mock), both directions, for v2 multicast, v3 multicast and v2 unicast, plus
+//! nopreempt, mismatched auth/versions, and the seed's own two configs.
+//!
+//! Root only (network namespaces). Each test builds its own lab with a unique
+//! name; the lab guard removes it, also on panic.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use vipd::lab::{LabGuard, LabOptions};
+
+const VIP: &str = "10.253.85.250";
+const DIR1_IP: &str = "10.253.85.11";
+const DIR2_IP: &str = "10.253.85.12";
+/// Slack on top of the protocol's bound: process and polling latency.
+const SLACK: Duration = Duration::from_millis(300);
+
+fn require_root_and_keepalived() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "the VRRP interop tests need root (network namespaces): run them as root"
+    );
+    let ok = std::process::Command::new("keepalived")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        ok,
+        "keepalived is missing: apt-get install -y keepalived (Debian's 2.2.7 is the reference peer)"
+    );
+}
+
+fn lab(prefix: &str) -> LabGuard {
+    require_root_and_keepalived();
+    let mut opts = LabOptions::unique(prefix);
+    opts.reals = 1;
+    opts.httpd = false;
+    opts.xdp_pass = false;
+    LabGuard::up(opts).expect("lab up")
+}
+
+/// A scratch directory for configs, pid files and logs, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(lab: &LabGuard) -> Self {
+        let p = std::env::temp_dir().join(format!("vipd-vrrp-{}", lab.name()));
+        fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("logs kept in {}", self.0.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Impl {
+    Vipd,
+    Keepalived,
+}
+
+/// The protocol variant under test.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    version: u8,
+    /// Advert interval in centiseconds.
+    advert_cs: u32,
+    unicast: bool,
+}
+
+const V2_MULTICAST: Mode = Mode {
+    version: 2,
+    advert_cs: 100,
+    unicast: false,
+};
+const V3_MULTICAST: Mode = Mode {
+    version: 3,
+    advert_cs: 10,
+    unicast: false,
+};
+const V2_UNICAST: Mode = Mode {
+    version: 2,
+    advert_cs: 100,
+    unicast: true,
+};
+
+impl Mode {
+    fn advert(&self) -> Duration {
+        Duration::from_millis(u64::from(self.advert_cs) * 10)
+    }
+
+    /// Skew_Time of a priority-99 backup (RFC 3768 §6.1 / RFC 5798 §6.1).
+    fn skew(&self) -> Duration {
+        if self.version == 3 {
+            self.advert() * 157 / 256
+        } else {
+            Duration::from_secs(1) * 157 / 256
+        }
+    }
+
+    fn master_down(&self) -> Duration {
+        3 * self.advert() + self.skew()
+    }
+}
+
+struct NodeConf<'a> {
+    mode: Mode,
+    priority: u8,
+    state: &'a str,
+    nopreempt: bool,
+    auth_pass: &'a str,
+    me: &'a str,
+    peer: &'a str,
+}
+
+fn conf(c: &NodeConf<'_>) -> String {
+    let advert = if c.mode.advert_cs.is_multiple_of(100) {
+        format!("{}", c.mode.advert_cs / 100)
+    } else {
+        format!("{}", f64::from(c.mode.advert_cs) / 100.0)
+    };
+    let auth = if c.mode.version == 2 {
+        format!(
+            "    authentication {{\n        auth_type PASS\n        auth_pass {}\n    }}\n",
+            c.auth_pass
+        )
+    } else {
+        String::new()
+    };
+    let unicast = if c.mode.unicast {
+        format!(
+            "    unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}\n",
+            c.me, c.peer
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "vrrp_instance VI_1 {{\n    state {}\n    interface eth1\n    virtual_router_id 51\n    priority {}\n    advert_int {advert}\n    version {}\n{}{auth}{unicast}    virtual_ipaddress {{\n        {VIP} dev eth1 label eth1:1\n    }}\n}}\n",
+        c.state,
+        c.priority,
+        c.mode.version,
+        if c.nopreempt { "    nopreempt\n" } else { "" },
+    )
+}
+
+/// One VRRP daemon (vipd or keepalived) on a director.
+struct Peer<'a> {
+    lab: &'a LabGuard,
+    node: &'static str,
+    imp: Impl,
+    dir: PathBuf,
+    child: Option<Child>,
+    runs: u32,
+}
+
+impl<'a> Peer<'a> {
+    fn new(lab: &'a LabGuard, scratch: &Scratch, node: &'static str, imp: Impl) -> Self {
+        let dir = scratch.0.join(format!("{node}-{imp:?}"));
+        fs::create_dir_all(&dir).unwrap();
+        Peer {
+            lab,
+            node,
+            imp,
+            dir,
+            child: None,
+            runs: 0,
+        }
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.join(file).to_string_lossy().into_owned()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn start(&mut self, conf_text: &str) {
+        assert!(self.child.is_none(), "{} already running", self.node);
+        let conf = self.path("vrrp.conf");
+        fs::write(&conf, conf_text).unwrap();
+        let mut cmd = match self.imp {
+            Impl::Vipd => {
+                let bin = vipd::lab::vipd_binary(None).expect("vipd binary");
+                let mut cmd = self.lab.command(self.node, bin).unwrap();
+                cmd.args(["-f", &conf, "-P", "-p", &self.path("vipd.pid")]);
+                cmd
+            }
+            Impl::Keepalived => {
+                let mut cmd = self.lab.command(self.node, "keepalived").unwrap();
+                cmd.args(["-f", &conf, "-n", "-l", "-D", "-P"]);
+                cmd.args(["-p", &self.path("keepalived.pid")]);
+                cmd.args(["-r", &self.path("vrrp.pid")]);
+                cmd.args(["-c", &self.path("checkers.pid")]);
+                cmd.args(["-b", &self.path("bfd.pid")]);
+                cmd
+            }
+        };
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        self.runs += 1;
+        use std::io::Write;
+        writeln!(&log, "===== run {} =====", self.runs).unwrap();
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        self.child = Some(self.lab.spawn_command(self.node, &mut cmd).unwrap());
+        if self.imp == Impl::Keepalived {
+            // The VRRP child's pid file is what a crash simulation needs.
+            let vrrp_pid = self.dir.join("vrrp.pid");
+            let t0 = Instant::now();
+            while !vrrp_pid.exists() {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(5),
+                    "keepalived did not start: {}",
+                    self.log()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    fn parent_pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    fn keepalived_vrrp_pid(&self) -> Option<i32> {
+        fs::read_to_string(self.dir.join("vrrp.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// SIGKILL: a crash. For keepalived, its VRRP child too (killing only the
+    /// parent makes the child shut down gracefully).
+    fn sigkill(&mut self) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        if self.imp == Impl::Keepalived {
+            if let Some(pid) = self.keepalived_vrrp_pid() {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        let _ = kill(Pid::from_raw(self.parent_pid()), Signal::SIGKILL);
+        self.reap();
+    }
+
+    fn sigterm(&mut self) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let _ = kill(Pid::from_raw(self.parent_pid()), Signal::SIGTERM);
+    }
+
+    /// Waits until every process of this peer is gone (keepalived refuses to
+    /// start while its old pid files point at live processes).
+    fn reap(&mut self) {
+        let vrrp = if self.imp == Impl::Keepalived {
+            self.keepalived_vrrp_pid()
+        } else {
+            None
+        };
+        if let Some(mut c) = self.child.take() {
+            let t0 = Instant::now();
+            loop {
+                if c.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if t0.elapsed() > Duration::from_secs(10) {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    panic!(
+                        "{} {:?} did not exit within 10 s: {}",
+                        self.node,
+                        self.imp,
+                        self.log()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if let Some(pid) = vrrp {
+            let t0 = Instant::now();
+            while alive(pid) && t0.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        for f in [
+            "keepalived.pid",
+            "vrrp.pid",
+            "checkers.pid",
+            "bfd.pid",
+            "vipd.pid",
+        ] {
+            let _ = fs::remove_file(self.dir.join(f));
+        }
+    }
+
+    fn stop(&mut self) {
+        if self.child.is_some() {
+            self.sigterm();
+            self.reap();
+        }
+        // A SIGKILLed keepalived leaves its VIP behind: clean up for the next run.
+        let _ = self.lab.exec(
+            self.node,
+            ["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth1"],
+        );
+    }
+
+    fn holds_vip(&self) -> bool {
+        holds_vip(self.lab, self.node)
+    }
+}
+
+impl Drop for Peer<'_> {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if self.imp == Impl::Keepalived {
+                if let Some(pid) = self.keepalived_vrrp_pid() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // A zombie has exited; only its parent's wait is missing.
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn holds_vip(lab: &LabGuard, node: &str) -> bool {
+    let out = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &lab.netns(node),
+            "-4",
+            "-o",
+            "addr",
+            "show",
+            "dev",
+            "eth1",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).contains(&format!("inet {VIP}/"))
+}
+
+/// Polls until `cond` holds; returns how long it took, or panics with `what`.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        if cond() {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Asserts that exactly `holder` holds the VIP, continuously for `during`.
+fn assert_single_holder(master: &Peer<'_>, backup: &Peer<'_>, during: Duration) {
+    let t0 = Instant::now();
+    while t0.elapsed() < during {
+        assert!(
+            master.holds_vip(),
+            "{} ({:?}) lost the VIP\nmaster log:\n{}",
+            master.node,
+            master.imp,
+            master.log()
+        );
+        assert!(
+            !backup.holds_vip(),
+            "{} ({:?}) also holds the VIP: two masters\nbackup log:\n{}",
+            backup.node,
+            backup.imp,
+            backup.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The whole story in one direction: `master_imp` on dir1 (priority 100),
+/// `backup_imp` on dir2 (99). Returns (SIGKILL failover, SIGTERM failover).
+fn failover_story(
+    lab: &LabGuard,
+    scratch: &Scratch,
+    mode: Mode,
+    master_imp: Impl,
+    backup_imp: Impl,
+) {
+    let tag = format!("{mode:?} master={master_imp:?} backup={backup_imp:?}");
+    let mut master = Peer::new(lab, scratch, "dir1", master_imp);
+    let mut backup = Peer::new(lab, scratch, "dir2", backup_imp);
+    let master_conf = conf(&NodeConf {
+        mode,
+        priority: 100,
+        state: "MASTER",
+        nopreempt: false,
+        auth_pass: "1111",
+        me: DIR1_IP,
+        peer: DIR2_IP,
+    });
+    let backup_conf = conf(&NodeConf {
+        mode,
+        priority: 99,
+        state: "BACKUP",
+        nopreempt: false,
+        auth_pass: "1111",
+        me: DIR2_IP,
+        peer: DIR1_IP,
+    });
+    // Master first, then the backup: the master wins its first election alone.
+    master.start(&master_conf);
+    wait_for(
+        &format!("{tag}: first master"),
+        mode.master_down() + Duration::from_secs(3),
+        || master.holds_vip(),
+    );
+    backup.start(&backup_conf);
+    assert_single_holder(
+        &master,
+        &backup,
+        3 * mode.advert() + Duration::from_millis(500),
+    );
+
+    // SIGKILL of the master: the backup holds the VIP within 3 x advert + skew.
+    master.sigkill();
+    let took = wait_for(
+        &format!("{tag}: backup takes over after SIGKILL"),
+        mode.master_down() + SLACK,
+        || backup.holds_vip(),
+    );
+    eprintln!("{tag}: SIGKILL failover {took:?}");
+    // The killed keepalived keeps the VIP on its interface; remove it, as a
+    // rebooted node would have.
+    let _ = lab.exec(
+        "dir1",
+        ["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth1"],
+    );
+
+    // The master returns and preempts.
+    master.start(&master_conf);
+    wait_for(
+        &format!("{tag}: returning master preempts"),
+        mode.master_down() + Duration::from_secs(2),
+        || master.holds_vip() && !backup.holds_vip(),
+    );
+    assert_single_holder(&master, &backup, 2 * mode.advert());
+
+    // SIGTERM: priority 0, the backup takes over after its skew time.
+    master.sigterm();
+    let took = wait_for(
+        &format!("{tag}: backup takes over after SIGTERM"),
+        mode.skew() + SLACK,
+        || backup.holds_vip(),
+    );
+    eprintln!("{tag}: SIGTERM failover {took:?}");
+    master.reap();
+    assert!(
+        !master.holds_vip(),
+        "{tag}: the stopped master removed its VIP"
+    );
+    backup.stop();
+    master.stop();
+}
+
+fn both_directions(prefix: &str, mode: Mode) {
+    let lab = lab(prefix);
+    let scratch = Scratch::new(&lab);
+    failover_story(&lab, &scratch, mode, Impl::Keepalived, Impl::Vipd);
+    failover_story(&lab, &scratch, mode, Impl::Vipd, Impl::Keepalived);
+}
+
+#[test]
+fn v2_multicast_with_keepalived() {
+    both_directions("vrm", V2_MULTICAST);
+}
+
+#[test]
+fn v3_multicast_with_keepalived() {
+    both_directions("vr3", V3_MULTICAST);
+}
+
+#[test]
+fn v2_unicast_with_keepalived() {
+    both_directions("vru", V2_UNICAST);
+}
+
+#[test]
+fn nopreempt_keeps_the_vip_on_the_backup() {
+    let lab = lab("vrn");
+    let scratch = Scratch::new(&lab);
+    let mode = V3_MULTICAST;
+    for (first, second) in [
+        (Impl::Keepalived, Impl::Vipd),
+        (Impl::Vipd, Impl::Keepalived),
+    ] {
+        let mut high = Peer::new(&lab, &scratch, "dir1", first);
+        let mut low = Peer::new(&lab, &scratch, "dir2", second);
+        let mk = |priority, me, peer| {
+            conf(&NodeConf {
+                mode,
+                priority,
+                state: "BACKUP",
+                nopreempt: true,
+                auth_pass: "1111",
+                me,
+                peer,
+            })
+        };
+        high.start(&mk(100, DIR1_IP, DIR2_IP));
+        wait_for("first master", Duration::from_secs(3), || high.holds_vip());
+        low.start(&mk(99, DIR2_IP, DIR1_IP));
+        high.sigkill();
+        let _ = lab.exec(
+            "dir1",
+            ["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth1"],
+        );
+        wait_for("backup takes over", mode.master_down() + SLACK, || {
+            low.holds_vip()
+        });
+        high.start(&mk(100, DIR1_IP, DIR2_IP));
+        // Several master-down intervals: the higher priority must not preempt.
+        assert_single_holder(&low, &high, 5 * mode.master_down());
+        high.stop();
+        low.stop();
+    }
+}
+
+/// Different auth_pass, or different versions: keepalived's own nodes both become
+/// MASTER; so do vipd and keepalived, and vipd logs why.
+#[test]
+fn mismatches_give_two_masters_and_vipd_says_why() {
+    let lab = lab("vrx");
+    let scratch = Scratch::new(&lab);
+    let cases = [
+        ("2222", V2_MULTICAST, "different auth_pass"),
+        (
+            "1111",
+            V3_MULTICAST,
+            "is VRRPv3 but this instance speaks VRRPv2",
+        ),
+    ];
+    for (keepalived_pass, keepalived_mode, why) in cases {
+        let mut k = Peer::new(&lab, &scratch, "dir1", Impl::Keepalived);
+        let mut v = Peer::new(&lab, &scratch, "dir2", Impl::Vipd);
+        k.start(&conf(&NodeConf {
+            mode: keepalived_mode,
+            priority: 100,
+            state: "MASTER",
+            nopreempt: false,
+            auth_pass: keepalived_pass,
+            me: DIR1_IP,
+            peer: DIR2_IP,
+        }));
+        v.start(&conf(&NodeConf {
+            mode: V2_MULTICAST,
+            priority: 99,
+            state: "BACKUP",
+            nopreempt: false,
+            auth_pass: "1111",
+            me: DIR2_IP,
+            peer: DIR1_IP,
+        }));
+        wait_for("both masters", Duration::from_secs(6), || {
+            k.holds_vip() && v.holds_vip()
+        });
+        wait_for(
+            &format!("vipd logs `{why}`"),
+            Duration::from_secs(3),
+            || v.log().contains(why),
+        );
+        k.stop();
+        v.stop();
+    }
+}
+
+/// The seed's two configs, verbatim (no-break spaces, blog-mangled lines and all),
+/// on dir1 and dir2.
+#[test]
+fn seed_configs_fail_over() {
+    let lab = lab("vrs");
+    let scratch = Scratch::new(&lab);
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed");
+    let master_conf = fs::read_to_string(seed.join("keepalived-master.conf")).unwrap();
+    let backup_conf = fs::read_to_string(seed.join("keepalived-backup.conf")).unwrap();
+    let mut master = Peer::new(&lab, &scratch, "dir1", Impl::Vipd);
+    let mut backup = Peer::new(&lab, &scratch, "dir2", Impl::Vipd);
+    // The seed's order: backup first, then the master, which takes the VIP away.
+    backup.start(&backup_conf);
+    wait_for(
+        "the backup holds the VIP alone",
+        Duration::from_secs(6),
+        || backup.holds_vip(),
+    );
+    master.start(&master_conf);
+    wait_for("the master preempts", Duration::from_secs(6), || {
+        master.holds_vip() && !backup.holds_vip()
+    });
+    let addr = lab
+        .exec_ok("dir1", ["ip", "-4", "-o", "addr", "show", "dev", "eth1"])
+        .unwrap();
+    assert!(
+        addr.lines()
+            .any(|l| l.contains(&format!("inet {VIP}/32")) && l.contains("eth1:1")),
+        "VIP with label eth1:1 on dir1's eth1:\n{addr}"
+    );
+    master.sigkill();
+    wait_for(
+        "dir2 takes over",
+        V2_MULTICAST.master_down() + SLACK,
+        || backup.holds_vip(),
+    );
+    backup.stop();
+    master.stop();
+}
