@@ -72,10 +72,6 @@ fn short_comparison_measures_every_configuration_and_cleans_up() {
             && doc.contains("benchmarks-compare.svg")
     );
     assert!(out_dir.join("benchmarks-compare.svg").is_file());
-    assert_eq!(
-        ours(),
-        before,
-        "the comparison's lab was removed"
-    );
+    assert_eq!(ours(), before, "the comparison's lab was removed");
     let _ = std::fs::remove_dir_all(&out_dir);
 }
