@@ -640,12 +640,124 @@ fn seed_configs_fail_over() {
             .any(|l| l.contains(&format!("inet {VIP}/32")) && l.contains("eth1:1")),
         "VIP with label eth1:1 on dir1's eth1:\n{addr}"
     );
+    // The router on the director LAN learns the VIP at dir1's MAC...
+    lab.exec_ok("router", ["ping", "-c", "1", "-W", "1", VIP])
+        .unwrap();
+    assert_eq!(
+        router_vip_mac(&lab).as_deref(),
+        Some(mac(&lab, "dir1").as_str())
+    );
     master.sigkill();
     wait_for(
         "dir2 takes over",
         V2_MULTICAST.master_down() + SLACK,
         || backup.holds_vip(),
     );
+    // ...and the new master's gratuitous ARP moves it to dir2's MAC at once,
+    // without the router asking.
+    let dir2_mac = mac(&lab, "dir2");
+    wait_for(
+        "the router's ARP entry follows the VIP",
+        Duration::from_millis(500),
+        || router_vip_mac(&lab).as_deref() == Some(dir2_mac.as_str()),
+    );
     backup.stop();
     master.stop();
+}
+
+fn mac(lab: &LabGuard, node: &str) -> String {
+    let out = lab
+        .exec_ok(node, ["ip", "-o", "link", "show", "eth1"])
+        .unwrap();
+    out.split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .expect("eth1 has a MAC")
+        .to_string()
+}
+
+fn router_vip_mac(lab: &LabGuard) -> Option<String> {
+    let out = lab.exec_ok("router", ["ip", "neigh", "show", VIP]).unwrap();
+    out.split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .map(str::to_string)
+}
+
+/// track_interface, vrrp_script and notify scripts, with keepalived's arguments.
+#[test]
+fn tracking_and_notify_scripts() {
+    let lab = lab("vrt");
+    let scratch = Scratch::new(&lab);
+    let dir = &scratch.0;
+    let events = dir.join("events");
+    let notify = dir.join("notify.sh");
+    fs::write(
+        &notify,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", events.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&notify, fs::Permissions::from_mode(0o755)).unwrap();
+    let ok_file = dir.join("ok");
+    fs::write(&ok_file, "").unwrap();
+    // A tracked link of our own inside dir1: trk0, whose peer trk1 we can take down.
+    lab.exec_ok(
+        "dir1",
+        [
+            "ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1",
+        ],
+    )
+    .unwrap();
+    lab.exec_ok("dir1", ["ip", "link", "set", "trk0", "up"])
+        .unwrap();
+    lab.exec_ok("dir1", ["ip", "link", "set", "trk1", "up"])
+        .unwrap();
+    let conf = format!(
+        "vrrp_script chk_ok {{\n    script \"/usr/bin/test -e {ok}\"\n    interval 1\n    fall 1\n    rise 1\n}}\n\
+         vrrp_instance VI_1 {{\n    state MASTER\n    interface eth1\n    virtual_router_id 51\n    priority 100\n    advert_int 0.1\n    version 3\n\
+         \x20   track_interface {{\n        trk0\n    }}\n    track_script {{\n        chk_ok\n    }}\n\
+         \x20   notify {notify}\n    notify_master \"{notify} master-only\"\n\
+         \x20   virtual_ipaddress {{\n        {VIP} dev eth1 label eth1:1\n    }}\n}}\n",
+        ok = ok_file.display(),
+        notify = notify.display(),
+    );
+    let mut v = Peer::new(&lab, &scratch, "dir1", Impl::Vipd);
+    v.start(&conf);
+    let events_text = || fs::read_to_string(&events).unwrap_or_default();
+    wait_for("MASTER", Duration::from_secs(3), || v.holds_vip());
+    wait_for("notify scripts ran", Duration::from_secs(2), || {
+        let e = events_text();
+        e.contains("INSTANCE VI_1 BACKUP 100")
+            && e.contains("INSTANCE VI_1 MASTER 100")
+            && e.contains("master-only")
+    });
+    // The tracked link loses its carrier: FAULT, VIP removed, notify says FAULT.
+    lab.exec_ok("dir1", ["ip", "link", "set", "trk1", "down"])
+        .unwrap();
+    wait_for("FAULT drops the VIP", Duration::from_secs(2), || {
+        !v.holds_vip()
+    });
+    wait_for("notify FAULT", Duration::from_secs(2), || {
+        events_text().contains("INSTANCE VI_1 FAULT")
+    });
+    lab.exec_ok("dir1", ["ip", "link", "set", "trk1", "up"])
+        .unwrap();
+    wait_for("back to MASTER", Duration::from_secs(3), || v.holds_vip());
+    // The script fails (weight 0): FAULT again until it succeeds.
+    fs::remove_file(&ok_file).unwrap();
+    wait_for("script failure -> FAULT", Duration::from_secs(4), || {
+        !v.holds_vip()
+    });
+    fs::write(&ok_file, "").unwrap();
+    wait_for("script success -> MASTER", Duration::from_secs(4), || {
+        v.holds_vip()
+    });
+    let log = v.log();
+    assert!(log.contains("tracked interface trk0 is down"), "{log}");
+    assert!(log.contains("vrrp_script chk_ok is now down"), "{log}");
+    v.stop();
+    wait_for("notify STOP", Duration::from_secs(2), || {
+        events_text().contains("INSTANCE VI_1 STOP")
+    });
 }
