@@ -41,6 +41,9 @@ enum Command {
     Datapath(DatapathCommand),
     /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
     Bench(vipd::bench::BenchArgs),
+    /// Side by side in one lab: direct vs HAProxy vs nftables (vs vipd): req/s,
+    /// latency, and the director's machine CPU per request (root).
+    Compare(vipd::bench::compare::CompareArgs),
     /// Print the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` lines
     /// (as keepalived's genhash).
     Genhash(vipd::probe::genhash::GenhashArgs),
@@ -97,6 +100,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Datapath(DatapathCommand::Run(a))) => vipd::datapath::run::run(a),
         Some(Command::Bench(args)) => vipd::bench::main(&args),
+        Some(Command::Compare(args)) => vipd::bench::compare::main(&args),
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),
         Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }
