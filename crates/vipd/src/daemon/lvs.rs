@@ -301,7 +301,37 @@ impl LvsPart {
             }
         }
         self.dp.plan = plan;
+        self.baseline();
         Ok(())
+    }
+
+    /// Remembers the counters of ids that are new in the plan, so that traffic
+    /// is counted from the moment a real server (or service) gets its id, not
+    /// from the next sample (an id may also be reused from a removed server).
+    fn baseline(&mut self) {
+        let dp = &mut self.dp;
+        for s in &dp.plan.services {
+            let acc = dp.services.entry(s.key).or_default();
+            if acc.seen.map(|(id, _)| id) != Some(s.slot) {
+                if let Ok(st) = dp.dir.service_stats(s.slot) {
+                    acc.seen = Some((s.slot, st));
+                }
+            }
+        }
+        for d in &dp.plan.dests {
+            let Some(s) = dp.plan.services.iter().find(|s| s.slot == d.slot) else {
+                continue;
+            };
+            let acc = dp
+                .reals
+                .entry((s.key, SocketAddr::new(d.rip, d.port)))
+                .or_default();
+            if acc.seen.map(|(id, _)| id) != Some(d.id) {
+                if let Ok(st) = dp.dir.dest_stats(d.id) {
+                    acc.seen = Some((d.id, st));
+                }
+            }
+        }
     }
 
     /// VRRP says whether this node is MASTER (`ha_suspend`).
