@@ -79,10 +79,13 @@ fn get(lab: &LabGuard) -> Result<String, String> {
     .map_err(|e| e.to_string())
 }
 
+/// When a request ended, and which real server answered (or why it failed).
+type Outcomes = Vec<(Instant, Result<String, String>)>;
+
 /// Requests in a loop from the client, each result with its time.
 struct Load {
     stop: Arc<AtomicBool>,
-    log: Arc<Mutex<Vec<(Instant, Result<String, String>)>>>,
+    log: Arc<Mutex<Outcomes>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -107,7 +110,7 @@ impl Load {
             thread: Some(thread),
         }
     }
-    fn finish(mut self) -> Vec<(Instant, Result<String, String>)> {
+    fn finish(mut self) -> Outcomes {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
