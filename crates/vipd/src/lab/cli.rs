@@ -236,6 +236,12 @@ fn demo(name: &str, keep: bool) -> anyhow::Result<()> {
             }
         }
     }
+    // The seed's story with vipd as the director (crate::daemon::story).
+    let story = crate::daemon::story::run(&guard);
+    if let Err(e) = &story {
+        println!("\n== the seed's story FAILED: {e:#}");
+        failed += 1;
+    }
     if keep {
         let lab = guard.keep();
         println!(
