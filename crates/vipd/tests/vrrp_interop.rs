@@ -902,8 +902,11 @@ fn bench_pair(
     for round in 0..2 * trials {
         let sigkill = round < trials;
         // A different point of the advert cycle every time.
-        let phase =
-            Instant::now().elapsed().subsec_nanos() as u64 % (mode.advert().as_nanos() as u64);
+        let phase = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64
+            % (mode.advert().as_nanos() as u64);
         std::thread::sleep(Duration::from_nanos(phase));
         let t_signal = Instant::now();
         if sigkill {
