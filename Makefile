@@ -33,3 +33,9 @@ test: deps
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# VRRP failover times, vipd and keepalived in the same lab run (~12 min, root):
+# the table in docs/BENCHMARKS.md.
+.PHONY: bench-vrrp
+bench-vrrp: deps
+	$(CARGO) test -p vipd --test vrrp_interop failover_benchmark -- --ignored --nocapture
