@@ -34,6 +34,19 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Fuzz the keepalived.conf front end (needs: rustup toolchain install nightly;
+# cargo install cargo-fuzz). FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 600
+fuzz-config:
+	mkdir -p fuzz/corpus/config
+	cp examples/seed/*.conf testdata/keepalived-samples/* crates/vipd/tests/config_golden/*.conf fuzz/corpus/config/
+	cd fuzz && cargo +nightly fuzz run config corpus/config -- -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10
+
+# Fuzz the VRRP decoder and state machine (same needs as fuzz-config).
+fuzz-vrrp:
+	mkdir -p fuzz/corpus/vrrp
+	cd fuzz && cargo +nightly fuzz run vrrp corpus/vrrp -- -max_total_time=$(FUZZ_SECONDS) -max_len=512
+
 # VRRP failover times, vipd and keepalived in the same lab run (~12 min, root):
 # the table in docs/BENCHMARKS.md.
 .PHONY: bench-vrrp

@@ -77,8 +77,9 @@ enum LabCommand {
         name: NameArg,
         /// The node.
         node: String,
-        /// The command and its arguments (after `--`).
-        #[arg(last = true)]
+        /// The command and its arguments (after `--`, which may be left out when
+        /// the command's own options cannot be mistaken for `vipd lab exec`'s).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
     /// Bring a lab up, show it, fetch / from every real server from the client and
