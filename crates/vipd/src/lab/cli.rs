@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
-use super::{client, LabOptions, Role};
+use super::{client, LabOptions};
 
 /// Build the seed's network (client, router, directors, real servers) in network
 /// namespaces on this machine, and run things in it. Needs root.
@@ -247,18 +247,9 @@ fn demo_steps(name: &str, keep: bool) -> anyhow::Result<()> {
         Ok(s) => print!("{s}"),
         Err(e) => println!("status: {e}"),
     }
-    let reals: Vec<_> = guard
-        .plan()
-        .nodes()
-        .into_iter()
-        .filter(|n| matches!(n.role, Role::Real(_)))
-        .collect();
-    let askers: Vec<String> = guard
-        .plan()
-        .nodes()
-        .into_iter()
-        .filter(|n| matches!(n.role, Role::Client | Role::Director(_)))
-        .map(|n| n.name)
+    let reals = guard.reals();
+    let askers: Vec<String> = std::iter::once("client".to_string())
+        .chain(guard.directors().into_iter().map(|n| n.name))
         .collect();
     println!("\n== GET / on every real server, through the router");
     let mut failed = 0;
