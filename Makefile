@@ -33,3 +33,11 @@ test: deps
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Fuzz the keepalived.conf front end (needs: rustup toolchain install nightly;
+# cargo install cargo-fuzz). FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 600
+fuzz-config:
+	mkdir -p fuzz/corpus/config
+	cp examples/seed/*.conf testdata/keepalived-samples/* crates/vipd/tests/config_golden/*.conf fuzz/corpus/config/
+	cd fuzz && cargo +nightly fuzz run config corpus/config -- -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10

@@ -741,6 +741,31 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The keyword table as Markdown, one section per block (docs/CONFIG.md embeds
+/// it; a test keeps the two equal).
+pub fn markdown() -> String {
+    let mut out = String::new();
+    let mut last: Option<Ctx> = None;
+    for (ctx, kw, status, note) in KEYWORDS {
+        if last != Some(*ctx) {
+            if last.is_some() {
+                out.push('\n');
+            }
+            out.push_str(&format!(
+                "### {}\n\n| keyword | status | note |\n| --- | --- | --- |\n",
+                ctx.name()
+            ));
+            last = Some(*ctx);
+        }
+        out.push_str(&format!(
+            "| `{kw}` | {} | {} |\n",
+            status.as_str(),
+            note.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
