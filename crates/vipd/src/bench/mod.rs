@@ -13,6 +13,7 @@
 //! than the server it measures. docs/BENCHMARKS.md has its rate against `wrk`.
 
 mod client;
+pub mod compare;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;

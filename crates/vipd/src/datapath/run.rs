@@ -139,7 +139,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let mode = dir.attach(&a.iface, a.xdp_mode)?;
     println!(
         "vipd datapath: {} {}:{} {} {} -> {} real servers on {} ({:?} XDP); Ctrl-C to stop",
-        svc.proto.number(),
+        match svc.proto {
+            Proto::Tcp => "TCP",
+            Proto::Udp => "UDP",
+        },
         svc.vip,
         svc.port,
         svc.sched,
