@@ -41,3 +41,8 @@ fuzz-config:
 	mkdir -p fuzz/corpus/config
 	cp examples/seed/*.conf testdata/keepalived-samples/* crates/vipd/tests/config_golden/*.conf fuzz/corpus/config/
 	cd fuzz && cargo +nightly fuzz run config corpus/config -- -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10
+
+# The side-by-side comparison (root): direct vs HAProxy vs nftables (vs vipd) in a
+# lab of its own; rewrites the generated section of docs/BENCHMARKS.md and its chart.
+bench: build
+	./target/release/vipd compare --rounds 3 --time 10 --docs docs/BENCHMARKS.md
