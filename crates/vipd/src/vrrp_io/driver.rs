@@ -375,10 +375,15 @@ impl Driver {
             return;
         };
         match result {
-            Ok(vipd_core::vrrp::Accepted::Reasserted) => info!(
+            Ok(vipd_core::vrrp::Accepted::Reasserted) => {
+                info!(
                 "VRRP {name}: heard lower-priority master {} (priority {}): re-asserting with an advert and gratuitous ARP",
                 rx.src, rx.repr.priority
-            ),
+            );
+                if let Some(line) = &self.ios[idx].notify.master_rx_lower_pri {
+                    notify::spawn(line, &[]);
+                }
+            }
             Ok(_) => {}
             Err(d) if d.is_noise() => {}
             Err(d) => {

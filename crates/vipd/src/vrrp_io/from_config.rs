@@ -95,6 +95,20 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
         {
             core.garp_master_refresh_repeat = n;
         }
+        core.lower_prio_no_advert = inst
+            .lower_prio_no_advert
+            .or(g.vrrp_lower_prio_no_advert)
+            .unwrap_or(false);
+        if let Some(n) = inst
+            .garp_lower_prio_repeat
+            .or(g.vrrp_garp_lower_prio_repeat)
+        {
+            core.garp_lower_prio_repeat = n;
+        }
+        core.check_unicast_src = inst.check_unicast_src || g.vrrp_check_unicast_src;
+        core.skip_check_adv_addr = inst
+            .skip_check_adv_addr
+            .unwrap_or(g.vrrp_skip_check_adv_addr);
         for t in &inst.track_interface {
             core.track.push(Track {
                 kind: TrackKind::Interface,
@@ -133,18 +147,35 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 label: v.label.clone(),
             });
         }
-        let ignored: [(&str, bool); 6] = [
-            (
-                "virtual_ipaddress_excluded",
-                !inst.virtual_ipaddress_excluded.is_empty(),
-            ),
+        // Added and removed with the others, but not advertised (keepalived).
+        for v in &inst.virtual_ipaddress_excluded {
+            vips.push(VipSpec {
+                addr: v4(name, "virtual_ipaddress_excluded", v.addr.addr)?,
+                prefix_len: v.addr.len,
+                dev: v.dev.clone(),
+                label: v.label.clone(),
+            });
+        }
+        let reverse = inst
+            .track_interface
+            .iter()
+            .chain(&inst.track_script)
+            .any(|t| t.reverse);
+        let ignored: [(&str, bool); 10] = [
             ("virtual_routes", !inst.virtual_routes.is_empty()),
             ("virtual_rules", !inst.virtual_rules.is_empty()),
             ("mcast_dst_ip", inst.mcast_dst_ip.is_some()),
+            ("unicast_ttl", inst.unicast_ttl.is_some()),
             (
-                "notify_master_rx_lower_pri",
-                inst.notify_master_rx_lower_pri.is_some(),
+                "garp_lower_prio_delay",
+                inst.garp_lower_prio_delay
+                    .or(g.vrrp_garp_lower_prio_delay)
+                    .is_some(),
             ),
+            ("strict_mode", inst.strict_mode.unwrap_or(g.vrrp_strict)),
+            ("accept / no_accept", inst.accept.is_some()),
+            ("promote_secondaries", inst.promote_secondaries),
+            ("weight ... reverse", reverse),
             ("smtp_alert", inst.smtp_alert.is_some()),
         ];
         for (kw, set) in ignored {
@@ -163,6 +194,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 fault: notify(&inst.notify_fault),
                 stop: notify(&inst.notify_stop),
                 any: notify(&inst.notify),
+                master_rx_lower_pri: notify(&inst.notify_master_rx_lower_pri),
             },
             track_primary: !inst.dont_track_primary,
         });
@@ -216,6 +248,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 fault: notify(&grp.notify_fault),
                 stop: notify(&grp.notify_stop),
                 any: notify(&grp.notify),
+                master_rx_lower_pri: None,
             },
         ));
     }
