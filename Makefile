@@ -41,3 +41,19 @@ fuzz-config:
 	mkdir -p fuzz/corpus/config
 	cp examples/seed/*.conf testdata/keepalived-samples/* crates/vipd/tests/config_golden/*.conf fuzz/corpus/config/
 	cd fuzz && cargo +nightly fuzz run config corpus/config -- -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10
+
+# Fuzz the VRRP decoder and state machine (same needs as fuzz-config).
+fuzz-vrrp:
+	mkdir -p fuzz/corpus/vrrp
+	cd fuzz && cargo +nightly fuzz run vrrp corpus/vrrp -- -max_total_time=$(FUZZ_SECONDS) -max_len=512
+
+# VRRP failover times, vipd and keepalived in the same lab run (~12 min, root):
+# the table in docs/BENCHMARKS.md.
+.PHONY: bench-vrrp
+bench-vrrp: deps
+	$(CARGO) test -p vipd --test vrrp_interop failover_benchmark -- --ignored --nocapture
+
+# The side-by-side comparison (root): direct vs HAProxy vs nftables (vs vipd) in a
+# lab of its own; rewrites the generated section of docs/BENCHMARKS.md and its chart.
+bench: build
+	./target/release/vipd compare --rounds 3 --time 10 --docs docs/BENCHMARKS.md

@@ -15,14 +15,18 @@
 //! - `check`: health-check verdicts (retry, delay_before_retry, alpha, quorum).
 //! - `plan`: desired state -> data-plane tables.
 //! - `bench`: the pure half of `vipd bench` (URL, request, response parser, report).
+//! - `director`: the director's desired state from the config model (health specs, data-plane specs).
+//! - `reload`: what a configuration reload changes (config diff).
 //! - `lab`: the lab's nodes, names and addresses (`vipd lab` builds them).
 #![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod check;
 pub mod config;
+pub mod director;
 pub mod lab;
 pub mod plan;
 pub mod realserver;
+pub mod reload;
 pub mod sched;
 pub mod vrrp;

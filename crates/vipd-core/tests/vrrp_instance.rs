@@ -500,3 +500,45 @@ fn config_errors_say_what_to_do() {
         .contains("whole seconds"));
     assert!(Instance::new(cfg(0)).is_err());
 }
+
+#[test]
+fn keepalived_options_for_lower_priority_masters_and_peers() {
+    let t0 = Instant::now();
+    let mut c = cfg(100);
+    c.lower_prio_no_advert = true;
+    c.garp_lower_prio_repeat = 2;
+    let mut i = Instance::new(c).unwrap();
+    i.start(t0);
+    let at = i.poll_timeout().unwrap();
+    i.handle_timeout(at);
+    drain(&mut i);
+    assert_eq!(
+        i.handle_packet(at, &advert(PEER, 99)),
+        Ok(Accepted::Reasserted)
+    );
+    assert_eq!(
+        drain(&mut i),
+        vec![Action::SendGarp { count: 2 }],
+        "GARP only"
+    );
+
+    let mut c = cfg(100);
+    c.unicast_peers = vec![PEER];
+    c.check_unicast_src = true;
+    let mut i = Instance::new(c).unwrap();
+    i.start(t0);
+    let mut from_stranger = advert(LOWER_PEER, 100);
+    from_stranger.dst = ME;
+    assert_eq!(
+        i.handle_packet(t0, &from_stranger),
+        Err(Discard::NotAPeer { src: LOWER_PEER })
+    );
+
+    let mut c = cfg(100);
+    c.skip_check_adv_addr = true;
+    let mut i = Instance::new(c).unwrap();
+    i.start(t0);
+    let mut other_vips = advert(PEER, 100);
+    other_vips.repr.addrs = vec![];
+    assert!(i.handle_packet(t0, &other_vips).is_ok());
+}

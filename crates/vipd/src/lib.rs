@@ -7,6 +7,8 @@ pub mod datapath;
 pub mod bench;
 pub mod config_check;
 pub mod config_io;
+pub mod ctl;
+pub mod daemon;
 pub mod httpd;
 pub mod lab;
 pub mod probe;

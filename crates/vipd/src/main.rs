@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 
 /// vipd: a Layer-4 load balancer in the tradition of LVS-TUN driven by keepalived.
 ///
-/// Without a subcommand, `vipd -f keepalived.conf` runs the director, with
-/// keepalived's flags.
+/// Without a subcommand, `vipd -f keepalived.conf` runs the director (VRRP,
+/// health checkers and the XDP data plane) in the foreground, with keepalived's
+/// flags; TERM stops it, HUP reloads the file, USR1/USR2 write state/stats dumps.
+/// `vipd status` shows what it does.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -23,36 +25,25 @@ struct Cli {
     /// Config id for `@id` conditional lines (default: host name up to its first dot).
     #[arg(short = 'i', long = "config-id", value_name = "ID")]
     config_id: Option<String>,
-    /// Run VRRP only: elect the master and move the VIPs, no data plane and no
-    /// health checks (keepalived's `-P`).
-    #[arg(short = 'P', long = "vrrp")]
-    vrrp: bool,
-    /// Run the health checkers only (keepalived's `-C`).
-    #[arg(short = 'C', long = "check")]
-    check: bool,
-    /// Detailed log: debug level (keepalived's `-D`).
-    #[arg(short = 'D', long = "log-detail")]
-    log_detail: bool,
-    /// Stay in the foreground (keepalived's `-n`; vipd never forks).
-    #[arg(short = 'n', long = "dont-fork")]
-    dont_fork: bool,
-    /// Log to the console, standard error (keepalived's `-l`; vipd always does).
-    #[arg(short = 'l', long = "log-console")]
-    log_console: bool,
-    /// Write the daemon's pid to FILE (keepalived's `-p`).
-    #[arg(short = 'p', long = "pid", value_name = "FILE")]
-    pid: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    daemon: vipd::daemon::DaemonArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
+    /// Show the running director: services, real servers, weights, connections,
+    /// counters and rates (as `ipvsadm -Ln --stats`), VRRP states and checks.
+    Status(vipd::ctl::client::StatusArgs),
     /// The XDP data plane on its own (no VRRP, no health checks).
     #[command(subcommand)]
     Datapath(DatapathCommand),
     /// Load an HTTP server like webbench, with latency percentiles and errors by kind.
     Bench(vipd::bench::BenchArgs),
+    /// Side by side in one lab: direct vs HAProxy vs nftables (vs vipd): req/s,
+    /// latency, and the director's machine CPU per request (root).
+    Compare(vipd::bench::compare::CompareArgs),
     /// Print the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` lines
     /// (as keepalived's genhash).
     Genhash(vipd::probe::genhash::GenhashArgs),
@@ -102,31 +93,18 @@ fn main() -> anyhow::Result<()> {
             }
             std::process::exit(vipd::config_check::run(&args).into());
         }
-        None if cli.use_file.is_some() && cli.vrrp => {
-            let opts = vipd::vrrp_io::daemon::DaemonOptions {
-                config: cli.use_file.unwrap_or_default().into(),
-                config_id: cli.config_id,
-                log_detail: cli.log_detail,
-                pid_file: cli.pid,
-            };
-            Ok(vipd::vrrp_io::daemon::run_vrrp_only(&opts)?)
+        None => {
+            std::process::exit(vipd::daemon::run(cli.use_file, cli.config_id, cli.daemon).into())
         }
-        None if cli.use_file.is_some() => anyhow::bail!(
-            "this build runs VRRP only: add -P (`vipd -f FILE -P`); the full director \
-             (data plane{}) is not wired into `vipd -f` yet",
-            if cli.check {
-                ", and -C checkers"
-            } else {
-                " and checkers"
-            }
-        ),
-        Some(Command::Version) | None => {
+        Some(Command::Status(args)) => Ok(vipd::ctl::client::run(&args)?),
+        Some(Command::Version) => {
             println!("vipd {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Some(Command::Datapath(DatapathCommand::Run(a))) => vipd::datapath::run::run(a),
         Some(Command::Datapath(DatapathCommand::Bench(a))) => vipd::datapath::bench::main(&a),
         Some(Command::Bench(args)) => vipd::bench::main(&args),
+        Some(Command::Compare(args)) => vipd::bench::compare::main(&args),
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),
         Some(Command::Realserver(cmd)) => Ok(vipd::realserver::run(cmd)?),
     }

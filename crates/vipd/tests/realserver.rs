@@ -902,3 +902,35 @@ fn realserver_up_failing_half_way_changes_nothing() {
     let st = ok(vipd(&rs, &["status"]));
     assert!(st.contains("not up"), "{st}");
 }
+
+/// A namespace deleted without `down` (a lab torn down) leaves its state file; the
+/// next `up` anywhere removes it, and never the file of a namespace still alive.
+#[test]
+fn realserver_state_of_a_deleted_namespace_is_collected() {
+    let mut ns = Netns::new();
+    let (rs, _) = two_nodes(&mut ns, 219);
+    // A second real server whose eth0 does not go away with rs (a bridge, not a veth).
+    let cl = ns.add("o");
+    sh(&format!(
+        "ip -n {cl} link add eth0 type bridge && ip -n {cl} link set eth0 up && ip -n {cl} addr add 10.253.220.2/24 dev eth0"
+    ));
+    ok(vipd(&rs, &["up", "--vip", "10.253.85.250"]));
+    ok(vipd(&cl, &["up", "--vip", "10.253.85.251"]));
+    let ino = |n: &str| std::fs::metadata(format!("/run/netns/{n}")).unwrap().ino();
+    let (dead, live) = (ino(&rs), ino(&cl));
+    let file = |i: u64| std::path::PathBuf::from(format!("/run/vipd/realserver/netns-{i}.json"));
+    assert!(file(dead).exists() && file(live).exists());
+    sh(&format!("ip netns del {rs}"));
+    ok(vipd(&cl, &["up", "--vip", "10.253.85.251"]));
+    // (Unless a namespace created meanwhile by a parallel test reused the inode.)
+    let reused = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.ino() == dead));
+    assert!(
+        !file(dead).exists() || reused,
+        "state of the deleted namespace is still there"
+    );
+    assert!(file(live).exists(), "state of a live namespace was removed");
+    ok(vipd(&cl, &["down"]));
+}

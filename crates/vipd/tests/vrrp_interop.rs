@@ -761,3 +761,239 @@ fn tracking_and_notify_scripts() {
         events_text().contains("INSTANCE VI_1 STOP")
     });
 }
+
+/// Adverts seen on the director LAN, with their arrival time.
+#[derive(Debug, Clone)]
+struct Seen {
+    at: Instant,
+    src: std::net::Ipv4Addr,
+    priority: u8,
+}
+
+/// Records every VRRP advert on the director LAN from the router's namespace
+/// (joined to 224.0.0.18 on br-dir) until dropped.
+struct Observer {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Observer {
+    fn start(lab: &LabGuard) -> Self {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let ns = lab.netns("router");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s2, stop2) = (seen.clone(), stop.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let f = fs::File::open(format!("/run/netns/{ns}")).unwrap();
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).unwrap();
+            let idx = nix::net::if_::if_nametoindex("br-dir").unwrap();
+            sock.join_multicast_v4_n(
+                &std::net::Ipv4Addr::new(224, 0, 0, 18),
+                &socket2::InterfaceIndexOrAddress::Index(idx),
+            )
+            .unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            let mut buf = [0u8; 2048];
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                use std::io::Read;
+                if let Ok(n) = (&sock).read(&mut buf) {
+                    let at = Instant::now();
+                    if let Ok(rx) = vipd_core::vrrp::packet::parse_datagram(&buf[..n], false) {
+                        s2.lock().unwrap().push(Seen {
+                            at,
+                            src: rx.src,
+                            priority: rx.repr.priority,
+                        });
+                    }
+                }
+            }
+        });
+        ready_rx.recv().unwrap();
+        Observer {
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn summary(v: &[Duration]) -> String {
+    let mut v = v.to_vec();
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mean = v.iter().map(|d| ms(*d)).sum::<f64>() / v.len() as f64;
+    format!(
+        "{:.0} / {:.0} / {:.0} / {:.0}",
+        ms(v[0]),
+        ms(v[v.len() / 2]),
+        mean,
+        ms(v[v.len() - 1])
+    )
+}
+
+struct Trials {
+    /// From the master's last advert (or its priority-0 advert) to the backup's
+    /// first advert as master, as seen on the wire.
+    wire: Vec<Duration>,
+    /// From the signal to the VIP being on the backup's interface.
+    vip: Vec<Duration>,
+}
+
+/// One implementation on both directors; `trials` SIGKILLs then `trials` SIGTERMs.
+fn bench_pair(
+    lab: &LabGuard,
+    scratch: &Scratch,
+    obs: &Observer,
+    imp: Impl,
+    mode: Mode,
+    trials: usize,
+) -> (Trials, Trials) {
+    let dir1: std::net::Ipv4Addr = DIR1_IP.parse().unwrap();
+    let dir2: std::net::Ipv4Addr = DIR2_IP.parse().unwrap();
+    let mut master = Peer::new(lab, scratch, "dir1", imp);
+    let mut backup = Peer::new(lab, scratch, "dir2", imp);
+    let mk = |priority, state, me, peer| {
+        conf(&NodeConf {
+            mode,
+            priority,
+            state,
+            nopreempt: false,
+            auth_pass: "1111",
+            me,
+            peer,
+        })
+    };
+    let master_conf = mk(100, "MASTER", DIR1_IP, DIR2_IP);
+    master.start(&master_conf);
+    wait_for(
+        "first master",
+        mode.master_down() + Duration::from_secs(3),
+        || master.holds_vip(),
+    );
+    backup.start(&mk(99, "BACKUP", DIR2_IP, DIR1_IP));
+    std::thread::sleep(3 * mode.advert());
+    let mut kill = Trials {
+        wire: vec![],
+        vip: vec![],
+    };
+    let mut term = Trials {
+        wire: vec![],
+        vip: vec![],
+    };
+    for round in 0..2 * trials {
+        let sigkill = round < trials;
+        // A different point of the advert cycle every time.
+        let phase = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64
+            % (mode.advert().as_nanos() as u64);
+        std::thread::sleep(Duration::from_nanos(phase));
+        let t_signal = Instant::now();
+        if sigkill {
+            master.sigkill();
+        } else {
+            master.sigterm();
+        }
+        let vip = wait_for(
+            "backup takes over",
+            mode.master_down() + Duration::from_secs(2),
+            || backup.holds_vip(),
+        );
+        // Let the capture see the new master's first advert.
+        std::thread::sleep(Duration::from_millis(50));
+        let seen = obs.seen();
+        let from = if sigkill {
+            seen.iter()
+                .filter(|s| s.src == dir1 && s.priority > 0 && s.at <= t_signal)
+                .map(|s| s.at)
+                .next_back()
+        } else {
+            seen.iter()
+                .find(|s| s.src == dir1 && s.priority == 0 && s.at >= t_signal)
+                .map(|s| s.at)
+        }
+        .expect("the master's last advert was captured");
+        let to = seen
+            .iter()
+            .find(|s| s.src == dir2 && s.at > from)
+            .map(|s| s.at)
+            .expect("the new master's first advert was captured");
+        let t = if sigkill { &mut kill } else { &mut term };
+        t.wire.push(to - from);
+        t.vip.push(vip);
+        master.reap();
+        let _ = lab.exec(
+            "dir1",
+            ["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth1"],
+        );
+        master.start(&master_conf);
+        wait_for(
+            "the master preempts again",
+            mode.master_down() + Duration::from_secs(3),
+            || master.holds_vip() && !backup.holds_vip(),
+        );
+        std::thread::sleep(2 * mode.advert() + Duration::from_millis(100));
+    }
+    master.stop();
+    backup.stop();
+    (kill, term)
+}
+
+/// Failover times over 20 trials each for vipd and keepalived in the same lab run
+/// (docs/BENCHMARKS.md). About 12 minutes:
+/// `cargo test -p vipd --test vrrp_interop failover_benchmark -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark: about 12 minutes"]
+fn failover_benchmark() {
+    let trials: usize = std::env::var("VRRP_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let lab = lab("vrb");
+    let scratch = Scratch::new(&lab);
+    let obs = Observer::start(&lab);
+    println!("| mode | peer pair | signal | wire: last advert -> new master's advert (min / median / mean / max, ms) | signal -> VIP on backup (min / median / mean / max, ms) |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (mode, label) in [
+        (V2_MULTICAST, "v2, advert_int 1"),
+        (V3_MULTICAST, "v3, advert_int 0.1"),
+    ] {
+        for imp in [Impl::Keepalived, Impl::Vipd] {
+            let (kill, term) = bench_pair(&lab, &scratch, &obs, imp, mode, trials);
+            let name = match imp {
+                Impl::Vipd => "vipd + vipd",
+                Impl::Keepalived => "keepalived + keepalived",
+            };
+            println!(
+                "| {label} | {name} | SIGKILL | {} | {} |",
+                summary(&kill.wire),
+                summary(&kill.vip)
+            );
+            println!(
+                "| {label} | {name} | SIGTERM | {} | {} |",
+                summary(&term.wire),
+                summary(&term.vip)
+            );
+        }
+    }
+}

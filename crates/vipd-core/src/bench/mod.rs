@@ -9,7 +9,11 @@
 //! - [`response`]: an incremental HTTP/1.x response parser (Content-Length,
 //!   chunked, close-delimited, bodiless responses) that never panics.
 //! - [`report`]: a run's results and their webbench-compatible text.
+//! - [`compare`]: the side-by-side comparison's arithmetic (CPU per request, wrk, medians).
+//! - [`chart`]: the SVG bar chart of docs/BENCHMARKS.md.
 
+pub mod chart;
+pub mod compare;
 pub mod report;
 pub mod request;
 pub mod response;

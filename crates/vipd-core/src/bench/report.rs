@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Failed requests by cause.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Errors {
     /// Connect refused (RST to the SYN): nothing listens, or the server is gone.
     pub refused: u64,
@@ -39,7 +39,7 @@ impl Errors {
 
 /// Latency percentiles in microseconds (request start, connect included when a
 /// request opens its connection, to the last byte of the response).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     /// Median.
     pub p50: u64,
@@ -57,7 +57,7 @@ pub struct Latency {
 }
 
 /// Completions in one interval of the run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     /// Seconds since the start at the end of the interval.
     pub end_s: f64,
@@ -68,7 +68,7 @@ pub struct Interval {
 }
 
 /// Everything a run measured; `--json` prints exactly this.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The URL benchmarked.
     pub url: String,

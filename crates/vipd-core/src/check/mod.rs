@@ -15,6 +15,8 @@
 //!   when all their checkers pass, `misc_dynamic` weights, inhibit_on_failure,
 //!   quorum with hysteresis, sorry server, notify scripts, ha_suspend, omega;
 //!   output is a [`ServicePlan`] (the desired table) plus [`Event`]s.
+//! - [`from_config`]: the configuration model ([`crate::config`]) as specs, with
+//!   keepalived's inheritance and per-checker defaults.
 //! - [`http`], [`dns`]: the protocol parts of HTTP_GET/SSL_GET and DNS_CHECK that
 //!   need no socket (requests, reply judgement, keepalived's body digest).
 //!
@@ -45,6 +47,7 @@
 
 pub mod checker;
 pub mod dns;
+pub mod from_config;
 pub mod http;
 pub mod service;
 pub mod spec;

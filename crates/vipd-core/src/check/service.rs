@@ -416,7 +416,8 @@ impl ServiceHealth {
 
     /// Arm every checker (first probes spread over their `warmup` using `seed`)
     /// and settle the initial quorum: a service that starts without quorum puts
-    /// its sorry server in at once.
+    /// its sorry server in at once. An `ha_suspend` service says it starts
+    /// suspended.
     pub fn start(&mut self, now: Duration, seed: u64) -> Vec<Event> {
         self.rng = SplitMix64(seed);
         for r in &mut self.reals {
@@ -425,6 +426,11 @@ impl ServiceHealth {
             }
         }
         let mut events = Vec::new();
+        if self.suspended {
+            events.push(Event::ChecksSuspended {
+                service: self.spec.name.clone(),
+            });
+        }
         self.update_quorum(true, &mut events);
         events
     }
@@ -1325,7 +1331,8 @@ mod tests {
         let mut spec = seed(true);
         spec.ha_suspend = true;
         let mut svc = ServiceHealth::new(spec);
-        svc.start(s(0), 5);
+        let ev = svc.start(s(0), 5);
+        assert!(matches!(ev[..], [Event::ChecksSuspended { .. }]), "{ev:?}");
         assert!(svc.is_suspended());
         assert_eq!(svc.poll_timeout(), None);
         assert!(svc.due_probes(s(1000)).is_empty());

@@ -40,13 +40,14 @@ pub struct CheckTiming {
 }
 
 impl CheckTiming {
-    /// keepalived's defaults for a checker whose `delay_loop` is `delay_loop`:
-    /// `retry 1`, `delay_before_retry` = `warmup` = `delay_loop`, no alpha.
+    /// keepalived's defaults for a TCP_CHECK whose `delay_loop` is `delay_loop`:
+    /// `retry 1`, `delay_before_retry 1`, `warmup` = `delay_loop`, no alpha.
+    /// (Other kinds differ; see [`crate::check::from_config`].)
     pub fn keepalived_default(delay_loop: Duration) -> Self {
         CheckTiming {
             delay_loop,
             retry: 1,
-            delay_before_retry: delay_loop,
+            delay_before_retry: Duration::from_secs(1),
             warmup: delay_loop,
             alpha: false,
         }

@@ -102,6 +102,15 @@ pub struct InstanceConfig {
     pub garp_master_refresh_repeat: u32,
     /// `track_interface` and `track_script` entries.
     pub track: Vec<Track>,
+    /// `lower_prio_no_advert`: when MASTER hears a lower-priority master, only
+    /// gratuitous ARP, no advert.
+    pub lower_prio_no_advert: bool,
+    /// `garp_lower_prio_repeat` (5): gratuitous ARPs sent then.
+    pub garp_lower_prio_repeat: u32,
+    /// `check_unicast_src`: with unicast peers, accept adverts only from them.
+    pub check_unicast_src: bool,
+    /// `skip_check_adv_addr`: do not compare the advert's address list with ours.
+    pub skip_check_adv_addr: bool,
 }
 
 impl InstanceConfig {
@@ -127,6 +136,10 @@ impl InstanceConfig {
             garp_master_refresh: Duration::ZERO,
             garp_master_refresh_repeat: 1,
             track: Vec::new(),
+            lower_prio_no_advert: false,
+            garp_lower_prio_repeat: 5,
+            check_unicast_src: false,
+            skip_check_adv_addr: false,
         }
     }
 
@@ -452,6 +465,12 @@ pub enum Discard {
         got: Vec<Ipv4Addr>,
         /// Ours.
         want: Vec<Ipv4Addr>,
+    },
+    /// `check_unicast_src`: the sender is not one of our `unicast_peer`s.
+    #[error("advert from {src}, which is not a unicast_peer of this instance (check_unicast_src): add it to unicast_peer")]
+    NotAPeer {
+        /// Sender.
+        src: Ipv4Addr,
     },
     /// We own the addresses (priority 255): adverts of others are discarded
     /// (RFC 3768 §7.1).
@@ -785,11 +804,15 @@ impl Instance {
                     // RFC 3768 §6.4.3 says discard; keepalived (#166, #1528) re-asserts
                     // with an advert and gratuitous ARP so that hosts that followed the
                     // other master come back.
-                    self.send_advert(ours);
-                    self.timers.set(Timer::Advert, now + self.config.advert_int);
-                    self.actions.push_back(Action::SendGarp {
-                        count: self.config.garp_master_repeat,
-                    });
+                    if !self.config.lower_prio_no_advert {
+                        self.send_advert(ours);
+                        self.timers.set(Timer::Advert, now + self.config.advert_int);
+                    }
+                    if self.config.garp_lower_prio_repeat > 0 {
+                        self.actions.push_back(Action::SendGarp {
+                            count: self.config.garp_lower_prio_repeat,
+                        });
+                    }
                     Ok(Accepted::Reasserted)
                 }
             }
@@ -809,6 +832,12 @@ impl Instance {
         }
         if rx.src == self.config.primary_ip {
             return Err(Discard::Own);
+        }
+        if self.config.check_unicast_src
+            && !self.config.unicast_peers.is_empty()
+            && !self.config.unicast_peers.contains(&rx.src)
+        {
+            return Err(Discard::NotAPeer { src: rx.src });
         }
         if adv.version != self.config.version {
             return Err(Discard::Version {
@@ -860,7 +889,10 @@ impl Instance {
             return Err(Discard::Owner { src: rx.src });
         }
         // RFC 3768 §7.1: a differing address list from a non-owner MUST be dropped.
-        if adv.priority != PRIORITY_OWNER && !same_set(&adv.addrs, &self.config.vips) {
+        if !self.config.skip_check_adv_addr
+            && adv.priority != PRIORITY_OWNER
+            && !same_set(&adv.addrs, &self.config.vips)
+        {
             return Err(Discard::Addresses {
                 src: rx.src,
                 got: adv.addrs.clone(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
-use super::{client, LabOptions, Role};
+use super::{client, LabOptions};
 
 /// Build the seed's network (client, router, directors, real servers) in network
 /// namespaces on this machine, and run things in it. Needs root.
@@ -186,25 +186,70 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Makes Ctrl-C (SIGINT), SIGTERM and SIGHUP remove lab `name` before the process
+/// exits (status 130), so an interrupted demo leaves nothing behind. Call it before
+/// starting any thread: the signals are blocked in the calling thread, every
+/// thread created afterwards inherits that, and one waiting thread takes them
+/// (processes started later get a clean signal mask from std's spawn).
+pub fn remove_lab_on_signal(name: &str) -> anyhow::Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(sig);
+    }
+    set.thread_block()
+        .context("blocking SIGINT/SIGTERM/SIGHUP")?;
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        if let Ok(sig) = set.wait() {
+            // Never released: the process ends here, and a main thread that wants
+            // to build, remove or exit waits in `lab_ops` until it does.
+            let _ops = lab_ops();
+            eprintln!("\n{sig}: removing lab {name}");
+            if let Err(e) = super::down(&name) {
+                eprintln!("warning: {e}");
+            }
+            std::process::exit(130);
+        }
+    });
+    Ok(())
+}
+
+static LAB_OPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Hold this while building or removing a lab (and before exiting) in a process
+/// that uses [`remove_lab_on_signal`], so the signal's clean-up never runs half-way
+/// through either, and the process does not exit in the middle of the clean-up.
+pub fn lab_ops() -> std::sync::MutexGuard<'static, ()> {
+    LAB_OPS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn demo(name: &str, keep: bool) -> anyhow::Result<()> {
+    if !keep {
+        remove_lab_on_signal(name)?;
+    }
+    let result = demo_steps(name, keep);
+    // If a signal is removing the lab right now, wait here until it exits.
+    drop(lab_ops());
+    result
+}
+
+fn demo_steps(name: &str, keep: bool) -> anyhow::Result<()> {
     println!("== vipd lab demo: the seed's network in namespaces (lab {name})");
-    let guard = super::LabGuard::up(LabOptions {
-        name: name.to_string(),
-        ..LabOptions::default()
-    })?;
-    print!("{}", guard.status()?);
-    let reals: Vec<_> = guard
-        .plan()
-        .nodes()
-        .into_iter()
-        .filter(|n| matches!(n.role, Role::Real(_)))
-        .collect();
-    let askers: Vec<String> = guard
-        .plan()
-        .nodes()
-        .into_iter()
-        .filter(|n| matches!(n.role, Role::Client | Role::Director(_)))
-        .map(|n| n.name)
+    let guard = {
+        let _ops = lab_ops();
+        super::LabGuard::up(LabOptions {
+            name: name.to_string(),
+            ..LabOptions::default()
+        })?
+    };
+    match guard.status() {
+        Ok(s) => print!("{s}"),
+        Err(e) => println!("status: {e}"),
+    }
+    let reals = guard.reals();
+    let askers: Vec<String> = std::iter::once("client".to_string())
+        .chain(guard.directors().into_iter().map(|n| n.name))
         .collect();
     println!("\n== GET / on every real server, through the router");
     let mut failed = 0;
@@ -236,6 +281,7 @@ fn demo(name: &str, keep: bool) -> anyhow::Result<()> {
             }
         }
     }
+    let _ops = lab_ops();
     if keep {
         let lab = guard.keep();
         println!(

@@ -424,12 +424,7 @@ impl Lab {
     }
 
     fn start_httpds(&self, bin: &Path) -> Result<(), LabError> {
-        let reals: Vec<Node> = self
-            .plan
-            .nodes()
-            .into_iter()
-            .filter(|n| matches!(n.role, Role::Real(_)))
-            .collect();
+        let reals = self.reals();
         for node in &reals {
             let mut cmd = self.command(&node.name, bin)?;
             cmd.args([
@@ -479,6 +474,24 @@ impl Lab {
     /// The lab's plan (nodes, addresses).
     pub fn plan(&self) -> &LabPlan {
         &self.plan
+    }
+
+    /// The directors (`dir1`..), with their addresses.
+    pub fn directors(&self) -> Vec<Node> {
+        self.plan
+            .nodes()
+            .into_iter()
+            .filter(|n| matches!(n.role, Role::Director(_)))
+            .collect()
+    }
+
+    /// The real servers (`rs1`..), with their addresses.
+    pub fn reals(&self) -> Vec<Node> {
+        self.plan
+            .nodes()
+            .into_iter()
+            .filter(|n| matches!(n.role, Role::Real(_)))
+            .collect()
     }
 
     /// Namespace name of `node`: `NAME-node` (whether or not the node exists).

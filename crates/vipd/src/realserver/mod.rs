@@ -278,6 +278,9 @@ async fn up(h: &Handle, a: UpArgs) -> Result<(), RealserverError> {
         require_root("up")?;
     }
     let _lock = if a.dry_run { None } else { Some(sys::lock()?) };
+    if !a.dry_run {
+        sys::gc_dead_states();
+    }
     let host = Host::observe(h).await?;
     for name in &a.interfaces {
         match host.link(name) {
@@ -874,6 +877,7 @@ async fn down(h: &Handle, a: DownArgs) -> Result<(), RealserverError> {
     }
     require_root("down")?;
     let _lock = sys::lock()?;
+    sys::gc_dead_states();
     // Read again under the lock: another run may have changed it meanwhile.
     let Some(mut state) = sys::load_state(ino, cookie)? else {
         println!("nothing to undo: another `vipd realserver down` just did it");

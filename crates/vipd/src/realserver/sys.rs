@@ -161,6 +161,101 @@ pub fn lock() -> Result<nix::fcntl::Flock<std::fs::File>, RealserverError> {
         .map_err(|(_, e)| io_err(format!("locking {STATE_DIR}"))(e.into()))
 }
 
+/// Remove state files of namespaces that no longer exist (a lab torn down without
+/// `vipd realserver down` leaves its real servers' files behind; everything those
+/// files list died with the namespace). A namespace is alive while anything refers
+/// to it: a process or thread in it, an open file descriptor, or a bind mount (as
+/// `ip netns add` makes); only files whose inode is referenced by none of these are
+/// removed. Call with the lock held. Returns how many files were removed.
+pub fn gc_dead_states() -> usize {
+    let Ok(rd) = std::fs::read_dir(STATE_DIR) else {
+        return 0;
+    };
+    let mut candidates: Vec<(u64, PathBuf)> = Vec::new();
+    for e in rd.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ino = name
+            .strip_prefix("netns-")
+            .and_then(|r| r.split('.').next())
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(ino) = ino {
+            candidates.push((ino, e.path()));
+        }
+    }
+    if candidates.is_empty() {
+        return 0;
+    }
+    let alive = live_netns_inodes();
+    let mut removed = 0;
+    for (ino, path) in candidates {
+        if !alive.contains(&ino) && std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Inodes of every network namespace something on this host refers to.
+fn live_netns_inodes() -> std::collections::HashSet<u64> {
+    let mut alive = std::collections::HashSet::new();
+    let parse = |link: &Path| -> Option<u64> {
+        let t = std::fs::read_link(link).ok()?;
+        let t = t.to_string_lossy();
+        t.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+    };
+    if let Ok(m) = std::fs::metadata("/proc/self/ns/net") {
+        alive.insert(m.ino());
+    }
+    // Bind mounts of namespaces (ip netns add, docker, ...): nsfs entries.
+    if let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") {
+        for line in mi.lines() {
+            if let Some(pos) = line.find("net:[") {
+                if let Some(n) = line[pos + 5..]
+                    .split(']')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                {
+                    alive.insert(n);
+                }
+            }
+        }
+    }
+    for dir in ["/run/netns", "/var/run/netns"] {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.filter_map(|e| e.ok()) {
+                if let Ok(m) = std::fs::metadata(e.path()) {
+                    alive.insert(m.ino());
+                }
+            }
+        }
+    }
+    // Processes, their threads, and their open descriptors.
+    if let Ok(procs) = std::fs::read_dir("/proc") {
+        for p in procs.filter_map(|e| e.ok()) {
+            if !p
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+            {
+                continue;
+            }
+            let base = p.path();
+            if let Ok(tasks) = std::fs::read_dir(base.join("task")) {
+                for t in tasks.filter_map(|e| e.ok()) {
+                    alive.extend(parse(&t.path().join("ns/net")));
+                }
+            }
+            if let Ok(fds) = std::fs::read_dir(base.join("fd")) {
+                for fd in fds.filter_map(|e| e.ok()) {
+                    alive.extend(parse(&fd.path()));
+                }
+            }
+        }
+    }
+    alive
+}
+
 /// State file path of the namespace with inode `ino`.
 pub fn state_path(ino: u64) -> PathBuf {
     PathBuf::from(STATE_DIR).join(format!("netns-{ino}.json"))

@@ -50,8 +50,51 @@ enum Event {
     Script(usize, bool),
 }
 
+/// One instance's state, as published to an observer (the daemon's `vipd status`
+/// and `ha_suspend`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceState {
+    /// `vrrp_instance` name.
+    pub name: String,
+    /// Current state.
+    pub state: State,
+    /// Priority after tracking, as advertised.
+    pub effective_priority: u8,
+}
+
 /// Runs the node until `shutdown` resolves, then stops it cleanly.
 pub async fn run(spec: VrrpSpec, shutdown: impl Future<Output = ()>) -> Result<(), VrrpIoError> {
+    run_observed(spec, shutdown, None).await
+}
+
+fn publish(node: &Node, observer: Option<&tokio::sync::watch::Sender<Vec<InstanceState>>>) {
+    let Some(tx) = observer else { return };
+    let now: Vec<InstanceState> = node
+        .instances()
+        .iter()
+        .map(|i| InstanceState {
+            name: i.name().to_string(),
+            state: i.state(),
+            effective_priority: i.effective_priority(),
+        })
+        .collect();
+    tx.send_if_modified(|old| {
+        if *old == now {
+            false
+        } else {
+            *old = now;
+            true
+        }
+    });
+}
+
+/// [`run`], publishing every instance's state to `observer` after each change.
+pub async fn run_observed(
+    spec: VrrpSpec,
+    shutdown: impl Future<Output = ()>,
+    observer: Option<tokio::sync::watch::Sender<Vec<InstanceState>>>,
+) -> Result<(), VrrpIoError> {
+    let observer = observer.as_ref();
     let (conn, handle, _) = rtnetlink::new_connection().map_err(VrrpIoError::NetlinkOpen)?;
     tokio::spawn(conn);
 
@@ -174,6 +217,7 @@ pub async fn run(spec: VrrpSpec, shutdown: impl Future<Output = ()>) -> Result<(
     );
     node.start(Instant::now());
     driver.perform_all(&mut node).await;
+    publish(&node, observer);
 
     let mut link_poll = tokio::time::interval(LINK_POLL);
     tokio::pin!(shutdown);
@@ -209,11 +253,13 @@ pub async fn run(spec: VrrpSpec, shutdown: impl Future<Output = ()>) -> Result<(
             }
         }
         driver.perform_all(&mut node).await;
+        publish(&node, observer);
     }
 
     info!("VRRP shutting down");
     node.shutdown(Instant::now());
     driver.perform_all(&mut node).await;
+    publish(&node, observer);
     for t in tasks {
         t.abort();
     }
@@ -329,10 +375,15 @@ impl Driver {
             return;
         };
         match result {
-            Ok(vipd_core::vrrp::Accepted::Reasserted) => info!(
+            Ok(vipd_core::vrrp::Accepted::Reasserted) => {
+                info!(
                 "VRRP {name}: heard lower-priority master {} (priority {}): re-asserting with an advert and gratuitous ARP",
                 rx.src, rx.repr.priority
-            ),
+            );
+                if let Some(line) = &self.ios[idx].notify.master_rx_lower_pri {
+                    notify::spawn(line, &[]);
+                }
+            }
             Ok(_) => {}
             Err(d) if d.is_noise() => {}
             Err(d) => {

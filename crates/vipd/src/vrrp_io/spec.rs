@@ -32,6 +32,8 @@ pub struct NotifySpec {
     pub stop: Option<String>,
     /// `notify`: called with `INSTANCE|GROUP NAME STATE PRIORITY`.
     pub any: Option<String>,
+    /// `notify_master_rx_lower_pri`: MASTER heard a lower-priority master.
+    pub master_rx_lower_pri: Option<String>,
 }
 
 /// One `vrrp_instance`.

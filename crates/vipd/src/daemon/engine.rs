@@ -1,0 +1,454 @@
+//! The daemon's event loop. One task owns all state (configuration, parts,
+//! counters); signals, control-socket requests and the parts' own events arrive
+//! on channels and are handled one at a time, so nothing needs a lock and a
+//! status snapshot is always consistent.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+use vipd_core::config::{Config, VsKey};
+use vipd_core::reload;
+
+use super::load::{self, Checked, Parts};
+use super::lvs::LvsPart;
+use super::status::{self, Status};
+use super::vrrp::VrrpPart;
+use super::DaemonArgs;
+use crate::ctl::{self, server::Pending, Request, Response};
+
+/// What the loop needs from the command line.
+#[derive(Debug)]
+pub struct Options {
+    /// The configuration file (re-read on reload).
+    pub file: String,
+    /// `-i`.
+    pub config_id: Option<String>,
+    /// Which parts run.
+    pub parts: Parts,
+    /// The remaining flags.
+    pub args: DaemonArgs,
+}
+
+/// The running daemon.
+#[derive(Debug)]
+struct Engine {
+    opts: Options,
+    config: Config,
+    started: Instant,
+    reloads: status::Reloads,
+    notes: Vec<String>,
+    vrrp: Option<VrrpPart>,
+    lvs: Option<LvsPart>,
+}
+
+/// Removes the pid file on drop.
+#[derive(Debug)]
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(path: &Path) -> anyhow::Result<Self> {
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing pid file {}", path.display()))?;
+        Ok(PidFile(path.to_owned()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs until TERM/INT.
+pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
+    let stem = ctl::instance_stem();
+    let socket_path = opts.args.socket.clone().unwrap_or_else(ctl::default_socket);
+    let socket = ctl::server::bind(&socket_path)?;
+    let pid_path = opts
+        .args
+        .pid_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(ctl::RUN_DIR).join(format!("{stem}.pid")));
+    let _pid = PidFile::write(&pid_path)?;
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<Pending>(32);
+    let serve_tx = ctl_tx.clone();
+    let ctl_task = tokio::spawn(async move { socket.serve(serve_tx).await });
+    let metrics_task = match opts.args.metrics {
+        Some(addr) => Some(super::metrics::spawn(addr, ctl_tx.clone()).await?),
+        None => None,
+    };
+    drop(ctl_tx);
+
+    let mut engine = Engine::new(opts, checked)?;
+    info!(
+        "vipd {} started (pid {}): {}; control socket {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        engine.summary(),
+        socket_path.display()
+    );
+    for n in &engine.notes {
+        warn!("{n}");
+    }
+
+    let mut sample = tokio::time::interval(std::time::Duration::from_secs(1));
+    sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut failure = None;
+    let why = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            ev = async { engine.vrrp.as_mut().expect("guarded").next().await }, if engine.vrrp.is_some() => {
+                match ev {
+                    None => engine.vrrp_changed(),
+                    Some(why) => {
+                        error!("{why}");
+                        failure = Some(why);
+                        break "a failure";
+                    }
+                }
+            }
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading {}", engine.opts.file);
+                engine.reload().await;
+            }
+            _ = usr1.recv() => engine.dump(DumpKind::Data),
+            _ = usr2.recv() => engine.dump(DumpKind::Stats),
+            Some(p) = ctl_rx.recv() => {
+                let resp = match p.request {
+                    Request::Status => Response::Status(Box::new(engine.status())),
+                    Request::Reload => {
+                        info!("reload requested on the control socket");
+                        let (ok, message) = engine.reload().await;
+                        Response::Reload { ok, message }
+                    }
+                };
+                let _ = p.reply.send(resp);
+            }
+            u = async { engine.lvs.as_mut().expect("guarded").next().await }, if engine.lvs.is_some() => {
+                if let Some(l) = engine.lvs.as_mut() {
+                    l.handle(u);
+                }
+            }
+            _ = sample.tick() => engine.sample(),
+        }
+    };
+    info!("{why}: stopping");
+    engine.shutdown().await;
+    ctl_task.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
+    match failure {
+        None => {
+            info!("vipd stopped");
+            Ok(())
+        }
+        Some(why) => anyhow::bail!("vipd stopped: {why}"),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum DumpKind {
+    Data,
+    Stats,
+}
+
+impl Engine {
+    fn new(opts: Options, checked: Checked) -> anyhow::Result<Self> {
+        let config = checked.config;
+        let notes = checked.notes;
+        // The data plane first (loading it takes a few seconds on a busy
+        // machine): a node must not win the VIP before it can forward.
+        // Without VRRP this node serves as if MASTER (ha_suspend never pauses).
+        let lvs = match checked.lvs {
+            Some(spec) => Some(
+                LvsPart::start(spec, checked.vrrp.is_none())
+                    .context("starting the checkers and the data plane")?,
+            ),
+            None => None,
+        };
+        let vrrp = checked.vrrp.map(VrrpPart::start);
+        Ok(Engine {
+            opts,
+            config,
+            started: Instant::now(),
+            reloads: status::Reloads::default(),
+            notes,
+            vrrp,
+            lvs,
+        })
+    }
+
+    /// A VRRP instance changed state (the driver logged the transition):
+    /// `ha_suspend` follows whether this node is MASTER.
+    fn vrrp_changed(&mut self) {
+        let master = self.vrrp.as_ref().is_none_or(VrrpPart::is_master);
+        if let Some(l) = self.lvs.as_mut() {
+            l.set_master(master);
+        }
+    }
+
+    fn summary(&self) -> String {
+        let c = &self.config;
+        let reals: usize = c.virtual_servers.iter().map(|v| v.real_servers.len()).sum();
+        let mut parts = Vec::new();
+        if self.opts.parts.vrrp {
+            parts.push(format!("{} VRRP instance(s)", c.vrrp_instances.len()));
+        }
+        if self.opts.parts.lvs {
+            parts.push(format!(
+                "{} virtual server(s) with {} real server(s)",
+                c.virtual_servers.len(),
+                reals
+            ));
+        }
+        format!("{} ({})", self.opts.file, parts.join(", "))
+    }
+
+    /// Re-reads the file; applies the difference or keeps the running
+    /// configuration. Returns (applied, one-line message).
+    async fn reload(&mut self) -> (bool, String) {
+        let at = self.started.elapsed().as_secs();
+        let checked = match load::load(
+            &self.opts.file,
+            self.opts.config_id.as_deref(),
+            self.opts.parts,
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                if !e.report().is_empty() {
+                    eprint!("{}", e.report());
+                }
+                let message = format!(
+                    "reload refused, still running the previous configuration: {e}{}",
+                    match e.headline() {
+                        h if h.is_empty() || h == e.to_string() => String::new(),
+                        h => format!(" (first: {h})"),
+                    }
+                );
+                error!("{message}");
+                self.reloads.refused += 1;
+                self.reloads.last = Some(status::ReloadOutcome {
+                    at_secs: at,
+                    ok: false,
+                    message: message.clone(),
+                });
+                return (false, message);
+            }
+        };
+        let diff = reload::diff(&self.config, &checked.config);
+        if diff.vrrp_changed {
+            if let Some(v) = self.vrrp.take() {
+                info!("reload: VRRP configuration changed, restarting VRRP");
+                v.stop().await;
+            }
+            self.vrrp = checked.vrrp.map(VrrpPart::start);
+        }
+        let mut applied_with = Vec::new();
+        match (self.lvs.as_mut(), checked.lvs) {
+            (Some(l), Some(spec)) => {
+                if let Err(e) = l.reload(spec) {
+                    applied_with.push(format!("checkers/data plane: {e}"));
+                }
+            }
+            (None, Some(spec)) => {
+                let master = self.vrrp.as_ref().is_none_or(VrrpPart::is_master);
+                match LvsPart::start(spec, master) {
+                    Ok(l) => self.lvs = Some(l),
+                    Err(e) => {
+                        applied_with.push(format!("starting the checkers and data plane: {e}"))
+                    }
+                }
+            }
+            (Some(_), None) => {
+                if let Some(l) = self.lvs.take() {
+                    l.stop();
+                }
+            }
+            (None, None) => {}
+        }
+        for e in &applied_with {
+            error!("reload: {e}");
+        }
+        self.notes = checked.notes;
+        self.config = checked.config;
+        let message = if applied_with.is_empty() {
+            format!("reload applied: {diff}")
+        } else {
+            format!("reload applied: {diff}; but {}", applied_with.join("; "))
+        };
+        info!("{message}");
+        self.reloads.applied += 1;
+        self.reloads.last = Some(status::ReloadOutcome {
+            at_secs: at,
+            ok: true,
+            message: message.clone(),
+        });
+        (true, message)
+    }
+
+    /// Once a second: counters and rates.
+    fn sample(&mut self) {
+        if let Some(l) = self.lvs.as_mut() {
+            l.sample();
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        // VRRP first: the peer takes the VIP over at once (priority 0) while
+        // this node still forwards what reaches it.
+        if let Some(v) = self.vrrp.take() {
+            v.stop().await;
+        }
+        if let Some(l) = self.lvs.take() {
+            l.stop();
+        }
+    }
+
+    fn status(&self) -> Status {
+        let mut st = self.config_status();
+        if let Some(l) = &self.lvs {
+            l.fill(&mut st);
+        }
+        st
+    }
+
+    /// The status as the configuration alone describes it.
+    fn config_status(&self) -> Status {
+        Status {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            config_file: self.opts.file.clone(),
+            uptime_secs: self.started.elapsed().as_secs_f64(),
+            parts: status::Parts {
+                vrrp: self.vrrp.is_some(),
+                checkers: false,
+                datapath: false,
+                datapath_attach: Vec::new(),
+                notes: self.notes.clone(),
+            },
+            reloads: self.reloads.clone(),
+            vrrp: if let Some(v) = &self.vrrp {
+                v.status(&self.config, self.started)
+            } else if self.opts.parts.vrrp {
+                self.config
+                    .vrrp_instances
+                    .iter()
+                    .map(|i| status::VrrpInstance {
+                        name: i.name.clone(),
+                        vrid: i.virtual_router_id,
+                        interface: i.interface.clone().unwrap_or_default(),
+                        state: "STOPPED".to_owned(),
+                        priority: i.priority,
+                        effective_priority: i.priority,
+                        vips: i
+                            .virtual_ipaddress
+                            .iter()
+                            .map(|v| format!("{}/{}", v.addr.addr, v.addr.len))
+                            .collect(),
+                        since_secs: None,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            services: if self.opts.parts.lvs {
+                self.config
+                    .virtual_servers
+                    .iter()
+                    .filter_map(config_service)
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            counters: Default::default(),
+        }
+    }
+
+    fn dump(&self, kind: DumpKind) {
+        let stem = ctl::instance_stem();
+        let (name, text) = match kind {
+            DumpKind::Data => (
+                format!("{stem}.data"),
+                format!(
+                    "{}\n--- configuration in use ---\n{}",
+                    serde_json::to_string_pretty(&self.status()).unwrap_or_default(),
+                    vipd_core::config::dump::to_conf(&self.config)
+                ),
+            ),
+            DumpKind::Stats => (format!("{stem}.stats"), ctl::render::text(&self.status())),
+        };
+        let path = self.opts.args.dump_dir.join(name);
+        match std::fs::write(&path, text) {
+            Ok(()) => info!("wrote {}", path.display()),
+            Err(e) => error!("cannot write {}: {e}", path.display()),
+        }
+    }
+}
+
+/// A virtual server as the configuration describes it (the parts fill in
+/// health and traffic).
+fn config_service(vs: &vipd_core::config::VirtualServer) -> Option<status::Service> {
+    let VsKey::Addr { ip, port } = vs.key else {
+        return None;
+    };
+    Some(status::Service {
+        name: reload::service_name(&vs.key, vs.protocol),
+        vip: ip,
+        port,
+        protocol: vs.protocol.as_str().to_owned(),
+        lb_algo: vs.lb_algo.as_str().to_owned(),
+        lb_kind: vs.lb_kind.as_str().to_owned(),
+        persistence_timeout: vs.persistence_timeout.filter(|t| *t > 0),
+        quorum_up: None,
+        checks_suspended: false,
+        sorry_active: false,
+        traffic: status::Traffic::default(),
+        reals: vs
+            .real_servers
+            .iter()
+            .map(|r| status::Real {
+                addr: std::net::SocketAddr::new(r.ip, r.port),
+                forward: r.lvs_method.unwrap_or(vs.lb_kind).as_str().to_owned(),
+                in_table: false,
+                weight: 0,
+                configured_weight: r.weight,
+                sorry: false,
+                alive: None,
+                active_conns: 0,
+                inactive_conns: 0,
+                traffic: status::Traffic::default(),
+                checkers: r
+                    .checkers
+                    .iter()
+                    .map(|c| status::Checker {
+                        kind: c.kind.keyword().to_owned(),
+                        target: std::net::SocketAddr::new(
+                            c.common.connect_ip.unwrap_or(r.ip),
+                            c.common.connect_port.unwrap_or(r.port),
+                        ),
+                        up: false,
+                        has_run: false,
+                        last_failure: None,
+                    })
+                    .collect(),
+                last_failure: None,
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,220 @@
+//! Loading the configuration for the daemon: the same check `vipd check` runs,
+//! plus the facts of this host the daemon cannot run without (interfaces). A
+//! configuration with errors, or one naming an interface this network namespace
+//! lacks, is refused with the check's diagnostics, at start and on reload alike.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use vipd_core::config::{Config, Diagnostic, Severity, VsKey};
+
+use crate::config_io;
+
+/// Which parts of the director run (keepalived's `-P` / `-C`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// VRRP.
+    pub vrrp: bool,
+    /// Health checkers and the data plane.
+    pub lvs: bool,
+}
+
+/// Why a configuration cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read.
+    #[error("cannot read the configuration: {0}; give the path of a readable keepalived.conf with -f FILE")]
+    Unreadable(String),
+    /// The configuration has errors (the rendered diagnostics are in `report`).
+    #[error("{file}: {errors} error{s} (shown above; `vipd check -f {file}` prints them again)", s = if *errors == 1 { "" } else { "s" })]
+    Invalid {
+        /// The file.
+        file: String,
+        /// Number of errors.
+        errors: usize,
+        /// The rendered diagnostics.
+        report: String,
+    },
+    /// The configuration does not fit this host.
+    #[error("{file}: {}", problems.join("; "))]
+    Host {
+        /// The file.
+        file: String,
+        /// One line per problem.
+        problems: Vec<String>,
+        /// The rendered diagnostics.
+        report: String,
+    },
+}
+
+impl LoadError {
+    /// The exit code keepalived's `-t` uses for the same problem: 4 unreadable,
+    /// 5 invalid (a missing interface counts as invalid for this host).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LoadError::Unreadable(_) => crate::config_check::EXIT_UNREADABLE,
+            _ => crate::config_check::EXIT_INVALID,
+        }
+    }
+
+    /// The diagnostics to print before the error line.
+    pub fn report(&self) -> &str {
+        match self {
+            LoadError::Unreadable(_) => "",
+            LoadError::Invalid { report, .. } | LoadError::Host { report, .. } => report,
+        }
+    }
+
+    /// The first error's message, for a one-line log.
+    pub fn headline(&self) -> String {
+        match self {
+            LoadError::Invalid { report, .. } => report
+                .lines()
+                .find(|l| l.starts_with("error"))
+                .unwrap_or("")
+                .to_owned(),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// A configuration the daemon can run.
+#[derive(Debug)]
+pub struct Checked {
+    /// The model.
+    pub config: Config,
+    /// The warnings, rendered (empty when there are none).
+    pub warnings: String,
+    /// Number of warnings.
+    pub warning_count: usize,
+    /// What VRRP runs, when it runs.
+    pub vrrp: Option<crate::vrrp_io::VrrpSpec>,
+    /// What the checkers and the data plane run, when they run.
+    pub lvs: Option<super::lvs::LvsSpec>,
+    /// Things accepted but ignored by the parts, one line each.
+    pub notes: Vec<String>,
+}
+
+/// Loads and checks `file` for the given parts.
+pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked, LoadError> {
+    let loaded = config_io::load_file(file, config_id, true)
+        .map_err(|e| LoadError::Unreadable(e.to_string()))?;
+    let report = loaded.diagnostics.render(&loaded.sources);
+    if loaded.diagnostics.has_errors() {
+        return Err(LoadError::Invalid {
+            file: file.to_owned(),
+            errors: loaded.diagnostics.error_count(),
+            report,
+        });
+    }
+    let mut problems: Vec<String> = required_interfaces(&loaded.config, parts)
+        .into_iter()
+        .filter(|i| !config_io::interface_exists(i))
+        .map(|i| format!("interface {i} does not exist in this network namespace (see `ip link`)"))
+        .collect();
+    let mut lvs = None;
+    if parts.lvs {
+        match super::lvs::spec(&loaded.config) {
+            Ok(s) => lvs = s,
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    let mut notes = Vec::new();
+    let vrrp = if parts.vrrp && !loaded.config.vrrp_instances.is_empty() {
+        match super::vrrp::spec(&loaded.config, &mut notes) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if !problems.is_empty() {
+        return Err(LoadError::Host {
+            file: file.to_owned(),
+            problems,
+            report,
+        });
+    }
+    let warning_count = loaded
+        .diagnostics
+        .iter()
+        .filter(|d: &&Diagnostic| d.severity == Severity::Warning)
+        .count();
+    Ok(Checked {
+        config: loaded.config,
+        warnings: report,
+        warning_count,
+        vrrp,
+        lvs,
+        notes,
+    })
+}
+
+/// Interfaces the running parts need: VRRP's instance interfaces, VIP devices and
+/// tracked interfaces; the data plane's receiving interfaces.
+pub fn required_interfaces(c: &Config, parts: Parts) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if parts.vrrp {
+        for i in &c.vrrp_instances {
+            out.extend(i.interface.clone());
+            out.extend(i.virtual_ipaddress.iter().filter_map(|v| v.dev.clone()));
+            out.extend(i.track_interface.iter().map(|t| t.name.clone()));
+        }
+        out.extend(c.static_ipaddress.iter().filter_map(|v| v.dev.clone()));
+    }
+    if parts.lvs {
+        if let Ok(ifs) = datapath_interfaces(c) {
+            out.extend(ifs);
+        }
+    }
+    out
+}
+
+/// The interface on which each virtual server's VIP arrives: the `dev` of the
+/// `virtual_ipaddress` (or `static_ipaddress`) entry that carries it, else its
+/// VRRP instance's interface, else `global_defs { default_interface }`.
+pub fn datapath_interfaces(c: &Config) -> Result<BTreeSet<String>, String> {
+    let mut out = BTreeSet::new();
+    for vs in &c.virtual_servers {
+        let VsKey::Addr { ip, .. } = vs.key else {
+            continue;
+        };
+        match vip_interface(c, ip) {
+            Some(i) => {
+                out.insert(i);
+            }
+            None => {
+                return Err(format!(
+                    "virtual_server {ip}: no virtual_ipaddress, static_ipaddress or global_defs default_interface says which interface receives {ip}; add `{ip} dev IFACE` to a virtual_ipaddress block, or default_interface IFACE"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The interface that receives `vip` (see [`datapath_interfaces`]).
+pub fn vip_interface(c: &Config, vip: IpAddr) -> Option<String> {
+    for i in &c.vrrp_instances {
+        for v in i
+            .virtual_ipaddress
+            .iter()
+            .chain(&i.virtual_ipaddress_excluded)
+        {
+            if v.addr.addr == vip {
+                return v.dev.clone().or_else(|| i.interface.clone());
+            }
+        }
+    }
+    for v in &c.static_ipaddress {
+        if v.addr.addr == vip {
+            if let Some(d) = &v.dev {
+                return Some(d.clone());
+            }
+        }
+    }
+    c.global_defs.default_interface.clone()
+}

@@ -1,0 +1,484 @@
+//! The LVS half of the daemon (what keepalived's checker process and the
+//! kernel's IPVS do): the health checkers ([`HealthDriver`]) decide which real
+//! servers are in each service's table, and the XDP data plane
+//! ([`Director`]) holds exactly that table. Each health plan change is written
+//! to the data plane at once (atomically: `Director::apply` flips a double
+//! buffer), and logged as one line.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use tracing::{error, info, warn};
+use vipd_core::check::{Event, ServiceSpec as HealthSpec};
+use vipd_core::config::Config;
+use vipd_core::director;
+use vipd_core::plan::{self, Plan, Planner};
+
+use super::status;
+use crate::datapath::neigh::{self, NextHop};
+use crate::datapath::{self, AttachMode, Director, Sizes, COUNTER_NAMES};
+use crate::probe::driver::{HealthDriver, Update};
+use crate::probe::Prober;
+
+/// Errors of the LVS part.
+#[derive(Debug, thiserror::Error)]
+pub enum LvsError {
+    /// A virtual server cannot be run.
+    #[error("{0}")]
+    Unsupported(#[from] director::Unsupported),
+    /// The data plane refused.
+    #[error("data plane: {0}")]
+    Datapath(#[from] datapath::DatapathError),
+    /// Planning the tables failed.
+    #[error("data plane tables: {0}")]
+    Plan(#[from] plan::PlanError),
+    /// The data plane serves one interface.
+    #[error("the virtual servers arrive on several interfaces ({0}); vipd's data plane attaches to one: put every VIP on one interface")]
+    Interfaces(String),
+}
+
+/// Everything needed to run a configuration's virtual servers, computed
+/// before anything is touched (so that a reload can be refused cleanly).
+#[derive(Debug, Clone)]
+pub struct LvsSpec {
+    /// Health specs, one per virtual server.
+    pub health: Vec<HealthSpec>,
+    /// Data-plane specs (without real servers), same order.
+    pub datapath: Vec<plan::ServiceSpec>,
+    /// The interface the VIPs arrive on.
+    pub iface: String,
+}
+
+fn iface_mtu(iface: &str) -> Option<u16> {
+    std::fs::read_to_string(format!("/sys/class/net/{iface}/mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Builds the spec of `c`'s virtual servers (None when there are none).
+pub fn spec(c: &Config) -> Result<Option<LvsSpec>, LvsError> {
+    if c.virtual_servers.is_empty() {
+        return Ok(None);
+    }
+    let ifaces =
+        super::load::datapath_interfaces(c).map_err(|e| LvsError::Interfaces(e.to_string()))?;
+    if ifaces.len() != 1 {
+        return Err(LvsError::Interfaces(
+            ifaces.into_iter().collect::<Vec<_>>().join(", "),
+        ));
+    }
+    let iface = ifaces.into_iter().next().expect("one");
+    // Room for the outer IPv4 header (20) plus IPv4 and TCP headers (40).
+    let mss = iface_mtu(&iface).map(|m| m.saturating_sub(60));
+    let health = director::health_specs(c)?;
+    let datapath = c
+        .virtual_servers
+        .iter()
+        .map(|vs| director::datapath_spec(vs, mss))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Plan once on a scratch planner: scheduler tables that cannot be built are
+    // refused now, not when a real server comes up.
+    let mut scratch = Planner::new(
+        datapath::abi::MAX_SERVICES as usize,
+        datapath::abi::MAX_DESTS as usize,
+    );
+    let full: Vec<plan::ServiceSpec> = datapath
+        .iter()
+        .zip(&c.virtual_servers)
+        .map(|(d, vs)| plan::ServiceSpec {
+            reals: director::configured_reals(vs),
+            ..d.clone()
+        })
+        .collect();
+    scratch.plan(&full)?;
+    Ok(Some(LvsSpec {
+        health,
+        datapath,
+        iface,
+    }))
+}
+
+/// Traffic of one real server (or service), accumulated across the data
+/// plane's id changes, with the last sample for rates.
+#[derive(Debug, Clone, Default)]
+struct Account {
+    total: datapath::abi::Stats,
+    /// Data-plane id and the id's counters when last read.
+    seen: Option<(u32, datapath::abi::Stats)>,
+    rate: (f64, f64, f64),
+    conns: datapath::abi::DestConns,
+}
+
+impl Account {
+    fn observe(&mut self, id: u32, cur: datapath::abi::Stats, secs: f64) {
+        let (pk, by, cn) = match self.seen {
+            Some((sid, last)) if sid == id => (
+                cur.packets.saturating_sub(last.packets),
+                cur.bytes.saturating_sub(last.bytes),
+                cur.conns.saturating_sub(last.conns),
+            ),
+            // A new id: count from now (an id may be reused from another server).
+            _ => (0, 0, 0),
+        };
+        self.total.packets += pk;
+        self.total.bytes += by;
+        self.total.conns += cn;
+        self.seen = Some((id, cur));
+        if secs > 0.0 {
+            self.rate = (cn as f64 / secs, pk as f64 / secs, by as f64 / secs);
+        }
+    }
+
+    fn traffic(&self) -> status::Traffic {
+        status::Traffic {
+            conns: self.total.conns,
+            packets: self.total.packets,
+            bytes: self.total.bytes,
+            cps: self.rate.0,
+            pps: self.rate.1,
+            bps: self.rate.2,
+        }
+    }
+}
+
+/// The loaded, attached data plane.
+#[derive(Debug)]
+struct Datapath {
+    dir: Director,
+    planner: Planner,
+    plan: Plan,
+    hops: BTreeSet<NextHop>,
+    attach: String,
+    services: HashMap<plan::ServiceKey, Account>,
+    reals: HashMap<(plan::ServiceKey, SocketAddr), Account>,
+    counters: BTreeMap<String, u64>,
+    last_sample: Instant,
+}
+
+/// The running checkers and data plane.
+#[derive(Debug)]
+pub struct LvsPart {
+    spec: LvsSpec,
+    health: HealthDriver,
+    dp: Datapath,
+    master: bool,
+}
+
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ u64::from(std::process::id())
+}
+
+impl LvsPart {
+    /// Loads and attaches the data plane, starts the checkers. `master`: this
+    /// node is VRRP MASTER (true when VRRP does not run) for `ha_suspend`.
+    pub fn start(spec: LvsSpec, master: bool) -> Result<Self, LvsError> {
+        let sizes = Sizes::default();
+        let mut dir = Director::load(sizes)?;
+        let n = dir.sync_ifaddrs()?;
+        if n == 0 {
+            warn!("no IPv4 address in this network namespace: TUN needs one as the outer source");
+        }
+        let planner = Planner::new(sizes.services as usize, sizes.dests as usize);
+        let (health, update) =
+            HealthDriver::start(spec.health.clone(), Prober::new(), seed(), master);
+        let rips: BTreeSet<IpAddr> = spec
+            .health
+            .iter()
+            .flat_map(|s| {
+                s.reals
+                    .iter()
+                    .map(|r| r.addr.ip())
+                    .chain(s.sorry_server.as_ref().map(|s| s.addr.ip()))
+            })
+            .collect();
+        let hops = neigh::keep_resolved(&rips.into_iter().collect::<Vec<_>>())?;
+        let mode = dir.attach(&spec.iface, AttachMode::Auto)?;
+        let attach = format!("{} ({:?})", spec.iface, mode);
+        let mut part = LvsPart {
+            dp: Datapath {
+                dir,
+                planner,
+                plan: Plan::default(),
+                hops,
+                attach,
+                services: HashMap::new(),
+                reals: HashMap::new(),
+                counters: BTreeMap::new(),
+                last_sample: Instant::now(),
+            },
+            spec,
+            health,
+            master,
+        };
+        info!("data plane: XDP director attached to {}", part.dp.attach);
+        part.handle(update);
+        part.write_tables()?;
+        Ok(part)
+    }
+
+    /// Waits for the next health change. Cancel-safe.
+    pub async fn next(&mut self) -> Update {
+        self.health.next().await
+    }
+
+    /// Logs the events, runs their notify programs and writes changed tables.
+    pub fn handle(&mut self, update: Update) {
+        for (_, ev) in &update.events {
+            match ev {
+                Event::CheckFailing { .. } => info!("{ev}"),
+                Event::RealDown { initial: true, .. } => info!("{ev}"),
+                Event::RealDown { .. } | Event::QuorumLost { .. } => warn!("{ev}"),
+                _ => info!("{ev}"),
+            }
+            if let Some(script) = ev.script() {
+                crate::vrrp_io::notify::spawn(script, &[]);
+            }
+        }
+        if !update.plans.is_empty() {
+            if let Err(e) = self.write_tables() {
+                error!("data plane: writing the tables failed: {e}");
+            }
+        }
+    }
+
+    /// Writes the current health plans to the data plane.
+    fn write_tables(&mut self) -> Result<(), LvsError> {
+        let plans = self.health.plans();
+        let wanted: Vec<plan::ServiceSpec> = self
+            .spec
+            .datapath
+            .iter()
+            .zip(plans)
+            .map(|(d, p)| plan::ServiceSpec {
+                reals: director::datapath_reals(p),
+                ..d.clone()
+            })
+            .collect();
+        let plan = self.dp.planner.plan(&wanted)?;
+        self.dp.dir.apply(&plan)?;
+        for (svc, spec) in wanted.iter().zip(&self.spec.health) {
+            let old: Vec<_> = self
+                .dp
+                .plan
+                .dests
+                .iter()
+                .filter(|d| {
+                    self.dp
+                        .plan
+                        .services
+                        .iter()
+                        .any(|s| s.slot == d.slot && s.key == (svc.vip, svc.port, svc.proto))
+                })
+                .map(|d| (d.rip, d.port, d.weight))
+                .collect();
+            let new: Vec<_> = svc
+                .reals
+                .iter()
+                .map(|r| (r.rip, r.port, r.weight))
+                .collect();
+            if old != new {
+                let list: Vec<String> = svc
+                    .reals
+                    .iter()
+                    .map(|r| format!("{}@{}", SocketAddr::new(r.rip, r.port), r.weight))
+                    .collect();
+                info!(
+                    "{}: data-plane table now [{}]",
+                    spec.name,
+                    if list.is_empty() {
+                        "empty: no real server up".to_owned()
+                    } else {
+                        list.join(" ")
+                    }
+                );
+            }
+        }
+        self.dp.plan = plan;
+        Ok(())
+    }
+
+    /// VRRP says whether this node is MASTER (`ha_suspend`).
+    pub fn set_master(&mut self, master: bool) {
+        if master != self.master {
+            self.master = master;
+            let u = self.health.set_master(master);
+            self.handle(u);
+        }
+    }
+
+    /// Applies a new spec: checkers keep what they know of unchanged real
+    /// servers, the data plane keeps its ids (and so its connections).
+    pub fn reload(&mut self, spec: LvsSpec) -> Result<(), LvsError> {
+        if spec.iface != self.spec.iface {
+            return Err(LvsError::Interfaces(format!(
+                "{} (running on {}; restart vipd to move the data plane)",
+                spec.iface, self.spec.iface
+            )));
+        }
+        let rips: Vec<IpAddr> = spec
+            .health
+            .iter()
+            .flat_map(|s| s.reals.iter().map(|r| r.addr.ip()))
+            .collect();
+        match neigh::keep_resolved(&rips) {
+            Ok(h) => self.dp.hops.extend(h),
+            Err(e) => warn!("keeping next hops resolved: {e}"),
+        }
+        let update = self.health.reload(spec.health.clone(), seed(), self.master);
+        self.spec = spec;
+        self.handle(update);
+        self.write_tables()
+    }
+
+    /// Once a second: connection counts, counters and rates.
+    pub fn sample(&mut self) {
+        let dp = &mut self.dp;
+        let secs = dp.last_sample.elapsed().as_secs_f64();
+        dp.last_sample = Instant::now();
+        if let Err(e) = dp.dir.correct_conn_counts(datapath::coarse_now_ns()) {
+            warn!("data plane: counting connections: {e}");
+        }
+        for s in &dp.plan.services {
+            if let Ok(st) = dp.dir.service_stats(s.slot) {
+                dp.services
+                    .entry(s.key)
+                    .or_default()
+                    .observe(s.slot, st, secs);
+            }
+        }
+        for d in &dp.plan.dests {
+            let Some(s) = dp.plan.services.iter().find(|s| s.slot == d.slot) else {
+                continue;
+            };
+            let acc = dp
+                .reals
+                .entry((s.key, SocketAddr::new(d.rip, d.port)))
+                .or_default();
+            if let Ok(st) = dp.dir.dest_stats(d.id) {
+                acc.observe(d.id, st, secs);
+            }
+            if let Ok(c) = dp.dir.dest_conns(d.id) {
+                acc.conns = c;
+            }
+        }
+        if let Ok(c) = dp.dir.counters() {
+            dp.counters = COUNTER_NAMES
+                .iter()
+                .zip(c)
+                .map(|(n, v)| ((*n).to_owned(), v))
+                .collect();
+        }
+    }
+
+    /// Fills health and traffic into the configuration's view of the services.
+    pub fn fill(&self, st: &mut status::Status) {
+        st.parts.checkers = true;
+        st.parts.datapath = true;
+        st.parts.datapath_attach = vec![self.dp.attach.clone()];
+        st.counters = self.dp.counters.clone();
+        let health = self.health.status();
+        for ((svc, h), d) in st.services.iter_mut().zip(&health).zip(&self.spec.datapath) {
+            let key = (d.vip, d.port, d.proto);
+            svc.quorum_up = Some(h.quorum_up);
+            svc.checks_suspended = h.suspended;
+            svc.sorry_active = h.sorry_active;
+            if let Some(a) = self.dp.services.get(&key) {
+                svc.traffic = a.traffic();
+            }
+            let slot = self
+                .dp
+                .plan
+                .services
+                .iter()
+                .find(|s| s.key == key)
+                .map(|s| s.slot);
+            let in_table = |addr: SocketAddr| {
+                self.dp
+                    .plan
+                    .dests
+                    .iter()
+                    .find(|d| Some(d.slot) == slot && SocketAddr::new(d.rip, d.port) == addr)
+            };
+            for r in &mut svc.reals {
+                if let Some(hr) = h.reals.iter().find(|x| x.addr == r.addr) {
+                    r.alive = Some(hr.alive);
+                    r.checkers = hr
+                        .checkers
+                        .iter()
+                        .map(|c| status::Checker {
+                            kind: c.kind.to_owned(),
+                            target: c.target,
+                            up: c.up,
+                            has_run: c.has_run,
+                            last_failure: c.last_failure.clone(),
+                        })
+                        .collect();
+                    r.last_failure = hr.checkers.iter().find_map(|c| c.last_failure.clone());
+                }
+            }
+            // The sorry server, when the table holds it.
+            if let Some(sorry) = self
+                .spec
+                .health
+                .iter()
+                .find(|s| s.name == svc.name)
+                .and_then(|s| s.sorry_server.as_ref())
+            {
+                if !svc.reals.iter().any(|r| r.addr == sorry.addr) {
+                    svc.reals.push(status::Real {
+                        addr: sorry.addr,
+                        forward: svc.lb_kind.clone(),
+                        in_table: false,
+                        weight: 0,
+                        configured_weight: sorry.weight,
+                        sorry: true,
+                        alive: None,
+                        active_conns: 0,
+                        inactive_conns: 0,
+                        traffic: status::Traffic::default(),
+                        checkers: Vec::new(),
+                        last_failure: None,
+                    });
+                }
+            }
+            for r in &mut svc.reals {
+                if let Some(d) = in_table(r.addr) {
+                    r.in_table = true;
+                    r.weight = d.weight;
+                } else {
+                    r.in_table = false;
+                    r.weight = 0;
+                }
+                if let Some(a) = self.dp.reals.get(&(key, r.addr)) {
+                    r.traffic = a.traffic();
+                    if r.in_table {
+                        r.active_conns = u64::from(a.conns.active);
+                        r.inactive_conns = u64::from(a.conns.inactive);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops: omega notify programs, next-hop entries released, program
+    /// detached (by dropping the director).
+    pub fn stop(mut self) {
+        for (_, ev) in self.health.shutdown() {
+            info!("{ev}");
+            if let Some(script) = ev.script() {
+                crate::vrrp_io::notify::spawn(script, &[]);
+            }
+        }
+        neigh::release(&self.dp.hops);
+        let attach = self.dp.attach.clone();
+        drop(self);
+        info!("data plane: XDP director detached from {attach}");
+    }
+}

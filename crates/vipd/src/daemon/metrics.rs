@@ -1,0 +1,266 @@
+//! `--metrics ADDR:PORT`: the figures of `vipd status` in the Prometheus text
+//! format on `GET /metrics`, named after Prometheus conventions (`_total` for
+//! counters, base units, labels for the service, real server and instance).
+//! Off by default; meant for a loopback address.
+
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
+
+use super::status::Status;
+use crate::ctl::{server::Pending, Request as CtlRequest, Response as CtlResponse};
+
+/// Binds `addr` and serves metrics until the task is aborted.
+pub async fn spawn(
+    addr: SocketAddr,
+    to_daemon: mpsc::Sender<Pending>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--metrics {addr}: cannot listen (port in use, or a typo?)"))?;
+    info!("Prometheus metrics on http://{addr}/metrics");
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let tx = to_daemon.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let tx = tx.clone();
+                        async move { Ok::<_, Infallible>(answer(req, tx).await) }
+                    });
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    debug!("metrics connection: {e}");
+                }
+            });
+        }
+    }))
+}
+
+async fn answer<B>(req: Request<B>, tx: mpsc::Sender<Pending>) -> Response<Full<Bytes>> {
+    let reply = |code: StatusCode, body: String, ctype: &'static str| {
+        Response::builder()
+            .status(code)
+            .header("content-type", ctype)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default()
+    };
+    if req.uri().path() != "/metrics" {
+        return reply(
+            StatusCode::NOT_FOUND,
+            "vipd serves /metrics only\n".into(),
+            "text/plain",
+        );
+    }
+    let (otx, orx) = oneshot::channel();
+    let st = match tx
+        .send(Pending {
+            request: CtlRequest::Status,
+            reply: otx,
+        })
+        .await
+    {
+        Ok(()) => orx.await.ok(),
+        Err(_) => None,
+    };
+    match st {
+        Some(CtlResponse::Status(st)) => reply(
+            StatusCode::OK,
+            render(&st),
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
+        _ => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "vipd is shutting down\n".into(),
+            "text/plain",
+        ),
+    }
+}
+
+/// One metric family: HELP, TYPE, samples.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
+        let l: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect();
+        if l.is_empty() {
+            let _ = writeln!(self.out, "{name} {v}");
+        } else {
+            let _ = writeln!(self.out, "{name}{{{}}} {v}", l.join(","));
+        }
+    }
+}
+
+/// The Prometheus text exposition of a status.
+pub fn render(st: &Status) -> String {
+    let mut out = String::new();
+    let mut f = Family { out: &mut out };
+    f.head(
+        "vipd_up_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+    );
+    f.sample("vipd_up_seconds", &[], st.uptime_secs);
+    f.head(
+        "vipd_reloads_total",
+        "counter",
+        "Configuration reloads by result.",
+    );
+    f.sample(
+        "vipd_reloads_total",
+        &[("result", "applied")],
+        st.reloads.applied as f64,
+    );
+    f.sample(
+        "vipd_reloads_total",
+        &[("result", "refused")],
+        st.reloads.refused as f64,
+    );
+
+    f.head(
+        "vipd_vrrp_state",
+        "gauge",
+        "1 for the state each VRRP instance is in (INIT, BACKUP, MASTER, FAULT, STOPPED).",
+    );
+    for v in &st.vrrp {
+        for s in ["INIT", "BACKUP", "MASTER", "FAULT", "STOPPED"] {
+            f.sample(
+                "vipd_vrrp_state",
+                &[("instance", &v.name), ("state", s)],
+                if v.state == s { 1.0 } else { 0.0 },
+            );
+        }
+    }
+    f.head(
+        "vipd_vrrp_priority",
+        "gauge",
+        "Effective priority of each VRRP instance.",
+    );
+    for v in &st.vrrp {
+        f.sample(
+            "vipd_vrrp_priority",
+            &[("instance", &v.name)],
+            f64::from(v.effective_priority),
+        );
+    }
+
+    type Pick = fn(&super::status::Traffic) -> u64;
+    let fams: [(&str, &str, Pick); 3] = [
+        ("connections_total", "Connections scheduled.", |t| t.conns),
+        (
+            "packets_total",
+            "Packets forwarded (inbound; replies bypass the director).",
+            |t| t.packets,
+        ),
+        ("bytes_total", "Bytes forwarded (inbound).", |t| t.bytes),
+    ];
+    for (suffix, help, pick) in fams {
+        let name = format!("vipd_service_{suffix}");
+        f.head(&name, "counter", help);
+        for s in &st.services {
+            f.sample(&name, &[("service", &s.name)], pick(&s.traffic) as f64);
+        }
+        let name = format!("vipd_real_server_{suffix}");
+        f.head(&name, "counter", help);
+        for s in &st.services {
+            for r in &s.reals {
+                let real = r.addr.to_string();
+                f.sample(
+                    &name,
+                    &[("service", &s.name), ("real_server", &real)],
+                    pick(&r.traffic) as f64,
+                );
+            }
+        }
+    }
+    type RealPick = fn(&super::status::Real) -> f64;
+    let gauges: [(&str, &str, RealPick); 4] = [
+        (
+            "vipd_real_server_weight",
+            "Weight in the data plane's table (0 quiesced; absent servers 0).",
+            |r| if r.in_table { f64::from(r.weight) } else { 0.0 },
+        ),
+        (
+            "vipd_real_server_up",
+            "1 when all the real server's checkers pass (or it has none).",
+            |r| {
+                if r.alive.unwrap_or(r.checkers.is_empty()) {
+                    1.0
+                } else {
+                    0.0
+                }
+            },
+        ),
+        (
+            "vipd_real_server_active_connections",
+            "Active connections in the connection table.",
+            |r| r.active_conns as f64,
+        ),
+        (
+            "vipd_real_server_inactive_connections",
+            "Inactive connections in the connection table.",
+            |r| r.inactive_conns as f64,
+        ),
+    ];
+    for (name, help, pick) in gauges {
+        f.head(name, "gauge", help);
+        for s in &st.services {
+            for r in &s.reals {
+                let real = r.addr.to_string();
+                f.sample(
+                    name,
+                    &[("service", &s.name), ("real_server", &real)],
+                    pick(r),
+                );
+            }
+        }
+    }
+    f.head(
+        "vipd_service_quorum_up",
+        "gauge",
+        "1 while the service has quorum.",
+    );
+    for s in &st.services {
+        f.sample(
+            "vipd_service_quorum_up",
+            &[("service", &s.name)],
+            if s.quorum_up.unwrap_or(true) {
+                1.0
+            } else {
+                0.0
+            },
+        );
+    }
+    f.head(
+        "vipd_datapath_events_total",
+        "counter",
+        "Data-plane counters (drops by reason, totals).",
+    );
+    for (k, v) in &st.counters {
+        f.sample("vipd_datapath_events_total", &[("event", k)], *v as f64);
+    }
+    out
+}

@@ -1,0 +1,202 @@
+//! The daemon's state as `vipd status` and the Prometheus endpoint show it: one
+//! serializable [`Status`], filled by the parts that know each figure (config for
+//! the services' shape, the checkers for health, VRRP for instance states, the data
+//! plane for counters). `vipd status --json` prints exactly this structure, so a
+//! test or a script can parse it with the same types.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything `vipd status` shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// vipd's version.
+    pub version: String,
+    /// Process id of the daemon.
+    pub pid: u32,
+    /// The keepalived.conf in use.
+    pub config_file: String,
+    /// Seconds since the daemon started.
+    pub uptime_secs: f64,
+    /// Which parts run (`-P` VRRP only, `-C` checkers and data plane only).
+    pub parts: Parts,
+    /// Reloads (SIGHUP).
+    pub reloads: Reloads,
+    /// VRRP instances, in configuration order.
+    pub vrrp: Vec<VrrpInstance>,
+    /// Virtual services, in configuration order.
+    pub services: Vec<Service>,
+    /// Data-plane counters by name (drop reasons and totals), when it runs.
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// Which parts of the director run in this process, and why one does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parts {
+    /// VRRP runs.
+    pub vrrp: bool,
+    /// Health checkers run.
+    pub checkers: bool,
+    /// The XDP data plane is attached.
+    pub datapath: bool,
+    /// Interface(s) the data plane is attached to, with the XDP mode.
+    pub datapath_attach: Vec<String>,
+    /// One line per part that was asked for but does not run, saying why.
+    pub notes: Vec<String>,
+}
+
+/// Reload history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reloads {
+    /// Reloads applied.
+    pub applied: u64,
+    /// Reloads refused (the new configuration had errors).
+    pub refused: u64,
+    /// The last attempt.
+    pub last: Option<ReloadOutcome>,
+}
+
+/// The result of one reload attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadOutcome {
+    /// Seconds since the daemon started, when it happened.
+    pub at_secs: u64,
+    /// Applied (true) or refused (false).
+    pub ok: bool,
+    /// What changed, or why it was refused.
+    pub message: String,
+}
+
+/// One VRRP instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrrpInstance {
+    /// `vrrp_instance` name.
+    pub name: String,
+    /// `virtual_router_id`.
+    pub vrid: u8,
+    /// `interface`.
+    pub interface: String,
+    /// INIT, BACKUP, MASTER, FAULT (or STOPPED when VRRP does not run).
+    pub state: String,
+    /// Configured priority.
+    pub priority: u8,
+    /// Priority after tracking adjustments, as advertised.
+    pub effective_priority: u8,
+    /// The virtual addresses.
+    pub vips: Vec<String>,
+    /// Seconds since the daemon started, when the instance entered its state.
+    pub since_secs: Option<u64>,
+}
+
+/// Traffic figures as `ipvsadm -Ln --stats` / `--rate` show them. vipd sees
+/// only the inbound direction (replies go from the real server straight to the
+/// client in TUN and DR), so there is no Out column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Packets forwarded.
+    pub packets: u64,
+    /// Bytes forwarded.
+    pub bytes: u64,
+    /// New connections per second (over the last sampling interval).
+    pub cps: f64,
+    /// Packets per second.
+    pub pps: f64,
+    /// Bytes per second.
+    pub bps: f64,
+}
+
+/// One virtual service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    /// The name used in log lines, e.g. `10.253.85.250:80/TCP`.
+    pub name: String,
+    /// VIP.
+    pub vip: IpAddr,
+    /// Port (0: all ports).
+    pub port: u16,
+    /// TCP, UDP, SCTP.
+    pub protocol: String,
+    /// `lb_algo`.
+    pub lb_algo: String,
+    /// `lb_kind` (Tunnel, Route, Masq as ipvsadm prints them are TUN, DR, NAT).
+    pub lb_kind: String,
+    /// `persistence_timeout` when persistence is on.
+    pub persistence_timeout: Option<u32>,
+    /// Has quorum (None without checkers).
+    pub quorum_up: Option<bool>,
+    /// Checks paused by `ha_suspend`.
+    pub checks_suspended: bool,
+    /// The sorry server is in the table.
+    pub sorry_active: bool,
+    /// Traffic through the service.
+    pub traffic: Traffic,
+    /// Its real servers (and the sorry server), configuration order.
+    pub reals: Vec<Real>,
+}
+
+/// One real server of a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Real {
+    /// Address and port.
+    pub addr: SocketAddr,
+    /// Forwarding method (as the service's unless `lvs_method` says otherwise).
+    pub forward: String,
+    /// In the data plane's table now.
+    pub in_table: bool,
+    /// Weight in the table (0: quiesced, no new connections).
+    pub weight: u32,
+    /// Weight in the configuration.
+    pub configured_weight: u32,
+    /// Is this the sorry server?
+    pub sorry: bool,
+    /// All checkers pass (None: no checkers run).
+    pub alive: Option<bool>,
+    /// Active (established) connections in the connection table.
+    pub active_conns: u64,
+    /// Inactive (closing, or UDP) connections.
+    pub inactive_conns: u64,
+    /// Traffic to it.
+    pub traffic: Traffic,
+    /// Its checkers.
+    pub checkers: Vec<Checker>,
+    /// The most recent failure reason among its checkers.
+    pub last_failure: Option<String>,
+}
+
+/// One checker of a real server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checker {
+    /// `TCP_CHECK`, `HTTP_GET`, ...
+    pub kind: String,
+    /// Address probed.
+    pub target: SocketAddr,
+    /// Passing.
+    pub up: bool,
+    /// Has produced a result yet.
+    pub has_run: bool,
+    /// Why the last probe failed.
+    pub last_failure: Option<String>,
+}
+
+impl Status {
+    /// The service with this name.
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+impl Service {
+    /// The real servers that get new connections.
+    pub fn active_reals(&self) -> impl Iterator<Item = &Real> {
+        self.reals.iter().filter(|r| r.in_table && r.weight > 0)
+    }
+
+    /// The real server at `addr`.
+    pub fn real(&self, addr: SocketAddr) -> Option<&Real> {
+        self.reals.iter().find(|r| r.addr == addr)
+    }
+}
