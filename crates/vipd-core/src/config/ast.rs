@@ -6,7 +6,8 @@
 //! on one line: `authentication { auth_type PASS }`.
 
 use super::diag::{Diagnostic, Diagnostics, Span};
-use super::lexer::{Token, TokenKind};
+use super::lexer::{Lexer, Token, TokenKind};
+use super::preprocess::LogicalLine;
 
 /// A word and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,104 +54,145 @@ impl Node {
 /// Nesting deeper than this is refused (keepalived's deepest real nesting is 5).
 const MAX_DEPTH: usize = 32;
 
-/// Builds the tree. Unbalanced braces are errors naming where the block opened.
-pub fn parse(tokens: &[Token], diags: &mut Diagnostics) -> Vec<Node> {
-    let mut p = Parser {
-        toks: tokens,
-        pos: 0,
-        diags,
-    };
+/// Builds the whole tree at once (tests, tools). Unbalanced braces are errors
+/// naming where the block opened.
+pub fn parse(lines: &[LogicalLine], diags: &mut Diagnostics) -> Vec<Node> {
+    let mut p = Parser::new(lines);
     let mut nodes = Vec::new();
-    loop {
-        p.statements(&mut nodes, 0);
-        match p.peek() {
-            None => break,
-            Some(t) => {
-                // A `}` with nothing open.
-                let span = t.span;
-                p.pos += 1;
-                p.diags.push(
-                    Diagnostic::error("unmatched `}`")
-                        .at(span)
-                        .label("no block is open here")
-                        .help("remove this `}` or add the `{` it was meant to close"),
-                );
-            }
-        }
+    while let Some(n) = p.next_top() {
+        nodes.push(n);
     }
+    p.finish(diags);
     nodes
 }
 
-struct Parser<'a> {
-    toks: &'a [Token],
-    pos: usize,
-    diags: &'a mut Diagnostics,
+/// A streaming parser: hands out one top-level statement (with its block) at a
+/// time, so a large configuration is never held as one tree.
+#[derive(Debug)]
+pub struct Parser<'a> {
+    lex: Lexer<'a>,
+    peeked: Option<Token>,
+    diags: Diagnostics,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<&Token> {
-        self.toks.get(self.pos)
+impl<'a> Parser<'a> {
+    /// A parser over preprocessed lines.
+    pub fn new(lines: &'a [LogicalLine]) -> Self {
+        Parser {
+            lex: Lexer::new(lines),
+            peeked: None,
+            diags: Diagnostics::default(),
+        }
     }
 
-    /// Parses statements until end of input or a `}` (left unconsumed).
-    fn statements(&mut self, out: &mut Vec<Node>, depth: usize) {
-        while let Some(t) = self.peek() {
-            match &t.kind {
-                TokenKind::Eol => self.pos += 1,
-                TokenKind::Close => return,
+    /// The next top-level statement, or None at the end of input.
+    pub fn next_top(&mut self) -> Option<Node> {
+        loop {
+            match &self.peek()?.kind {
+                TokenKind::Eol => {
+                    self.bump();
+                }
+                TokenKind::Close => {
+                    let span = self.bump()?.span;
+                    self.diags.push(
+                        Diagnostic::error("unmatched `}`")
+                            .at(span)
+                            .label("no block is open here")
+                            .help("remove this `}` or add the `{` it was meant to close"),
+                    );
+                }
                 TokenKind::Open => {
-                    // A `{` on its own line belongs to the statement before it.
-                    let open = t.span;
-                    self.pos += 1;
-                    let block = self.block(open, depth);
-                    match out.last_mut() {
-                        Some(prev) if prev.block.is_none() => prev.block = Some(block),
-                        _ => self.diags.push(
-                            Diagnostic::warning("block without a keyword; ignored")
-                                .at(open)
-                                .label("this `{` follows no keyword")
-                                .help("put the keyword that owns this block before the `{`"),
-                        ),
+                    let open = self.bump()?.span;
+                    self.stray_block(open, 0);
+                }
+                TokenKind::Word(_) => return self.statement(0),
+            }
+        }
+    }
+
+    /// Lexical and syntax diagnostics, and the lexer's per-file warnings.
+    pub fn finish(self, diags: &mut Diagnostics) {
+        let mut d = self.diags;
+        self.lex.finish(&mut d);
+        diags.items.extend(d.items);
+    }
+
+    fn peek(&mut self) -> Option<&Token> {
+        if self.peeked.is_none() {
+            self.peeked = self.lex.next_token(&mut self.diags);
+        }
+        self.peeked.as_ref()
+    }
+
+    fn bump(&mut self) -> Option<Token> {
+        self.peek();
+        self.peeked.take()
+    }
+
+    /// A `{` that follows no keyword: parsed (for brace balance) and dropped.
+    fn stray_block(&mut self, open: Span, depth: usize) {
+        self.diags.push(
+            Diagnostic::warning("block without a keyword; ignored")
+                .at(open)
+                .label("this `{` follows no keyword")
+                .help("put the keyword that owns this block before the `{`"),
+        );
+        self.block(open, depth);
+    }
+
+    /// One statement starting at a word: keyword, arguments, optional block
+    /// (on the same line, or starting the next non-empty line).
+    fn statement(&mut self, depth: usize) -> Option<Node> {
+        let Token {
+            kind: TokenKind::Word(text),
+            span,
+        } = self.bump()?
+        else {
+            return None;
+        };
+        let keyword = Word { text, span };
+        let mut args = Vec::new();
+        let mut block = None;
+        let mut at_eol = false;
+        while let Some(t) = self.peek() {
+            match t.kind {
+                TokenKind::Word(_) => {
+                    if let Some(Token {
+                        kind: TokenKind::Word(text),
+                        span,
+                    }) = self.bump()
+                    {
+                        args.push(Word { text, span });
                     }
                 }
-                TokenKind::Word(text) => {
-                    let keyword = Word {
-                        text: text.clone(),
-                        span: t.span,
-                    };
-                    self.pos += 1;
-                    let mut args = Vec::new();
-                    let mut block = None;
-                    while let Some(t) = self.peek() {
-                        match &t.kind {
-                            TokenKind::Word(w) => {
-                                args.push(Word {
-                                    text: w.clone(),
-                                    span: t.span,
-                                });
-                                self.pos += 1;
-                            }
-                            TokenKind::Eol => {
-                                self.pos += 1;
-                                break;
-                            }
-                            TokenKind::Close => break,
-                            TokenKind::Open => {
-                                let open = t.span;
-                                self.pos += 1;
-                                block = Some(self.block(open, depth));
-                                break;
-                            }
-                        }
-                    }
-                    out.push(Node {
-                        keyword,
-                        args,
-                        block,
-                    });
+                TokenKind::Eol => {
+                    self.bump();
+                    at_eol = true;
+                    break;
+                }
+                TokenKind::Close => break,
+                TokenKind::Open => {
+                    let open = self.bump()?.span;
+                    block = Some(self.block(open, depth));
+                    break;
                 }
             }
         }
+        if at_eol {
+            // keepalived also accepts the `{` at the start of a following line.
+            while matches!(self.peek().map(|t| &t.kind), Some(TokenKind::Eol)) {
+                self.bump();
+            }
+            if matches!(self.peek().map(|t| &t.kind), Some(TokenKind::Open)) {
+                let open = self.bump()?.span;
+                block = Some(self.block(open, depth));
+            }
+        }
+        Some(Node {
+            keyword,
+            args,
+            block,
+        })
     }
 
     /// Parses a block body after its `{`, and its `}`.
@@ -164,9 +206,8 @@ impl Parser<'_> {
             );
             // Skip to the matching `}` without recursing.
             let mut level = 1usize;
-            while let Some(kind) = self.peek().map(|t| t.kind.clone()) {
-                self.pos += 1;
-                match kind {
+            while let Some(t) = self.bump() {
+                match t.kind {
                     TokenKind::Open => level += 1,
                     TokenKind::Close => {
                         level -= 1;
@@ -179,15 +220,35 @@ impl Parser<'_> {
             }
             return Block { open, nodes };
         }
-        self.statements(&mut nodes, depth + 1);
-        match self.peek() {
-            Some(t) if t.kind == TokenKind::Close => self.pos += 1,
-            _ => self.diags.push(
-                Diagnostic::error("unbalanced braces: this block is never closed")
-                    .at(open)
-                    .label("block opened here")
-                    .help("add the missing `}`"),
-            ),
+        loop {
+            match self.peek().map(|t| &t.kind) {
+                None => {
+                    self.diags.push(
+                        Diagnostic::error("unbalanced braces: this block is never closed")
+                            .at(open)
+                            .label("block opened here")
+                            .help("add the missing `}`"),
+                    );
+                    break;
+                }
+                Some(TokenKind::Close) => {
+                    self.bump();
+                    break;
+                }
+                Some(TokenKind::Eol) => {
+                    self.bump();
+                }
+                Some(TokenKind::Open) => {
+                    if let Some(t) = self.bump() {
+                        self.stray_block(t.span, depth + 1);
+                    }
+                }
+                Some(TokenKind::Word(_)) => {
+                    if let Some(n) = self.statement(depth + 1) {
+                        nodes.push(n);
+                    }
+                }
+            }
         }
         Block { open, nodes }
     }
@@ -197,7 +258,6 @@ impl Parser<'_> {
 mod tests {
     use super::*;
     use crate::config::diag::FileId;
-    use crate::config::lexer::lex;
     use crate::config::preprocess::LogicalLine;
 
     fn tree(text: &str) -> (Vec<Node>, Diagnostics) {
@@ -212,8 +272,8 @@ mod tests {
             })
             .collect();
         let mut d = Diagnostics::default();
-        let toks = lex(&lines, &mut d);
-        (parse(&toks, &mut d), d)
+        let nodes = parse(&lines, &mut d);
+        (nodes, d)
     }
 
     #[test]

@@ -63,7 +63,9 @@ pub struct SourceMap {
 #[derive(Debug, Clone)]
 struct SourceFile {
     name: String,
-    lines: Vec<String>,
+    text: String,
+    /// Byte offset where each line starts.
+    starts: Vec<u32>,
 }
 
 impl SourceMap {
@@ -75,10 +77,12 @@ impl SourceMap {
     /// Registers a file's name and text; returns its id.
     pub fn add(&mut self, name: &str, text: &str) -> FileId {
         let id = FileId(self.files.len() as u32);
-        let lines = split_lines(text).map(str::to_owned).collect();
+        let mut starts = vec![0u32];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
         self.files.push(SourceFile {
             name: name.to_owned(),
-            lines,
+            text: text.to_owned(),
+            starts,
         });
         id
     }
@@ -94,9 +98,18 @@ impl SourceMap {
     /// One source line (1-based), without its line end.
     pub fn line(&self, id: FileId, line: u32) -> Option<&str> {
         let f = self.files.get(id.0 as usize)?;
-        f.lines
-            .get((line as usize).checked_sub(1)?)
-            .map(String::as_str)
+        let i = (line as usize).checked_sub(1)?;
+        let start = *f.starts.get(i)? as usize;
+        let end = f
+            .starts
+            .get(i + 1)
+            .map_or(f.text.len(), |&e| e as usize - 1);
+        // A final line end does not start another line.
+        if start == f.text.len() && i > 0 {
+            return None;
+        }
+        let l = &f.text[start..end];
+        Some(l.strip_suffix('\r').unwrap_or(l))
     }
 
     /// Number of registered files.

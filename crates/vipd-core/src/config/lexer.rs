@@ -36,6 +36,7 @@ pub struct Token {
 }
 
 /// Per-file tally of non-ASCII white space, for the one warning per file.
+#[derive(Debug)]
 struct ExoticWs {
     first: Span,
     ch: char,
@@ -43,28 +44,74 @@ struct ExoticWs {
     last_line: u32,
 }
 
-/// Tokenizes preprocessed lines. Lexical problems (an unterminated quote) and
-/// the exotic white-space warning go to `diags`.
-pub fn lex(lines: &[LogicalLine], diags: &mut Diagnostics) -> Vec<Token> {
-    let mut toks = Vec::with_capacity(lines.len() * 3);
-    let mut exotic: BTreeMap<FileId, ExoticWs> = BTreeMap::new();
-    for l in lines {
-        lex_line(l, &mut toks, &mut exotic, diags);
+/// Tokenizes preprocessed lines on demand, one line at a time, so a large
+/// configuration never holds all its tokens at once.
+#[derive(Debug)]
+pub struct Lexer<'a> {
+    lines: std::slice::Iter<'a, LogicalLine>,
+    buf: Vec<Token>,
+    pos: usize,
+    exotic: BTreeMap<FileId, ExoticWs>,
+}
+
+impl<'a> Lexer<'a> {
+    /// A lexer over `lines`.
+    pub fn new(lines: &'a [LogicalLine]) -> Self {
+        Lexer {
+            lines: lines.iter(),
+            buf: Vec::new(),
+            pos: 0,
+            exotic: BTreeMap::new(),
+        }
     }
-    for (_, e) in exotic {
-        diags.push(
-            Diagnostic::warning(format!(
-                "{} used as white space ({} line{} in this file)",
-                describe_ws(e.ch),
-                e.lines,
-                if e.lines == 1 { "" } else { "s" }
-            ))
-            .at(e.first)
-            .label("not an ASCII space")
-            .note("keepalived takes these characters for part of the keyword; vipd reads them as spaces")
-            .help("replace them with ASCII spaces, e.g. `sed -i 's/\\xc2\\xa0/ /g' FILE`"),
+
+    /// The next token; lexical problems (an unterminated quote) go to `diags`.
+    pub fn next_token(&mut self, diags: &mut Diagnostics) -> Option<Token> {
+        while self.pos == self.buf.len() {
+            let l = self.lines.next()?;
+            self.buf.clear();
+            self.pos = 0;
+            lex_line(l, &mut self.buf, &mut self.exotic, diags);
+        }
+        let t = std::mem::replace(
+            &mut self.buf[self.pos],
+            Token {
+                kind: TokenKind::Eol,
+                span: Span::default(),
+            },
         );
+        self.pos += 1;
+        Some(t)
     }
+
+    /// Emits the per-file warnings about exotic white space.
+    pub fn finish(self, diags: &mut Diagnostics) {
+        for (_, e) in self.exotic {
+            diags.push(
+                Diagnostic::warning(format!(
+                    "{} used as white space ({} line{} in this file)",
+                    describe_ws(e.ch),
+                    e.lines,
+                    if e.lines == 1 { "" } else { "s" }
+                ))
+                .at(e.first)
+                .label("not an ASCII space")
+                .note("keepalived takes these characters for part of the keyword; vipd reads them as spaces")
+                .help("replace them with ASCII spaces, e.g. `sed -i 's/\\xc2\\xa0/ /g' FILE`"),
+            );
+        }
+    }
+}
+
+/// Tokenizes all lines at once (tests, tools). Lexical problems and the
+/// exotic white-space warning go to `diags`.
+pub fn lex(lines: &[LogicalLine], diags: &mut Diagnostics) -> Vec<Token> {
+    let mut lexer = Lexer::new(lines);
+    let mut toks = Vec::new();
+    while let Some(t) = lexer.next_token(diags) {
+        toks.push(t);
+    }
+    lexer.finish(diags);
     toks
 }
 
@@ -89,16 +136,17 @@ fn lex_line(
     exotic: &mut BTreeMap<FileId, ExoticWs>,
     diags: &mut Diagnostics,
 ) {
-    let chars: Vec<char> = l.text.chars().collect();
     let span = |col: usize, len: usize| Span {
         file: l.file,
         line: l.line,
         col: col as u32 + 1,
         len: len.max(1) as u32,
     };
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
+    // (character column, char) pairs; `peek` looks one ahead.
+    let mut it = l.text.chars().enumerate().peekable();
+    let mut ncols = 0;
+    while let Some(&(i, c)) = it.peek() {
+        ncols = i + 1;
         if is_ws(c) {
             if !c.is_ascii() && l.exact {
                 let e = exotic.entry(l.file).or_insert(ExoticWs {
@@ -112,55 +160,53 @@ fn lex_line(
                     e.last_line = l.line;
                 }
             }
-            i += 1;
+            it.next();
             continue;
         }
         match c {
-            '{' => {
+            '{' | '}' => {
                 toks.push(Token {
-                    kind: TokenKind::Open,
+                    kind: if c == '{' {
+                        TokenKind::Open
+                    } else {
+                        TokenKind::Close
+                    },
                     span: span(i, 1),
                 });
-                i += 1;
-            }
-            '}' => {
-                toks.push(Token {
-                    kind: TokenKind::Close,
-                    span: span(i, 1),
-                });
-                i += 1;
+                it.next();
             }
             _ => {
                 let start = i;
+                let mut end = i;
                 let mut word = String::new();
-                while i < chars.len() {
-                    let c = chars[i];
+                while let Some(&(j, c)) = it.peek() {
                     if is_ws(c) || c == '{' || c == '}' {
                         break;
                     }
+                    it.next();
+                    end = j + 1;
                     if c == '"' || c == '\'' {
                         let q = c;
-                        let qstart = i;
-                        i += 1;
                         let mut closed = false;
-                        while i < chars.len() {
-                            let c = chars[i];
+                        while let Some((k, c)) = it.next() {
+                            end = k + 1;
                             if c == q {
                                 closed = true;
-                                i += 1;
                                 break;
                             }
-                            if c == '\\' && i + 1 < chars.len() {
-                                i = escape(&chars, i + 1, &mut word);
-                                continue;
+                            if c == '\\' {
+                                if let Some(&(_, e)) = it.peek() {
+                                    let _ = e;
+                                    end = escape(&mut it, &mut word).max(end);
+                                    continue;
+                                }
                             }
                             word.push(c);
-                            i += 1;
                         }
                         if !closed {
                             diags.push(
                                 Diagnostic::error("unterminated quoted string")
-                                    .at(span(qstart, 1))
+                                    .at(span(j, 1))
                                     .label("this quote is never closed")
                                     .help(format!("add the closing {q} on the same line")),
                             );
@@ -168,26 +214,39 @@ fn lex_line(
                         continue;
                     }
                     word.push(c);
-                    i += 1;
                 }
+                ncols = end;
                 toks.push(Token {
                     kind: TokenKind::Word(word),
-                    span: span(start, i - start),
+                    span: span(start, end - start),
                 });
             }
         }
     }
     toks.push(Token {
         kind: TokenKind::Eol,
-        span: span(chars.len(), 1),
+        span: span(ncols, 1),
     });
 }
 
-/// Resolves the escape whose first character (after `\`) is at `i`; returns the
-/// index after it.
-fn escape(chars: &[char], mut i: usize, out: &mut String) -> usize {
-    let c = chars[i];
-    i += 1;
+/// Resolves the escape whose first character (after `\\`) is next in `it`;
+/// returns the column after it.
+fn escape<I: Iterator<Item = (usize, char)>>(
+    it: &mut std::iter::Peekable<I>,
+    out: &mut String,
+) -> usize {
+    let Some((i, c)) = it.next() else { return 0 };
+    let mut end = i + 1;
+    let mut take_if = |it: &mut std::iter::Peekable<I>, f: &dyn Fn(char) -> bool| -> Option<char> {
+        match it.peek() {
+            Some(&(k, d)) if f(d) => {
+                it.next();
+                end = k + 1;
+                Some(d)
+            }
+            _ => None,
+        }
+    };
     match c {
         'a' => out.push('\x07'),
         'b' => out.push('\x08'),
@@ -199,20 +258,22 @@ fn escape(chars: &[char], mut i: usize, out: &mut String) -> usize {
         'v' => out.push('\x0b'),
         '0'..='7' => {
             let mut v = c.to_digit(8).unwrap_or(0);
-            let mut n = 1;
-            while n < 3 && i < chars.len() && chars[i].is_digit(8) {
-                v = v * 8 + chars[i].to_digit(8).unwrap_or(0);
-                i += 1;
-                n += 1;
+            for _ in 0..2 {
+                match take_if(it, &|d| d.is_digit(8)) {
+                    Some(d) => v = v * 8 + d.to_digit(8).unwrap_or(0),
+                    None => break,
+                }
             }
             out.push(char::from_u32(v & 0xff).unwrap_or('?'));
         }
         'x' => {
             let mut v: u32 = 0;
             let mut n = 0;
-            while i < chars.len() && chars[i].is_ascii_hexdigit() && n < 2 {
-                v = v * 16 + chars[i].to_digit(16).unwrap_or(0);
-                i += 1;
+            while n < 2 {
+                match take_if(it, &|d| d.is_ascii_hexdigit()) {
+                    Some(d) => v = v * 16 + d.to_digit(16).unwrap_or(0),
+                    None => break,
+                }
                 n += 1;
             }
             if n == 0 {
@@ -221,14 +282,15 @@ fn escape(chars: &[char], mut i: usize, out: &mut String) -> usize {
                 out.push(char::from_u32(v).unwrap_or('?'));
             }
         }
-        'c' if i < chars.len() => {
-            let ctl = (chars[i].to_ascii_uppercase() as u32) ^ 0x40;
-            out.push(char::from_u32(ctl).unwrap_or('?'));
-            i += 1;
-        }
+        'c' => match take_if(it, &|_| true) {
+            Some(d) => {
+                out.push(char::from_u32((d.to_ascii_uppercase() as u32) ^ 0x40).unwrap_or('?'))
+            }
+            None => out.push('c'),
+        },
         other => out.push(other),
     }
-    i
+    end
 }
 
 #[cfg(test)]

@@ -68,9 +68,13 @@ pub fn load(
 ) -> Result<Loaded, LoadError> {
     let mut diagnostics = Diagnostics::default();
     let pre = preprocess::preprocess(root, loader, &opts.config_id, &mut diagnostics)?;
-    let tokens = lexer::lex(&pre.lines, &mut diagnostics);
-    let tree = ast::parse(&tokens, &mut diagnostics);
-    let config = parse::build(&tree, opts.host.as_ref(), &mut diagnostics);
+    // Lexing and parsing stream: one top-level block at a time becomes part
+    // of the model, so memory stays near the size of the model itself.
+    let mut parser = ast::Parser::new(&pre.lines);
+    let tree = std::iter::from_fn(|| parser.next_top());
+    let config = parse::build(tree, opts.host.as_ref(), &mut diagnostics);
+    parser.finish(&mut diagnostics);
+    drop(pre.lines);
     // Report in reading order, whichever stage found the problem.
     diagnostics.items.sort_by_key(|d| {
         d.span

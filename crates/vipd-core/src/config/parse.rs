@@ -27,7 +27,11 @@ impl std::fmt::Debug for HostCheck<'_> {
 }
 
 /// Builds the model from the tree.
-pub fn build(nodes: &[Node], host: Option<&HostCheck<'_>>, diags: &mut Diagnostics) -> Config {
+pub fn build(
+    nodes: impl IntoIterator<Item = Node>,
+    host: Option<&HostCheck<'_>>,
+    diags: &mut Diagnostics,
+) -> Config {
     let mut cx = Cx {
         diags,
         host,
@@ -35,6 +39,7 @@ pub fn build(nodes: &[Node], host: Option<&HostCheck<'_>>, diags: &mut Diagnosti
     };
     let mut cfg = Config::default();
     for n in nodes {
+        let n = &n;
         let kw = n.keyword.text.as_str();
         match kw {
             "global_defs" => {

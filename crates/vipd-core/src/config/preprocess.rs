@@ -144,8 +144,20 @@ impl Pp<'_> {
             };
             let mut line = strip_comment(lines[i]);
             i += 1;
+            // Fast path for the common line: no preprocessor syntax at all.
+            let first = line
+                .trim_start_matches(char::is_whitespace)
+                .as_bytes()
+                .first();
+            if !matches!(first, None | Some(b'@' | b'$' | b'~' | b'i')) && !line.contains('$') {
+                if line.len() > MAX_LINE_LEN {
+                    line = &line[..floor_char_boundary(line, MAX_LINE_LEN)];
+                }
+                self.push(line.to_owned(), origin);
+                continue;
+            }
             // A multi-line definition: `$NAME= \` followed by lines ending in `\`.
-            if let Some((name, first)) = definition(&line) {
+            if let Some((name, first)) = definition(line) {
                 if let Some(head) = first.strip_suffix('\\') {
                     let mut value = Vec::new();
                     if !head.trim().is_empty() {
@@ -168,9 +180,9 @@ impl Pp<'_> {
                 }
             }
             if line.len() > MAX_LINE_LEN {
-                line.truncate(MAX_LINE_LEN);
+                line = &line[..floor_char_boundary(line, MAX_LINE_LEN)];
             }
-            self.line(&line, origin, &dir);
+            self.line(line, origin, &dir);
         }
         self.stack.pop();
     }
@@ -243,6 +255,11 @@ impl Pp<'_> {
             self.include(arg, origin.span(col, first.chars().count() as u32), dir);
             return;
         }
+        self.push(text, origin);
+    }
+
+    /// Appends a finished line (blank lines are dropped).
+    fn push(&mut self, text: String, origin: Origin) {
         if text.trim().is_empty() {
             return;
         }
@@ -484,6 +501,14 @@ impl Pp<'_> {
     }
 }
 
+/// The largest char boundary at or below `i`.
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 /// Byte length of leading (Unicode) white space.
 fn leading_ws(s: &str) -> usize {
     s.len() - s.trim_start_matches(char::is_whitespace).len()
@@ -525,7 +550,7 @@ fn parse_int(s: &str) -> Result<i64, std::num::ParseIntError> {
 
 /// Cuts a line at the first `#` or `!` that is not inside quotes: keepalived's
 /// comments may start anywhere on a line.
-pub(crate) fn strip_comment(line: &str) -> String {
+pub(crate) fn strip_comment(line: &str) -> &str {
     let mut quote: Option<char> = None;
     let mut escaped = false;
     for (i, c) in line.char_indices() {
@@ -541,11 +566,11 @@ pub(crate) fn strip_comment(line: &str) -> String {
         }
         match c {
             '"' | '\'' => quote = Some(c),
-            '#' | '!' => return line[..i].to_owned(),
+            '#' | '!' => return &line[..i],
             _ => {}
         }
     }
-    line.to_owned()
+    line
 }
 
 fn unquote(s: &str) -> String {

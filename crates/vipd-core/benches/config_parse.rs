@@ -1,0 +1,56 @@
+//! How long parsing a large keepalived.conf takes: 1,000 virtual servers with
+//! 100 real servers each (100,000 real servers, each with a TCP_CHECK), in the
+//! seed's style. Target: well under one second. Results: docs/BENCHMARKS.md.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::fmt::Write;
+use vipd_core::config;
+
+/// The same generator as examples/config_parse.rs.
+fn synthetic(vs: usize, rs: usize) -> String {
+    let mut s = String::with_capacity(vs * rs * 200);
+    for v in 0..vs {
+        let _ = writeln!(
+            s,
+            "virtual_server 10.{}.{}.1 80 {{\n    delay_loop 6\n    lvs_sched rr\n    lvs_method TUN\n    protocol TCP\n    alpha\n    ha_suspend",
+            v / 256,
+            v % 256
+        );
+        for r in 0..rs {
+            let _ = writeln!(
+                s,
+                "    real_server 172.{}.{}.{} 80 {{\n        weight 1\n        TCP_CHECK {{\n            connect_port 80\n            connect_timeout 3\n            retry 3\n            delay_before_retry 3\n        }}\n    }}",
+                16 + v / 256,
+                v % 256,
+                r + 1
+            );
+        }
+        s.push_str("}\n");
+    }
+    s
+}
+
+fn bench(c: &mut Criterion) {
+    let text = synthetic(1000, 100);
+    let mut g = c.benchmark_group("config");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.bench_function("parse 1000 vs x 100 rs", |b| {
+        b.iter(|| {
+            let l = config::parse_str("big.conf", &text);
+            assert!(!l.diagnostics.has_errors());
+            assert_eq!(l.config.virtual_servers.len(), 1000);
+            l
+        })
+    });
+    let seed = include_str!("../../../examples/seed/keepalived-master.conf");
+    g.throughput(Throughput::Bytes(seed.len() as u64));
+    g.sample_size(100);
+    g.bench_function("parse seed master", |b| {
+        b.iter(|| config::parse_str("seed.conf", seed))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
