@@ -96,6 +96,7 @@ pub fn run(file: Option<String>, config_id: Option<String>, args: DaemonArgs) ->
             if checked.warning_count == 1 { "" } else { "s" }
         );
     }
+    unblock_signals();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -119,6 +120,26 @@ pub fn run(file: Option<String>, config_id: Option<String>, args: DaemonArgs) ->
             tracing::error!("{e:#}");
             1
         }
+    }
+}
+
+/// A parent may have left signals blocked (a signal mask survives exec: `vipd lab
+/// demo` blocks TERM in its threads, so do some service managers' helpers). The
+/// daemon's signals must reach it; the runtime's threads inherit this mask.
+fn unblock_signals() {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(sig);
+    }
+    if let Err(e) = set.thread_unblock() {
+        tracing::warn!("cannot unblock signals: {e}");
     }
 }
 

@@ -82,9 +82,37 @@ fn get(lab: &Lab, timeout: Duration) -> Result<String, String> {
     .map_err(|e| e.to_string())
 }
 
-/// Runs the story in `lab` (3 real servers, 2 directors). The daemons it starts
-/// are the lab's processes: `down` stops them.
+/// Runs the story in `lab` (3 real servers, 2 directors), then stops the
+/// daemons it started with SIGTERM (a clean exit removes their control sockets
+/// and pid files; `down` would only kill them).
 pub fn run(lab: &Lab) -> anyhow::Result<()> {
+    let mut daemons = Vec::new();
+    let result = story(lab, &mut daemons);
+    for mut d in daemons {
+        if let Ok(None) = d.try_wait() {
+            let pid = nix::unistd::Pid::from_raw(d.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let t0 = Instant::now();
+            while matches!(d.try_wait(), Ok(None)) {
+                if t0.elapsed() > Duration::from_secs(2) {
+                    println!("vipd (pid {pid}) did not stop within 2 s of SIGTERM: killing it");
+                    let _ = d.kill();
+                    let _ = d.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    for node in ["dir1", "dir2"] {
+        for ext in ["sock", "pid"] {
+            let _ = std::fs::remove_file(format!("/run/vipd/vipd-{}.{ext}", lab.netns(node)));
+        }
+    }
+    result
+}
+
+fn story(lab: &Lab, daemons: &mut Vec<Child>) -> anyhow::Result<()> {
     let vipd = crate::lab::vipd_binary(None)?;
     let vipd_s = vipd.to_string_lossy().into_owned();
     let dir = crate::lab::state::dir(lab.name());
@@ -117,8 +145,9 @@ pub fn run(lab: &Lab) -> anyhow::Result<()> {
 
     println!("\n== vipd -f keepalived-backup.conf on dir2, then -f keepalived-master.conf on dir1 (the seed's files, verbatim)");
     let t0 = Instant::now();
-    let _d2 = lab.spawn("dir2", [vipd_s.as_str(), "-f", &backup.to_string_lossy()])?;
-    let mut d1: Child = lab.spawn("dir1", [vipd_s.as_str(), "-f", &master.to_string_lossy()])?;
+    daemons.push(lab.spawn("dir2", [vipd_s.as_str(), "-f", &backup.to_string_lossy()])?);
+    daemons.push(lab.spawn("dir1", [vipd_s.as_str(), "-f", &master.to_string_lossy()])?);
+    let d1 = daemons.last_mut().expect("just pushed");
     let all_up = |st: &Status| {
         st.vrrp.first().is_some_and(|v| v.state == "MASTER")
             && st
@@ -165,9 +194,6 @@ pub fn run(lab: &Lab) -> anyhow::Result<()> {
         nix::sys::signal::Signal::SIGKILL,
     )?;
     let _ = d1.wait();
-    for ext in ["sock", "pid"] {
-        let _ = std::fs::remove_file(format!("/run/vipd/vipd-{}.{ext}", lab.netns("dir1")));
-    }
     let mut failed = 0;
     let served = loop {
         match get(lab, Duration::from_millis(300)) {
