@@ -55,9 +55,11 @@ struct {
 	__type(value, struct vipd_dest_conns);
 } dest_conns SEC(".maps");
 
-/* Connection table: 5-tuple (or address pair for fragments) -> real server. */
+/* Connection table: 5-tuple (or address pair for fragments) -> real server.
+ * Per-CPU LRU lists: inserts of new connections take no shared lock. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, VIPD_CONN_MAX);
 	__type(key, struct vipd_flow);
 	__type(value, struct vipd_conn);
@@ -78,6 +80,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vipd_addr);
 } ifaddrs SEC(".maps");
+
+/* Next-hop cache per real server (per CPU: no cross-CPU writes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIPD_MAX_DESTS);
+	__type(key, __u32);
+	__type(value, struct vipd_nexthop);
+} nexthops SEC(".maps");
 
 /* Timeouts and knobs (one entry). */
 struct {
