@@ -128,6 +128,10 @@ pub struct CompareArgs {
     /// The vipd binary run inside the lab (default: this one).
     #[arg(long)]
     pub vipd_bin: Option<PathBuf>,
+    /// Measure nothing: redraw the table, chart and docs from an earlier run's
+    /// results.json (its file time is given as the measurement time).
+    #[arg(long, value_name = "RESULTS_JSON")]
+    pub replot: Option<PathBuf>,
 }
 
 /// A way from the client to the real servers.
@@ -205,9 +209,19 @@ const NFT_TABLE: &str = "vipd_compare";
 pub fn main(args: &CompareArgs) -> anyhow::Result<()> {
     let interrupted = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(interrupted.clone());
-    let (runs, unavailable) = measure(args, &interrupted)?;
+    let (runs, unavailable, measured_at) = match &args.replot {
+        Some(path) => {
+            let (runs, unavailable) = load_results(path)?;
+            (runs, unavailable, utc_time(Some(path)))
+        }
+        None => {
+            let (runs, unavailable) = measure(args, &interrupted)?;
+            (runs, unavailable, utc_time(None))
+        }
+    };
     let summaries = summarize(&runs, ConfigKind::Direct.name());
-    let text = render_markdown(args, &summaries, &unavailable);
+    let rounds = runs.iter().map(|r| r.round).max().unwrap_or(0);
+    let text = render_markdown(args, rounds, &measured_at, &summaries, &unavailable);
     println!("{text}");
     write_outputs(args, &runs, &summaries, &unavailable, &text)?;
     Ok(())
@@ -776,21 +790,36 @@ fn machine() -> String {
     format!("{cpus} CPUs ({model}), Linux {}", kernel.trim())
 }
 
+/// The runs and unavailable configurations of an earlier results.json.
+fn load_results(path: &Path) -> Result<(Vec<Run>, Unavailable), CompareError> {
+    let io = |source| CompareError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    #[derive(serde::Deserialize)]
+    struct Saved {
+        runs: Vec<Run>,
+        unavailable: Unavailable,
+    }
+    let saved: Saved = serde_json::from_str(&text)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+    Ok((saved.runs, saved.unavailable))
+}
+
 fn render_markdown(
     args: &CompareArgs,
+    rounds: u32,
+    measured_at: &str,
     summaries: &[Summary],
     unavailable: &[(String, String)],
 ) -> String {
-    let mut s =
-        format!(
-        "Measured {} UTC on {}: {} round(s), {} s per run, {} clients, configurations rotated.\n\
-         Command: `vipd compare --rounds {} --time {} -c {}{}`\n\n",
-        utc_now(),
+    let mut s = format!(
+        "Measured {measured_at} UTC on {}: {rounds} round(s), {} s per run, {} clients, configurations rotated.\n\
+         Command: `vipd compare --rounds {rounds} --time {} -c {}{}`\n\n",
         machine(),
-        args.rounds,
         args.time,
         args.clients,
-        args.rounds,
         args.time,
         args.clients,
         if args.docs.is_some() { " --docs docs/BENCHMARKS.md" } else { "" }
@@ -820,26 +849,27 @@ fn render_markdown(
     s
 }
 
-fn utc_now() -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M"])
-        .output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+/// Now, or the modification time of `file`, as `YYYY-MM-DD HH:MM` (UTC).
+fn utc_time(file: Option<&Path>) -> String {
+    let mut cmd = std::process::Command::new("date");
+    cmd.arg("-u");
+    if let Some(f) = file {
+        cmd.arg("-r").arg(f);
+    }
+    cmd.arg("+%Y-%m-%d %H:%M")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
 }
 
 /// The two charts: requests/s and the director's overhead, per configuration.
-fn charts(summaries: &[Summary], configs: &[ConfigKind]) -> (String, String) {
+fn charts(summaries: &[Summary], configs: &[ConfigKind], clients: u64) -> (String, String) {
     let cats: Vec<String> = configs.iter().map(|c| c.label().to_string()).collect();
-    let series = |f: &dyn Fn(&Summary) -> f64, skip_direct: bool| -> Vec<Series> {
-        ["keep-alive", "new-conn"]
+    let series = |f: &dyn Fn(&Summary) -> f64, skip_direct: bool, what: &str| -> Vec<Series> {
+        [("keep-alive", "keep-alive"), ("new-conn", "new conn")]
             .iter()
-            .map(|mode| Series {
-                name: if *mode == "keep-alive" {
-                    "keep-alive".into()
-                } else {
-                    "new connection per request".into()
-                },
+            .map(|(mode, label)| Series {
+                name: format!("{what}{label}"),
                 values: configs
                     .iter()
                     .map(|c| {
@@ -858,16 +888,20 @@ fn charts(summaries: &[Summary], configs: &[ConfigKind]) -> (String, String) {
             .collect()
     };
     let rps = grouped_bars(
-        "Requests per second (vipd bench, 64 clients)",
+        &format!("Requests per second (vipd bench, {clients} clients)"),
         "requests/s",
         &cats,
-        &series(&|s| s.requests_per_sec, false),
+        &series(&|s| s.requests_per_sec, false, ""),
     );
+    // The lab-process figure first: it is the one that survives other load on
+    // the machine; the machine-wide one is drawn too (it reads ~0 on a busy machine).
+    let mut over_series = series(&|s| s.lab_overhead_us, true, "lab procs, ");
+    over_series.extend(series(&|s| s.overhead_us, true, "machine, "));
     let over = grouped_bars(
-        "Director overhead: machine CPU per request minus direct",
+        "Director overhead: CPU per request minus the direct run's",
         "microseconds per request",
         &cats,
-        &series(&|s| s.overhead_us, true),
+        &over_series,
     );
     (rps, over)
 }
@@ -892,7 +926,7 @@ fn write_outputs(
     std::fs::write(&p, text).map_err(io(&p))?;
     let mut configs = args.configs.clone();
     configs.dedup();
-    let (rps, over) = charts(summaries, &configs);
+    let (rps, over) = charts(summaries, &configs, args.clients);
     let svg = stack_svgs(&rps, &over);
     let p = args.out.join("compare.svg");
     std::fs::write(&p, &svg).map_err(io(&p))?;
