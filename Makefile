@@ -52,3 +52,8 @@ fuzz-vrrp:
 .PHONY: bench-vrrp
 bench-vrrp: deps
 	$(CARGO) test -p vipd --test vrrp_interop failover_benchmark -- --ignored --nocapture
+
+# The side-by-side comparison (root): direct vs HAProxy vs nftables (vs vipd) in a
+# lab of its own; rewrites the generated section of docs/BENCHMARKS.md and its chart.
+bench: build
+	./target/release/vipd compare --rounds 3 --time 10 --docs docs/BENCHMARKS.md

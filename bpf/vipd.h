@@ -121,8 +121,6 @@ struct vipd_svc {
 	__u8 gen;                  /* live half of the ring (0/1): double buffer      */
 	__u8 flags;                /* VIPD_SVC_F_*                                    */
 	__u8 _pad;                 /* zero                                            */
-	__u16 mss;                 /* clamp SYN MSS to this (host order); 0 = off     */
-	__u16 _pad2;               /* zero                                            */
 	__u32 persist_timeout;     /* seconds a client sticks to its real server      */
 	struct vipd_addr persist_mask; /* persistence_granularity, applied to client */
 };
@@ -139,7 +137,8 @@ struct vipd_dest {
 	__u8 family;          /* VIPD_AF_INET / VIPD_AF_INET6                       */
 	__u8 fwd;             /* enum vipd_fwd                                      */
 	__u8 flags;           /* VIPD_DEST_F_*                                      */
-	__u8 _pad[3];         /* zero                                               */
+	__u8 _pad;            /* zero                                               */
+	__u16 mss;            /* clamp client SYNs' MSS to this (host order), 0=off */
 };
 
 /* Value of `dest_conns`: connection counts per real server, updated atomically by
@@ -172,7 +171,9 @@ struct vipd_conn {
 	__u64 last_ns; /* CLOCK_MONOTONIC_COARSE of the last refresh         */
 	__u32 dest;    /* real server id                                    */
 	__u8 state;    /* enum vipd_conn_state                              */
-	__u8 _pad[3];  /* zero                                              */
+	__u8 _pad;     /* zero                                              */
+	__u16 svc;     /* service slot: a hit needs no service lookup, and a */
+		       /* real-server id reused by another service misses   */
 };
 
 /* Key of `persist`: a client network within a service. */
@@ -188,6 +189,21 @@ struct vipd_persist {
 	__u64 last_ns; /* CLOCK_MONOTONIC_COARSE of the last new connection */
 	__u32 dest;    /* real server id                                  */
 	__u32 _pad;    /* zero                                            */
+};
+
+/* Value of `nexthops` (per CPU, by real-server id): the program's cache of
+ * bpf_fib_lookup's answer for a real server, refreshed every
+ * VIPD_NH_REFRESH_NS so that the per-packet path does no route lookup. */
+struct vipd_nexthop {
+	__u64 stamp_ns;  /* CLOCK_MONOTONIC_COARSE of the lookup; 0 = empty       */
+	__be32 rip;      /* the real server it was computed for (id reuse check)  */
+	__be32 src;      /* outer source: the director's address on ifindex        */
+	__u32 ifindex;   /* egress interface                                       */
+	__u16 mtu;       /* route MTU towards the real server                      */
+	__u8 fwd;        /* enum vipd_fwd it was computed for                      */
+	__u8 _pad;       /* zero                                                   */
+	__u8 dmac[6];    /* next hop's MAC (the real's own for DR)                 */
+	__u8 smac[6];    /* egress interface's MAC                                 */
 };
 
 /* Value of `config` (one entry): knobs of the whole data plane. */

@@ -32,6 +32,8 @@
 /* Refresh a connection's timestamp at most this often: saves a cache-line write
  * per packet of busy flows; timeouts are in seconds. */
 #define VIPD_REFRESH_NS (VIPD_NS / 4)
+/* Redo bpf_fib_lookup for a real server at least this often (per CPU). */
+#define VIPD_NH_REFRESH_NS (VIPD_NS / 2)
 
 /* ---- hashing (mirrors vipd_core::sched::hash) ---- */
 
@@ -235,6 +237,61 @@ static __always_inline int vipd_schedule(const struct vipd_svc *svc, const struc
 	return 0;
 }
 
+/* ---- next hop: bpf_fib_lookup, cached per CPU and real server ---- */
+
+/* Looks up the route and neighbour towards a real server and caches them in
+ * `nexthops`. `fwd_tos` is fwd << 8 | tos (BPF functions take five arguments).
+ * Returns 0, or the drop reason. A global function: verified once, on its own. */
+__noinline int vipd_nexthop_refresh(struct xdp_md *ctx, __u32 dest_id, __u32 rip, __u32 fwd_tos,
+				    __u64 now)
+{
+	__u32 fwd = fwd_tos >> 8;
+	__u8 tos = fwd_tos & 0xff;
+	struct vipd_nexthop *nh = bpf_map_lookup_elem(&nexthops, &dest_id);
+	if (!nh)
+		return VIPD_DROP_BAD_DEST;
+	struct bpf_fib_lookup fib;
+	/* First the route MTU: a length no route takes returns it as mtu_result. */
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.family = AF_INET;
+	fib.tos = tos;
+	fib.l4_protocol = fwd == VIPD_FWD_TUN ? IPPROTO_IPIP : IPPROTO_TCP;
+	fib.tot_len = 0xffff;
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.ipv4_dst = rip;
+	long r = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	__u16 mtu = r == BPF_FIB_LKUP_RET_FRAG_NEEDED ? fib.mtu_result : 0xffff;
+	/* Then the next hop itself. */
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.family = AF_INET;
+	fib.tos = tos;
+	fib.l4_protocol = fwd == VIPD_FWD_TUN ? IPPROTO_IPIP : IPPROTO_TCP;
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.ipv4_dst = rip;
+	r = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (r == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return VIPD_DROP_NO_NEIGH;
+	if (r != BPF_FIB_LKUP_RET_SUCCESS)
+		return VIPD_DROP_NO_ROUTE;
+	__be32 src = 0;
+	if (fwd == VIPD_FWD_TUN) {
+		__u32 oif = fib.ifindex;
+		struct vipd_addr *a = bpf_map_lookup_elem(&ifaddrs, &oif);
+		if (!a)
+			return VIPD_DROP_NO_SRC;
+		src = a->w[0];
+	}
+	nh->rip = rip;
+	nh->src = src;
+	nh->ifindex = fib.ifindex;
+	nh->mtu = mtu;
+	nh->fwd = fwd;
+	__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
+	nh->stamp_ns = now;
+	return 0;
+}
+
 /* ---- the director ---- */
 
 static __always_inline int vipd_drop(__u32 reason)
@@ -259,43 +316,44 @@ static __always_inline void vipd_account(__u32 svc_id, __u32 dest, __u32 bytes, 
 	}
 }
 
-/* Finds (or creates) the real server of this packet's connection. */
-static __always_inline int vipd_pick(const struct vipd_pkt *pkt, const struct vipd_svc *svc,
-				     const struct vipd_config *cfg, __u64 now, __u32 *dest_out,
-				     int *new_conn, __u32 *reason)
+/* The connection table's answer for this packet: 1 and *dest_out on a hit (state
+ * and counts updated), 0 on a miss (a stale entry is forgotten). The hot path:
+ * no service lookup, the entry names its service. */
+static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, const struct vipd_config *cfg,
+					 __u64 now, __u32 *dest_out)
 {
 	struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt->flow);
-	if (c) {
-		__u8 state = c->state;
-		__u32 dest = c->dest;
-		int fresh = now - c->last_ns <= vipd_timeout_ns(cfg, state);
-		/* A new SYN on a closing tuple is a new connection (port reuse). */
-		int reuse = (pkt->tcp_flags & (VIPD_TCP_SYN | VIPD_TCP_ACK)) == VIPD_TCP_SYN &&
-			    (state == VIPD_CONN_FIN || state == VIPD_CONN_CLOSE);
-		/* Later fragments carry no port, hence no service: trust the entry. */
-		if (fresh && !reuse && vipd_dest_ok(dest, svc ? svc->id : 0, svc != NULL)) {
-			__u8 next = vipd_next_state(state, pkt->tcp_flags);
-			if (next != state) {
-				c->state = next;
-				vipd_conns_add(dest, state, -1);
-				vipd_conns_add(dest, next, 1);
-				c->last_ns = now;
-			} else if (now - c->last_ns > VIPD_REFRESH_NS) {
-				c->last_ns = now;
-			}
-			vipd_count(VIPD_EV_CONN_HIT);
-			*dest_out = dest;
-			*new_conn = 0;
-			return 0;
+	if (!c)
+		return 0;
+	__u8 state = c->state;
+	__u32 dest = c->dest;
+	int fresh = now - c->last_ns <= vipd_timeout_ns(cfg, state);
+	/* A new SYN on a closing tuple is a new connection (port reuse). */
+	int reuse = (pkt->tcp_flags & (VIPD_TCP_SYN | VIPD_TCP_ACK)) == VIPD_TCP_SYN &&
+		    (state == VIPD_CONN_FIN || state == VIPD_CONN_CLOSE);
+	if (fresh && !reuse && vipd_dest_ok(dest, c->svc, 1)) {
+		__u8 next = vipd_next_state(state, pkt->tcp_flags);
+		if (next != state) {
+			c->state = next;
+			vipd_conns_add(dest, state, -1);
+			vipd_conns_add(dest, next, 1);
+			c->last_ns = now;
+		} else if (now - c->last_ns > VIPD_REFRESH_NS) {
+			c->last_ns = now;
 		}
-		/* Expired, reused or its real server is gone: forget it, schedule anew. */
-		vipd_conns_add(dest, state, -1);
+		vipd_count(VIPD_EV_CONN_HIT);
+		*dest_out = dest;
+		return 1;
 	}
-	if (!svc) {
-		*reason = VIPD_DROP_FRAG_UNKNOWN;
-		return -1;
-	}
+	/* Expired, reused, or its real server is gone: forget it, schedule anew. */
+	vipd_conns_add(dest, state, -1);
+	return 0;
+}
 
+/* A new connection of service svc: persistence, else the scheduler's table. */
+static __always_inline int vipd_new_conn(const struct vipd_pkt *pkt, const struct vipd_svc *svc,
+					 __u64 now, __u32 *dest_out, __u32 *reason)
+{
 	__u32 dest = 0;
 	int have = 0;
 	struct vipd_persist_key pk;
@@ -332,12 +390,12 @@ static __always_inline int vipd_pick(const struct vipd_pkt *pkt, const struct vi
 			bpf_map_update_elem(&persist, &pk, &pv, BPF_ANY);
 		}
 	}
-	struct vipd_conn nc = {.last_ns = now, .dest = dest, .state = vipd_new_state(pkt)};
+	struct vipd_conn nc = {
+		.last_ns = now, .dest = dest, .state = vipd_new_state(pkt), .svc = svc->id};
 	bpf_map_update_elem(&conns, &pkt->flow, &nc, BPF_ANY);
 	vipd_conns_add(dest, nc.state, 1);
 	vipd_count(VIPD_EV_CONN_NEW);
 	*dest_out = dest;
-	*new_conn = 1;
 	return 0;
 }
 
@@ -370,25 +428,8 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	if (!cfg)
 		return XDP_PASS;
 
-	/* Service: (VIP, port, proto), then the port-0 (all ports) service. Later
-	 * fragments have no port: their connection entry alone decides. */
-	struct vipd_svc *svc = NULL;
-	if (!pkt.later_frag) {
-		struct vipd_svc_key sk;
-		__builtin_memset(&sk, 0, sizeof(sk));
-		sk.vip = pkt.flow.dst;
-		sk.port = pkt.flow.dport;
-		sk.proto = pkt.flow.proto;
-		sk.family = VIPD_AF_INET;
-		svc = bpf_map_lookup_elem(&services, &sk);
-		if (!svc) {
-			sk.port = 0;
-			svc = bpf_map_lookup_elem(&services, &sk);
-		}
-		if (!svc)
-			return XDP_PASS; /* VIP, but no such service: the kernel answers */
-	}
 	/* Fragments of one datagram share an entry keyed on addresses only. */
+	__be16 dport = pkt.flow.dport;
 	if (pkt.frag) {
 		pkt.flow.sport = 0;
 		pkt.flow.dport = 0;
@@ -398,64 +439,76 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	__u64 now = bpf_ktime_get_coarse_ns();
 	__u32 dest_id = 0;
 	int new_conn = 0;
-	if (vipd_pick(&pkt, svc, cfg, now, &dest_id, &new_conn, &reason))
-		return vipd_drop(reason);
+	if (!vipd_conn_hit(&pkt, cfg, now, &dest_id)) {
+		/* Later fragments have no port, hence no service: only their
+		 * datagram's entry could have placed them. */
+		if (pkt.later_frag)
+			return vipd_drop(VIPD_DROP_FRAG_UNKNOWN);
+		/* Service: (VIP, port, proto), then the port-0 (all ports) one. */
+		struct vipd_svc_key sk;
+		__builtin_memset(&sk, 0, sizeof(sk));
+		sk.vip = pkt.flow.dst;
+		sk.port = dport;
+		sk.proto = pkt.flow.proto;
+		sk.family = VIPD_AF_INET;
+		struct vipd_svc *svc = bpf_map_lookup_elem(&services, &sk);
+		if (!svc) {
+			sk.port = 0;
+			svc = bpf_map_lookup_elem(&services, &sk);
+		}
+		if (!svc)
+			return XDP_PASS; /* VIP, but no such service: the kernel answers */
+		if (vipd_new_conn(&pkt, svc, now, &dest_id, &reason))
+			return vipd_drop(reason);
+		new_conn = 1;
+	}
 	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
 	if (!d)
 		return vipd_drop(VIPD_DROP_BAD_DEST);
 
-	/* MSS clamp of SYNs, before anything moves. */
-	if (svc && svc->mss && (pkt.tcp_flags & VIPD_TCP_SYN) && pkt.flow.proto == IPPROTO_TCP &&
-	    !pkt.frag) {
-		if (vipd_clamp_mss(ctx, pkt.tcp_off, svc->mss))
+	/* MSS clamp of SYNs (retransmitted ones too), before anything moves. */
+	if (d->mss && (pkt.tcp_flags & VIPD_TCP_SYN) && pkt.flow.proto == IPPROTO_TCP && !pkt.frag) {
+		if (vipd_clamp_mss(ctx, pkt.tcp_off, d->mss))
 			vipd_count(VIPD_EV_MSS_CLAMPED);
 	}
 
 	int tun = d->fwd == VIPD_FWD_TUN;
 	__be32 rip = d->rip.w[0];
-	struct bpf_fib_lookup fib;
-	__builtin_memset(&fib, 0, sizeof(fib));
-	fib.family = AF_INET;
-	fib.tos = pkt.tos;
-	fib.l4_protocol = tun ? IPPROTO_IPIP : pkt.flow.proto;
-	fib.tot_len = pkt.tot_len + (tun ? sizeof(struct iphdr) : 0);
-	fib.ifindex = ctx->ingress_ifindex;
-	fib.ipv4_dst = rip;
-	long fr = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-	if (fr == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+	struct vipd_nexthop *nh = bpf_map_lookup_elem(&nexthops, &dest_id);
+	if (!nh)
+		return vipd_drop(VIPD_DROP_BAD_DEST);
+	if (now - nh->stamp_ns > VIPD_NH_REFRESH_NS || nh->rip != rip || nh->fwd != d->fwd) {
+		int r = vipd_nexthop_refresh(ctx, dest_id, rip, ((__u32)d->fwd << 8) | pkt.tos, now);
+		if (r)
+			return vipd_drop(r);
+	}
+	__u32 len = pkt.tot_len + (tun ? sizeof(struct iphdr) : 0);
+	if (len > nh->mtu) {
 		if (!(pkt.frag_off & bpf_htons(VIPD_IP_DF)))
 			return vipd_drop(VIPD_DROP_TOO_BIG);
-		__u16 mtu = fib.mtu_result - (tun ? sizeof(struct iphdr) : 0);
+		__u16 mtu = nh->mtu - (tun ? sizeof(struct iphdr) : 0);
 		if (vipd_icmp_too_big(ctx, &pkt, mtu))
 			return vipd_drop(VIPD_DROP_ENCAP);
 		vipd_count(VIPD_EV_ICMP_TOO_BIG);
 		return XDP_TX;
 	}
-	if (fr == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return vipd_drop(VIPD_DROP_NO_NEIGH);
-	if (fr != BPF_FIB_LKUP_RET_SUCCESS)
-		return vipd_drop(VIPD_DROP_NO_ROUTE);
-
+	__u32 oif = nh->ifindex;
 	if (tun) {
-		__u32 oif = fib.ifindex;
-		struct vipd_addr *src = bpf_map_lookup_elem(&ifaddrs, &oif);
-		if (!src)
-			return vipd_drop(VIPD_DROP_NO_SRC);
-		if (vipd_encap_ipip(ctx, &pkt, fib.dmac, fib.smac, src->w[0], rip))
+		if (vipd_encap_ipip(ctx, &pkt, nh->dmac, nh->smac, nh->src, rip))
 			return vipd_drop(VIPD_DROP_ENCAP);
 	} else {
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;
-		if (!vipd_write_l2(data, data_end, fib.dmac, fib.smac, &pkt))
+		if (!vipd_write_l2(data, data_end, nh->dmac, nh->smac, &pkt))
 			return vipd_drop(VIPD_DROP_ENCAP);
 	}
 	vipd_account(d->svc_id, dest_id, pkt.tot_len, new_conn);
 	vipd_count(VIPD_EV_TX);
 	/* A tagged frame goes back out tagged, on the port it came from. */
-	if (fib.ifindex == ctx->ingress_ifindex || pkt.vlan_proto)
+	if (oif == ctx->ingress_ifindex || pkt.vlan_proto)
 		return XDP_TX;
 	vipd_count(VIPD_EV_REDIRECT);
-	return bpf_redirect(fib.ifindex, 0);
+	return bpf_redirect(oif, 0);
 }
 
 #endif /* VIPD_DIRECTOR_H */

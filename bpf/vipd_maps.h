@@ -79,6 +79,14 @@ struct {
 	__type(value, struct vipd_addr);
 } ifaddrs SEC(".maps");
 
+/* Next-hop cache per real server (per CPU: no cross-CPU writes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIPD_MAX_DESTS);
+	__type(key, __u32);
+	__type(value, struct vipd_nexthop);
+} nexthops SEC(".maps");
+
 /* Timeouts and knobs (one entry). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -62,6 +62,9 @@ enum Command {
 enum DatapathCommand {
     /// Attach the director to an interface for one virtual server until Ctrl-C.
     Run(vipd::datapath::run::RunArgs),
+    /// Packets per second of the director on one core vs bare XDP_TX and kernel
+    /// forwarding (BPF_PROG_RUN live frames), and Maglev rebuild time.
+    Bench(vipd::datapath::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -99,6 +102,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Datapath(DatapathCommand::Run(a))) => vipd::datapath::run::run(a),
+        Some(Command::Datapath(DatapathCommand::Bench(a))) => vipd::datapath::bench::main(&a),
         Some(Command::Bench(args)) => vipd::bench::main(&args),
         Some(Command::Compare(args)) => vipd::bench::compare::main(&args),
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),

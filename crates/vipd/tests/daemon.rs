@@ -44,6 +44,12 @@ fn vipd_in(lab: &LabGuard, node: &str, args: &[&str]) -> std::process::Output {
     cmd.output().unwrap()
 }
 
+fn vipd_in_cmd(lab: &LabGuard, node: &str, prog: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = lab.command(node, prog).unwrap();
+    cmd.args(args);
+    cmd.output().unwrap()
+}
+
 fn status(lab: &LabGuard, node: &str) -> Status {
     let out = vipd_in(lab, node, &["status", "--json"]);
     assert!(
@@ -147,7 +153,12 @@ fn status_reload_dumps_and_term() {
         &lab,
         "dir1",
         &conf,
-        &["--dump-dir", dir.to_str().unwrap()],
+        &[
+            "--dump-dir",
+            dir.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:9588",
+        ],
         dir.join("vipd.log"),
     );
     wait_for("the control socket", Duration::from_secs(5), || {
@@ -179,6 +190,27 @@ fn status_reload_dumps_and_term() {
         .reals
         .iter()
         .all(|r| r.checkers.len() == 1 && r.checkers[0].kind == "TCP_CHECK"));
+
+    // Prometheus: the same figures, once dir1 (alone) is MASTER.
+    wait_for("dir1 MASTER", Duration::from_secs(10), || {
+        status(&lab, "dir1").vrrp[0].state == "MASTER"
+    });
+    let out = vipd_in_cmd(
+        &lab,
+        "dir1",
+        "curl",
+        &["-s", "http://127.0.0.1:9588/metrics"],
+    );
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "vipd_vrrp_state{instance=\"VI_1\",state=\"MASTER\"} 1",
+        "vipd_vrrp_priority{instance=\"VI_1\"} 100",
+        "# TYPE vipd_real_server_connections_total counter",
+        "vipd_real_server_up{service=\"10.253.85.250:80/TCP\",real_server=\"10.253.26.1:80\"}",
+        "vipd_reloads_total{result=\"refused\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
 
     // The text form names what ipvsadm names.
     let text = vipd_in(&lab, "dir1", &["status"]);

@@ -81,6 +81,20 @@ fn client_reaches_every_real_server_and_directors_go_through_the_router() {
             "expected one hop through the router: {ping}"
         );
     }
+    // status: every node, its live address, and the HTTP servers.
+    let status = lab.status().unwrap();
+    for want in [
+        "eth1 10.253.85.11/24",
+        "eth1 10.253.85.12/24",
+        "eth0 203.0.113.2/24",
+        "br-rs 10.253.26.254/24",
+        "lab httpd --node rs3",
+    ] {
+        assert!(
+            status.contains(want),
+            "{want} missing from status:\n{status}"
+        );
+    }
     // The seed's interface name on directors, and what the lab set on their ports.
     let links = lab
         .exec_ok("dir1", ["ip", "-o", "link", "show", "eth1"])

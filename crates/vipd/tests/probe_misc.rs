@@ -117,3 +117,23 @@ async fn runs_as_script_user() {
         .await;
     assert!(!o.ok && o.detail.contains("does not exist"), "{o:?}");
 }
+
+#[tokio::test]
+async fn notify_scripts_run_bounded() {
+    use vipd::probe::misc::run_script;
+    let marker = scratch("notify");
+    let line = format!("/usr/bin/touch {}", marker.display());
+    run_script(&line, None, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(marker.exists());
+    let _ = std::fs::remove_file(&marker);
+    let e = run_script("/bin/false", None, Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert_eq!(e, "`/bin/false`: exit status 1");
+    let e = run_script("/bin/sleep 10", None, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(e.contains("timed out"), "{e}");
+}

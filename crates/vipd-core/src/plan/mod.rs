@@ -193,6 +193,8 @@ pub struct DestTable {
     pub weight: u32,
     /// Forwarding method.
     pub forward: Forward,
+    /// MSS clamp of client SYNs (0 = off; always 0 for DR).
+    pub mss: u16,
 }
 
 /// What to write, in this order: `dests`, then each service's `ring` into half
@@ -329,6 +331,11 @@ impl Planner {
                 source,
             })?;
             // Real-server ids: keep existing ones, allocate new, retire removed.
+            let mss = if s.forward == Forward::Tun {
+                s.mss.unwrap_or(0)
+            } else {
+                0
+            };
             let mut st = self.services.remove(&key).expect("inserted above");
             let mut ids = Vec::with_capacity(s.reals.len());
             let mut keep = BTreeMap::new();
@@ -347,6 +354,7 @@ impl Planner {
                     port: r.port,
                     weight: r.weight,
                     forward: s.forward,
+                    mss,
                 });
             }
             for (_, id) in std::mem::take(&mut st.dests) {
@@ -363,11 +371,7 @@ impl Planner {
                 sched: s.sched,
                 ring: table.entries().iter().map(|&i| ids[i as usize]).collect(),
                 persistence: s.persistence.filter(|p| p.timeout > 0),
-                mss: if s.forward == Forward::Tun {
-                    s.mss.unwrap_or(0)
-                } else {
-                    0
-                },
+                mss,
             });
         }
         let vips: BTreeSet<IpAddr> = wanted.iter().map(|s| s.vip).collect();
@@ -480,6 +484,7 @@ mod tests {
         s.forward = Forward::Dr;
         let plan = p.plan(&[s]).unwrap();
         assert_eq!(plan.services[0].mss, 0);
+        assert!(plan.dests.iter().all(|d| d.mss == 0));
         assert_eq!(plan.services[0].ring.len(), sched::MAGLEV_SIZE);
     }
 }

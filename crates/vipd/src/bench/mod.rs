@@ -113,7 +113,7 @@ pub struct BenchArgs {
     /// Per-request timeout in seconds, connect included.
     #[arg(long = "timeout", default_value_t = 10.0, value_name = "SECONDS")]
     pub timeout: f64,
-    /// Worker threads (default: one per CPU).
+    /// Client threads, each with its own event loop (default: one per CPU).
     #[arg(long = "threads", value_name = "N")]
     pub threads: Option<usize>,
     /// Print the results as one JSON object instead of text.
@@ -138,6 +138,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Print a live progress line (only meaningful on a terminal).
     pub progress: bool,
+    /// Client threads (each with its own event loop).
+    pub threads: usize,
 }
 
 impl Options {
@@ -185,6 +187,10 @@ impl Options {
             max_requests: a.max_requests,
             timeout: secs("--timeout", a.timeout)?,
             progress: !a.json && std::io::stdout().is_terminal(),
+            threads: a
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+                .max(1),
         })
     }
 
@@ -218,8 +224,8 @@ pub async fn resolve(target: &Target) -> Result<SocketAddr, BenchError> {
     })
 }
 
-/// Run a bench on the current tokio runtime (use a multi-thread runtime: the
-/// clients are spread over its workers).
+/// Run a bench. The clients run on their own threads ([`Options::threads`]); the
+/// calling runtime only keeps time.
 pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     let addr = resolve(&opts.spec.target).await?;
     let shards = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
@@ -235,10 +241,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
 
     let start = Instant::now();
     let stop_at = start + opts.time_limit;
-    let mut clients = JoinSet::new();
-    for id in 0..opts.clients {
-        clients.spawn(client::run_client(shared.clone(), id as usize));
-    }
+    let mut pool = ClientThreads::spawn(&shared, opts.clients, opts.threads)?;
     let timeline = Arc::new(std::sync::Mutex::new(Vec::<Interval>::new()));
     let sampler = tokio::spawn(sample(
         shared.clone(),
@@ -249,14 +252,13 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
 
     tokio::select! {
         _ = tokio::time::sleep_until(stop_at) => {}
-        _ = async { while clients.join_next().await.is_some() {} } => {}
+        _ = pool.all_done() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
     let end = Instant::now();
     // Freeze the counters at `end`: abort every client (their in-flight requests
     // are cut, and their latency batches are flushed as they drop).
-    clients.abort_all();
-    while clients.join_next().await.is_some() {}
+    pool.stop().await;
     sampler.abort();
     let _ = sampler.await;
     if opts.progress {
@@ -329,6 +331,90 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     })
 }
 
+/// The clients, spread over `threads` OS threads that each run a single-thread
+/// tokio runtime with its own epoll and timers, like wrk's one event loop per
+/// thread. Measured against one multi-thread runtime, this keeps the bench's rate
+/// at wrk's: with the shared runtime every IO event of a closed-loop client waited
+/// for whichever worker next polled the one shared driver (docs/BENCHMARKS.md).
+#[derive(Debug)]
+struct ClientThreads {
+    stop: tokio::sync::watch::Sender<bool>,
+    done: tokio::sync::mpsc::Receiver<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ClientThreads {
+    fn spawn(
+        shared: &Arc<Shared>,
+        clients: u64,
+        threads: usize,
+    ) -> Result<ClientThreads, BenchError> {
+        let threads = threads.clamp(1, clients.max(1) as usize);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let (done_tx, done) = tokio::sync::mpsc::channel(threads);
+        let mut handles = Vec::with_capacity(threads);
+        for t in 0..threads {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(BenchError::Runtime)?;
+            let ids: Vec<usize> = (0..clients as usize)
+                .filter(|id| id % threads == t)
+                .collect();
+            let (shared, mut stop_rx, done_tx) = (shared.clone(), stop_rx.clone(), done_tx.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("bench-{t}"))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        let mut set = JoinSet::new();
+                        for id in ids {
+                            set.spawn(client::run_client(shared.clone(), id));
+                        }
+                        let mut finished = false;
+                        tokio::select! {
+                            _ = async { while set.join_next().await.is_some() {} } => finished = true,
+                            _ = stop_rx.wait_for(|stop| *stop) => {}
+                        }
+                        if finished {
+                            let _ = done_tx.send(()).await;
+                            let _ = stop_rx.wait_for(|stop| *stop).await;
+                        }
+                        set.abort_all();
+                        while set.join_next().await.is_some() {}
+                    });
+                })
+                .map_err(BenchError::Runtime)?;
+            handles.push(h);
+        }
+        Ok(ClientThreads {
+            stop,
+            done,
+            threads: handles,
+        })
+    }
+
+    /// Resolves when every client has used up its request budget.
+    async fn all_done(&mut self) {
+        for _ in 0..self.threads.len() {
+            if self.done.recv().await.is_none() {
+                return;
+            }
+        }
+    }
+
+    /// Abort every client and wait for the threads to end.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
 /// Once a second: append the second's completions to the timeline, and redraw
 /// the progress line when asked to.
 async fn sample(
@@ -364,12 +450,9 @@ async fn sample(
 pub fn main(args: &BenchArgs) -> anyhow::Result<()> {
     let opts = Options::from_args(args)?;
     raise_fd_limit(opts.clients);
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+    // This runtime only keeps time and prints progress: the clients run on their
+    // own threads (see ClientThreads).
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(BenchError::Runtime)?;

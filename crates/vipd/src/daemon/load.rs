@@ -112,14 +112,14 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         .filter(|i| !config_io::interface_exists(i))
         .map(|i| format!("interface {i} does not exist in this network namespace (see `ip link`)"))
         .collect();
+    let mut notes = Vec::new();
     let mut lvs = None;
     if parts.lvs {
-        match super::lvs::spec(&loaded.config) {
+        match super::lvs::spec(&loaded.config, &mut notes) {
             Ok(s) => lvs = s,
             Err(e) => problems.push(e.to_string()),
         }
     }
-    let mut notes = Vec::new();
     let vrrp = if parts.vrrp && !loaded.config.vrrp_instances.is_empty() {
         match super::vrrp::spec(&loaded.config, &mut notes) {
             Ok(s) => Some(s),

@@ -58,8 +58,9 @@ fn iface_mtu(iface: &str) -> Option<u16> {
         .ok()
 }
 
-/// Builds the spec of `c`'s virtual servers (None when there are none).
-pub fn spec(c: &Config) -> Result<Option<LvsSpec>, LvsError> {
+/// Builds the spec of `c`'s virtual servers (None when there are none);
+/// `notes` gets what the checkers leave out (SMTP_CHECK...).
+pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsError> {
     if c.virtual_servers.is_empty() {
         return Ok(None);
     }
@@ -73,7 +74,12 @@ pub fn spec(c: &Config) -> Result<Option<LvsSpec>, LvsError> {
     let iface = ifaces.into_iter().next().expect("one");
     // Room for the outer IPv4 header (20) plus IPv4 and TCP headers (40).
     let mss = iface_mtu(&iface).map(|m| m.saturating_sub(60));
-    let health = director::health_specs(c)?;
+    let (health, check_notes) = vipd_core::check::from_config::services(c);
+    notes.extend(
+        check_notes
+            .into_iter()
+            .map(|n| format!("{}: {}", n.service, n.message)),
+    );
     let datapath = c
         .virtual_servers
         .iter()
@@ -180,6 +186,7 @@ impl LvsPart {
     /// node is VRRP MASTER (true when VRRP does not run) for `ha_suspend`.
     pub fn start(spec: LvsSpec, master: bool) -> Result<Self, LvsError> {
         let sizes = Sizes::default();
+        info!("data plane: loading the XDP director for {}", spec.iface);
         let mut dir = Director::load(sizes)?;
         let n = dir.sync_ifaddrs()?;
         if n == 0 {
@@ -301,7 +308,37 @@ impl LvsPart {
             }
         }
         self.dp.plan = plan;
+        self.baseline();
         Ok(())
+    }
+
+    /// Remembers the counters of ids that are new in the plan, so that traffic
+    /// is counted from the moment a real server (or service) gets its id, not
+    /// from the next sample (an id may also be reused from a removed server).
+    fn baseline(&mut self) {
+        let dp = &mut self.dp;
+        for s in &dp.plan.services {
+            let acc = dp.services.entry(s.key).or_default();
+            if acc.seen.map(|(id, _)| id) != Some(s.slot) {
+                if let Ok(st) = dp.dir.service_stats(s.slot) {
+                    acc.seen = Some((s.slot, st));
+                }
+            }
+        }
+        for d in &dp.plan.dests {
+            let Some(s) = dp.plan.services.iter().find(|s| s.slot == d.slot) else {
+                continue;
+            };
+            let acc = dp
+                .reals
+                .entry((s.key, SocketAddr::new(d.rip, d.port)))
+                .or_default();
+            if acc.seen.map(|(id, _)| id) != Some(d.id) {
+                if let Ok(st) = dp.dir.dest_stats(d.id) {
+                    acc.seen = Some((d.id, st));
+                }
+            }
+        }
     }
 
     /// VRRP says whether this node is MASTER (`ha_suspend`).

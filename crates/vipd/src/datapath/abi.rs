@@ -93,10 +93,6 @@ pub struct Svc {
     pub flags: u8,
     /// `_pad`.
     pub _pad: u8,
-    /// `mss`, host order.
-    pub mss: u16,
-    /// `_pad2`.
-    pub _pad2: u16,
     /// `persist_timeout`, seconds.
     pub persist_timeout: u32,
     /// `persist_mask`.
@@ -122,7 +118,9 @@ pub struct Dest {
     /// `flags`.
     pub flags: u8,
     /// `_pad`.
-    pub _pad: [u8; 3],
+    pub _pad: u8,
+    /// `mss`, host order.
+    pub mss: u16,
 }
 
 /// `struct vipd_dest_conns`.
@@ -178,7 +176,9 @@ pub struct Conn {
     /// `state`.
     pub state: u8,
     /// `_pad`.
-    pub _pad: [u8; 3],
+    pub _pad: u8,
+    /// `svc`.
+    pub svc: u16,
 }
 
 /// `struct vipd_persist_key`.
@@ -205,6 +205,30 @@ pub struct Persist {
     pub dest: u32,
     /// `_pad`.
     pub _pad: u32,
+}
+
+/// `struct vipd_nexthop`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Nexthop {
+    /// `stamp_ns`.
+    pub stamp_ns: u64,
+    /// `rip`.
+    pub rip: u32,
+    /// `src`.
+    pub src: u32,
+    /// `ifindex`.
+    pub ifindex: u32,
+    /// `mtu`.
+    pub mtu: u16,
+    /// `fwd`.
+    pub fwd: u8,
+    /// `_pad`.
+    pub _pad: u8,
+    /// `dmac`.
+    pub dmac: [u8; 6],
+    /// `smac`.
+    pub smac: [u8; 6],
 }
 
 /// `struct vipd_config`.
@@ -247,7 +271,7 @@ macro_rules! pod {
         unsafe impl aya::Pod for $t {}
     )*};
 }
-pod!(VipKey, SvcKey, Svc, Dest, DestConns, Stats, Flow, Conn, PersistKey, Persist, Config);
+pod!(VipKey, SvcKey, Svc, Dest, DestConns, Stats, Flow, Conn, PersistKey, Persist, Nexthop, Config);
 
 /// Every struct with its C name, Rust size and (C field, Rust offset) list: what
 /// the header test checks.
@@ -276,8 +300,6 @@ pub(crate) fn layout() -> Vec<Layout> {
                 gen,
                 flags,
                 _pad,
-                mss,
-                _pad2,
                 persist_timeout,
                 persist_mask
             ]
@@ -285,7 +307,7 @@ pub(crate) fn layout() -> Vec<Layout> {
         s!(
             "vipd_dest",
             Dest,
-            [rip, svc_id, weight, port, family, fwd, flags, _pad]
+            [rip, svc_id, weight, port, family, fwd, flags, _pad, mss]
         ),
         s!("vipd_dest_conns", DestConns, [active, inactive]),
         s!("vipd_stats", Stats, [packets, bytes, conns]),
@@ -294,7 +316,7 @@ pub(crate) fn layout() -> Vec<Layout> {
             Flow,
             [src, dst, sport, dport, proto, family, _pad]
         ),
-        s!("vipd_conn", Conn, [last_ns, dest, state, _pad]),
+        s!("vipd_conn", Conn, [last_ns, dest, state, _pad, svc]),
         s!(
             "vipd_persist_key",
             PersistKey,

@@ -7,6 +7,7 @@
 //! - [`neigh`]: keeps the real servers' next hops resolved, so `bpf_fib_lookup`
 //!   finds a MAC address for the very first packet.
 //! - [`run`]: `vipd datapath run`, the data plane on its own.
+//! - [`bench`]: `vipd datapath bench`, packets per second on one core.
 //!
 //! Writing a [`Plan`] follows its documented order: real servers first, then each
 //! service's table into the half of its double buffer the program is not reading,
@@ -14,6 +15,7 @@
 //! program), and only then removals. The program never sees a half-written table.
 
 pub mod abi;
+pub mod bench;
 pub mod neigh;
 pub mod run;
 
@@ -30,6 +32,9 @@ use abi::{addr_words, Config, Dest, DestConns, Flow, Stats, Svc, SvcKey, VipKey}
 /// The compiled director object, embedded at build time.
 static DIRECTOR_OBJ: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/director.bpf.o"));
+/// The benchmark's object: the same director logic behind bench entry points.
+pub(crate) static BENCH_OBJ: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bench.bpf.o"));
 
 /// Name of the director's XDP program in the object.
 pub const DIRECTOR_PROG: &str = "vipd_director_xdp";
@@ -144,6 +149,7 @@ pub fn counter_index(name: &str) -> Option<usize> {
 #[derive(Debug)]
 pub struct Director {
     ebpf: Ebpf,
+    prog: &'static str,
     sizes: Sizes,
     attached: Option<(String, XdpMode)>,
 }
@@ -151,6 +157,11 @@ pub struct Director {
 impl Director {
     /// Loads the embedded object and verifies the program (not attached yet).
     pub fn load(sizes: Sizes) -> Result<Self> {
+        Self::load_object(DIRECTOR_OBJ, DIRECTOR_PROG, sizes)
+    }
+
+    /// Loads `prog` of `obj` (an object built around `vipd_director.h`).
+    pub(crate) fn load_object(obj: &[u8], prog: &'static str, sizes: Sizes) -> Result<Self> {
         let rings = sizes.services * 2 * abi::RING_SIZE;
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("rings", rings)
@@ -159,22 +170,24 @@ impl Director {
             .map_max_entries("dests", sizes.dests)
             .map_max_entries("dest_conns", sizes.dests)
             .map_max_entries("dest_stats", sizes.dests)
+            .map_max_entries("nexthops", sizes.dests)
             .map_max_entries("conns", sizes.conns)
-            .load(DIRECTOR_OBJ)?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(DIRECTOR_PROG)
-            .ok_or(DatapathError::Missing(DIRECTOR_PROG))?
+            .load(obj)?;
+        let p: &mut Xdp = ebpf
+            .program_mut(prog)
+            .ok_or(DatapathError::Missing("the XDP program"))?
             .try_into()
             .map_err(|source| DatapathError::Program {
                 what: "type".into(),
                 source,
             })?;
-        prog.load().map_err(|source| DatapathError::Program {
+        p.load().map_err(|source| DatapathError::Program {
             what: "verification".into(),
             source,
         })?;
         let mut d = Self {
             ebpf,
+            prog,
             sizes,
             attached: None,
         };
@@ -190,7 +203,7 @@ impl Director {
     /// The verified program (for `BPF_PROG_TEST_RUN`).
     pub fn program(&self) -> &Xdp {
         self.ebpf
-            .program(DIRECTOR_PROG)
+            .program(self.prog)
             .and_then(|p| p.try_into().ok())
             .expect("loaded in Director::load")
     }
@@ -205,7 +218,7 @@ impl Director {
         enable_fib_forwarding(iface)?;
         let prog: &mut Xdp = self
             .ebpf
-            .program_mut(DIRECTOR_PROG)
+            .program_mut(self.prog)
             .expect("loaded")
             .try_into()
             .expect("xdp");
@@ -233,6 +246,11 @@ impl Director {
             what: format!("attach to {iface}"),
             source: last.expect("at least one mode tried"),
         })
+    }
+
+    /// The object's maps and programs (the benchmark loads more of them).
+    pub(crate) fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
     }
 
     /// Where and how the program is attached.
@@ -309,7 +327,8 @@ impl Director {
                         Forward::Dr => abi::FWD_DR,
                     },
                     flags: abi::DEST_F_LIVE,
-                    _pad: [0; 3],
+                    _pad: 0,
+                    mss: d.mss,
                 };
                 dests.set(d.id, v, 0).map_err(map_err("dests"))?;
             }
@@ -344,7 +363,6 @@ impl Director {
                     ring_len: s.ring.len() as u32,
                     sched: s.sched as u8,
                     gen: s.gen,
-                    mss: s.mss,
                     ..Default::default()
                 };
                 if let Some(p) = s.persistence {

@@ -281,6 +281,12 @@ fn demo_steps(name: &str, keep: bool) -> anyhow::Result<()> {
             }
         }
     }
+    // The seed's story with vipd as the director (crate::daemon::story).
+    let story = crate::daemon::story::run(&guard);
+    if let Err(e) = &story {
+        println!("\n== the seed's story FAILED: {e:#}");
+        failed += 1;
+    }
     let _ops = lab_ops();
     if keep {
         let lab = guard.keep();

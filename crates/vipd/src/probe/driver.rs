@@ -125,7 +125,9 @@ impl HealthDriver {
     }
 
     /// Wait until something changes, running probes meanwhile. Cancel-safe: a
-    /// result that arrives is handled by the next call.
+    /// result that arrives is handled by the next call. With nothing to check
+    /// (no checkers, or all suspended) it waits forever: call it inside a
+    /// `select!` with the daemon's other events.
     pub async fn next(&mut self) -> Update {
         loop {
             self.spawn_due();

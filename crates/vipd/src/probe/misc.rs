@@ -7,7 +7,8 @@
 //! program runs in its own process group with stdin/stdout/stderr on /dev/null,
 //! as the configured user; on timeout the whole group gets SIGTERM, then SIGKILL.
 
-use std::process::Stdio;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
@@ -111,31 +112,21 @@ pub fn command(line: &str, shell: bool, user: Option<&str>) -> Result<Command, S
     Ok(cmd)
 }
 
-/// Run the MISC_CHECK program and judge it; bounded by `misc_timeout` (default
-/// `delay_loop`).
-pub async fn probe(spec: &MiscSpec, delay_loop: Duration) -> Outcome {
-    let timeout = spec.timeout.unwrap_or(delay_loop);
-    let mut cmd = match command(&spec.path, spec.shell, spec.user.as_deref()) {
-        Ok(c) => c,
-        Err(e) => return Outcome::fail(format!("cannot run `{}`: {e}", spec.path)),
-    };
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return Outcome::fail(format!("cannot run `{}`: {e}", spec.path)),
-    };
+/// How a bounded run of a program ended.
+#[derive(Debug)]
+pub enum RunEnd {
+    /// It exited (or was killed by someone else's signal).
+    Exited(ExitStatus),
+    /// It overran its time and was killed with its process group.
+    TimedOut,
+}
+
+/// Spawn `cmd` (from [`command`]) and wait at most `timeout`; on timeout the
+/// whole process group gets SIGTERM, then SIGKILL after a short grace.
+pub async fn run_bounded(mut cmd: Command, timeout: Duration) -> std::io::Result<RunEnd> {
+    let mut child = cmd.spawn()?;
     match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => {
-            let detail = match (
-                status.code(),
-                std::os::unix::process::ExitStatusExt::signal(&status),
-            ) {
-                (Some(c), _) => format!("exit status {c}"),
-                (None, Some(sig)) => format!("killed by signal {sig}"),
-                (None, None) => "ended abnormally".to_string(),
-            };
-            Outcome::from_misc_exit(status.code(), spec.dynamic, detail)
-        }
-        Ok(Err(e)) => Outcome::fail(format!("cannot wait for `{}`: {e}", spec.path)),
+        Ok(status) => Ok(RunEnd::Exited(status?)),
         Err(_) => {
             if let Some(pid) = child.id() {
                 let pgid = Pid::from_raw(pid as i32);
@@ -151,8 +142,47 @@ pub async fn probe(spec: &MiscSpec, delay_loop: Duration) -> Outcome {
                     let _ = killpg(pgid, Signal::SIGKILL);
                 }
             }
-            Outcome::fail(format!("timed out after {}", secs(timeout)))
+            Ok(RunEnd::TimedOut)
         }
+    }
+}
+
+fn describe_status(status: &ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        (None, None) => "ended abnormally".to_string(),
+    }
+}
+
+/// Run the MISC_CHECK program and judge it; bounded by `misc_timeout` (default
+/// `delay_loop`).
+pub async fn probe(spec: &MiscSpec, delay_loop: Duration) -> Outcome {
+    let timeout = spec.timeout.unwrap_or(delay_loop);
+    let cmd = match command(&spec.path, spec.shell, spec.user.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return Outcome::fail(format!("cannot run `{}`: {e}", spec.path)),
+    };
+    match run_bounded(cmd, timeout).await {
+        Ok(RunEnd::Exited(status)) => {
+            Outcome::from_misc_exit(status.code(), spec.dynamic, describe_status(&status))
+        }
+        Ok(RunEnd::TimedOut) => Outcome::fail(format!("timed out after {}", secs(timeout))),
+        Err(e) => Outcome::fail(format!("cannot run `{}`: {e}", spec.path)),
+    }
+}
+
+/// Run a notify program (`notify_up`, `notify_down`, `quorum_up`,
+/// `quorum_down`: [`vipd_core::check::Event::script`]) as keepalived does: its
+/// words run directly, as `user` when given, killed after `timeout`. `Ok` when it
+/// exited 0; otherwise a reason for the log.
+pub async fn run_script(line: &str, user: Option<&str>, timeout: Duration) -> Result<(), String> {
+    let cmd = command(line, false, user).map_err(|e| format!("cannot run `{line}`: {e}"))?;
+    match run_bounded(cmd, timeout).await {
+        Ok(RunEnd::Exited(status)) if status.success() => Ok(()),
+        Ok(RunEnd::Exited(status)) => Err(format!("`{line}`: {}", describe_status(&status))),
+        Ok(RunEnd::TimedOut) => Err(format!("`{line}`: timed out after {}", secs(timeout))),
+        Err(e) => Err(format!("cannot run `{line}`: {e}")),
     }
 }
 

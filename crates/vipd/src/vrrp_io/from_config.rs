@@ -254,3 +254,113 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
     }
     Ok(spec)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_of(text: &str) -> (Result<VrrpSpec, VrrpIoError>, Vec<String>) {
+        let loaded = config::parse_str("t.conf", text);
+        assert!(
+            !loaded.diagnostics.has_errors(),
+            "{}",
+            loaded.diagnostics.render(&loaded.sources)
+        );
+        let mut warnings = Vec::new();
+        (from_config(&loaded.config, &mut warnings), warnings)
+    }
+
+    #[test]
+    fn the_seed_master_config() {
+        let text = include_str!("../../../../examples/seed/keepalived-master.conf");
+        let (spec, _) = spec_of(text);
+        let spec = spec.unwrap();
+        assert_eq!(spec.instances.len(), 1);
+        let i = &spec.instances[0];
+        assert_eq!(
+            (
+                i.core.name.as_str(),
+                i.core.interface.as_str(),
+                i.core.vrid,
+                i.core.priority
+            ),
+            ("VI_1", "eth1", 51, 100)
+        );
+        assert_eq!(i.core.version, Version::V2);
+        assert_eq!(i.core.advert_int, Duration::from_secs(1));
+        assert_eq!(i.core.auth, Auth::pass("1111"));
+        assert_eq!(
+            i.core.primary_ip,
+            Ipv4Addr::UNSPECIFIED,
+            "taken from eth1 at run time"
+        );
+        assert_eq!(
+            i.vips,
+            vec![VipSpec {
+                addr: Ipv4Addr::new(10, 253, 85, 250),
+                prefix_len: 32,
+                dev: Some("eth1".into()),
+                label: Some("eth1:1".into()),
+            }]
+        );
+        assert!(i.track_primary);
+        assert!(vipd_core::vrrp::Instance::new(i.core.clone()).is_ok());
+    }
+
+    #[test]
+    fn refusals_and_warnings() {
+        let base = "vrrp_instance VI_1 {\n interface eth1\n virtual_router_id 7\n";
+        let (spec, _) = spec_of(&format!(
+            "{base} authentication {{\n auth_type AH\n auth_pass x\n }}\n}}\n"
+        ));
+        assert!(spec
+            .unwrap_err()
+            .to_string()
+            .contains("AH is not supported"));
+        let (spec, warnings) = spec_of(&format!(
+            "{base} version 3\n authentication {{\n auth_type PASS\n auth_pass x\n }}\n virtual_routes {{\n 10.0.0.0/8 via 10.1.1.1\n }}\n}}\n"
+        ));
+        assert_eq!(spec.unwrap().instances[0].core.auth, Auth::None);
+        // (The config parser itself warns that v3 ignores authentication.)
+        assert!(
+            warnings.iter().any(|w| w.contains("virtual_routes")),
+            "{warnings:?}"
+        );
+        let (spec, _) = spec_of(&format!(
+            "{base} virtual_ipaddress {{\n 2001:db8::1\n }}\n}}\n"
+        ));
+        assert!(spec.unwrap_err().to_string().contains("IPv4 only"));
+    }
+
+    #[test]
+    fn scripts_groups_and_unicast() {
+        let text = "vrrp_script chk {\n script \"/bin/true\"\n interval 2\n weight -20\n rise 2\n fall 3\n}\n\
+            vrrp_instance VI_1 {\n interface eth1\n virtual_router_id 7\n priority 150\n\
+            unicast_src_ip 10.0.0.1\n unicast_peer {\n 10.0.0.2\n }\n track_script {\n chk\n }\n\
+            nopreempt\n preempt_delay 30\n notify /x/notify.sh\n}\n\
+            vrrp_sync_group G {\n group {\n VI_1\n }\n}\n";
+        let (spec, _) = spec_of(text);
+        let spec = spec.unwrap();
+        let c = &spec.instances[0].core;
+        assert_eq!(c.primary_ip, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(c.unicast_peers, vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert!(c.nopreempt);
+        assert_eq!(c.preempt_delay, Duration::from_secs(30));
+        assert_eq!(
+            c.track,
+            vec![Track {
+                kind: TrackKind::Script,
+                name: "chk".into(),
+                weight: -20
+            }]
+        );
+        assert_eq!(spec.scripts[0].rise, 2);
+        assert_eq!(spec.scripts[0].fall, 3);
+        assert_eq!(spec.scripts[0].interval, Duration::from_secs(2));
+        assert_eq!(
+            spec.instances[0].notify.any.as_deref(),
+            Some("/x/notify.sh")
+        );
+        assert_eq!(spec.groups[0].0.members, vec!["VI_1".to_string()]);
+    }
+}

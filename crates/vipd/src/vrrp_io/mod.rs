@@ -8,9 +8,9 @@
 //! - [`notify`]: `notify_*` scripts with keepalived's arguments, `vrrp_script` runs.
 //! - [`driver`]: the event loop: packets, timers, link state, scripts, SIGTERM.
 //! - [`spec`]: what the driver needs; [`from_config`] builds it from the config model.
-//! - [`daemon`]: `vipd -f FILE -P`, VRRP only, until SIGTERM.
+//!
+//! `vipd -f FILE -P` (VRRP only) runs the driver through `crate::daemon`.
 
-pub mod daemon;
 pub mod driver;
 pub mod from_config;
 pub mod garp;

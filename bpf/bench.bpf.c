@@ -1,0 +1,123 @@
+/* bench.bpf.c: entry points for `vipd datapath bench` (BPF_PROG_RUN live-frames
+ * mode). Not used in production. The director variants run exactly the production
+ * logic (vipd_director.h).
+ *
+ * Live-frames mode recycles the page of each frame without re-initialising it,
+ * so every variant first rewrites what the previous pass changed (the Ethernet
+ * header; the TTL and IPv4 checksum after kernel forwarding). */
+#include "vipd_director.h"
+
+/* The template's Ethernet addresses, written by the bench before running. */
+struct vipd_bench_l2 {
+	__u8 own[6];    /* the director interface's MAC: frames arrive to it     */
+	__u8 client[6]; /* the frames' source MAC                                */
+	__u8 next[6];   /* the next hop's MAC (bare XDP_TX rewrites dst to it)    */
+	__u8 _pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vipd_bench_l2);
+} bench_l2 SEC(".maps");
+
+/* Frames received by the sink. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} bench_sink SEC(".maps");
+
+/* Source port of the next new flow (one generator CPU: no atomics needed). */
+__u32 bench_seq = 0;
+
+static __always_inline struct ethhdr *bench_restore_eth(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 zero = 0;
+	struct vipd_bench_l2 *l2 = bpf_map_lookup_elem(&bench_l2, &zero);
+	if (!l2 || (void *)(eth + 1) > data_end)
+		return NULL;
+	__builtin_memcpy(eth->h_dest, l2->own, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, l2->client, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	return eth;
+}
+
+/* Established flow: the same connection every time (connection-table hit). */
+SEC("xdp")
+int vipd_bench_director_est(struct xdp_md *ctx)
+{
+	if (!bench_restore_eth(ctx))
+		return XDP_DROP;
+	return vipd_director(ctx);
+}
+
+/* New flows: a new client port each packet (table miss, Maglev, insert). */
+SEC("xdp")
+int vipd_bench_director_new(struct xdp_md *ctx)
+{
+	if (!bench_restore_eth(ctx))
+		return XDP_DROP;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct tcphdr *tcp = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
+	if ((void *)(tcp + 1) > data_end)
+		return XDP_DROP;
+	bench_seq++;
+	tcp->source = bpf_htons((__u16)(bench_seq % 60000) + 1024);
+	/* Different client addresses too, so 16-bit ports never repeat a tuple soon. */
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	ip->saddr = bpf_htonl(0xcb007100 | ((bench_seq / 60000) & 0xff)); /* 203.0.113.x */
+	return vipd_director(ctx);
+}
+
+/* The ceiling: no parsing, rewrite both MACs, XDP_TX. */
+SEC("xdp")
+int vipd_bench_tx_bare(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 zero = 0;
+	struct vipd_bench_l2 *l2 = bpf_map_lookup_elem(&bench_l2, &zero);
+	if (!l2 || (void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	__builtin_memcpy(eth->h_dest, l2->next, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, l2->own, ETH_ALEN);
+	return XDP_TX;
+}
+
+/* Kernel IP forwarding: restore the frame, XDP_PASS into the stack. */
+SEC("xdp")
+int vipd_bench_kernel_fwd(struct xdp_md *ctx)
+{
+	if (!bench_restore_eth(ctx))
+		return XDP_DROP;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	if ((void *)(ip + 1) > data_end)
+		return XDP_DROP;
+	ip->ttl = 64; /* ip_forward decremented it in this page last time */
+	ip->check = 0;
+	ip->check = vipd_ipv4_csum(ip);
+	return XDP_PASS;
+}
+
+/* The sink on the peer: count and drop. */
+SEC("xdp")
+int vipd_bench_sink(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&bench_sink, &zero);
+	if (n)
+		*n += 1;
+	return XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "GPL";

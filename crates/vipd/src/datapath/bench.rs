@@ -1,0 +1,453 @@
+//! `vipd datapath bench`: the director's packets per second on one core, against
+//! a bare XDP_TX program and kernel IP forwarding, in the same run; and the time
+//! to rebuild a Maglev table for many real servers.
+//!
+//! Method (the probe's "live frames", see `shared/notes/datapath-probe`): a
+//! private namespace holds a veth pair `vbdXXXX` (the director's interface) /
+//! `vbsXXXX` (the next hop). `BPF_PROG_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES` runs
+//! an XDP program over a template frame `repeat` times on CPU 0, as if each frame
+//! had been received on `vbd`: `XDP_TX` really transmits to the peer and
+//! `XDP_PASS` really enters the kernel's stack. The peer runs a counting
+//! `XDP_DROP` sink in native mode with threaded NAPI pinned to CPU 1, so the
+//! rate measured is the generator core's: building the frame, the program, and
+//! the transmit (or, for kernel forwarding, the whole IP forwarding path).
+//!
+//! Variants (bpf/bench.bpf.c; each first restores what its last pass changed in
+//! the recycled page):
+//! - `kernel_fwd`: XDP_PASS of a frame to a routed address: Linux forwards it.
+//! - `xdp_tx_bare`: rewrite both MACs and XDP_TX: the ceiling.
+//! - `director_est`: the production director, one established connection
+//!   (connection-table hit, counters, fib lookup, IPIP encapsulation).
+//! - `director_new`: the director with a new connection every packet (table
+//!   miss, Maglev lookup, LRU insert, per-real counters).
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use aya::maps::{Array, MapData, PerCpuArray};
+use aya::programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode};
+use aya::Pod;
+use vipd_core::plan::{Forward, Planner, Proto, ServiceSpec};
+use vipd_core::sched::{self, RealSpec, Scheduler};
+
+use super::{Director, Sizes, BENCH_OBJ};
+
+/// Measure the data plane on one core (root; uses a private namespace).
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Frames per measurement.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub packets: u32,
+    /// Rounds (each measures every variant once, interleaved).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Real servers for the Maglev rebuild timing.
+    #[arg(long, default_value_t = 1000)]
+    pub maglev_reals: usize,
+    /// Print the results as a Markdown table.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct BenchL2 {
+    own: [u8; 6],
+    client: [u8; 6],
+    next: [u8; 6],
+    _pad: [u8; 2],
+}
+
+// SAFETY: repr(C), bytes only, explicit padding.
+#[expect(unsafe_code, reason = "aya::Pod is how aya copies map values")]
+unsafe impl Pod for BenchL2 {}
+
+const OWN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x85, 0x11];
+const NEXT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x85, 0x01];
+const VIP: &str = "10.253.85.250";
+
+/// One measurement.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Variant name.
+    pub variant: &'static str,
+    /// Frames per second on the generator core.
+    pub pps: f64,
+    /// Fraction of the frames the sink received.
+    pub delivered: f64,
+}
+
+struct NsGuard(String);
+
+impl Drop for NsGuard {
+    fn drop(&mut self) {
+        let _ = crate::lab::netns::del(&self.0);
+    }
+}
+
+fn sh(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .with_context(|| format!("running {args:?}"))?;
+    if !out.status.success() {
+        bail!("{args:?}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+/// A template frame: Ethernet to the director's MAC, IPv4 203.0.113.7 -> `dst`,
+/// TCP ACK from port 40000 to 80, no payload (54 bytes).
+fn frame(dst: std::net::Ipv4Addr) -> Vec<u8> {
+    let mut f = Vec::with_capacity(54);
+    f.extend_from_slice(&OWN_MAC);
+    f.extend_from_slice(&NEXT_MAC);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&40u16.to_be_bytes());
+    ip[6] = 0x40;
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[12..16].copy_from_slice(&[203, 0, 113, 7]);
+    ip[16..20].copy_from_slice(&dst.octets());
+    let mut s = 0u32;
+    for c in ip.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(s as u16)).to_be_bytes());
+    f.extend_from_slice(&ip);
+    let mut tcp = [0u8; 20];
+    tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x10;
+    tcp[14..16].copy_from_slice(&512u16.to_be_bytes());
+    f.extend_from_slice(&tcp);
+    f
+}
+
+fn pin_current_thread(cpu: usize) -> anyhow::Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu)?;
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)?;
+    Ok(())
+}
+
+/// Pins the sink interface's NAPI kthreads (threaded NAPI) to `cpu`.
+fn pin_napi(iface: &str, cpu: usize) -> anyhow::Result<usize> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu)?;
+    let want = format!("napi/{iface}-");
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc")?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if comm.trim_end().starts_with(&want) {
+            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(pid), &set)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Runs the benchmark; returns the samples (round-major) and the Maglev timings.
+pub fn run(a: &BenchArgs) -> anyhow::Result<(Vec<Sample>, MaglevTiming)> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("vipd datapath bench loads BPF programs and creates a namespace: run it as root");
+    }
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let sink_cpu = if ncpu > 1 { 1 } else { 0 };
+    let tag = format!("{:04x}", std::process::id() & 0xffff);
+    let ns = format!("vdb{tag}");
+    let (bd, bs) = (format!("vbd{tag}"), format!("vbs{tag}"));
+    crate::lab::netns::add(&ns)?;
+    let _guard = NsGuard(ns.clone());
+    let n = |args: &[&str]| -> anyhow::Result<()> {
+        let mut v = vec!["ip", "-n", ns.as_str()];
+        v.extend_from_slice(args);
+        sh(&v)
+    };
+    n(&[
+        "link",
+        "add",
+        &bd,
+        "address",
+        "02:00:00:00:85:11",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &bs,
+        "address",
+        "02:00:00:00:85:01",
+    ])?;
+    n(&["link", "set", "lo", "up"])?;
+    n(&["link", "set", &bd, "up"])?;
+    n(&["link", "set", &bs, "up"])?;
+    n(&["addr", "add", "10.253.85.11/24", "dev", &bd])?;
+    n(&[
+        "neigh",
+        "replace",
+        "10.253.85.1",
+        "lladdr",
+        "02:00:00:00:85:01",
+        "dev",
+        &bd,
+        "nud",
+        "permanent",
+    ])?;
+    n(&["route", "add", "10.253.26.0/24", "via", "10.253.85.1"])?;
+    n(&["route", "add", "203.0.113.0/24", "via", "10.253.85.1"])?;
+    for (k, v) in [
+        ("net.ipv4.ip_forward", "1"),
+        ("net.ipv4.conf.all.send_redirects", "0"),
+        ("net.ipv4.conf.default.send_redirects", "0"),
+        ("net.ipv4.conf.all.rp_filter", "0"),
+    ] {
+        crate::lab::netns::sysctl(&ns, k, v)?;
+    }
+    for k in [
+        format!("net.ipv4.conf.{bd}.send_redirects"),
+        format!("net.ipv4.conf.{bd}.rp_filter"),
+    ] {
+        crate::lab::netns::sysctl(&ns, &k, "0")?;
+    }
+
+    let packets = a.packets;
+    let rounds = a.rounds;
+    let ns2 = ns.clone();
+    let samples = crate::lab::netns::run_in(&ns, move || -> anyhow::Result<Vec<Sample>> {
+        let ns = ns2;
+        // The sink: native XDP on the peer (veth needs one to receive XDP_TX).
+        let mut sink = Director::load_object(BENCH_OBJ, "vipd_bench_sink", small())?;
+        {
+            let p: &mut Xdp = sink
+                .ebpf_mut()
+                .program_mut("vipd_bench_sink")
+                .expect("in object")
+                .try_into()?;
+            p.attach(&bs, XdpMode::Driver)
+                .context("attach the sink in native mode")?;
+        }
+        // Threaded NAPI (veth has NAPI once an XDP program is attached), so the
+        // sink's work can be pinned away from the generator's core.
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "sh",
+            "-c",
+            &format!("echo 1 > /sys/class/net/{bs}/threaded"),
+        ])?;
+        let pinned = pin_napi(&bs, sink_cpu)?;
+        tracing::info!(pinned, "sink NAPI threads pinned to CPU {sink_cpu}");
+        pin_current_thread(0)?;
+        let ifindex = nix::net::if_::if_nametoindex(bd.as_str())?;
+        let vip_frame = frame(VIP.parse()?);
+        let fwd_frame = frame("10.253.26.1".parse()?);
+        let variants: [(&'static str, &'static str, &Vec<u8>); 4] = [
+            ("kernel_fwd", "vipd_bench_kernel_fwd", &fwd_frame),
+            ("xdp_tx_bare", "vipd_bench_tx_bare", &vip_frame),
+            ("director_est", "vipd_bench_director_est", &vip_frame),
+            ("director_new", "vipd_bench_director_new", &vip_frame),
+        ];
+        let mut out = Vec::new();
+        for _ in 0..rounds {
+            for (name, prog, f) in variants {
+                let mut d = Director::load_object(
+                    BENCH_OBJ,
+                    prog,
+                    Sizes {
+                        services: 4,
+                        ..Sizes::default()
+                    },
+                )?;
+                d.sync_ifaddrs()?;
+                let mut planner = Planner::new(4, 64);
+                let plan = planner.plan(&[bench_service()])?;
+                d.apply(&plan)?;
+                {
+                    let mut m: Array<&mut MapData, BenchL2> =
+                        Array::try_from(d.ebpf_mut().map_mut("bench_l2").expect("in object"))?;
+                    m.set(
+                        0,
+                        BenchL2 {
+                            own: OWN_MAC,
+                            client: NEXT_MAC,
+                            next: NEXT_MAC,
+                            _pad: [0; 2],
+                        },
+                        0,
+                    )?;
+                }
+                let before = sink_count(&mut sink)?;
+                let md: Vec<u8> = [0u32, f.len() as u32, 0, ifindex, 0, 0]
+                    .iter()
+                    .flat_map(|w| w.to_ne_bytes())
+                    .collect();
+                let t = Instant::now();
+                d.program()
+                    .test_run(TestRunOptions {
+                        data_in: Some(f),
+                        ctx_in: Some(&md),
+                        repeat: packets,
+                        attrs: TestRunAttrs::new().xdp_live_frames(64),
+                        ..Default::default()
+                    })
+                    .with_context(|| format!("live-frames run of {prog}"))?;
+                let dt = t.elapsed().as_secs_f64();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                let got = sink_count(&mut sink)? - before;
+                if name.starts_with("director") {
+                    let c = d.counters()?;
+                    let drops: u64 = c[..10].iter().sum();
+                    if drops > 0 {
+                        bail!("{name}: the director dropped {drops} frames: {c:?}");
+                    }
+                }
+                out.push(Sample {
+                    variant: name,
+                    pps: f64::from(packets) / dt,
+                    delivered: got as f64 / f64::from(packets),
+                });
+            }
+        }
+        Ok(out)
+    })??;
+    Ok((samples, maglev_timing(a.maglev_reals)?))
+}
+
+fn small() -> Sizes {
+    Sizes {
+        services: 1,
+        dests: 8,
+        conns: 64,
+    }
+}
+
+fn sink_count(sink: &mut Director) -> anyhow::Result<u64> {
+    let m: PerCpuArray<&MapData, u64> =
+        PerCpuArray::try_from(sink.ebpf_mut().map("bench_sink").expect("in object"))?;
+    Ok(m.get(&0, 0)?.iter().sum())
+}
+
+fn bench_service() -> ServiceSpec {
+    ServiceSpec {
+        vip: VIP.parse().expect("literal"),
+        port: 80,
+        proto: Proto::Tcp,
+        sched: Scheduler::Mh,
+        forward: Forward::Tun,
+        persistence: None,
+        mss: Some(1440),
+        reals: (1..=3)
+            .map(|i| RealSpec {
+                rip: format!("10.253.26.{i}").parse().expect("literal"),
+                port: 80,
+                weight: 1,
+            })
+            .collect(),
+    }
+}
+
+/// Maglev rebuild timings.
+#[derive(Debug, Clone)]
+pub struct MaglevTiming {
+    /// Real servers.
+    pub reals: usize,
+    /// Building the 65537-slot table (vipd-core), best of 5, seconds.
+    pub build_s: f64,
+    /// Building it and writing it to the kernel map (the whole flip), seconds.
+    pub build_and_write_s: f64,
+}
+
+fn maglev_timing(n: usize) -> anyhow::Result<MaglevTiming> {
+    let reals: Vec<RealSpec> = (0..n)
+        .map(|i| RealSpec {
+            rip: std::net::Ipv4Addr::from(0x0afd_0000u32 + i as u32 + 1).into(),
+            port: 80,
+            weight: 1,
+        })
+        .collect();
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let table = sched::build(Scheduler::Mh, &reals)?;
+        best = best.min(t.elapsed().as_secs_f64());
+        assert_eq!(table.entries().len(), sched::MAGLEV_SIZE);
+    }
+    let mut d = Director::load(Sizes {
+        services: 1,
+        dests: (n as u32).max(64),
+        conns: 64,
+    })?;
+    let mut planner = Planner::new(1, n.max(64));
+    let mut spec = bench_service();
+    spec.reals = reals;
+    let t = Instant::now();
+    let plan = planner.plan(std::slice::from_ref(&spec))?;
+    d.apply(&plan)?;
+    let whole = t.elapsed().as_secs_f64();
+    Ok(MaglevTiming {
+        reals: n,
+        build_s: best,
+        build_and_write_s: whole,
+    })
+}
+
+/// Runs and prints.
+pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
+    let (samples, mt) = run(a)?;
+    let names = ["kernel_fwd", "xdp_tx_bare", "director_est", "director_new"];
+    let mean = |v: &str| {
+        let xs: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.variant == v)
+            .map(|s| s.pps)
+            .collect();
+        xs.iter().sum::<f64>() / xs.len().max(1) as f64
+    };
+    let bare = mean("xdp_tx_bare");
+    let kfwd = mean("kernel_fwd");
+    if a.markdown {
+        println!("| variant | Mpps per round | mean Mpps | ns/pkt | vs bare XDP_TX | vs kernel fwd | delivered |");
+        println!("| --- | --- | --- | --- | --- | --- | --- |");
+    }
+    for v in names {
+        let rs: Vec<&Sample> = samples.iter().filter(|s| s.variant == v).collect();
+        let per: Vec<String> = rs.iter().map(|s| format!("{:.2}", s.pps / 1e6)).collect();
+        let m = mean(v);
+        let deliv = rs.iter().map(|s| s.delivered).fold(f64::MAX, f64::min);
+        if a.markdown {
+            println!(
+                "| {v} | {} | {:.2} | {:.0} | {:.2} | {:.1}x | {:.0}% (min) |",
+                per.join(" / "),
+                m / 1e6,
+                1e9 / m,
+                m / bare,
+                m / kfwd,
+                deliv * 100.0
+            );
+        } else {
+            println!(
+                "{v:<13} {:>6.2} Mpps ({:>4.0} ns/pkt)  rounds {}  {:.2}x bare XDP_TX  {:.1}x kernel fwd  delivered >= {:.0}%",
+                m / 1e6, 1e9 / m, per.join(" "), m / bare, m / kfwd, deliv * 100.0
+            );
+        }
+    }
+    println!(
+        "maglev: {} reals, 65537 slots: build {:.2} ms (best of 5); build + write to the kernel map {:.1} ms",
+        mt.reals, mt.build_s * 1e3, mt.build_and_write_s * 1e3
+    );
+    Ok(())
+}
