@@ -46,6 +46,13 @@ enum Command {
     Compare(vipd::bench::compare::CompareArgs),
     /// Print the MD5 digest of a URL's body for HTTP_GET/SSL_GET `digest` lines
     /// (as keepalived's genhash).
+    ///
+    /// Fetches URL from SERVER:PORT the way the HTTP_GET / SSL_GET checkers do and
+    /// prints the MD5 digest of the body exactly as keepalived's genhash computes
+    /// it (the bytes after the header, up to Content-Length). Paste it into a
+    /// `digest` line of a `url` block.
+    ///
+    /// Example: vipd genhash -s 10.253.26.1 -p 80 -u /index.html
     Genhash(vipd::probe::genhash::GenhashArgs),
     /// Check a keepalived.conf: rustc-style diagnostics; exit 0 (no errors),
     /// 4 (file unreadable) or 5 (errors). `--dump json|conf` prints the model.

@@ -315,3 +315,70 @@ fn status_reload_dumps_and_term() {
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn check_only_and_vrrp_only_modes() {
+    let lab = LabGuard::up(LabOptions {
+        directors: 1,
+        reals: 1,
+        ..LabOptions::unique("dmode")
+    })
+    .expect("lab up");
+    let dir = scratch("modes");
+    let conf = PathBuf::from(SEED_MASTER);
+
+    // -C: checkers and data plane, no VRRP; ha_suspend never pauses without VRRP.
+    let d = Daemon::start(&lab, "dir1", &conf, &["-C"], dir.join("c.log"));
+    let st = {
+        let t0 = Instant::now();
+        loop {
+            let out = vipd_in(&lab, "dir1", &["status", "--json"]);
+            if out.status.success() {
+                let st: Status = serde_json::from_slice(&out.stdout).unwrap();
+                let rs1 = st.services[0]
+                    .real("10.253.26.1:80".parse().unwrap())
+                    .unwrap();
+                if rs1.in_table {
+                    break st;
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "rs1 in the table under -C: {}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert!(
+        !st.parts.vrrp && st.parts.checkers && st.parts.datapath,
+        "{:?}",
+        st.parts
+    );
+    assert!(st.vrrp.is_empty());
+    assert!(!st.services[0].checks_suspended);
+    // rs2 and rs3 do not exist in this lab: down, with the reason.
+    let rs2 = st.services[0]
+        .real("10.253.26.2:80".parse().unwrap())
+        .unwrap();
+    assert!(!rs2.in_table);
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    let mut child = d.child;
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    // -P: VRRP only, no services.
+    let d = Daemon::start(&lab, "dir1", &conf, &["-P"], dir.join("p.log"));
+    wait_for("-P MASTER", Duration::from_secs(15), || {
+        let out = vipd_in(&lab, "dir1", &["status", "--json"]);
+        out.status.success()
+            && serde_json::from_slice::<Status>(&out.stdout)
+                .is_ok_and(|s| s.vrrp.first().is_some_and(|v| v.state == "MASTER"))
+    });
+    let st = status(&lab, "dir1");
+    assert!(st.parts.vrrp && !st.parts.checkers && !st.parts.datapath);
+    assert!(st.services.is_empty());
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    let mut child = d.child;
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

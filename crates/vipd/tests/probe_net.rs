@@ -87,7 +87,7 @@ async fn dns_check() {
     let started = Instant::now();
     let o = p.run(&dns(udp_silent().await)).await;
     assert!(!o.ok && o.detail == "timed out after 1s", "{o:?}");
-    assert!(started.elapsed() < T + Duration::from_millis(500));
+    assert!(started.elapsed() < T + Duration::from_secs(1));
 }
 
 fn udp(addr: SocketAddr, require_reply: bool) -> vipd_core::check::CheckerSpec {
@@ -154,5 +154,5 @@ fn ping_check_fails_when_echo_is_ignored() {
     });
     assert!(!o.ok, "{o:?}");
     assert_eq!(o.detail, "timed out after 1s");
-    assert!(took < T + Duration::from_millis(500), "{took:?}");
+    assert!(took < T + Duration::from_secs(1), "{took:?}");
 }

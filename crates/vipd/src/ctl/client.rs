@@ -27,13 +27,13 @@ pub struct StatusArgs {
 
 /// Sends one request and reads the response.
 pub fn request(path: &Path, req: &Request) -> Result<Response, CtlError> {
-    let io = |source| CtlError::Io {
+    let io = |reason| CtlError::Io {
         path: path.to_owned(),
-        source,
+        reason,
     };
-    let mut s = UnixStream::connect(path).map_err(|source| CtlError::Connect {
+    let mut s = UnixStream::connect(path).map_err(|reason| CtlError::Connect {
         path: path.to_owned(),
-        source,
+        reason,
     })?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(io)?;

@@ -34,22 +34,22 @@ pub const RUN_DIR: &str = "/run/vipd";
 #[derive(Debug, thiserror::Error)]
 pub enum CtlError {
     /// No daemon listens on the socket.
-    #[error("cannot connect to {path}: {source}; is `vipd -f FILE` running in this network namespace? (or give --socket PATH)")]
+    #[error("cannot connect to {path}: {reason}; is `vipd -f FILE` running in this network namespace? (or give --socket PATH)")]
     Connect {
         /// The socket path.
         path: PathBuf,
-        /// What the kernel said.
-        source: std::io::Error,
+        /// What the kernel said (not a `source`: the message already says it).
+        reason: std::io::Error,
     },
     /// The socket could not be created.
     #[error(
-        "cannot listen on {path}: {source} (vipd needs root to create sockets under /run/vipd)"
+        "cannot listen on {path}: {reason} (vipd needs root to create sockets under /run/vipd)"
     )]
     Listen {
         /// The socket path.
         path: PathBuf,
-        /// What the kernel said.
-        source: std::io::Error,
+        /// What the kernel said (not a `source`: the message already says it).
+        reason: std::io::Error,
     },
     /// Another daemon already answers on the socket.
     #[error("another vipd already runs in this network namespace (it answers on {path}); stop it first, or give --socket PATH")]
@@ -58,12 +58,12 @@ pub enum CtlError {
         path: PathBuf,
     },
     /// Reading or writing the socket failed.
-    #[error("control socket {path}: {source}")]
+    #[error("control socket {path}: {reason}")]
     Io {
         /// The socket path.
         path: PathBuf,
         /// What happened.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The daemon answered something that is not a [`Response`].
     #[error("control socket {path}: unexpected answer: {detail}")]

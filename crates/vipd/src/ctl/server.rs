@@ -38,9 +38,9 @@ impl Drop for CtlSocket {
 /// died is replaced; one a live daemon answers on is an error. Must run inside a
 /// tokio runtime.
 pub fn bind(path: &Path) -> Result<CtlSocket, CtlError> {
-    let listen_err = |source| CtlError::Listen {
+    let listen_err = |reason| CtlError::Listen {
         path: path.to_owned(),
-        source,
+        reason,
     };
     if let Some(dir) = path.parent() {
         if dir == Path::new(RUN_DIR) || !dir.exists() {

@@ -12,13 +12,6 @@ use super::tls::TlsConfigs;
 
 /// Arguments of `vipd genhash` (keepalived's genhash flags).
 #[derive(Debug, Args)]
-#[command(
-    about = "Print the MD5 digest of a URL's body, for HTTP_GET/SSL_GET `digest` lines",
-    long_about = "Fetch URL from SERVER:PORT the way the HTTP_GET / SSL_GET checkers do and print \
-                  the MD5 digest of the body, exactly as keepalived's genhash computes it: the bytes \
-                  after the header, up to Content-Length. Paste it into a `digest` line of a `url` block.\n\n\
-                  Example: vipd genhash -s 10.253.26.1 -p 80 -u /index.html"
-)]
 pub struct GenhashArgs {
     /// Server address (an IP address, as keepalived requires).
     #[arg(short = 's', long = "server")]

@@ -21,6 +21,29 @@ fn register(socket: Socket) -> io::Result<AsyncFd<Socket>> {
     Ok(unsafe { AsyncFd::register(socket) }?)
 }
 
+#[expect(
+    unsafe_code,
+    reason = "setsockopt(IP_MTU_DISCOVER): neither socket2 nor nix wrap it"
+)]
+fn no_dont_fragment(socket: &Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value: libc::c_int = libc::IP_PMTUDISC_DONT;
+    // SAFETY: a valid descriptor and a pointer to an int of the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The raw VRRP sockets of one instance, registered with tokio.
 ///
 /// Two sockets, because a raw socket bound to an address only receives datagrams
@@ -54,6 +77,9 @@ impl VrrpSocket {
         send.set_tos_v4(u32::from(TOS_INTERNETWORK_CONTROL))?;
         send.set_multicast_loop_v4(false)?;
         send.set_multicast_if_v4(&src)?;
+        // keepalived's adverts carry no DF bit; path MTU discovery means nothing
+        // on a link-local protocol.
+        no_dont_fragment(&send)?;
         // Nothing is ever read from it: keep what it queues small.
         send.set_recv_buffer_size(0)?;
         send.set_nonblocking(true)?;
