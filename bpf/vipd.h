@@ -86,7 +86,8 @@ enum vipd_counter {
 	VIPD_EV_ICMP_TOO_BIG = 15,  /* ICMP fragmentation-needed sent back           */
 	VIPD_EV_FRAG = 16,          /* fragments forwarded                           */
 	VIPD_EV_REDIRECT = 17,      /* forwarded via another interface (redirect)    */
-	VIPD_COUNTER_MAX = 18,
+	VIPD_EV_ICMP_FWD = 18,      /* ICMP errors forwarded to a connection's real  */
+	VIPD_COUNTER_MAX = 19,
 };
 
 /* struct vipd_addr: an IPv4 or IPv6 address, network byte order. */

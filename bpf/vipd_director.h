@@ -439,7 +439,14 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	__u64 now = bpf_ktime_get_coarse_ns();
 	__u32 dest_id = 0;
 	int new_conn = 0;
-	if (!vipd_conn_hit(&pkt, cfg, now, &dest_id)) {
+	if (pkt.icmp_err) {
+		/* Only for a known connection, and it changes nothing in it. */
+		struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt.flow);
+		if (!c || !vipd_dest_ok(c->dest, c->svc, 1))
+			return XDP_PASS;
+		dest_id = c->dest;
+		vipd_count(VIPD_EV_ICMP_FWD);
+	} else if (!vipd_conn_hit(&pkt, cfg, now, &dest_id)) {
 		/* Later fragments have no port, hence no service: only their
 		 * datagram's entry could have placed them. */
 		if (pkt.later_frag)

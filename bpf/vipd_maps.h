@@ -55,9 +55,11 @@ struct {
 	__type(value, struct vipd_dest_conns);
 } dest_conns SEC(".maps");
 
-/* Connection table: 5-tuple (or address pair for fragments) -> real server. */
+/* Connection table: 5-tuple (or address pair for fragments) -> real server.
+ * Per-CPU LRU lists: inserts of new connections take no shared lock. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, VIPD_CONN_MAX);
 	__type(key, struct vipd_flow);
 	__type(value, struct vipd_conn);

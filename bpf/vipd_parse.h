@@ -37,6 +37,9 @@ struct vipd_pkt {
 	__u8 tos;              /* inner TOS, copied to the outer     */
 	__be16 frag_off;       /* inner frag_off field, raw          */
 	__u16 tcp_off;         /* offset of the TCP header from data */
+	__u8 icmp_err;         /* ICMP error about a VIP connection:  */
+			       /* flow is the quoted connection's     */
+	__u8 _pad[3];
 };
 
 enum vipd_parse_res {
@@ -73,6 +76,37 @@ static __always_inline struct iphdr *vipd_parse_l2(void *data, void *data_end, s
 	return ip;
 }
 
+/* An ICMP destination-unreachable or time-exceeded to the VIP that quotes a
+ * packet VIP:port -> client (a real server's reply, e.g. fragmentation-needed from
+ * a router on the way back): the connection it belongs to, as the client sent it.
+ * Anything else (echo...) passes to the kernel. */
+static __always_inline int vipd_parse_icmp_err(void *data_end, struct iphdr *ip, __u32 l3len,
+					       struct vipd_pkt *pkt)
+{
+	__u8 *icmp = (void *)ip + (l3len & 0x3c);
+	if ((void *)(icmp + 8) > data_end)
+		return VIPD_PARSE_PASS;
+	if (icmp[0] != 3 && icmp[0] != 11)
+		return VIPD_PARSE_PASS;
+	struct iphdr *in = (void *)(icmp + 8);
+	if ((void *)(in + 1) > data_end || in->ihl < 5)
+		return VIPD_PARSE_PASS;
+	if (in->protocol != IPPROTO_TCP && in->protocol != IPPROTO_UDP)
+		return VIPD_PARSE_PASS;
+	if (in->saddr != ip->daddr)
+		return VIPD_PARSE_PASS;
+	__be16 *ports = (void *)in + ((in->ihl * 4) & 0x3c);
+	if ((void *)(ports + 2) > data_end)
+		return VIPD_PARSE_PASS;
+	pkt->flow.proto = in->protocol;
+	pkt->flow.src.w[0] = in->daddr;
+	pkt->flow.dst.w[0] = in->saddr;
+	pkt->flow.sport = ports[1];
+	pkt->flow.dport = ports[0];
+	pkt->icmp_err = 1;
+	return VIPD_PARSE_OK;
+}
+
 /* The rest of IPv4 and the transport header, for a packet known to be for a VIP. */
 static __always_inline int vipd_parse_l3l4(void *data, void *data_end, struct iphdr *ip,
 					   struct vipd_pkt *pkt, __u32 *reason)
@@ -96,8 +130,10 @@ static __always_inline int vipd_parse_l3l4(void *data, void *data_end, struct ip
 	pkt->flow.dst.w[0] = ip->daddr;
 	pkt->tcp_flags = 0;
 	pkt->tcp_off = 0;
+	if (ip->protocol == IPPROTO_ICMP && !pkt->frag)
+		return vipd_parse_icmp_err(data_end, ip, l3len, pkt);
 	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
-		return VIPD_PARSE_PASS; /* ICMP and the rest: the kernel owns the VIP */
+		return VIPD_PARSE_PASS; /* the rest: the kernel owns the VIP */
 	if (pkt->later_frag)
 		return VIPD_PARSE_OK; /* no transport header in this fragment */
 	void *l4 = (void *)ip + (l3len & 0x3c);

@@ -167,3 +167,29 @@ fn seed_renders_with_carets() {
     assert!(out.contains(" --> keepalived-master.conf:"), "{out}");
     assert!(out.contains("= help: write `retry 3`"), "{out}");
 }
+
+#[test]
+fn crlf_and_byte_order_mark_read_the_same() {
+    let lf = seed("keepalived-backup.conf");
+    let path = format!(
+        "{}/../../examples/seed/keepalived-backup.conf",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let crlf = format!("\u{feff}{}", text.replace('\n', "\r\n"));
+    let l = config::parse_str("crlf.conf", &crlf);
+    assert!(
+        !l.diagnostics.has_errors(),
+        "{}",
+        l.diagnostics.render(&l.sources)
+    );
+    assert_eq!(l.config, lf.config);
+    // Columns are unchanged by CRLF: the same warnings at the same places.
+    let at = |l: &Loaded| {
+        l.diagnostics
+            .iter()
+            .map(|d| (d.span.map(|s| (s.line, s.col)), d.message.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at(&l), at(&lf));
+}

@@ -667,3 +667,41 @@ fn flow_key_layout_matches_what_the_program_stores() {
     assert_eq!(c.state, abi::conn_state::SYN);
     assert_eq!(c.dest, fx.dest_id("10.253.26.1"));
 }
+
+#[test]
+fn icmp_errors_about_a_connection_follow_it_to_its_real_server() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
+    // Two connections: the second lands on .2.
+    fx.run(&syn_from(CLIENT, 1111, &[]).1);
+    let (_, syn) = syn_from(CLIENT, 2222, &[]);
+    assert_eq!(tun_rip(&fx.run(&syn).1).octets()[3], 2);
+    // A router on the way back tells the VIP that the real server's reply
+    // VIP:80 -> CLIENT:2222 was too big: it goes to .2 (which sent it).
+    let reply = Ip::new(VIP, CLIENT, 6);
+    let quoted = reply.build(&tcp(&reply, 80, 2222, ACK, &[], &[0u8; 1400]));
+    let mut icmp = vec![3, 4, 0, 0, 0, 0, 0x05, 0x78];
+    icmp.extend_from_slice(&quoted[..28]);
+    let c = fold(sum16(&icmp));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let outer = Ip::new("198.51.100.1", VIP, 1);
+    let f = eth(D0_MAC, CLIENT_MAC, None, &outer.build(&icmp));
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    assert_eq!(out, tun_frame(ip_of(&f), "10.253.26.2", None));
+    assert_eq!(fx.counter("icmp_fwd"), 1);
+    // About a connection the director does not know: the kernel's business.
+    let quoted = reply.build(&tcp(&reply, 80, 3333, ACK, &[], &[]));
+    let mut icmp = vec![3, 4, 0, 0, 0, 0, 0x05, 0x78];
+    icmp.extend_from_slice(&quoted[..28]);
+    let c = fold(sum16(&icmp));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let f = eth(D0_MAC, CLIENT_MAC, None, &outer.build(&icmp));
+    let (v, out) = fx.run(&f);
+    assert_eq!((v, &out), (XDP_PASS, &f));
+    assert_eq!(
+        fx.counter("conn_new"),
+        2,
+        "an ICMP error never creates a connection"
+    );
+}

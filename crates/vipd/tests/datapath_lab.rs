@@ -275,6 +275,9 @@ fn tun_rr_splits_30_connections_exactly_and_replies_bypass_the_director() {
         .unwrap();
     assert_eq!(pkts, to_vip, "{log:#?}");
     assert!(svc.contains("conns=30"), "{log:#?}");
+    // Managed neighbours: not even the first packet waited for ARP.
+    let counters = log.iter().rev().find(|l| l.contains("counters:")).unwrap();
+    assert!(!counters.contains("drop_"), "{log:#?}");
 }
 
 #[test]

@@ -122,19 +122,20 @@ pub fn grouped_bars(
         w - right,
         top + plot_h
     );
-    // Legend.
+    // Legend: items side by side, each as wide as its text needs.
+    let mut lx = 20.0;
     for (si, ser) in series.iter().enumerate() {
-        let lx = left + 10.0 + 160.0 * si as f64;
         let ly = 38.0;
         let _ = writeln!(
             s,
-            r#"<rect x="{lx}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{}">{}</text>"#,
+            r#"<rect x="{lx:.1}" y="{}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{}">{}</text>"#,
             ly - 10.0,
             COLOURS[si % COLOURS.len()],
             lx + 16.0,
             ly,
             esc(&ser.name)
         );
+        lx += 28.0 + 6.5 * ser.name.chars().count() as f64;
     }
     s.push_str("</svg>\n");
     s

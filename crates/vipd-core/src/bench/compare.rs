@@ -127,7 +127,7 @@ fn duration_us(s: &str) -> Option<u64> {
 }
 
 /// One measured run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Run {
     /// Configuration name (e.g. `direct`, `haproxy`, `nftables`).
     pub config: String,

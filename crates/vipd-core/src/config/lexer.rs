@@ -148,7 +148,8 @@ fn lex_line(
     while let Some(&(i, c)) = it.peek() {
         ncols = i + 1;
         if is_ws(c) {
-            if !c.is_ascii() && l.exact {
+            // A byte order mark (Windows editors write one) is not worth a warning.
+            if !c.is_ascii() && c != '\u{feff}' && l.exact {
                 let e = exotic.entry(l.file).or_insert(ExoticWs {
                     first: span(i, 1),
                     ch: c,

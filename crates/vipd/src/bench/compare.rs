@@ -1,8 +1,8 @@
 //! `vipd compare`: one lab, the same real servers and the same load generator,
 //! several ways to reach them side by side: directly (client -> rs1), through
 //! HAProxy in `mode tcp` on dir1, through an nftables load balancer on dir1
-//! (`numgen` + DNAT, with masquerade so replies return through it), and through
-//! vipd's own director once it exists ([`setup_vipd`] is the hook).
+//! (`numgen` + DNAT, with SNAT so replies return through it), and through vipd's
+//! XDP data plane on dir1 (TUN, replies straight from the real servers).
 //!
 //! For each configuration and mode (keep-alive, new connection per request) it
 //! runs `vipd bench` from the client namespace, rounds rotated, and records
@@ -59,14 +59,6 @@ pub enum CompareError {
         config: &'static str,
         /// What failed.
         detail: String,
-    },
-    /// A configuration cannot run on this build (the vipd hook before the daemon).
-    #[error("{config} is not available: {reason}")]
-    NotAvailable {
-        /// Configuration.
-        config: &'static str,
-        /// Why.
-        reason: &'static str,
     },
     /// A load generator failed or printed something unreadable.
     #[error("{tool} against {config} ({mode}): {detail}")]
@@ -136,6 +128,10 @@ pub struct CompareArgs {
     /// The vipd binary run inside the lab (default: this one).
     #[arg(long)]
     pub vipd_bin: Option<PathBuf>,
+    /// Measure nothing: redraw the table, chart and docs from an earlier run's
+    /// results.json (its file time is given as the measurement time).
+    #[arg(long, value_name = "RESULTS_JSON")]
+    pub replot: Option<PathBuf>,
 }
 
 /// A way from the client to the real servers.
@@ -147,7 +143,7 @@ pub enum ConfigKind {
     Haproxy,
     /// nftables `numgen inc mod 3` DNAT + masquerade on dir1.
     Nftables,
-    /// vipd's director on dir1 (TUN, direct return).
+    /// vipd's XDP data plane on dir1 (`vipd datapath run`, TUN, rr, direct return).
     Vipd,
 }
 
@@ -166,7 +162,7 @@ impl ConfigKind {
             ConfigKind::Direct => "direct -> rs1",
             ConfigKind::Haproxy => "HAProxy mode tcp",
             ConfigKind::Nftables => "nftables DNAT",
-            ConfigKind::Vipd => "vipd (TUN)",
+            ConfigKind::Vipd => "vipd XDP (TUN)",
         }
     }
 }
@@ -200,6 +196,11 @@ enum Active {
     Nftables {
         forward_was: String,
     },
+    Vipd {
+        child: Option<std::process::Child>,
+        reals: Vec<String>,
+        bin: String,
+    },
 }
 
 const NFT_TABLE: &str = "vipd_compare";
@@ -208,9 +209,19 @@ const NFT_TABLE: &str = "vipd_compare";
 pub fn main(args: &CompareArgs) -> anyhow::Result<()> {
     let interrupted = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(interrupted.clone());
-    let (runs, unavailable) = measure(args, &interrupted)?;
+    let (runs, unavailable, measured_at) = match &args.replot {
+        Some(path) => {
+            let (runs, unavailable) = load_results(path)?;
+            (runs, unavailable, utc_time(Some(path)))
+        }
+        None => {
+            let (runs, unavailable) = measure(args, &interrupted)?;
+            (runs, unavailable, utc_time(None))
+        }
+    };
     let summaries = summarize(&runs, ConfigKind::Direct.name());
-    let text = render_markdown(args, &summaries, &unavailable);
+    let rounds = runs.iter().map(|r| r.round).max().unwrap_or(0);
+    let text = render_markdown(args, rounds, &measured_at, &summaries, &unavailable);
     println!("{text}");
     write_outputs(args, &runs, &summaries, &unavailable, &text)?;
     Ok(())
@@ -295,14 +306,15 @@ pub fn measure(
             if unavailable.iter().any(|(c, _)| c == config.name()) {
                 continue;
             }
-            let active = match setup(&lab, config) {
+            let active = match setup(&lab, config, &vipd_bin) {
                 Ok(a) => a,
-                Err(e @ CompareError::NotAvailable { .. }) => {
-                    eprintln!("skipping: {e}");
+                Err(e) => {
+                    // One configuration that cannot be set up here (a missing
+                    // driver feature, a tool refusing) must not void the others.
+                    eprintln!("skipping {}: {e}", config.name());
                     unavailable.push((config.name().to_string(), e.to_string()));
                     continue;
                 }
-                Err(e) => return Err(e),
             };
             let target = match config {
                 ConfigKind::Direct => SocketAddr::from((rip(1), 80)),
@@ -347,14 +359,14 @@ pub fn measure(
     Ok((runs, unavailable))
 }
 
-fn setup(lab: &LabGuard, config: ConfigKind) -> Result<Active, CompareError> {
+fn setup(lab: &LabGuard, config: ConfigKind, vipd_bin: &Path) -> Result<Active, CompareError> {
     let fail = |detail: String| CompareError::Setup {
         config: config.name(),
         detail,
     };
     match config {
         ConfigKind::Direct => Ok(Active::Direct),
-        ConfigKind::Vipd => setup_vipd(lab),
+        ConfigKind::Vipd => setup_vipd(lab, vipd_bin),
         ConfigKind::Haproxy => {
             add_vip(lab).map_err(|e| fail(e.to_string()))?;
             let dir = std::env::temp_dir().join(format!("vipd-compare-{}", lab.name()));
@@ -394,34 +406,113 @@ fn setup(lab: &LabGuard, config: ConfigKind) -> Result<Active, CompareError> {
     }
 }
 
-/// The hook for vipd's own director: start it on dir1 with the lab's TUN
-/// configuration (VIP 10.253.85.250:80 -> rs1..rs3), set the real servers up
-/// with `vipd realserver up --vip`, and return once the VIP answers. Until the
-/// director daemon exists this says so, and the table shows no number for vipd.
-fn setup_vipd(_lab: &LabGuard) -> Result<Active, CompareError> {
-    Err(CompareError::NotAvailable {
+/// vipd's director: its XDP data plane (`vipd datapath run`, the one the daemon
+/// drives) on dir1's `eth1` with the VIP, TUN to rs1..rs3 with `rr`, the real
+/// servers set up with `vipd realserver up --vip`, replies straight from the real
+/// servers to the client. VRRP and health checks are left out: they do no
+/// per-request work. Native XDP, as the lab's datapath tests run it (the lab puts
+/// a pass program on the router's end of the cable).
+fn setup_vipd(lab: &LabGuard, vipd_bin: &Path) -> Result<Active, CompareError> {
+    let fail = |detail: String| CompareError::Setup {
         config: "vipd",
-        reason: "the director daemon (`vipd -f keepalived.conf`) is not built yet; \
-                 bench::compare::setup_vipd is where it will be started on dir1",
-    })
+        detail,
+    };
+    let bin = vipd_bin.to_str().unwrap_or("vipd");
+    add_vip(lab).map_err(|e| fail(e.to_string()))?;
+    let mut reals_up = Vec::new();
+    for n in 1..=3u8 {
+        let rs = format!("rs{n}");
+        if let Err(e) = lab.exec_ok(&rs, [bin, "realserver", "up", "--vip", &VIP.to_string()]) {
+            let active = Active::Vipd {
+                child: None,
+                reals: reals_up,
+                bin: bin.to_string(),
+            };
+            teardown(lab, active);
+            return Err(fail(e.to_string()));
+        }
+        reals_up.push(rs);
+    }
+    let mut args: Vec<String> = [
+        bin,
+        "datapath",
+        "run",
+        "--iface",
+        "eth1",
+        "--vip",
+        &format!("{VIP}:80"),
+        "--sched",
+        "rr",
+        "--xdp-mode",
+        "native",
+        "--stats-interval",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for n in 1..=3 {
+        args.extend(["--real".to_string(), rip(n).to_string()]);
+    }
+    let child = match lab.spawn("dir1", &args) {
+        Ok(c) => c,
+        Err(e) => {
+            teardown(
+                lab,
+                Active::Vipd {
+                    child: None,
+                    reals: reals_up,
+                    bin: bin.to_string(),
+                },
+            );
+            return Err(e.into());
+        }
+    };
+    let active = Active::Vipd {
+        child: Some(child),
+        reals: reals_up,
+        bin: bin.to_string(),
+    };
+    // The data plane needs a moment to load and attach; wait_for_vip retries for 5 s.
+    std::thread::sleep(Duration::from_millis(500));
+    if let Err(e) = wait_for_vip(lab) {
+        teardown(lab, active);
+        return Err(fail(format!(
+            "the VIP does not answer through vipd datapath run: {e}"
+        )));
+    }
+    Ok(active)
+}
+
+fn stop_child(mut child: std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn teardown(lab: &LabGuard, active: Active) {
     match active {
         Active::Direct => {}
-        Active::Haproxy { mut child, dir } => {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(3) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        Active::Haproxy { child, dir } => {
+            stop_child(child);
             let _ = std::fs::remove_dir_all(dir);
+            del_vip(lab);
+        }
+        Active::Vipd { child, reals, bin } => {
+            if let Some(c) = child {
+                stop_child(c);
+            }
+            for rs in reals {
+                let _ = lab.exec(&rs, [bin.as_str(), "realserver", "down"]);
+            }
             del_vip(lab);
         }
         Active::Nftables { forward_was } => {
@@ -699,21 +790,36 @@ fn machine() -> String {
     format!("{cpus} CPUs ({model}), Linux {}", kernel.trim())
 }
 
+/// The runs and unavailable configurations of an earlier results.json.
+fn load_results(path: &Path) -> Result<(Vec<Run>, Unavailable), CompareError> {
+    let io = |source| CompareError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    #[derive(serde::Deserialize)]
+    struct Saved {
+        runs: Vec<Run>,
+        unavailable: Unavailable,
+    }
+    let saved: Saved = serde_json::from_str(&text)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+    Ok((saved.runs, saved.unavailable))
+}
+
 fn render_markdown(
     args: &CompareArgs,
+    rounds: u32,
+    measured_at: &str,
     summaries: &[Summary],
     unavailable: &[(String, String)],
 ) -> String {
-    let mut s =
-        format!(
-        "Measured {} UTC on {}: {} round(s), {} s per run, {} clients, configurations rotated.\n\
-         Command: `vipd compare --rounds {} --time {} -c {}{}`\n\n",
-        utc_now(),
+    let mut s = format!(
+        "Measured {measured_at} UTC on {}: {rounds} round(s), {} s per run, {} clients, configurations rotated.\n\
+         Command: `vipd compare --rounds {rounds} --time {} -c {}{}`\n\n",
         machine(),
-        args.rounds,
         args.time,
         args.clients,
-        args.rounds,
         args.time,
         args.clients,
         if args.docs.is_some() { " --docs docs/BENCHMARKS.md" } else { "" }
@@ -743,26 +849,27 @@ fn render_markdown(
     s
 }
 
-fn utc_now() -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M"])
-        .output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+/// Now, or the modification time of `file`, as `YYYY-MM-DD HH:MM` (UTC).
+fn utc_time(file: Option<&Path>) -> String {
+    let mut cmd = std::process::Command::new("date");
+    cmd.arg("-u");
+    if let Some(f) = file {
+        cmd.arg("-r").arg(f);
+    }
+    cmd.arg("+%Y-%m-%d %H:%M")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
 }
 
 /// The two charts: requests/s and the director's overhead, per configuration.
-fn charts(summaries: &[Summary], configs: &[ConfigKind]) -> (String, String) {
+fn charts(summaries: &[Summary], configs: &[ConfigKind], clients: u64) -> (String, String) {
     let cats: Vec<String> = configs.iter().map(|c| c.label().to_string()).collect();
-    let series = |f: &dyn Fn(&Summary) -> f64, skip_direct: bool| -> Vec<Series> {
-        ["keep-alive", "new-conn"]
+    let series = |f: &dyn Fn(&Summary) -> f64, skip_direct: bool, what: &str| -> Vec<Series> {
+        [("keep-alive", "keep-alive"), ("new-conn", "new conn")]
             .iter()
-            .map(|mode| Series {
-                name: if *mode == "keep-alive" {
-                    "keep-alive".into()
-                } else {
-                    "new connection per request".into()
-                },
+            .map(|(mode, label)| Series {
+                name: format!("{what}{label}"),
                 values: configs
                     .iter()
                     .map(|c| {
@@ -781,16 +888,20 @@ fn charts(summaries: &[Summary], configs: &[ConfigKind]) -> (String, String) {
             .collect()
     };
     let rps = grouped_bars(
-        "Requests per second (vipd bench, 64 clients)",
+        &format!("Requests per second (vipd bench, {clients} clients)"),
         "requests/s",
         &cats,
-        &series(&|s| s.requests_per_sec, false),
+        &series(&|s| s.requests_per_sec, false, ""),
     );
+    // The lab-process figure first: it is the one that survives other load on
+    // the machine; the machine-wide one is drawn too (it reads ~0 on a busy machine).
+    let mut over_series = series(&|s| s.lab_overhead_us, true, "lab procs, ");
+    over_series.extend(series(&|s| s.overhead_us, true, "machine, "));
     let over = grouped_bars(
-        "Director overhead: machine CPU per request minus direct",
+        "Director overhead: CPU per request minus the direct run's",
         "microseconds per request",
         &cats,
-        &series(&|s| s.overhead_us, true),
+        &over_series,
     );
     (rps, over)
 }
@@ -815,7 +926,7 @@ fn write_outputs(
     std::fs::write(&p, text).map_err(io(&p))?;
     let mut configs = args.configs.clone();
     configs.dedup();
-    let (rps, over) = charts(summaries, &configs);
+    let (rps, over) = charts(summaries, &configs, args.clients);
     let svg = stack_svgs(&rps, &over);
     let p = args.out.join("compare.svg");
     std::fs::write(&p, &svg).map_err(io(&p))?;

@@ -119,7 +119,7 @@ impl Default for Sizes {
 }
 
 /// Drop reasons and events, in `enum vipd_counter` order.
-pub const COUNTER_NAMES: [&str; 18] = [
+pub const COUNTER_NAMES: [&str; 19] = [
     "drop_bad_ip",
     "drop_trunc_l4",
     "drop_no_real",
@@ -138,6 +138,7 @@ pub const COUNTER_NAMES: [&str; 18] = [
     "icmp_too_big",
     "frag",
     "redirect",
+    "icmp_fwd",
 ];
 
 /// Index of a counter by name (see [`COUNTER_NAMES`]).
