@@ -177,7 +177,7 @@ impl Engine {
         // Without VRRP this node serves as if MASTER (ha_suspend never pauses).
         let lvs = match checked.lvs {
             Some(spec) => Some(
-                LvsPart::start(spec, checked.vrrp.is_none())
+                LvsPart::start(spec, checked.vrrp.is_none(), opts.args.xdp_mode)
                     .context("starting the checkers and the data plane")?,
             ),
             None => None,
@@ -268,7 +268,7 @@ impl Engine {
             }
             (None, Some(spec)) => {
                 let master = self.vrrp.as_ref().is_none_or(VrrpPart::is_master);
-                match LvsPart::start(spec, master) {
+                match LvsPart::start(spec, master, self.opts.args.xdp_mode) {
                     Ok(l) => self.lvs = Some(l),
                     Err(e) => {
                         applied_with.push(format!("starting the checkers and data plane: {e}"))

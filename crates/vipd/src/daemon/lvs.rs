@@ -184,7 +184,7 @@ fn seed() -> u64 {
 impl LvsPart {
     /// Loads and attaches the data plane, starts the checkers. `master`: this
     /// node is VRRP MASTER (true when VRRP does not run) for `ha_suspend`.
-    pub fn start(spec: LvsSpec, master: bool) -> Result<Self, LvsError> {
+    pub fn start(spec: LvsSpec, master: bool, mode: AttachMode) -> Result<Self, LvsError> {
         let sizes = Sizes::default();
         info!("data plane: loading the XDP director for {}", spec.iface);
         let mut dir = Director::load(sizes)?;
@@ -206,7 +206,7 @@ impl LvsPart {
             })
             .collect();
         let hops = neigh::keep_resolved(&rips.into_iter().collect::<Vec<_>>())?;
-        let mode = dir.attach(&spec.iface, AttachMode::Auto)?;
+        let mode = dir.attach(&spec.iface, mode)?;
         let attach = format!("{} ({:?})", spec.iface, mode);
         let mut part = LvsPart {
             dp: Datapath {

@@ -70,6 +70,11 @@ pub struct DaemonArgs {
     /// Directory for the SIGUSR1 (vipd.data) and SIGUSR2 (vipd.stats) dumps.
     #[arg(long, value_name = "DIR", default_value = "/tmp")]
     pub dump_dir: PathBuf,
+    /// How to attach the XDP director: `auto` is native on physical NICs and
+    /// generic (skb) on virtual devices such as veth; `native` on veth needs an
+    /// XDP program on the peer (the lab puts one there), and is much faster.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t)]
+    pub xdp_mode: crate::datapath::AttachMode,
 }
 
 /// Runs the director until TERM/INT; returns the process exit code.
