@@ -207,6 +207,15 @@ fn story(lab: &Lab, daemons: &mut Vec<Child>) -> anyhow::Result<()> {
     println!("one real server directly : {direct}");
     let via = bench(lab, &vipd, "http://10.253.85.250/")?;
     println!("the VIP (3 real servers) : {via}");
+    if let (Some(d), Some(v)) = (pages_per_min(&direct), pages_per_min(&via)) {
+        println!(
+            "ratio VIP / direct: {:.2}. The seed's VIP carried ~3.5x one server because each \
+             server had its own machine; here client, director and all real servers share \
+             this machine's CPUs, so the ratio shows the cost of the extra hop, not capacity \
+             (docs/BENCHMARKS.md measures that cost per request).",
+            v as f64 / d as f64
+        );
+    }
 
     println!("\n== the master crashes (kill -9 of dir1's vipd) while the client keeps asking");
     let t_kill = Instant::now();
@@ -252,4 +261,19 @@ fn story(lab: &Lab, daemons: &mut Vec<Child>) -> anyhow::Result<()> {
     println!("webbench direct: {direct}");
     println!("webbench VIP   : {via}");
     Ok(())
+}
+
+/// The N of webbench's `Speed=N pages/min` line.
+fn pages_per_min(line: &str) -> Option<u64> {
+    line.split("Speed=").nth(1)?.split(' ').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pages_per_min_reads_webbench_speed() {
+        let line = "Speed=1402162 pages/min, 3575514 bytes/sec.  Requests: 1 susceed, 0 failed.";
+        assert_eq!(super::pages_per_min(line), Some(1_402_162));
+        assert_eq!(super::pages_per_min("no speed here"), None);
+    }
 }
