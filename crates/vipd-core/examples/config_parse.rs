@@ -5,33 +5,12 @@
 //!
 //! `parse` reads the file, parses it once and prints counts and the time taken.
 
-use std::fmt::Write;
 use std::time::Instant;
 use vipd_core::config;
 
-/// The same generator as benches/config_parse.rs.
-fn synthetic(vs: usize, rs: usize) -> String {
-    let mut s = String::with_capacity(vs * rs * 200);
-    for v in 0..vs {
-        let _ = writeln!(
-            s,
-            "virtual_server 10.{}.{}.1 80 {{\n    delay_loop 6\n    lvs_sched rr\n    lvs_method TUN\n    protocol TCP\n    alpha\n    ha_suspend",
-            v / 256,
-            v % 256
-        );
-        for r in 0..rs {
-            let _ = writeln!(
-                s,
-                "    real_server 172.{}.{}.{} 80 {{\n        weight 1\n        TCP_CHECK {{\n            connect_port 80\n            connect_timeout 3\n            retry 3\n            delay_before_retry 3\n        }}\n    }}",
-                16 + v / 256,
-                v % 256,
-                r + 1
-            );
-        }
-        s.push_str("}\n");
-    }
-    s
-}
+#[path = "../benches/support/synthetic.rs"]
+mod synthetic;
+use synthetic::synthetic;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
