@@ -8,7 +8,11 @@ APT_PACKAGES = clang llvm libbpf-dev bpftool iproute2 ethtool keepalived tcpdump
 	wrk haproxy nftables nginx-light iputils-ping arping curl linux-libc-dev gcc-multilib
 export DEBIAN_FRONTEND = noninteractive
 
-.PHONY: deps build demo test lint bench fuzz
+.PHONY: deps build demo test lint bench fuzz apt-packages
+
+# The list, for .ci/run.
+apt-packages:
+	@echo $(APT_PACKAGES)
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
