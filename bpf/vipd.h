@@ -31,6 +31,9 @@ typedef uint32_t __be32;
 #define VIPD_PERSIST_MAX 65536 /* LRU persistence table entries                  */
 #define VIPD_LC_MAX 64         /* reals scanned by lc/wlc/sed/nq (sched::LC_MAX)  */
 #define VIPD_MAX_IFACES 64     /* interfaces with an outer source address        */
+#define VIPD_VIP_BUCKETS 256   /* buckets of the IPv4 VIP filter (power of two)   */
+#define VIPD_VIP_SLOTS 7       /* VIPs per filter bucket before `vips` is asked   */
+#define VIPD_FLOW_CACHE 4096   /* per-CPU flow cache slots (power of two)         */
 
 /* Address families, as AF_INET / AF_INET6. */
 #define VIPD_AF_INET 2
@@ -87,7 +90,8 @@ enum vipd_counter {
 	VIPD_EV_FRAG = 16,          /* fragments forwarded                           */
 	VIPD_EV_REDIRECT = 17,      /* forwarded via another interface (redirect)    */
 	VIPD_EV_ICMP_FWD = 18,      /* ICMP errors forwarded to a connection's real  */
-	VIPD_COUNTER_MAX = 19,
+	VIPD_EV_FLOW_CACHE_HIT = 19, /* conn_hit packets served by the flow cache    */
+	VIPD_COUNTER_MAX = 20,
 };
 
 /* struct vipd_addr: an IPv4 or IPv6 address, network byte order. */
@@ -100,6 +104,16 @@ struct vipd_vip_key {
 	struct vipd_addr addr; /* the VIP                                */
 	__u8 family;           /* VIPD_AF_INET / VIPD_AF_INET6           */
 	__u8 _pad[3];          /* zero                                   */
+};
+
+/* Value of `vip4_filter`, indexed by vipd_vip_bucket(daddr): the IPv4 VIPs whose
+ * hash picks this bucket. The program's first test of every packet, an array
+ * lookup the verifier inlines (a hash-map lookup is a function call, ~40 ns
+ * here). The control plane keeps a VIP in its slot while it exists, so a
+ * concurrent rewrite of the bucket can only hide a VIP being added or removed. */
+struct vipd_vip_bucket {
+	__be32 addr[VIPD_VIP_SLOTS]; /* IPv4 VIPs; 0 = free slot                     */
+	__u32 overflow;              /* 1: more VIPs hash here: also look in `vips` */
 };
 
 /* Key of `services`: one virtual_server. */
@@ -175,6 +189,29 @@ struct vipd_conn {
 	__u8 _pad;     /* zero                                              */
 	__u16 svc;     /* service slot: a hit needs no service lookup, and a */
 		       /* real-server id reused by another service misses   */
+};
+
+/* Value of `flow_cache` (per CPU, indexed by a hash of the flow): an
+ * established connection the connection table confirmed less than
+ * VIPD_REFRESH_NS ago. Packets that cannot change a connection's state (no SYN,
+ * FIN or RST) are forwarded from here without the connection table's lookup,
+ * which is a function call; every other packet, and every packet once the entry
+ * is older than that, goes through the table, which refreshes it. */
+struct vipd_flow_cache {
+	struct vipd_flow flow; /* the connection; family 0 = empty slot        */
+	__u64 checked_ns;      /* when the connection table last confirmed it  */
+	__u32 dest;            /* real server id                              */
+	__u16 svc;             /* service slot (as vipd_conn.svc)              */
+	__u16 _pad;            /* zero                                        */
+	__u64 _pad2;           /* zero: one 64-byte cache line                 */
+};
+
+/* Value of `clock` (per CPU): CLOCK_MONOTONIC_COARSE, read again only when
+ * jiffies moved. The coarse clock itself only advances on a tick, so this is the
+ * same value without a helper call per packet. */
+struct vipd_clock {
+	__u64 jiffies; /* jiffies when `ns` was read */
+	__u64 ns;      /* bpf_ktime_get_coarse_ns()  */
 };
 
 /* Key of `persist`: a client network within a service. */

@@ -70,6 +70,80 @@ static __always_inline __u32 vipd_addr_hash(const struct vipd_addr *a)
 	return h;
 }
 
+/* ---- the first test: is the destination a VIP? ---- */
+
+/* Bucket of an IPv4 address in `vip4_filter` (mirrors vipd_core::plan::vip_bucket). */
+static __always_inline __u32 vipd_vip_bucket(__be32 daddr)
+{
+	return vipd_fmix32(daddr ^ VIPD_FLOW_HASH_SEED) & (VIPD_VIP_BUCKETS - 1);
+}
+
+static __always_inline int vipd_is_vip4(__be32 daddr)
+{
+	__u32 b = vipd_vip_bucket(daddr);
+	struct vipd_vip_bucket *vb = bpf_map_lookup_elem(&vip4_filter, &b);
+	if (!vb || !daddr)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < VIPD_VIP_SLOTS; i++)
+		if (vb->addr[i] == daddr)
+			return 1;
+	if (!vb->overflow)
+		return 0;
+	struct vipd_vip_key vk;
+	__builtin_memset(&vk, 0, sizeof(vk));
+	vk.addr.w[0] = daddr;
+	vk.family = VIPD_AF_INET;
+	return bpf_map_lookup_elem(&vips, &vk) != NULL;
+}
+
+/* ---- the clock ---- */
+
+/* CLOCK_MONOTONIC_COARSE in ns (as bpf_ktime_get_coarse_ns()), read through the
+ * per-CPU `clock`: bpf_jiffies64() is inlined by the verifier, the helper call
+ * happens once per tick and CPU. */
+static __always_inline __u64 vipd_now(void)
+{
+	__u32 zero = 0;
+	struct vipd_clock *ck = bpf_map_lookup_elem(&clock, &zero);
+	if (!ck)
+		return bpf_ktime_get_coarse_ns();
+	__u64 j = bpf_jiffies64();
+	if (ck->jiffies != j || !ck->ns) {
+		ck->ns = bpf_ktime_get_coarse_ns();
+		ck->jiffies = j;
+	}
+	return ck->ns;
+}
+
+/* ---- the per-CPU flow cache in front of the connection table ---- */
+
+static __always_inline __u32 vipd_flow_cache_slot(const struct vipd_flow *f)
+{
+	__u32 h = f->src.w[0] ^ f->src.w[1] ^ f->src.w[2] ^ f->src.w[3];
+	h = vipd_fmix32(h ^ (((__u32)f->sport << 16) | f->dport));
+	h ^= f->dst.w[0] ^ f->dst.w[1] ^ f->dst.w[2] ^ f->dst.w[3] ^ f->proto;
+	return vipd_fmix32(h) & (VIPD_FLOW_CACHE - 1);
+}
+
+static __always_inline int vipd_flow_eq(const struct vipd_flow *a, const struct vipd_flow *b)
+{
+	const __u32 *x = (const __u32 *)a;
+	const __u32 *y = (const __u32 *)b;
+	__u32 diff = 0;
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(struct vipd_flow) / 4); i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+/* Packets that may change a connection's state never use the cache. */
+static __always_inline int vipd_flow_cacheable(const struct vipd_pkt *pkt)
+{
+	return !pkt->frag && !pkt->icmp_err &&
+	       !(pkt->tcp_flags & (VIPD_TCP_SYN | VIPD_TCP_FIN | VIPD_TCP_RST));
+}
+
 /* ---- connection accounting ---- */
 
 static __always_inline int vipd_state_active(__u8 state)
@@ -317,10 +391,12 @@ static __always_inline void vipd_account(__u32 svc_id, __u32 dest, __u32 bytes, 
 }
 
 /* The connection table's answer for this packet: 1 and *dest_out on a hit (state
- * and counts updated), 0 on a miss (a stale entry is forgotten). The hot path:
- * no service lookup, the entry names its service. */
+ * and counts updated), 0 on a miss (a stale entry is forgotten). No service
+ * lookup: the entry names its service. `fc`, the packet's flow-cache slot (or
+ * NULL), is filled with an established connection and emptied of one that is
+ * not (any more). */
 static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, const struct vipd_config *cfg,
-					 __u64 now, __u32 *dest_out)
+					 __u64 now, struct vipd_flow_cache *fc, __u32 *dest_out)
 {
 	struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt->flow);
 	if (!c)
@@ -343,8 +419,21 @@ static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, const struc
 		}
 		vipd_count(VIPD_EV_CONN_HIT);
 		*dest_out = dest;
+		if (fc) {
+			if ((next == VIPD_CONN_ESTABLISHED || next == VIPD_CONN_UDP) &&
+			    vipd_flow_cacheable(pkt)) {
+				fc->flow = pkt->flow;
+				fc->checked_ns = now;
+				fc->dest = dest;
+				fc->svc = c->svc;
+			} else if (vipd_flow_eq(&fc->flow, &pkt->flow)) {
+				fc->flow.family = 0;
+			}
+		}
 		return 1;
 	}
+	if (fc && vipd_flow_eq(&fc->flow, &pkt->flow))
+		fc->flow.family = 0;
 	/* Expired, reused, or its real server is gone: forget it, schedule anew. */
 	vipd_conns_add(dest, state, -1);
 	return 0;
@@ -409,11 +498,7 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	struct iphdr *ip = vipd_parse_l2(data, data_end, &pkt);
 	if (!ip)
 		return XDP_PASS;
-	struct vipd_vip_key vk;
-	__builtin_memset(&vk, 0, sizeof(vk));
-	vk.addr.w[0] = ip->daddr;
-	vk.family = VIPD_AF_INET;
-	if (!bpf_map_lookup_elem(&vips, &vk))
+	if (!vipd_is_vip4(ip->daddr))
 		return XDP_PASS; /* not for a VIP: never touched */
 
 	__u32 reason = 0;
@@ -436,17 +521,29 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 		vipd_count(VIPD_EV_FRAG);
 	}
 
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = vipd_now();
 	__u32 dest_id = 0;
 	int new_conn = 0;
-	if (pkt.icmp_err) {
+	/* The flow cache: a packet of an established connection that cannot change
+	 * its state, confirmed by the connection table less than VIPD_REFRESH_NS ago. */
+	struct vipd_flow_cache *fc = NULL;
+	if (!pkt.frag && !pkt.icmp_err) {
+		__u32 slot = vipd_flow_cache_slot(&pkt.flow);
+		fc = bpf_map_lookup_elem(&flow_cache, &slot);
+	}
+	if (fc && vipd_flow_cacheable(&pkt) && now - fc->checked_ns <= VIPD_REFRESH_NS &&
+	    vipd_flow_eq(&fc->flow, &pkt.flow) && vipd_dest_ok(fc->dest, fc->svc, 1)) {
+		dest_id = fc->dest;
+		vipd_count(VIPD_EV_CONN_HIT);
+		vipd_count(VIPD_EV_FLOW_CACHE_HIT);
+	} else if (pkt.icmp_err) {
 		/* Only for a known connection, and it changes nothing in it. */
 		struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt.flow);
 		if (!c || !vipd_dest_ok(c->dest, c->svc, 1))
 			return XDP_PASS;
 		dest_id = c->dest;
 		vipd_count(VIPD_EV_ICMP_FWD);
-	} else if (!vipd_conn_hit(&pkt, cfg, now, &dest_id)) {
+	} else if (!vipd_conn_hit(&pkt, cfg, now, fc, &dest_id)) {
 		/* Later fragments have no port, hence no service: only their
 		 * datagram's entry could have placed them. */
 		if (pkt.later_frag)

@@ -6,7 +6,16 @@
 
 #include "vipd.h"
 
-/* Destination addresses handled at all: the first filter; a miss is XDP_PASS. */
+/* IPv4 destination addresses handled at all: the first test of every packet
+ * (see struct vipd_vip_bucket); a miss is XDP_PASS. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIPD_VIP_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct vipd_vip_bucket);
+} vip4_filter SEC(".maps");
+
+/* Every VIP address: what the filter consults for an overflowing bucket. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VIPD_MAX_VIPS);
@@ -64,6 +73,22 @@ struct {
 	__type(key, struct vipd_flow);
 	__type(value, struct vipd_conn);
 } conns SEC(".maps");
+
+/* The established connections each CPU forwarded last (struct vipd_flow_cache). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIPD_FLOW_CACHE);
+	__type(key, __u32);
+	__type(value, struct vipd_flow_cache);
+} flow_cache SEC(".maps");
+
+/* The coarse clock, per CPU (struct vipd_clock). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vipd_clock);
+} clock SEC(".maps");
 
 /* Persistence: (client network, service) -> real server. */
 struct {

@@ -17,6 +17,8 @@ use std::str::FromStr;
 
 use crate::sched::{self, RealSpec, SchedError, Scheduler};
 
+pub mod vip_filter;
+
 /// Transport protocol of a virtual server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Proto {

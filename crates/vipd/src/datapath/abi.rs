@@ -12,6 +12,12 @@ pub const MAX_SERVICES: u32 = 32;
 pub const MAX_DESTS: u32 = 4096;
 /// Default connection-table size (`VIPD_CONN_MAX`).
 pub const CONN_MAX: u32 = 262_144;
+/// Buckets of the IPv4 VIP filter (`VIPD_VIP_BUCKETS`).
+pub const VIP_BUCKETS: u32 = vipd_core::plan::vip_filter::VIP_BUCKETS as u32;
+/// VIPs per filter bucket (`VIPD_VIP_SLOTS`).
+pub const VIP_SLOTS: usize = vipd_core::plan::vip_filter::VIP_SLOTS;
+/// Per-CPU flow-cache slots (`VIPD_FLOW_CACHE`).
+pub const FLOW_CACHE: u32 = 4096;
 /// `VIPD_AF_INET`.
 pub const AF_INET: u8 = 2;
 /// `VIPD_SVC_F_PERSIST`.
@@ -165,6 +171,44 @@ pub struct Flow {
     pub _pad: [u8; 2],
 }
 
+/// `struct vipd_vip_bucket`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VipBucket {
+    /// `addr`: IPv4 VIPs as the program loads them ([`addr_words`] word 0).
+    pub addr: [u32; VIP_SLOTS],
+    /// `overflow`.
+    pub overflow: u32,
+}
+
+/// `struct vipd_flow_cache`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowCache {
+    /// `flow`.
+    pub flow: Flow,
+    /// `checked_ns`.
+    pub checked_ns: u64,
+    /// `dest`.
+    pub dest: u32,
+    /// `svc`.
+    pub svc: u16,
+    /// `_pad`.
+    pub _pad: u16,
+    /// `_pad2`.
+    pub _pad2: u64,
+}
+
+/// `struct vipd_clock`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Clock {
+    /// `jiffies`.
+    pub jiffies: u64,
+    /// `ns`.
+    pub ns: u64,
+}
+
 /// `struct vipd_conn`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -271,7 +315,10 @@ macro_rules! pod {
         unsafe impl aya::Pod for $t {}
     )*};
 }
-pod!(VipKey, SvcKey, Svc, Dest, DestConns, Stats, Flow, Conn, PersistKey, Persist, Nexthop, Config);
+pod!(
+    VipKey, VipBucket, SvcKey, Svc, Dest, DestConns, Stats, Flow, FlowCache, Clock, Conn,
+    PersistKey, Persist, Nexthop, Config
+);
 
 /// Every struct with its C name, Rust size and (C field, Rust offset) list: what
 /// the header test checks.
@@ -289,6 +336,13 @@ pub(crate) fn layout() -> Vec<Layout> {
     }
     vec![
         s!("vipd_vip_key", VipKey, [addr, family, _pad]),
+        s!("vipd_vip_bucket", VipBucket, [addr, overflow]),
+        s!(
+            "vipd_flow_cache",
+            FlowCache,
+            [flow, checked_ns, dest, svc, _pad, _pad2]
+        ),
+        s!("vipd_clock", Clock, [jiffies, ns]),
         s!("vipd_svc_key", SvcKey, [vip, port, proto, family]),
         s!(
             "vipd_svc",
@@ -364,6 +418,15 @@ mod tests {
                 .unwrap();
                 writeln!(want, "{name}.{f} {off}").unwrap();
             }
+        }
+        for (name, value) in [
+            ("VIPD_VIP_BUCKETS", VIP_BUCKETS),
+            ("VIPD_VIP_SLOTS", VIP_SLOTS as u32),
+            ("VIPD_FLOW_CACHE", FLOW_CACHE),
+            ("VIPD_RING_SIZE", RING_SIZE),
+        ] {
+            writeln!(c, "printf(\"{name} %u\\n\", (unsigned){name});").unwrap();
+            writeln!(want, "{name} {value}").unwrap();
         }
         c.push_str("return 0;}\n");
         let dir = std::env::temp_dir().join(format!("vipd-abi-{}", std::process::id()));

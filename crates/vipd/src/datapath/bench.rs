@@ -48,6 +48,16 @@ pub struct BenchArgs {
     /// Print the results as a Markdown table.
     #[arg(long)]
     pub markdown: bool,
+    /// Measure this build of `bpf/bench.bpf.c` instead of the embedded one (for
+    /// A/B comparisons of a BPF change without rebuilding vipd), e.g.
+    /// `clang -O2 -g -target bpf -Ibpf -I/usr/include/x86_64-linux-gnu -DX -c
+    /// bpf/bench.bpf.c -o /tmp/b.o`.
+    #[arg(long, value_name = "FILE")]
+    pub object: Option<std::path::PathBuf>,
+    /// Measure only these variants (comma-separated; xdp_tx_bare, the baseline,
+    /// is always measured): kernel_fwd, xdp_tx_bare, director_est, director_new.
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub variants: Vec<String>,
 }
 
 #[repr(C)]
@@ -224,6 +234,13 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<(Vec<Sample>, MaglevTiming)> {
 
     let packets = a.packets;
     let rounds = a.rounds;
+    let only = a.variants.clone();
+    let object: std::borrow::Cow<'static, [u8]> = match &a.object {
+        Some(p) => std::fs::read(p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .into(),
+        None => BENCH_OBJ.into(),
+    };
     let ns2 = ns.clone();
     let samples = crate::lab::netns::run_in(&ns, move || -> anyhow::Result<Vec<Sample>> {
         let ns = ns2;
@@ -261,11 +278,19 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<(Vec<Sample>, MaglevTiming)> {
             ("director_est", "vipd_bench_director_est", &vip_frame),
             ("director_new", "vipd_bench_director_new", &vip_frame),
         ];
+        for v in &only {
+            if !variants.iter().any(|(name, _, _)| name == v) {
+                bail!("--variants: no variant {v:?} (kernel_fwd, xdp_tx_bare, director_est, director_new)");
+            }
+        }
         let mut out = Vec::new();
         for _ in 0..rounds {
             for (name, prog, f) in variants {
+                if !only.is_empty() && name != "xdp_tx_bare" && !only.iter().any(|v| v == name) {
+                    continue;
+                }
                 let mut d = Director::load_object(
-                    BENCH_OBJ,
+                    &object,
                     prog,
                     Sizes {
                         services: 4,
@@ -425,6 +450,9 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
     }
     for v in names {
         let rs: Vec<&Sample> = samples.iter().filter(|s| s.variant == v).collect();
+        if rs.is_empty() {
+            continue;
+        }
         let per: Vec<String> = rs.iter().map(|s| format!("{:.2}", s.pps / 1e6)).collect();
         let m = mean(v);
         let deliv = rs.iter().map(|s| s.delivered).fold(f64::MAX, f64::min);

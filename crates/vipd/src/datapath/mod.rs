@@ -25,6 +25,7 @@ use std::path::Path;
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
+use vipd_core::plan::vip_filter::VipFilter;
 use vipd_core::plan::{Forward, Plan};
 
 use abi::{addr_words, Config, Dest, DestConns, Flow, Stats, Svc, SvcKey, VipKey};
@@ -119,7 +120,7 @@ impl Default for Sizes {
 }
 
 /// Drop reasons and events, in `enum vipd_counter` order.
-pub const COUNTER_NAMES: [&str; 19] = [
+pub const COUNTER_NAMES: [&str; 20] = [
     "drop_bad_ip",
     "drop_trunc_l4",
     "drop_no_real",
@@ -139,6 +140,7 @@ pub const COUNTER_NAMES: [&str; 19] = [
     "frag",
     "redirect",
     "icmp_fwd",
+    "flow_cache_hit",
 ];
 
 /// Index of a counter by name (see [`COUNTER_NAMES`]).
@@ -153,6 +155,8 @@ pub struct Director {
     prog: &'static str,
     sizes: Sizes,
     attached: Option<(String, XdpMode)>,
+    /// What `vip4_filter` holds.
+    vip_filter: VipFilter,
 }
 
 impl Director {
@@ -191,6 +195,7 @@ impl Director {
             prog,
             sizes,
             attached: None,
+            vip_filter: VipFilter::new(),
         };
         d.set_config(Config::default())?;
         Ok(d)
@@ -389,6 +394,17 @@ impl Director {
                 let n = plan.services.iter().filter(|s| s.key.0 == v).count() as u32;
                 vips.insert(vip_key(v), n, 0).map_err(map_err("vips"))?;
             }
+        }
+        // The filter after `vips` gains addresses and before it loses them: a
+        // bucket that overflows to `vips` never points at a missing entry.
+        self.write_vip_filter(plan)?;
+        {
+            let mut vips: HashMap<&mut MapData, VipKey, u32> = HashMap::try_from(
+                self.ebpf
+                    .map_mut("vips")
+                    .ok_or(DatapathError::Missing("vips"))?,
+            )
+            .map_err(map_err("vips"))?;
             for &v in &plan.removed_vips {
                 let _ = vips.remove(&vip_key(v));
             }
@@ -405,6 +421,38 @@ impl Director {
                     .set(id, Dest::default(), 0)
                     .map_err(map_err("dests"))?;
             }
+        }
+        Ok(())
+    }
+
+    /// Brings `vip4_filter` to the plan's IPv4 VIPs (see
+    /// [`vipd_core::plan::vip_filter`] for the order of writes and why).
+    fn write_vip_filter(&mut self, plan: &Plan) -> Result<()> {
+        let v4: std::collections::BTreeSet<std::net::Ipv4Addr> = plan
+            .vips
+            .iter()
+            .filter_map(|v| match v {
+                IpAddr::V4(a) => Some(*a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let writes = self.vip_filter.update(&v4);
+        let mut m: Array<&mut MapData, abi::VipBucket> = Array::try_from(
+            self.ebpf
+                .map_mut("vip4_filter")
+                .ok_or(DatapathError::Missing("vip4_filter"))?,
+        )
+        .map_err(map_err("vip4_filter"))?;
+        for w in writes {
+            let mut b = abi::VipBucket {
+                overflow: u32::from(w.bucket.overflow),
+                ..Default::default()
+            };
+            for (slot, a) in b.addr.iter_mut().zip(w.bucket.slots) {
+                *slot = a.map_or(0, |a| u32::from_ne_bytes(a.octets()));
+            }
+            m.set(w.index as u32, b, 0)
+                .map_err(map_err("vip4_filter"))?;
         }
         Ok(())
     }
