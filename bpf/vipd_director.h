@@ -395,11 +395,13 @@ static __always_inline void vipd_account(__u32 svc_id, __u32 dest, __u32 bytes, 
  * lookup: the entry names its service. `fc`, the packet's flow-cache slot (or
  * NULL), is filled with an established connection and emptied of one that is
  * not (any more). */
-static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, const struct vipd_config *cfg,
-					 __u64 now, struct vipd_flow_cache *fc, __u32 *dest_out)
+static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, __u64 now,
+					 struct vipd_flow_cache *fc, __u32 *dest_out)
 {
+	__u32 zero = 0;
+	struct vipd_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt->flow);
-	if (!c)
+	if (!c || !cfg)
 		return 0;
 	__u8 state = c->state;
 	__u32 dest = c->dest;
@@ -508,11 +510,6 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	if (r == VIPD_PARSE_DROP)
 		return vipd_drop(reason);
 
-	__u32 zero = 0;
-	struct vipd_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg)
-		return XDP_PASS;
-
 	/* Fragments of one datagram share an entry keyed on addresses only. */
 	__be16 dport = pkt.flow.dport;
 	if (pkt.frag) {
@@ -543,7 +540,7 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 			return XDP_PASS;
 		dest_id = c->dest;
 		vipd_count(VIPD_EV_ICMP_FWD);
-	} else if (!vipd_conn_hit(&pkt, cfg, now, fc, &dest_id)) {
+	} else if (!vipd_conn_hit(&pkt, now, fc, &dest_id)) {
 		/* Later fragments have no port, hence no service: only their
 		 * datagram's entry could have placed them. */
 		if (pkt.later_frag)

@@ -50,19 +50,25 @@ static __always_inline int vipd_encap_ipip(struct xdp_md *ctx, const struct vipd
 	struct iphdr *outer = data + (l2 & 0x1f);
 	if ((void *)(outer + 1) > data_end)
 		return -1;
-	outer->version = 4;
-	outer->ihl = 5;
-	outer->tos = pkt->tos;
-	outer->tot_len = bpf_htons(pkt->tot_len + sizeof(struct iphdr));
-	outer->frag_off = pkt->frag_off & bpf_htons(VIPD_IP_DF);
+	/* The checksum is summed from the values, not read back from the header
+	 * just written: loads spanning narrower stores stall store forwarding. */
+	__be16 w0 = bpf_htons(0x4500 | pkt->tos);
+	__be16 tot = bpf_htons(pkt->tot_len + sizeof(struct iphdr));
+	__be16 frag = pkt->frag_off & bpf_htons(VIPD_IP_DF);
 	/* With DF the id is unused (RFC 6864); without it, pick one at random. */
-	outer->id = outer->frag_off ? 0 : (__u16)bpf_get_prandom_u32();
-	outer->ttl = VIPD_OUTER_TTL;
-	outer->protocol = IPPROTO_IPIP;
-	outer->check = 0;
+	__be16 id = frag ? 0 : (__u16)bpf_get_prandom_u32();
+	__be16 w4 = bpf_htons((VIPD_OUTER_TTL << 8) | IPPROTO_IPIP);
+	__u32 sum = (__u32)w0 + tot + id + frag + w4 + (dip & 0xffff) + (dip >> 16) +
+		    (rip & 0xffff) + (rip >> 16);
+	__u16 *o = (__u16 *)outer;
+	o[0] = w0;
+	o[1] = tot;
+	o[2] = id;
+	o[3] = frag;
+	o[4] = w4;
+	o[5] = vipd_csum_fold(sum);
 	outer->saddr = dip;
 	outer->daddr = rip;
-	outer->check = vipd_ipv4_csum(outer);
 	return 0;
 }
 
