@@ -39,6 +39,10 @@ struct Fx {
 
 impl Fx {
     fn new() -> Self {
+        Self::with_services(4)
+    }
+
+    fn with_services(services: u32) -> Self {
         require_root();
         let ns = NetNs::new(
             "tdp",
@@ -54,7 +58,7 @@ impl Fx {
             ],
         );
         let sizes = Sizes {
-            services: 4,
+            services,
             dests: 64,
             conns: 4096,
         };
@@ -64,7 +68,7 @@ impl Fx {
         Self {
             _ns: ns,
             dir,
-            planner: Planner::new(4, 64),
+            planner: Planner::new(services as usize, 64),
             ifindex,
             plan: Plan::default(),
         }
@@ -704,4 +708,123 @@ fn icmp_errors_about_a_connection_follow_it_to_its_real_server() {
         2,
         "an ICMP error never creates a connection"
     );
+}
+
+/// Keeps this test's thread on one CPU, so that consecutive runs share the
+/// per-CPU flow cache (`BPF_PROG_TEST_RUN` runs on the caller's CPU).
+fn pin_to_one_cpu() {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(0).unwrap();
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+}
+
+fn fin_from(client: &str, sport: u16) -> Vec<u8> {
+    let ip = Ip::new(client, VIP, 6);
+    let seg = tcp(&ip, sport, 80, FIN | ACK, &[], &[]);
+    eth(D0_MAC, CLIENT_MAC, None, &ip.build(&seg))
+}
+
+#[test]
+fn flow_cache_serves_established_packets_and_steps_aside_for_state_changes() {
+    pin_to_one_cpu();
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
+    let (_, syn) = syn_from(CLIENT, 4100, &[]);
+    let rip = tun_rip(&fx.run(&syn).1);
+    let id = fx.dest_id(&rip.to_string());
+    // The first ACK establishes the connection in the table (and fills the
+    // cache); the data after it comes from the cache, to the same real server.
+    for i in 0..5 {
+        let f = ack_from(CLIENT, 4100, format!("data {i}").as_bytes());
+        let (v, out) = fx.run(&f);
+        assert_eq!((v, tun_rip(&out)), (XDP_TX, rip));
+    }
+    assert_eq!(fx.counter("conn_hit"), 5);
+    assert_eq!(fx.counter("flow_cache_hit"), 4);
+    let st = fx.dir.dest_stats(id).unwrap();
+    assert_eq!(st.packets, 6, "cached packets are counted like the others");
+    assert_eq!(fx.dir.dest_conns(id).unwrap().active, 1);
+
+    // A FIN changes the connection's state: the table sees it, the cache
+    // lets go, and the ACKs after it go through the table too.
+    assert_eq!(tun_rip(&fx.run(&fin_from(CLIENT, 4100)).1), rip);
+    assert_eq!(
+        fx.dir.dest_conns(id).unwrap(),
+        DestConns {
+            active: 0,
+            inactive: 1
+        }
+    );
+    let hits = fx.counter("flow_cache_hit");
+    assert_eq!(tun_rip(&fx.run(&ack_from(CLIENT, 4100, b"")).1), rip);
+    assert_eq!(
+        fx.counter("flow_cache_hit"),
+        hits,
+        "closing connection cached"
+    );
+
+    // Another connection, cached, whose real server is then removed: the
+    // cache must not send it there.
+    let (_, syn) = syn_from(CLIENT, 4200, &[]);
+    let rip2 = tun_rip(&fx.run(&syn).1);
+    for _ in 0..3 {
+        assert_eq!(tun_rip(&fx.run(&ack_from(CLIENT, 4200, b"x")).1), rip2);
+    }
+    let hits = fx.counter("flow_cache_hit");
+    assert!(hits >= 2);
+    let mut s = service(Scheduler::Rr, &[1, 1, 1]);
+    s.reals.retain(|r| r.rip != IpAddr::V4(rip2));
+    fx.apply(&[s]);
+    let (v, out) = fx.run(&ack_from(CLIENT, 4200, b"x"));
+    assert_eq!(v, XDP_TX);
+    assert_ne!(tun_rip(&out), rip2, "sent to a removed real server");
+    assert_eq!(fx.counter("flow_cache_hit"), hits);
+}
+
+#[test]
+fn vip_filter_bucket_overflow_still_finds_every_vip() {
+    use vipd_core::plan::vip_filter::{vip_bucket, VIP_SLOTS};
+    let mut fx = Fx::with_services(VIP_SLOTS as u32 + 2);
+    // VIP_SLOTS + 2 VIPs that share one filter bucket, and one more address of
+    // that bucket that is not a VIP.
+    let want = vip_bucket(VIP.parse().unwrap());
+    let same: Vec<Ipv4Addr> = (0u32..)
+        .map(|i| Ipv4Addr::from(0xc633_6400 + i)) // 198.51.100.0 and up
+        .filter(|a| vip_bucket(*a) == want)
+        .take(VIP_SLOTS + 3)
+        .collect();
+    let (vips, other) = (&same[..VIP_SLOTS + 2], same[VIP_SLOTS + 2]);
+    let specs: Vec<ServiceSpec> = vips
+        .iter()
+        .map(|v| ServiceSpec {
+            vip: IpAddr::V4(*v),
+            ..service(Scheduler::Rr, &[1])
+        })
+        .collect();
+    fx.apply(&specs);
+    let to = |dst: Ipv4Addr, sport: u16| {
+        let ip = Ip::new(CLIENT, &dst.to_string(), 6);
+        eth(
+            D0_MAC,
+            CLIENT_MAC,
+            None,
+            &ip.build(&tcp(&ip, sport, 80, SYN, &[], &[])),
+        )
+    };
+    for (i, v) in vips.iter().enumerate() {
+        assert_eq!(fx.run(&to(*v, 5000 + i as u16)).0, XDP_TX, "VIP {v}");
+    }
+    let f = to(other, 5100);
+    assert_eq!(fx.run(&f), (XDP_PASS, f.clone()), "not a VIP: {other}");
+    // Two VIPs go: they pass untouched, the others keep working.
+    fx.apply(&specs[2..]);
+    for (i, v) in vips.iter().enumerate() {
+        let f = to(*v, 5200 + i as u16);
+        let (verdict, out) = fx.run(&f);
+        if i < 2 {
+            assert_eq!((verdict, out), (XDP_PASS, f), "removed VIP {v}");
+        } else {
+            assert_eq!(verdict, XDP_TX, "VIP {v}");
+        }
+    }
 }
