@@ -32,9 +32,11 @@ struct {
 } services SEC(".maps");
 
 /* Scheduling tables: slot s, half g at [(s * 2 + g) * VIPD_RING_SIZE]; entries are
- * real-server ids. Sized by the loader (service slots * 2 * VIPD_RING_SIZE). */
+ * real-server ids. Sized by the loader (service slots * 2 * VIPD_RING_SIZE);
+ * mmapped by the control plane, which writes only the half not in use. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE); /* the control plane writes tables in place */
 	__uint(max_entries, VIPD_MAX_SERVICES * 2 * VIPD_RING_SIZE);
 	__type(key, __u32);
 	__type(value, __u32);

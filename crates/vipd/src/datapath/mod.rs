@@ -157,6 +157,94 @@ pub struct Director {
     attached: Option<(String, XdpMode)>,
     /// What `vip4_filter` holds.
     vip_filter: VipFilter,
+    /// `rings` mapped into this process (None if the object's map is not
+    /// `BPF_F_MMAPABLE`: then tables are written one element per syscall).
+    rings_mm: Option<RingsMmap>,
+}
+
+/// The `rings` array map (`BPF_F_MMAPABLE`) mapped into this process: writing a
+/// 65,537-slot table is a loop over memory instead of 65,537 `bpf()` calls
+/// (70-135 ms). The program only reads the half of a service's table that the
+/// control plane is not writing (the `gen` flip, a map update, comes after), so
+/// no reader ever sees a slot change.
+#[derive(Debug)]
+struct RingsMmap {
+    ptr: std::ptr::NonNull<u8>,
+    bytes: usize,
+    entries: u32,
+}
+
+// SAFETY: the mapping is owned by this value alone and only written through
+// `&mut self`; moving it to another thread moves that ownership.
+#[expect(
+    unsafe_code,
+    reason = "a raw mapping is Send when it is owned exclusively"
+)]
+unsafe impl Send for RingsMmap {}
+
+/// Element stride of an array map: values are padded to 8 bytes.
+const ARRAY_STRIDE: usize = 8;
+
+impl RingsMmap {
+    /// Maps `entries` u32 elements of the array map behind `fd`; `None` if the
+    /// kernel refuses (a map created without `BPF_F_MMAPABLE`).
+    #[expect(unsafe_code, reason = "mmap(2) of a BPF array map")]
+    fn new(fd: std::os::fd::BorrowedFd<'_>, entries: u32) -> Option<Self> {
+        use std::os::fd::AsRawFd;
+        let page = 4096usize;
+        let bytes = (entries as usize * ARRAY_STRIDE).div_ceil(page) * page;
+        // SAFETY: a fresh shared mapping of a map fd; the kernel checks the
+        // length against the map's size and fails rather than map past it.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "rings is not mmapable: writing tables per element");
+            return None;
+        }
+        Some(Self {
+            ptr: std::ptr::NonNull::new(p.cast())?,
+            bytes,
+            entries,
+        })
+    }
+
+    /// Writes `ids` from element `start` on.
+    #[expect(unsafe_code, reason = "stores into the mapping")]
+    fn write(&mut self, start: u32, ids: &[u32]) -> Result<()> {
+        let end = start as usize + ids.len();
+        if end > self.entries as usize {
+            return Err(DatapathError::Io(format!(
+                "rings: table end {end} beyond {} entries",
+                self.entries
+            )));
+        }
+        for (i, &id) in ids.iter().enumerate() {
+            let off = (start as usize + i) * ARRAY_STRIDE;
+            // SAFETY: off + 4 <= entries * 8 <= self.bytes (checked above), and
+            // the mapping is 8-byte aligned (page aligned).
+            unsafe { self.ptr.as_ptr().add(off).cast::<u32>().write_volatile(id) };
+        }
+        // The flip that publishes the table is a later bpf() call; order the
+        // stores before it on every architecture.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Drop for RingsMmap {
+    #[expect(unsafe_code, reason = "munmap(2) of our own mapping")]
+    fn drop(&mut self) {
+        // SAFETY: ptr/bytes are exactly what mmap returned; nothing borrows it.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.bytes) };
+    }
 }
 
 impl Director {
@@ -196,7 +284,12 @@ impl Director {
             sizes,
             attached: None,
             vip_filter: VipFilter::new(),
+            rings_mm: None,
         };
+        if let Some(aya::maps::Map::Array(m)) = d.ebpf.map("rings") {
+            use std::os::fd::AsFd;
+            d.rings_mm = RingsMmap::new(m.fd().as_fd(), rings);
+        }
         d.set_config(Config::default())?;
         Ok(d)
     }
@@ -340,18 +433,24 @@ impl Director {
             }
         }
         {
-            let mut rings: Array<&mut MapData, u32> = Array::try_from(
-                self.ebpf
-                    .map_mut("rings")
-                    .ok_or(DatapathError::Missing("rings"))?,
-            )
-            .map_err(map_err("rings"))?;
-            for s in &plan.services {
-                let base = (s.slot * 2 + u32::from(s.gen)) * abi::RING_SIZE;
-                for (i, &id) in s.ring.iter().enumerate() {
-                    rings
-                        .set(base + i as u32, id, 0)
-                        .map_err(map_err("rings"))?;
+            if let Some(mm) = self.rings_mm.as_mut() {
+                for s in &plan.services {
+                    mm.write((s.slot * 2 + u32::from(s.gen)) * abi::RING_SIZE, &s.ring)?;
+                }
+            } else {
+                let mut rings: Array<&mut MapData, u32> = Array::try_from(
+                    self.ebpf
+                        .map_mut("rings")
+                        .ok_or(DatapathError::Missing("rings"))?,
+                )
+                .map_err(map_err("rings"))?;
+                for s in &plan.services {
+                    let base = (s.slot * 2 + u32::from(s.gen)) * abi::RING_SIZE;
+                    for (i, &id) in s.ring.iter().enumerate() {
+                        rings
+                            .set(base + i as u32, id, 0)
+                            .map_err(map_err("rings"))?;
+                    }
                 }
             }
         }
