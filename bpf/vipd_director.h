@@ -99,6 +99,16 @@ static __always_inline int vipd_is_vip4(__be32 daddr)
 
 /* ---- the clock ---- */
 
+/* now - then, or 0 when `then` is ahead of `now`. Timestamps are written by every
+ * CPU, each with its own reading of the coarse clock, and a CPU's reading can
+ * trail another's by up to a tick (jiffies and the coarse clock do not move
+ * together): an unsigned `now - then` would wrap to 2^64 and call a live
+ * connection expired, sending its next packet to another real server. */
+static __always_inline __u64 vipd_age(__u64 now, __u64 then)
+{
+	return (__s64)(now - then) < 0 ? 0 : now - then;
+}
+
 /* CLOCK_MONOTONIC_COARSE in ns (as bpf_ktime_get_coarse_ns()), read through the
  * per-CPU `clock`: bpf_jiffies64() is inlined by the verifier, the helper call
  * happens once per tick and CPU. */
@@ -405,7 +415,7 @@ static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, __u64 now,
 		return 0;
 	__u8 state = c->state;
 	__u32 dest = c->dest;
-	int fresh = now - c->last_ns <= vipd_timeout_ns(cfg, state);
+	int fresh = vipd_age(now, c->last_ns) <= vipd_timeout_ns(cfg, state);
 	/* A new SYN on a closing tuple is a new connection (port reuse). */
 	int reuse = (pkt->tcp_flags & (VIPD_TCP_SYN | VIPD_TCP_ACK)) == VIPD_TCP_SYN &&
 		    (state == VIPD_CONN_FIN || state == VIPD_CONN_CLOSE);
@@ -416,7 +426,7 @@ static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, __u64 now,
 			vipd_conns_add(dest, state, -1);
 			vipd_conns_add(dest, next, 1);
 			c->last_ns = now;
-		} else if (now - c->last_ns > VIPD_REFRESH_NS) {
+		} else if (vipd_age(now, c->last_ns) > VIPD_REFRESH_NS) {
 			c->last_ns = now;
 		}
 		vipd_count(VIPD_EV_CONN_HIT);
@@ -456,7 +466,7 @@ static __always_inline int vipd_new_conn(const struct vipd_pkt *pkt, const struc
 		pk.svc_id = svc->id;
 		pk.family = pkt->flow.family;
 		struct vipd_persist *p = bpf_map_lookup_elem(&persist, &pk);
-		if (p && now - p->last_ns <= (__u64)svc->persist_timeout * VIPD_NS) {
+		if (p && vipd_age(now, p->last_ns) <= (__u64)svc->persist_timeout * VIPD_NS) {
 			struct vipd_dest *d = vipd_dest_ok(p->dest, svc->id, 1);
 			/* A quiesced real takes no new connections, persistent or not. */
 			if (d && d->weight > 0) {
@@ -528,7 +538,7 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 		__u32 slot = vipd_flow_cache_slot(&pkt.flow);
 		fc = bpf_map_lookup_elem(&flow_cache, &slot);
 	}
-	if (fc && vipd_flow_cacheable(&pkt) && now - fc->checked_ns <= VIPD_REFRESH_NS &&
+	if (fc && vipd_flow_cacheable(&pkt) && vipd_age(now, fc->checked_ns) <= VIPD_REFRESH_NS &&
 	    vipd_flow_eq(&fc->flow, &pkt.flow) && vipd_dest_ok(fc->dest, fc->svc, 1)) {
 		dest_id = fc->dest;
 		vipd_count(VIPD_EV_CONN_HIT);
@@ -578,7 +588,7 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	struct vipd_nexthop *nh = bpf_map_lookup_elem(&nexthops, &dest_id);
 	if (!nh)
 		return vipd_drop(VIPD_DROP_BAD_DEST);
-	if (now - nh->stamp_ns > VIPD_NH_REFRESH_NS || nh->rip != rip || nh->fwd != d->fwd) {
+	if (vipd_age(now, nh->stamp_ns) > VIPD_NH_REFRESH_NS || nh->rip != rip || nh->fwd != d->fwd) {
 		int r = vipd_nexthop_refresh(ctx, dest_id, rip, ((__u32)d->fwd << 8) | pkt.tos, now);
 		if (r)
 			return vipd_drop(r);

@@ -828,3 +828,36 @@ fn vip_filter_bucket_overflow_still_finds_every_vip() {
         }
     }
 }
+
+#[test]
+fn a_connection_stamped_by_a_cpu_whose_clock_is_ahead_is_not_expired() {
+    // Every CPU stamps connections with its own reading of the coarse clock,
+    // which can be a tick ahead of the reading of the CPU that sees the next
+    // packet. Such an entry is fresh, not 2^64 ns old: the packet must stay with
+    // its real server (found as a reset mid-connection in `vipd compare`).
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
+    let (_, syn) = syn_from(CLIENT, 4343, &[]);
+    let rip = tun_rip(&fx.run(&syn).1);
+    let flow = abi::Flow {
+        src: abi::addr_words(CLIENT.parse().unwrap()),
+        dst: abi::addr_words(VIP.parse().unwrap()),
+        sport: 4343u16.to_be(),
+        dport: 80u16.to_be(),
+        proto: 6,
+        family: abi::AF_INET,
+        _pad: [0; 2],
+    };
+    let mut c = fx.dir.conn(&flow).unwrap().expect("connection entry");
+    c.last_ns = vipd::datapath::coarse_now_ns() + 8_000_000; // two ticks ahead
+    fx.dir.set_conn(&flow, c).unwrap();
+    for payload in [&b""[..], b"GET / HTTP/1.0\r\n\r\n"] {
+        let (v, out) = fx.run(&ack_from(CLIENT, 4343, payload));
+        assert_eq!((v, tun_rip(&out)), (XDP_TX, rip));
+    }
+    assert_eq!(
+        fx.counter("conn_new"),
+        1,
+        "the connection was scheduled again"
+    );
+}

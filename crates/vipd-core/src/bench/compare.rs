@@ -156,6 +156,9 @@ pub struct Run {
     /// httpd, HAProxy) plus the ksoftirqd threads: blind to softirq work done
     /// while another process was interrupted, but unaffected by other load.
     pub lab_cpu_us_per_req: f64,
+    /// Failed requests by cause (`vipd bench` runs; wrk only counts them).
+    #[serde(default)]
+    pub errors: crate::bench::report::Errors,
 }
 
 /// Machine CPU microseconds per request: `busy_ticks` over `elapsed_s`, minus
@@ -412,6 +415,7 @@ Transfer/sec:     38.02MB
             cpu_us_per_req: cpu,
             background_cpus: 0.0,
             lab_cpu_us_per_req: cpu / 2.0,
+            errors: Default::default(),
         }
     }
 

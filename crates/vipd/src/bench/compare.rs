@@ -346,6 +346,13 @@ pub fn measure(
                             run.config, run.mode, run.tool, run.requests_per_sec, run.failed, run.p50_us, run.p99_us,
                             run.cpu_us_per_req, run.background_cpus, run.lab_cpu_us_per_req
                         );
+                        if run.failed > 0 {
+                            let e = run.errors;
+                            eprintln!(
+                                "        failures: refused {} reset {} closed {} timeout {} bad_status {} protocol {} other {}",
+                                e.refused, e.reset, e.closed, e.timeout, e.bad_status, e.protocol, e.other
+                            );
+                        }
                         runs.push(run);
                     }
                 }
@@ -736,12 +743,15 @@ fn measure_one(
         )));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut errors = vipd_core::bench::report::Errors::default();
     let (rps, requests, failed, p50, p99) = if tool == "wrk" {
         let w = parse_wrk(&stdout).map_err(|e| load(e.to_string()))?;
+        errors.other = w.errors;
         (w.requests_per_sec, w.requests, w.errors, w.p50_us, w.p99_us)
     } else {
         let r: Report =
             serde_json::from_str(&stdout).map_err(|e| load(format!("bad JSON: {e}")))?;
+        errors = r.errors;
         (
             r.requests_per_sec,
             r.succeeded + r.failed,
@@ -773,6 +783,7 @@ fn measure_one(
         } else {
             f64::NAN
         },
+        errors,
     })
 }
 

@@ -635,6 +635,18 @@ impl Director {
         }
     }
 
+    /// Writes one connection-table entry (state restored or synchronised from
+    /// another director; tests use it to stamp an entry).
+    pub fn set_conn(&mut self, flow: &Flow, conn: abi::Conn) -> Result<()> {
+        let mut m: HashMap<&mut MapData, Flow, abi::Conn> = HashMap::try_from(
+            self.ebpf
+                .map_mut("conns")
+                .ok_or(DatapathError::Missing("conns"))?,
+        )
+        .map_err(map_err("conns"))?;
+        m.insert(flow, conn, 0).map_err(map_err("conns"))
+    }
+
     /// Recomputes every real server's active/inactive counts from the connection
     /// table (entries that timed out or were evicted are not seen by the program).
     /// `now_ns` is CLOCK_MONOTONIC_COARSE, the program's clock.
