@@ -80,6 +80,8 @@ const VIP: &str = "10.253.85.250";
 /// One measurement.
 #[derive(Debug, Clone)]
 pub struct Sample {
+    /// Round, from 0.
+    pub round: u32,
     /// Variant name.
     pub variant: &'static str,
     /// Frames per second on the generator core.
@@ -284,7 +286,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<(Vec<Sample>, MaglevTiming)> {
             }
         }
         let mut out = Vec::new();
-        for _ in 0..rounds {
+        for round in 0..rounds {
             for (name, prog, f) in variants {
                 if !only.is_empty() && name != "xdp_tx_bare" && !only.iter().any(|v| v == name) {
                     continue;
@@ -341,6 +343,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<(Vec<Sample>, MaglevTiming)> {
                     }
                 }
                 out.push(Sample {
+                    round,
                     variant: name,
                     pps: f64::from(packets) / dt,
                     delivered: got as f64 / f64::from(packets),
@@ -442,10 +445,30 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
             .collect();
         xs.iter().sum::<f64>() / xs.len().max(1) as f64
     };
-    let bare = mean("xdp_tx_bare");
-    let kfwd = mean("kernel_fwd");
+    // Ratios are taken within each round (the machine's speed drifts between
+    // rounds more than the variants differ), then the median over rounds.
+    let median_ratio = |v: &str, base: &str| -> Option<f64> {
+        let mut r: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.variant == v)
+            .filter_map(|s| {
+                samples
+                    .iter()
+                    .find(|b| b.variant == base && b.round == s.round)
+                    .map(|b| s.pps / b.pps)
+            })
+            .collect();
+        r.sort_by(f64::total_cmp);
+        (!r.is_empty()).then(|| r[r.len() / 2])
+    };
+    let fmt = |x: Option<f64>, suffix: &str, width: usize| {
+        x.map_or_else(
+            || format!("{:>width$}", "-"),
+            |x| format!("{x:>width$.2}{suffix}"),
+        )
+    };
     if a.markdown {
-        println!("| variant | Mpps per round | mean Mpps | ns/pkt | vs bare XDP_TX | vs kernel fwd | delivered |");
+        println!("| variant | Mpps per round | mean Mpps | ns/pkt | vs bare XDP_TX (median of rounds) | vs kernel fwd (median of rounds) | delivered |");
         println!("| --- | --- | --- | --- | --- | --- | --- |");
     }
     for v in names {
@@ -456,20 +479,27 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
         let per: Vec<String> = rs.iter().map(|s| format!("{:.2}", s.pps / 1e6)).collect();
         let m = mean(v);
         let deliv = rs.iter().map(|s| s.delivered).fold(f64::MAX, f64::min);
+        let vs_bare = median_ratio(v, "xdp_tx_bare");
+        let vs_kfwd = median_ratio(v, "kernel_fwd");
         if a.markdown {
             println!(
-                "| {v} | {} | {:.2} | {:.0} | {:.2} | {:.1}x | {:.0}% (min) |",
+                "| {v} | {} | {:.2} | {:.0} | {} | {} | {:.0}% (min) |",
                 per.join(" / "),
                 m / 1e6,
                 1e9 / m,
-                m / bare,
-                m / kfwd,
+                fmt(vs_bare, "", 0),
+                fmt(vs_kfwd, "x", 0),
                 deliv * 100.0
             );
         } else {
             println!(
-                "{v:<13} {:>6.2} Mpps ({:>4.0} ns/pkt)  rounds {}  {:.2}x bare XDP_TX  {:.1}x kernel fwd  delivered >= {:.0}%",
-                m / 1e6, 1e9 / m, per.join(" "), m / bare, m / kfwd, deliv * 100.0
+                "{v:<13} {:>6.2} Mpps ({:>4.0} ns/pkt)  rounds {}  {} of bare XDP_TX  {} kernel fwd  delivered >= {:.0}%",
+                m / 1e6,
+                1e9 / m,
+                per.join(" "),
+                fmt(vs_bare, "x", 5),
+                fmt(vs_kfwd, "x", 5),
+                deliv * 100.0
             );
         }
     }
