@@ -92,6 +92,48 @@ int vipd_bench_tx_bare(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
+/* The floor of any IPIP encapsulator: grow the head by an outer IPv4 header,
+ * write Ethernet and a fixed outer header (10.253.85.11 -> 10.253.26.1, checksum
+ * summed from the values), XDP_TX. No parsing, no lookups: what the director
+ * costs above this is its logic; below bare XDP_TX is the encapsulation itself
+ * (a helper call, a longer frame). */
+SEC("xdp")
+int vipd_bench_tx_encap_bare(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct vipd_bench_l2 *l2 = bpf_map_lookup_elem(&bench_l2, &zero);
+	if (!l2)
+		return XDP_DROP;
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+		return XDP_DROP;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *outer = (void *)(eth + 1);
+	struct iphdr *inner = outer + 1;
+	if ((void *)(inner + 1) > data_end)
+		return XDP_DROP;
+	__builtin_memcpy(eth->h_dest, l2->next, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, l2->own, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	__be32 src = bpf_htonl(0x0afd550b), dst = bpf_htonl(0x0afd1a01);
+	__be16 tot = bpf_htons(bpf_ntohs(inner->tot_len) + sizeof(struct iphdr));
+	__be16 w0 = bpf_htons(0x4500), df = bpf_htons(VIPD_IP_DF);
+	__be16 w4 = bpf_htons((VIPD_OUTER_TTL << 8) | IPPROTO_IPIP);
+	__u32 sum = (__u32)w0 + tot + df + w4 + (src & 0xffff) + (src >> 16) + (dst & 0xffff) +
+		    (dst >> 16);
+	__u16 *o = (__u16 *)outer;
+	o[0] = w0;
+	o[1] = tot;
+	o[2] = 0;
+	o[3] = df;
+	o[4] = w4;
+	o[5] = vipd_csum_fold(sum);
+	outer->saddr = src;
+	outer->daddr = dst;
+	return XDP_TX;
+}
+
 /* Kernel IP forwarding: restore the frame, XDP_PASS into the stack. */
 SEC("xdp")
 int vipd_bench_kernel_fwd(struct xdp_md *ctx)

@@ -16,6 +16,8 @@
 //! the recycled page):
 //! - `kernel_fwd`: XDP_PASS of a frame to a routed address: Linux forwards it.
 //! - `xdp_tx_bare`: rewrite both MACs and XDP_TX: the ceiling.
+//! - `xdp_tx_encap_bare`: grow the head, write Ethernet and a fixed outer IPv4
+//!   header, XDP_TX: the floor of any IPIP encapsulator, no logic.
 //! - `director_est`: the production director, one established connection
 //!   (connection-table hit, counters, fib lookup, IPIP encapsulation).
 //! - `director_new`: the director with a new connection every packet (table
@@ -55,7 +57,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub object: Option<std::path::PathBuf>,
     /// Measure only these variants (comma-separated; xdp_tx_bare, the baseline,
-    /// is always measured): kernel_fwd, xdp_tx_bare, director_est, director_new.
+    /// is always measured): kernel_fwd, xdp_tx_bare, xdp_tx_encap_bare,
+    /// director_est, director_new.
     #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
     pub variants: Vec<String>,
 }
@@ -274,15 +277,16 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<(Vec<Sample>, MaglevTiming)> {
         let ifindex = nix::net::if_::if_nametoindex(bd.as_str())?;
         let vip_frame = frame(VIP.parse()?);
         let fwd_frame = frame("10.253.26.1".parse()?);
-        let variants: [(&'static str, &'static str, &Vec<u8>); 4] = [
+        let variants: [(&'static str, &'static str, &Vec<u8>); 5] = [
             ("kernel_fwd", "vipd_bench_kernel_fwd", &fwd_frame),
             ("xdp_tx_bare", "vipd_bench_tx_bare", &vip_frame),
+            ("xdp_tx_encap_bare", "vipd_bench_tx_encap_bare", &vip_frame),
             ("director_est", "vipd_bench_director_est", &vip_frame),
             ("director_new", "vipd_bench_director_new", &vip_frame),
         ];
         for v in &only {
             if !variants.iter().any(|(name, _, _)| name == v) {
-                bail!("--variants: no variant {v:?} (kernel_fwd, xdp_tx_bare, director_est, director_new)");
+                bail!("--variants: no variant {v:?} (kernel_fwd, xdp_tx_bare, xdp_tx_encap_bare, director_est, director_new)");
             }
         }
         let mut out = Vec::new();
@@ -436,7 +440,13 @@ fn maglev_timing(n: usize) -> anyhow::Result<MaglevTiming> {
 /// Runs and prints.
 pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
     let (samples, mt) = run(a)?;
-    let names = ["kernel_fwd", "xdp_tx_bare", "director_est", "director_new"];
+    let names = [
+        "kernel_fwd",
+        "xdp_tx_bare",
+        "xdp_tx_encap_bare",
+        "director_est",
+        "director_new",
+    ];
     let mean = |v: &str| {
         let xs: Vec<f64> = samples
             .iter()
@@ -468,8 +478,8 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
         )
     };
     if a.markdown {
-        println!("| variant | Mpps per round | mean Mpps | ns/pkt | vs bare XDP_TX (median of rounds) | vs kernel fwd (median of rounds) | delivered |");
-        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        println!("| variant | Mpps per round | mean Mpps | ns/pkt | vs bare XDP_TX (median of rounds) | vs encap floor (median of rounds) | vs kernel fwd (median of rounds) | delivered |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     }
     for v in names {
         let rs: Vec<&Sample> = samples.iter().filter(|s| s.variant == v).collect();
@@ -481,23 +491,26 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
         let deliv = rs.iter().map(|s| s.delivered).fold(f64::MAX, f64::min);
         let vs_bare = median_ratio(v, "xdp_tx_bare");
         let vs_kfwd = median_ratio(v, "kernel_fwd");
+        let vs_encap = median_ratio(v, "xdp_tx_encap_bare");
         if a.markdown {
             println!(
-                "| {v} | {} | {:.2} | {:.0} | {} | {} | {:.0}% (min) |",
+                "| {v} | {} | {:.2} | {:.0} | {} | {} | {} | {:.0}% (min) |",
                 per.join(" / "),
                 m / 1e6,
                 1e9 / m,
                 fmt(vs_bare, "", 0),
+                fmt(vs_encap, "", 0),
                 fmt(vs_kfwd, "x", 0),
                 deliv * 100.0
             );
         } else {
             println!(
-                "{v:<13} {:>6.2} Mpps ({:>4.0} ns/pkt)  rounds {}  {} of bare XDP_TX  {} kernel fwd  delivered >= {:.0}%",
+                "{v:<17} {:>6.2} Mpps ({:>4.0} ns/pkt)  rounds {}  {} of bare XDP_TX  {} of encap floor  {} kernel fwd  delivered >= {:.0}%",
                 m / 1e6,
                 1e9 / m,
                 per.join(" "),
                 fmt(vs_bare, "x", 5),
+                fmt(vs_encap, "x", 5),
                 fmt(vs_kfwd, "x", 5),
                 deliv * 100.0
             );
