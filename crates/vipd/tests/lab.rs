@@ -151,6 +151,16 @@ fn down_leaves_no_namespace_link_or_process() {
     let pids: Vec<i32> = during.iter().flat_map(|ns| netns::pids(ns)).collect();
     assert_eq!(pids.len(), 3, "one httpd per real server: {pids:?}");
     // A process started by someone else in the lab, in the background, dies too.
+    // What a daemon killed with -9 in dir1 would leave: its socket and pid file.
+    let dir1_ns = lab::Lab::open(&name).unwrap().netns("dir1");
+    std::fs::create_dir_all("/run/vipd").unwrap();
+    let leftovers: Vec<String> = ["sock", "pid"]
+        .iter()
+        .map(|ext| format!("/run/vipd/vipd-{dir1_ns}.{ext}"))
+        .collect();
+    for f in &leftovers {
+        std::fs::write(f, "").unwrap();
+    }
     let sleeper = lab::Lab::open(&name)
         .unwrap()
         .command("dir1", "sleep")
@@ -175,6 +185,9 @@ fn down_leaves_no_namespace_link_or_process() {
         namespaces_of(&name)
     );
     assert!(!state::dir(&name).exists());
+    for f in &leftovers {
+        assert!(!std::path::Path::new(f).exists(), "{f} left behind");
+    }
     for pid in pids {
         assert!(state::start_time(pid).is_none(), "httpd {pid} still runs");
     }

@@ -728,6 +728,11 @@ fn teardown(name: &str) -> Result<(), LabError> {
         if let Err(e) = netns::del(ns) {
             first_err.get_or_insert(LabError::from(e));
         }
+        // What a daemon killed with -9 in the node left behind (its default
+        // control socket and pid file are named after the namespace).
+        for ext in ["sock", "pid"] {
+            let _ = std::fs::remove_file(format!("/run/vipd/vipd-{ns}.{ext}"));
+        }
     }
     if let Err(e) = state::remove(name) {
         first_err.get_or_insert(LabError::State {
