@@ -652,21 +652,27 @@ fn unresolved_next_hop_is_a_counted_drop() {
     assert_eq!(fx.counter("drop_no_real"), 1);
 }
 
+/// The connection-table key of client:sport -> VIP:80/TCP, as the program
+/// stores it.
+fn tcp_flow(client: &str, sport: u16) -> abi::Flow {
+    abi::Flow {
+        src: abi::addr_words(client.parse().unwrap()),
+        dst: abi::addr_words(VIP.parse().unwrap()),
+        sport: sport.to_be(),
+        dport: 80u16.to_be(),
+        proto: 6,
+        family: abi::AF_INET,
+        _pad: [0; 2],
+    }
+}
+
 #[test]
 fn flow_key_layout_matches_what_the_program_stores() {
     let mut fx = Fx::new();
     fx.apply(&[service(Scheduler::Rr, &[1])]);
     let (_, syn) = syn_from(CLIENT, 4242, &[]);
     fx.run(&syn);
-    let flow = abi::Flow {
-        src: abi::addr_words(CLIENT.parse().unwrap()),
-        dst: abi::addr_words(VIP.parse().unwrap()),
-        sport: 4242u16.to_be(),
-        dport: 80u16.to_be(),
-        proto: 6,
-        family: abi::AF_INET,
-        _pad: [0; 2],
-    };
+    let flow = tcp_flow(CLIENT, 4242);
     let c = fx.dir.conn(&flow).unwrap().expect("connection entry");
     assert_eq!(c.state, abi::conn_state::SYN);
     assert_eq!(c.dest, fx.dest_id("10.253.26.1"));
@@ -839,15 +845,7 @@ fn a_connection_stamped_by_a_cpu_whose_clock_is_ahead_is_not_expired() {
     fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
     let (_, syn) = syn_from(CLIENT, 4343, &[]);
     let rip = tun_rip(&fx.run(&syn).1);
-    let flow = abi::Flow {
-        src: abi::addr_words(CLIENT.parse().unwrap()),
-        dst: abi::addr_words(VIP.parse().unwrap()),
-        sport: 4343u16.to_be(),
-        dport: 80u16.to_be(),
-        proto: 6,
-        family: abi::AF_INET,
-        _pad: [0; 2],
-    };
+    let flow = tcp_flow(CLIENT, 4343);
     let mut c = fx.dir.conn(&flow).unwrap().expect("connection entry");
     c.last_ns = vipd::datapath::coarse_now_ns() + 8_000_000; // two ticks ahead
     fx.dir.set_conn(&flow, c).unwrap();
