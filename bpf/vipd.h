@@ -99,7 +99,8 @@ struct vipd_addr {
 	__be32 w[4]; /* IPv4: w[0], w[1..3] = 0; IPv6: all four words */
 };
 
-/* Key of `vips`: is this destination address one of ours? (first, cheap filter) */
+/* Key of `vips`: every VIP address (the program asks it only for a filter
+ * bucket that overflowed, see struct vipd_vip_bucket). */
 struct vipd_vip_key {
 	struct vipd_addr addr; /* the VIP                                */
 	__u8 family;           /* VIPD_AF_INET / VIPD_AF_INET6           */
