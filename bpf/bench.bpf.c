@@ -93,8 +93,8 @@ int vipd_bench_tx_bare(struct xdp_md *ctx)
 }
 
 /* The floor of any IPIP encapsulator: grow the head by an outer IPv4 header,
- * write Ethernet and a fixed outer header (10.253.85.11 -> 10.253.26.1, checksum
- * summed from the values), XDP_TX. No parsing, no lookups: what the director
+ * write Ethernet and a fixed outer header (10.253.85.11 -> 10.253.26.1) with the
+ * director's own writer, XDP_TX. No parsing, no lookups: what the director
  * costs above this is its logic; below bare XDP_TX is the encapsulation itself
  * (a helper call, a longer frame). */
 SEC("xdp")
@@ -116,21 +116,8 @@ int vipd_bench_tx_encap_bare(struct xdp_md *ctx)
 	__builtin_memcpy(eth->h_dest, l2->next, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, l2->own, ETH_ALEN);
 	eth->h_proto = bpf_htons(ETH_P_IP);
-	__be32 src = bpf_htonl(0x0afd550b), dst = bpf_htonl(0x0afd1a01);
-	__be16 tot = bpf_htons(bpf_ntohs(inner->tot_len) + sizeof(struct iphdr));
-	__be16 w0 = bpf_htons(0x4500), df = bpf_htons(VIPD_IP_DF);
-	__be16 w4 = bpf_htons((VIPD_OUTER_TTL << 8) | IPPROTO_IPIP);
-	__u32 sum = (__u32)w0 + tot + df + w4 + (src & 0xffff) + (src >> 16) + (dst & 0xffff) +
-		    (dst >> 16);
-	__u16 *o = (__u16 *)outer;
-	o[0] = w0;
-	o[1] = tot;
-	o[2] = 0;
-	o[3] = df;
-	o[4] = w4;
-	o[5] = vipd_csum_fold(sum);
-	outer->saddr = src;
-	outer->daddr = dst;
+	vipd_write_outer4(outer, 0, bpf_ntohs(inner->tot_len), bpf_htons(VIPD_IP_DF), 0,
+			  bpf_htonl(0x0afd550b), bpf_htonl(0x0afd1a01));
 	return XDP_TX;
 }
 

@@ -128,6 +128,8 @@ static __always_inline __u64 vipd_now(void)
 
 /* ---- the per-CPU flow cache in front of the connection table ---- */
 
+/* Slot of a flow: two mixing rounds instead of vipd_flow_hash's ten, since it
+ * runs on every packet and a collision only costs a table lookup. */
 static __always_inline __u32 vipd_flow_cache_slot(const struct vipd_flow *f)
 {
 	__u32 h = f->src.w[0] ^ f->src.w[1] ^ f->src.w[2] ^ f->src.w[3];

@@ -34,6 +34,29 @@ static __always_inline __u32 vipd_write_l2(void *data, void *data_end, const __u
 	return sizeof(*eth) + sizeof(*vh);
 }
 
+/* Writes the 20-byte outer IPv4 header of IPIP: tos, inner length (host order),
+ * frag_off and id (network order), saddr -> daddr, TTL 64, protocol 4. The
+ * checksum is summed from the values, not read back from the header just
+ * written: 16-bit loads over narrower stores stall store forwarding. */
+static __always_inline void vipd_write_outer4(struct iphdr *outer, __u8 tos, __u32 inner_len,
+					      __be16 frag, __be16 id, __be32 saddr, __be32 daddr)
+{
+	__be16 w0 = bpf_htons(0x4500 | tos);
+	__be16 tot = bpf_htons(inner_len + sizeof(struct iphdr));
+	__be16 w4 = bpf_htons((VIPD_OUTER_TTL << 8) | IPPROTO_IPIP);
+	__u32 sum = (__u32)w0 + tot + id + frag + w4 + (saddr & 0xffff) + (saddr >> 16) +
+		    (daddr & 0xffff) + (daddr >> 16);
+	__u16 *o = (__u16 *)outer;
+	o[0] = w0;
+	o[1] = tot;
+	o[2] = id;
+	o[3] = frag;
+	o[4] = w4;
+	o[5] = vipd_csum_fold(sum);
+	outer->saddr = saddr;
+	outer->daddr = daddr;
+}
+
 /* TUN: grows the head by one IPv4 header and writes L2 + outer DIP -> RIP,
  * protocol 4, DF and TOS copied from the inner header. */
 static __always_inline int vipd_encap_ipip(struct xdp_md *ctx, const struct vipd_pkt *pkt,
@@ -50,25 +73,10 @@ static __always_inline int vipd_encap_ipip(struct xdp_md *ctx, const struct vipd
 	struct iphdr *outer = data + (l2 & 0x1f);
 	if ((void *)(outer + 1) > data_end)
 		return -1;
-	/* The checksum is summed from the values, not read back from the header
-	 * just written: loads spanning narrower stores stall store forwarding. */
-	__be16 w0 = bpf_htons(0x4500 | pkt->tos);
-	__be16 tot = bpf_htons(pkt->tot_len + sizeof(struct iphdr));
-	__be16 frag = pkt->frag_off & bpf_htons(VIPD_IP_DF);
 	/* With DF the id is unused (RFC 6864); without it, pick one at random. */
+	__be16 frag = pkt->frag_off & bpf_htons(VIPD_IP_DF);
 	__be16 id = frag ? 0 : (__u16)bpf_get_prandom_u32();
-	__be16 w4 = bpf_htons((VIPD_OUTER_TTL << 8) | IPPROTO_IPIP);
-	__u32 sum = (__u32)w0 + tot + id + frag + w4 + (dip & 0xffff) + (dip >> 16) +
-		    (rip & 0xffff) + (rip >> 16);
-	__u16 *o = (__u16 *)outer;
-	o[0] = w0;
-	o[1] = tot;
-	o[2] = id;
-	o[3] = frag;
-	o[4] = w4;
-	o[5] = vipd_csum_fold(sum);
-	outer->saddr = dip;
-	outer->daddr = rip;
+	vipd_write_outer4(outer, pkt->tos, pkt->tot_len, frag, id, dip, rip);
 	return 0;
 }
 

@@ -432,26 +432,23 @@ impl Director {
                 dests.set(d.id, v, 0).map_err(map_err("dests"))?;
             }
         }
-        {
+        for s in &plan.services {
+            // The half of the double buffer the program is not reading.
+            let base = (s.slot * 2 + u32::from(s.gen)) * abi::RING_SIZE;
             if let Some(mm) = self.rings_mm.as_mut() {
-                for s in &plan.services {
-                    mm.write((s.slot * 2 + u32::from(s.gen)) * abi::RING_SIZE, &s.ring)?;
-                }
-            } else {
-                let mut rings: Array<&mut MapData, u32> = Array::try_from(
-                    self.ebpf
-                        .map_mut("rings")
-                        .ok_or(DatapathError::Missing("rings"))?,
-                )
-                .map_err(map_err("rings"))?;
-                for s in &plan.services {
-                    let base = (s.slot * 2 + u32::from(s.gen)) * abi::RING_SIZE;
-                    for (i, &id) in s.ring.iter().enumerate() {
-                        rings
-                            .set(base + i as u32, id, 0)
-                            .map_err(map_err("rings"))?;
-                    }
-                }
+                mm.write(base, &s.ring)?;
+                continue;
+            }
+            let mut rings: Array<&mut MapData, u32> = Array::try_from(
+                self.ebpf
+                    .map_mut("rings")
+                    .ok_or(DatapathError::Missing("rings"))?,
+            )
+            .map_err(map_err("rings"))?;
+            for (i, &id) in s.ring.iter().enumerate() {
+                rings
+                    .set(base + i as u32, id, 0)
+                    .map_err(map_err("rings"))?;
             }
         }
         {
@@ -482,31 +479,17 @@ impl Director {
                 let _ = svcs.remove(&svc_key(vip, port, proto.number()));
             }
         }
-        {
-            let mut vips: HashMap<&mut MapData, VipKey, u32> = HashMap::try_from(
-                self.ebpf
-                    .map_mut("vips")
-                    .ok_or(DatapathError::Missing("vips"))?,
-            )
-            .map_err(map_err("vips"))?;
-            for &v in &plan.vips {
-                let n = plan.services.iter().filter(|s| s.key.0 == v).count() as u32;
-                vips.insert(vip_key(v), n, 0).map_err(map_err("vips"))?;
-            }
+        for &v in &plan.vips {
+            let n = plan.services.iter().filter(|s| s.key.0 == v).count() as u32;
+            self.vips()?
+                .insert(vip_key(v), n, 0)
+                .map_err(map_err("vips"))?;
         }
         // The filter after `vips` gains addresses and before it loses them: a
         // bucket that overflows to `vips` never points at a missing entry.
         self.write_vip_filter(plan)?;
-        {
-            let mut vips: HashMap<&mut MapData, VipKey, u32> = HashMap::try_from(
-                self.ebpf
-                    .map_mut("vips")
-                    .ok_or(DatapathError::Missing("vips"))?,
-            )
-            .map_err(map_err("vips"))?;
-            for &v in &plan.removed_vips {
-                let _ = vips.remove(&vip_key(v));
-            }
+        for &v in &plan.removed_vips {
+            let _ = self.vips()?.remove(&vip_key(v));
         }
         {
             let mut dests: Array<&mut MapData, Dest> = Array::try_from(
@@ -522,6 +505,16 @@ impl Director {
             }
         }
         Ok(())
+    }
+
+    /// The `vips` map (every VIP address).
+    fn vips(&mut self) -> Result<HashMap<&mut MapData, VipKey, u32>> {
+        HashMap::try_from(
+            self.ebpf
+                .map_mut("vips")
+                .ok_or(DatapathError::Missing("vips"))?,
+        )
+        .map_err(map_err("vips"))
     }
 
     /// Brings `vip4_filter` to the plan's IPv4 VIPs (see
