@@ -40,7 +40,8 @@ fn short_comparison_measures_every_configuration_and_cleans_up() {
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     for row in [
         "| direct | keep-alive | vipd bench |",
-        "| direct | new-conn | wrk |",
+        "| direct-rs1 | new-conn | wrk |",
+        "| direct-rs1 | keep-alive | vipd bench |",
         "| haproxy | new-conn | vipd bench |",
         "| nftables | keep-alive | vipd bench |",
         "| vipd | new-conn | vipd bench |",

@@ -132,6 +132,63 @@ async fn counts_match_lab_httpd_on_loopback() {
     server.abort();
 }
 
+/// Several URLs: client N loads URL N mod their number (the direct baseline of
+/// `vipd compare` spreads its clients over the three real servers this way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_urls_spread_clients_over_servers() {
+    let mut addrs = Vec::new();
+    let mut servers = Vec::new();
+    for name in ["rsa", "rsb"] {
+        let listener = httpd::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        addrs.push(listener.local_addr().unwrap());
+        servers.push(tokio::spawn(httpd::serve(listener, name.into())));
+    }
+    let urls: Vec<String> = addrs.iter().map(|a| format!("http://{a}/")).collect();
+    let stats = |addr: SocketAddr| tokio::task::spawn_blocking(move || served(None, addr));
+
+    let r = run(&opts(&[
+        "-c",
+        "4",
+        "-t",
+        "30",
+        "--max-requests",
+        "2000",
+        &urls[0],
+        &urls[1],
+    ]))
+    .await
+    .unwrap();
+    assert_eq!((r.succeeded, r.failed), (2000, 0), "{r:#?}");
+    assert_eq!(r.url, format!("{} {}", urls[0], urls[1]));
+    let (a, b) = (
+        stats(addrs[0]).await.unwrap(),
+        stats(addrs[1]).await.unwrap(),
+    );
+    assert_eq!(a + b, 2000, "every request reached one of the two servers");
+    assert!(a >= 500 && b >= 500, "two clients each: {a} / {b}");
+
+    // One client: it uses the first URL only.
+    let r = run(&opts(&[
+        "-k",
+        "-c",
+        "1",
+        "-t",
+        "30",
+        "--max-requests",
+        "100",
+        &urls[0],
+        &urls[1],
+    ]))
+    .await
+    .unwrap();
+    assert_eq!((r.succeeded, r.failed), (100, 0), "{r:#?}");
+    assert_eq!(stats(addrs[0]).await.unwrap(), a + 100);
+    assert_eq!(stats(addrs[1]).await.unwrap(), b);
+    for s in servers {
+        s.abort();
+    }
+}
+
 /// `vipd lab httpd` as a child process on 127.0.0.1:`port`, once it listens.
 fn spawn_httpd(port: u16) -> std::process::Child {
     let child = Command::new(vipd_bin())

@@ -69,8 +69,8 @@ impl Failure {
 /// What every client reads and counts into.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub addr: SocketAddr,
-    pub request: Vec<u8>,
+    /// Where to connect and what to send; client N uses entry N mod len.
+    pub targets: Vec<(SocketAddr, Vec<u8>)>,
     pub head_request: bool,
     pub keep_alive: bool,
     pub timeout: Duration,
@@ -89,17 +89,16 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn new(
-        addr: SocketAddr,
-        request: Vec<u8>,
+        targets: Vec<(SocketAddr, Vec<u8>)>,
         head_request: bool,
         keep_alive: bool,
         timeout: Duration,
         max_requests: Option<u64>,
         shards: usize,
     ) -> Shared {
+        assert!(!targets.is_empty(), "a bench needs a target");
         Shared {
-            addr,
-            request,
+            targets,
             head_request,
             keep_alive,
             timeout,
@@ -233,6 +232,7 @@ pub(crate) async fn run_client(shared: Arc<Shared>, id: usize) {
     let mut conn: Option<TcpStream> = None;
     let mut buf = vec![0u8; READ_BUF];
     let mut parser = Parser::new(shared.head_request);
+    let target = &shared.targets[id % shared.targets.len()];
     loop {
         // The shared claim counter is touched only when a request limit is set.
         if limited && shared.claimed.fetch_add(1, Relaxed) >= shared.max_requests {
@@ -241,9 +241,11 @@ pub(crate) async fn run_client(shared: Arc<Shared>, id: usize) {
         local.in_flight = true;
         let start = Instant::now();
         let deadline = start + shared.timeout;
-        let result =
-            tokio::time::timeout_at(deadline, request(&shared, &mut conn, &mut buf, &mut parser))
-                .await;
+        let result = tokio::time::timeout_at(
+            deadline,
+            request(&shared, target, &mut conn, &mut buf, &mut parser),
+        )
+        .await;
         let done = Instant::now();
         local.in_flight = false;
         let outcome = match result {
@@ -304,6 +306,7 @@ enum After {
 /// is replaced once, as any HTTP client does for idempotent requests.
 async fn request(
     shared: &Shared,
+    target: &(SocketAddr, Vec<u8>),
     conn: &mut Option<TcpStream>,
     buf: &mut [u8],
     parser: &mut Parser,
@@ -314,7 +317,7 @@ async fn request(
         let stream = match conn {
             Some(s) => s,
             None => {
-                let s = TcpStream::connect(shared.addr)
+                let s = TcpStream::connect(target.0)
                     .await
                     .map_err(|e| classify(shared, &e))?;
                 // Requests are small and latency matters: never wait for Nagle.
@@ -323,7 +326,7 @@ async fn request(
             }
         };
         parser.reset();
-        match exchange(shared, stream, buf, parser).await {
+        match exchange(shared, &target.1, stream, buf, parser).await {
             Ok(x) => return Ok(x),
             Err(f)
                 if reused
@@ -342,12 +345,13 @@ async fn request(
 
 async fn exchange(
     shared: &Shared,
+    request: &[u8],
     stream: &mut TcpStream,
     buf: &mut [u8],
     parser: &mut Parser,
 ) -> Result<Exchange, Failure> {
     stream
-        .write_all(&shared.request)
+        .write_all(request)
         .await
         .map_err(|e| classify(shared, &e))?;
     let mut bytes = 0u64;

@@ -1,5 +1,6 @@
 //! `vipd compare`: one lab, the same real servers and the same load generator,
-//! several ways to reach them side by side: directly (client -> rs1), through
+//! several ways to reach them side by side: directly (the client spreads its
+//! connections over rs1..rs3 itself; also client -> rs1 alone), through
 //! HAProxy in `mode tcp` on dir1, through an nftables load balancer on dir1
 //! (`numgen` + DNAT, with SNAT so replies return through it), and through vipd's
 //! XDP data plane on dir1 (TUN, replies straight from the real servers).
@@ -8,9 +9,11 @@
 //! runs `vipd bench` from the client namespace, rounds rotated, and records
 //! requests/s, failures, p50/p99 and whole-machine CPU per request from
 //! `/proc/stat` (softirq included, the background load measured just before each
-//! run subtracted). The director's overhead is that figure minus the direct run's.
-//! It also runs `wrk` against the direct target, so the bench's own cost is in the
-//! same table. Results go to `--out` (JSON, Markdown, SVG) and, with `--docs`,
+//! run subtracted). The director's overhead is that figure minus the direct run's,
+//! the direct run being the client against the same three real servers, so the
+//! two differ by the director alone (against one real server the machine also
+//! switches between fewer processes: `direct-rs1` shows by how much). It also
+//! runs `wrk` against rs1, so the bench's own cost is in the same table. Results go to `--out` (JSON, Markdown, SVG) and, with `--docs`,
 //! between the markers of docs/BENCHMARKS.md.
 
 use std::net::SocketAddr;
@@ -105,17 +108,18 @@ pub struct CompareArgs {
     /// Concurrent clients of each run.
     #[arg(short = 'c', long, default_value_t = 64)]
     pub clients: u64,
-    /// Configurations, comma-separated: direct, haproxy, nftables, vipd.
+    /// Configurations, comma-separated: direct (rs1..rs3, the baseline of every
+    /// overhead), direct-rs1 (one real server, and wrk), haproxy, nftables, vipd.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "direct,haproxy,nftables,vipd"
+        default_value = "direct,direct-rs1,haproxy,nftables,vipd"
     )]
     pub configs: Vec<ConfigKind>,
     /// Modes, comma-separated: keep-alive, new-conn.
     #[arg(long, value_delimiter = ',', default_value = "keep-alive,new-conn")]
     pub modes: Vec<Mode>,
-    /// Do not run wrk against the direct target.
+    /// Do not run wrk against rs1 (direct-rs1).
     #[arg(long)]
     pub no_wrk: bool,
     /// Directory for results.json, table.md and the SVG charts.
@@ -137,8 +141,12 @@ pub struct CompareArgs {
 /// A way from the client to the real servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConfigKind {
-    /// The client straight to rs1 (no director).
+    /// The client straight to the three real servers, its connections spread
+    /// over them (no director): the baseline of every overhead.
     Direct,
+    /// The client straight to rs1 alone (the seed's one-server figure); also
+    /// where wrk runs.
+    DirectRs1,
     /// HAProxy 2.x `mode tcp`, one thread, on dir1.
     Haproxy,
     /// nftables `numgen inc mod 3` DNAT + masquerade on dir1.
@@ -151,6 +159,7 @@ impl ConfigKind {
     fn name(self) -> &'static str {
         match self {
             ConfigKind::Direct => "direct",
+            ConfigKind::DirectRs1 => "direct-rs1",
             ConfigKind::Haproxy => "haproxy",
             ConfigKind::Nftables => "nftables",
             ConfigKind::Vipd => "vipd",
@@ -159,7 +168,8 @@ impl ConfigKind {
 
     fn label(self) -> &'static str {
         match self {
-            ConfigKind::Direct => "direct -> rs1",
+            ConfigKind::Direct => "direct -> rs1..rs3",
+            ConfigKind::DirectRs1 => "direct -> rs1",
             ConfigKind::Haproxy => "HAProxy mode tcp",
             ConfigKind::Nftables => "nftables DNAT",
             ConfigKind::Vipd => "vipd XDP (TUN)",
@@ -316,14 +326,15 @@ pub fn measure(
                     continue;
                 }
             };
-            let target = match config {
-                ConfigKind::Direct => SocketAddr::from((rip(1), 80)),
-                _ => SocketAddr::from((VIP, 80)),
+            let targets: Vec<SocketAddr> = match config {
+                ConfigKind::Direct => (1..=3).map(|n| SocketAddr::from((rip(n), 80))).collect(),
+                ConfigKind::DirectRs1 => vec![SocketAddr::from((rip(1), 80))],
+                _ => vec![SocketAddr::from((VIP, 80))],
             };
             let result = (|| -> Result<(), CompareError> {
                 for &mode in &args.modes {
                     let mut tools = vec!["vipd bench"];
-                    if config == ConfigKind::Direct && !args.no_wrk {
+                    if config == ConfigKind::DirectRs1 && !args.no_wrk {
                         tools.push("wrk");
                     }
                     for tool in tools {
@@ -337,7 +348,7 @@ pub fn measure(
                             config,
                             mode,
                             tool,
-                            target,
+                            &targets,
                             round,
                             ticks_per_s,
                         )?;
@@ -372,7 +383,7 @@ fn setup(lab: &LabGuard, config: ConfigKind, vipd_bin: &Path) -> Result<Active, 
         detail,
     };
     match config {
-        ConfigKind::Direct => Ok(Active::Direct),
+        ConfigKind::Direct | ConfigKind::DirectRs1 => Ok(Active::Direct),
         ConfigKind::Vipd => setup_vipd(lab, vipd_bin),
         ConfigKind::Haproxy => {
             add_vip(lab).map_err(|e| fail(e.to_string()))?;
@@ -663,7 +674,7 @@ fn measure_one(
     config: ConfigKind,
     mode: Mode,
     tool: &'static str,
-    target: SocketAddr,
+    targets: &[SocketAddr],
     round: u32,
     ticks_per_s: u64,
 ) -> Result<Run, CompareError> {
@@ -674,23 +685,21 @@ fn measure_one(
         detail,
     };
     clear_time_wait(lab);
-    let url = format!("http://{target}/");
+    let urls: Vec<String> = targets.iter().map(|t| format!("http://{t}/")).collect();
     // Warm up ARP and caches; not measured.
-    let _ = lab.exec(
-        "client",
-        [
-            vipd_bin.to_str().unwrap_or("vipd"),
-            "bench",
-            "--json",
-            "-c",
-            "4",
-            "--max-requests",
-            "200",
-            "-t",
-            "2",
-            &url,
-        ],
-    );
+    let mut warm = vec![
+        vipd_bin.to_str().unwrap_or("vipd"),
+        "bench",
+        "--json",
+        "-c",
+        "6",
+        "--max-requests",
+        "300",
+        "-t",
+        "2",
+    ];
+    warm.extend(urls.iter().map(String::as_str));
+    let _ = lab.exec("client", warm);
     clear_time_wait(lab);
     // Background load of the machine (other users of these cores), just before.
     let bg0 = read_cpu()?;
@@ -710,7 +719,8 @@ fn measure_one(
             if mode == Mode::NewConn {
                 a.extend(["-H", "Connection: close"]);
             }
-            a.push(&url);
+            // wrk loads one address; measure_one is only asked for it on rs1.
+            a.push(&urls[0]);
             lab.exec("client", a)?
         }
         _ => {
@@ -726,7 +736,7 @@ fn measure_one(
             if mode == Mode::KeepAlive {
                 a.push("-k");
             }
-            a.push(&url);
+            a.extend(urls.iter().map(String::as_str));
             lab.exec("client", a)?
         }
     };
@@ -845,13 +855,13 @@ fn render_markdown(
     let find = |tool: &str, mode: &str| {
         summaries
             .iter()
-            .find(|x| x.config == "direct" && x.tool == tool && x.mode == mode)
+            .find(|x| x.config == "direct-rs1" && x.tool == tool && x.mode == mode)
             .map(|x| x.requests_per_sec)
     };
     for mode in ["keep-alive", "new-conn"] {
         if let (Some(v), Some(w)) = (find("vipd bench", mode), find("wrk", mode)) {
             s.push_str(&format!(
-                "\n`vipd bench` / `wrk` rate on the direct target, {mode}: {:.2}",
+                "\n`vipd bench` / `wrk` rate against rs1, {mode}: {:.2}",
                 v / w
             ));
         }
@@ -884,7 +894,7 @@ fn charts(summaries: &[Summary], configs: &[ConfigKind], clients: u64) -> (Strin
                 values: configs
                     .iter()
                     .map(|c| {
-                        if skip_direct && *c == ConfigKind::Direct {
+                        if skip_direct && matches!(c, ConfigKind::Direct | ConfigKind::DirectRs1) {
                             return f64::NAN;
                         }
                         summaries

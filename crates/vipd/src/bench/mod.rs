@@ -61,7 +61,9 @@ timeline. Requests in flight at the time limit are counted as neither.
 Examples:
   vipd bench -c 1000 -t 30 http://10.253.85.250/       the seed's webbench run
   vipd bench -k -c 64 -t 10 --json http://127.0.0.1:8080/
-  vipd bench -c 8 --max-requests 10000 -t 60 http://127.0.0.1:8080/";
+  vipd bench -c 8 --max-requests 10000 -t 60 http://127.0.0.1:8080/
+  vipd bench -c 96 -t 10 http://10.253.26.1/ http://10.253.26.2/ http://10.253.26.3/
+                                                       every real server, no director";
 
 /// `vipd bench`: load an HTTP server the way webbench does, and report
 /// throughput, latency percentiles and errors.
@@ -119,15 +121,20 @@ pub struct BenchArgs {
     /// Print the results as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    /// The URL to load: http://HOST[:PORT]/PATH.
-    pub url: String,
+    /// The URL to load: http://HOST[:PORT]/PATH. With several, client N uses
+    /// URL N mod their number: e.g. every real server at once, the baseline a
+    /// load balancer in front of them is measured against.
+    #[arg(required = true, num_args = 1.., value_name = "URL")]
+    pub urls: Vec<String>,
 }
 
 /// A validated run description.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// What to send.
+    /// What to send (to the first URL).
     pub spec: RequestSpec,
+    /// Every URL; client N uses number N mod their count.
+    pub targets: Vec<Target>,
     /// Concurrent clients.
     pub clients: u64,
     /// Time limit.
@@ -145,7 +152,14 @@ pub struct Options {
 impl Options {
     /// Validate command-line arguments.
     pub fn from_args(a: &BenchArgs) -> Result<Options, BenchError> {
-        let target = Target::parse(&a.url)?;
+        let targets = a
+            .urls
+            .iter()
+            .map(|u| Target::parse(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(target) = targets.first().cloned() else {
+            return Err(BenchError::Option("give at least one URL".into()));
+        };
         if a.clients == 0 {
             return Err(BenchError::Option("-c/--clients must be at least 1".into()));
         }
@@ -182,6 +196,7 @@ impl Options {
                 keep_alive: a.keep_alive,
                 body_size: a.body_size,
             },
+            targets,
             clients: a.clients,
             time_limit: secs("-t/--time", a.time)?,
             max_requests: a.max_requests,
@@ -194,6 +209,12 @@ impl Options {
         })
     }
 
+    /// The URLs, space-separated.
+    pub fn urls(&self) -> String {
+        let urls: Vec<String> = self.targets.iter().map(|t| t.to_string()).collect();
+        urls.join(" ")
+    }
+
     /// The banner webbench prints before it starts.
     pub fn banner(&self) -> String {
         let mut limit = format!("{} sec", self.time_limit.as_secs_f64());
@@ -202,7 +223,7 @@ impl Options {
         }
         Report::banner(
             &self.spec.method,
-            &self.spec.target.to_string(),
+            &self.urls(),
             self.spec.version.as_str(),
             self.clients,
             &limit,
@@ -227,11 +248,17 @@ pub async fn resolve(target: &Target) -> Result<SocketAddr, BenchError> {
 /// Run a bench. The clients run on their own threads ([`Options::threads`]); the
 /// calling runtime only keeps time.
 pub async fn run(opts: &Options) -> Result<Report, BenchError> {
-    let addr = resolve(&opts.spec.target).await?;
+    let mut targets = Vec::with_capacity(opts.targets.len());
+    for t in &opts.targets {
+        let spec = RequestSpec {
+            target: t.clone(),
+            ..opts.spec.clone()
+        };
+        targets.push((resolve(t).await?, spec.to_bytes()));
+    }
     let shards = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
     let shared = Arc::new(Shared::new(
-        addr,
-        opts.spec.to_bytes(),
+        targets,
         opts.spec.is_head(),
         opts.spec.keep_alive,
         opts.timeout,
@@ -305,7 +332,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     }
     let (pages_per_min, bytes_per_sec) = webbench_rates(succeeded, failed, bytes, elapsed_s);
     Ok(Report {
-        url: opts.spec.target.to_string(),
+        url: opts.urls(),
         method: opts.spec.method.clone(),
         http_version: opts.spec.version.as_str().to_string(),
         keep_alive: opts.spec.keep_alive,
