@@ -43,6 +43,10 @@ impl Fx {
     }
 
     fn with_services(services: u32) -> Self {
+        Self::with_sizes(services, 4096)
+    }
+
+    fn with_sizes(services: u32, conns: u32) -> Self {
         require_root();
         let ns = NetNs::new(
             "tdp",
@@ -60,7 +64,7 @@ impl Fx {
         let sizes = Sizes {
             services,
             dests: 64,
-            conns: 4096,
+            conns,
         };
         let mut dir = Director::load(sizes).expect("load director");
         assert!(dir.sync_ifaddrs().unwrap() >= 1);
@@ -664,6 +668,59 @@ fn tcp_flow(client: &str, sport: u16) -> abi::Flow {
         family: abi::AF_INET,
         _pad: [0; 2],
     }
+}
+
+#[test]
+fn recount_walks_a_table_larger_than_one_batch() {
+    // The once-a-second recount reads the table in batches of 4,096: with
+    // 10,000 entries it must see every one (expired ones not counted).
+    let mut fx = Fx::with_sizes(4, 65_536);
+    fx.apply(&[service(Scheduler::Rr, &[1, 1])]);
+    let (a, b) = (fx.dest_id("10.253.26.1"), fx.dest_id("10.253.26.2"));
+    let now = vipd::datapath::coarse_now_ns();
+    assert!(now > 60_000_000_000, "needs a machine up for a minute");
+    for i in 0..10_000u32 {
+        let mut flow = tcp_flow(CLIENT, (i % 60_000) as u16);
+        flow.src[0] = u32::from(Ipv4Addr::new(198, 51, (i >> 8) as u8, i as u8)).to_be();
+        let (dest, state, last_ns) = match i % 10 {
+            0..=5 => (a, abi::conn_state::ESTABLISHED, now),
+            6..=8 => (b, abi::conn_state::FIN, now),
+            // CLOSE times out after 10 s: this one is a minute old.
+            _ => (a, abi::conn_state::CLOSE, now - 60_000_000_000),
+        };
+        let c = abi::Conn {
+            last_ns,
+            dest,
+            state,
+            ..Default::default()
+        };
+        fx.dir.set_conn(&flow, c).unwrap();
+    }
+    let mut present = 0;
+    for i in 0..10_000u32 {
+        let mut flow = tcp_flow(CLIENT, (i % 60_000) as u16);
+        flow.src[0] = u32::from(Ipv4Addr::new(198, 51, (i >> 8) as u8, i as u8)).to_be();
+        present += fx.dir.conn(&flow).unwrap().is_some() as u32;
+    }
+    // (An LRU table evicts long before it is full when written from one CPU:
+    // hence the room.)
+    assert_eq!(present, 10_000, "every entry was written");
+    let live = fx.dir.correct_conn_counts(now).unwrap();
+    assert_eq!(live, 9_000);
+    assert_eq!(
+        fx.dir.dest_conns(a).unwrap(),
+        DestConns {
+            active: 6_000,
+            inactive: 0
+        }
+    );
+    assert_eq!(
+        fx.dir.dest_conns(b).unwrap(),
+        DestConns {
+            active: 0,
+            inactive: 3_000
+        }
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@
 //! program), and only then removals. The program never sees a half-written table.
 
 pub mod abi;
+pub mod batch;
 pub mod bench;
 pub mod neigh;
 pub mod run;
@@ -181,6 +182,9 @@ struct RingsMmap {
     reason = "a raw mapping is Send when it is owned exclusively"
 )]
 unsafe impl Send for RingsMmap {}
+
+/// Entries of the connection table read per `bpf()` call when counting.
+const CONN_BATCH: u32 = 4096;
 
 /// Element stride of an array map: values are padded to 8 bytes.
 const ARRAY_STRIDE: usize = 8;
@@ -654,30 +658,53 @@ impl Director {
             m.get(&0, 0).map_err(map_err("config"))?
         };
         let mut counts: std::collections::BTreeMap<u32, DestConns> = Default::default();
+        let mut count = |c: abi::Conn| {
+            let timeout = u64::from(match c.state {
+                abi::conn_state::ESTABLISHED => cfg.tcp_timeout,
+                abi::conn_state::SYN => cfg.tcp_syn_timeout,
+                abi::conn_state::FIN => cfg.tcp_fin_timeout,
+                abi::conn_state::CLOSE => cfg.tcp_close_timeout,
+                _ => cfg.udp_timeout,
+            }) * 1_000_000_000;
+            if now_ns.saturating_sub(c.last_ns) > timeout {
+                return;
+            }
+            let e = counts.entry(c.dest).or_default();
+            if c.state == abi::conn_state::ESTABLISHED {
+                e.active += 1;
+            } else {
+                e.inactive += 1;
+            }
+        };
         {
-            let m: HashMap<&MapData, Flow, abi::Conn> = HashMap::try_from(
-                self.ebpf
-                    .map("conns")
-                    .ok_or(DatapathError::Missing("conns"))?,
-            )
-            .map_err(map_err("conns"))?;
-            for item in m.iter() {
-                let Ok((_, c)) = item else { continue };
-                let timeout = u64::from(match c.state {
-                    abi::conn_state::ESTABLISHED => cfg.tcp_timeout,
-                    abi::conn_state::SYN => cfg.tcp_syn_timeout,
-                    abi::conn_state::FIN => cfg.tcp_fin_timeout,
-                    abi::conn_state::CLOSE => cfg.tcp_close_timeout,
-                    _ => cfg.udp_timeout,
-                }) * 1_000_000_000;
-                if now_ns.saturating_sub(c.last_ns) > timeout {
-                    continue;
+            let Some(aya::maps::Map::LruHashMap(m)) = self.ebpf.map("conns") else {
+                return Err(DatapathError::Missing("conns"));
+            };
+            use std::os::fd::AsFd;
+            let walked = batch::for_each_value::<abi::Conn>(
+                m.fd().as_fd(),
+                std::mem::size_of::<Flow>(),
+                CONN_BATCH,
+                &mut count,
+            );
+            match walked {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                    // A kernel without batch lookups: one entry per two syscalls.
+                    let m: HashMap<&MapData, Flow, abi::Conn> = HashMap::try_from(
+                        self.ebpf
+                            .map("conns")
+                            .ok_or(DatapathError::Missing("conns"))?,
+                    )
+                    .map_err(map_err("conns"))?;
+                    for (_, c) in m.iter().flatten() {
+                        count(c);
+                    }
                 }
-                let e = counts.entry(c.dest).or_default();
-                if c.state == abi::conn_state::ESTABLISHED {
-                    e.active += 1;
-                } else {
-                    e.inactive += 1;
+                Err(e) => {
+                    return Err(DatapathError::Io(format!(
+                        "reading the connection table: {e}"
+                    )))
                 }
             }
         }
