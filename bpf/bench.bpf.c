@@ -121,6 +121,64 @@ int vipd_bench_tx_encap_bare(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
+/* ---- `vipd datapath floor`: the cheapest TUN director, for `vipd compare` ----
+ * What any IPIP director must do and nothing else: TCP to VIP:port (IPv4, no
+ * options, no VLAN) goes to real server hash(client address, port) mod n,
+ * encapsulated from the director's address, to a fixed next hop; everything else
+ * passes. No connection table (a change of n moves connections), no counters, no
+ * MSS clamp, no health: a measuring stick, never a load balancer. */
+struct vipd_floor_cfg {
+	__be32 vip;        /* virtual address                        */
+	__be16 port;       /* virtual port                           */
+	__u16 n;           /* real servers in rips (1..4)            */
+	__be32 src;        /* outer source: the director's address   */
+	__be32 rips[4];    /* real servers                           */
+	__u8 dmac[6];      /* next hop's MAC                         */
+	__u8 smac[6];      /* the interface's MAC                    */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vipd_floor_cfg);
+} floor_cfg SEC(".maps");
+
+SEC("xdp")
+int vipd_floor_tun(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct tcphdr *tcp = (void *)(ip + 1);
+	if ((void *)(tcp + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	__u32 zero = 0;
+	struct vipd_floor_cfg *cfg = bpf_map_lookup_elem(&floor_cfg, &zero);
+	if (!cfg || ip->daddr != cfg->vip || ip->protocol != IPPROTO_TCP ||
+	    ((__u8 *)ip)[0] != 0x45 || tcp->dest != cfg->port || !cfg->n || cfg->n > 4)
+		return XDP_PASS;
+	__u32 h = vipd_fmix32(ip->saddr ^ ((__u32)tcp->source << 16));
+	__be32 rip = cfg->rips[(h % cfg->n) & 3];
+	__u8 tos = ip->tos;
+	__be16 frag = ip->frag_off & bpf_htons(VIPD_IP_DF);
+	__u32 len = bpf_ntohs(ip->tot_len);
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+		return XDP_DROP;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	struct iphdr *outer = (void *)(eth + 1);
+	if ((void *)(outer + 1) > data_end)
+		return XDP_DROP;
+	__builtin_memcpy(eth->h_dest, cfg->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, cfg->smac, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	vipd_write_outer4(outer, tos, len, frag, 0, cfg->src, rip);
+	return XDP_TX;
+}
+
 /* Kernel IP forwarding: restore the frame, XDP_PASS into the stack. */
 SEC("xdp")
 int vipd_bench_kernel_fwd(struct xdp_md *ctx)

@@ -72,6 +72,9 @@ enum DatapathCommand {
     /// Packets per second of the director on one core vs bare XDP_TX and kernel
     /// forwarding (BPF_PROG_RUN live frames), and Maglev rebuild time.
     Bench(vipd::datapath::bench::BenchArgs),
+    /// The cheapest possible TUN director (no table, counters or checks): a
+    /// measuring stick for `vipd compare`, never a load balancer.
+    Floor(vipd::datapath::floor::FloorArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -110,6 +113,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Datapath(DatapathCommand::Run(a))) => vipd::datapath::run::run(a),
         Some(Command::Datapath(DatapathCommand::Bench(a))) => vipd::datapath::bench::main(&a),
+        Some(Command::Datapath(DatapathCommand::Floor(a))) => vipd::datapath::floor::run(a),
         Some(Command::Bench(args)) => vipd::bench::main(&args),
         Some(Command::Compare(args)) => vipd::bench::compare::main(&args),
         Some(Command::Lab(args)) => vipd::lab::cli::run(args),

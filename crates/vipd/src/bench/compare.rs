@@ -109,11 +109,12 @@ pub struct CompareArgs {
     #[arg(short = 'c', long, default_value_t = 64)]
     pub clients: u64,
     /// Configurations, comma-separated: direct (rs1..rs3, the baseline of every
-    /// overhead), direct-rs1 (one real server, and wrk), haproxy, nftables, vipd.
+    /// overhead), direct-rs1 (one real server, and wrk), haproxy, nftables, vipd,
+    /// tun-floor (the cheapest TUN director: what the lab charges for the hop).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "direct,direct-rs1,haproxy,nftables,vipd"
+        default_value = "direct,direct-rs1,haproxy,nftables,vipd,tun-floor"
     )]
     pub configs: Vec<ConfigKind>,
     /// Modes, comma-separated: keep-alive, new-conn.
@@ -153,6 +154,9 @@ pub enum ConfigKind {
     Nftables,
     /// vipd's XDP data plane on dir1 (`vipd datapath run`, TUN, rr, direct return).
     Vipd,
+    /// `vipd datapath floor` on dir1: IPIP to hash(client) mod 3 and nothing
+    /// else (no table, counters, MSS clamp). What any TUN director costs here.
+    TunFloor,
 }
 
 impl ConfigKind {
@@ -163,6 +167,7 @@ impl ConfigKind {
             ConfigKind::Haproxy => "haproxy",
             ConfigKind::Nftables => "nftables",
             ConfigKind::Vipd => "vipd",
+            ConfigKind::TunFloor => "tun-floor",
         }
     }
 
@@ -173,6 +178,7 @@ impl ConfigKind {
             ConfigKind::Haproxy => "HAProxy mode tcp",
             ConfigKind::Nftables => "nftables DNAT",
             ConfigKind::Vipd => "vipd XDP (TUN)",
+            ConfigKind::TunFloor => "TUN floor (no logic)",
         }
     }
 }
@@ -384,7 +390,8 @@ fn setup(lab: &LabGuard, config: ConfigKind, vipd_bin: &Path) -> Result<Active, 
     };
     match config {
         ConfigKind::Direct | ConfigKind::DirectRs1 => Ok(Active::Direct),
-        ConfigKind::Vipd => setup_vipd(lab, vipd_bin),
+        ConfigKind::Vipd => setup_vipd(lab, vipd_bin, false),
+        ConfigKind::TunFloor => setup_vipd(lab, vipd_bin, true),
         ConfigKind::Haproxy => {
             add_vip(lab).map_err(|e| fail(e.to_string()))?;
             let dir = std::env::temp_dir().join(format!("vipd-compare-{}", lab.name()));
@@ -430,11 +437,12 @@ fn setup(lab: &LabGuard, config: ConfigKind, vipd_bin: &Path) -> Result<Active, 
 /// servers to the client. VRRP and health checks are left out: they do no
 /// per-request work. Native XDP, as the lab's datapath tests run it (the lab puts
 /// a pass program on the router's end of the cable).
-fn setup_vipd(lab: &LabGuard, vipd_bin: &Path) -> Result<Active, CompareError> {
-    let fail = |detail: String| CompareError::Setup {
-        config: "vipd",
-        detail,
-    };
+///
+/// With `floor`, `vipd datapath floor` instead: the same encapsulation with no
+/// logic at all, the same real servers.
+fn setup_vipd(lab: &LabGuard, vipd_bin: &Path, floor: bool) -> Result<Active, CompareError> {
+    let config = if floor { "tun-floor" } else { "vipd" };
+    let fail = |detail: String| CompareError::Setup { config, detail };
     let bin = vipd_bin.to_str().unwrap_or("vipd");
     add_vip(lab).map_err(|e| fail(e.to_string()))?;
     let mut reals_up = Vec::new();
@@ -451,24 +459,14 @@ fn setup_vipd(lab: &LabGuard, vipd_bin: &Path) -> Result<Active, CompareError> {
         }
         reals_up.push(rs);
     }
-    let mut args: Vec<String> = [
-        bin,
-        "datapath",
-        "run",
-        "--iface",
-        "eth1",
-        "--vip",
-        &format!("{VIP}:80"),
-        "--sched",
-        "rr",
-        "--xdp-mode",
-        "native",
-        "--stats-interval",
-        "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let vip = format!("{VIP}:80");
+    let run: &[&str] = &["run", "--sched", "rr", "--stats-interval", "0"];
+    let mut args: Vec<String> = [bin, "datapath"]
+        .iter()
+        .chain(if floor { &["floor"][..] } else { run })
+        .chain(&["--iface", "eth1", "--vip", &vip, "--xdp-mode", "native"])
+        .map(|s| s.to_string())
+        .collect();
     for n in 1..=3 {
         args.extend(["--real".to_string(), rip(n).to_string()]);
     }
@@ -496,7 +494,8 @@ fn setup_vipd(lab: &LabGuard, vipd_bin: &Path) -> Result<Active, CompareError> {
     if let Err(e) = wait_for_vip(lab) {
         teardown(lab, active);
         return Err(fail(format!(
-            "the VIP does not answer through vipd datapath run: {e}"
+            "the VIP does not answer through vipd datapath {}: {e}",
+            if floor { "floor" } else { "run" }
         )));
     }
     Ok(active)

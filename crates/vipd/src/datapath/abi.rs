@@ -315,9 +315,30 @@ macro_rules! pod {
         unsafe impl aya::Pod for $t {}
     )*};
 }
+/// `struct vipd_floor_cfg` (bpf/bench.bpf.c): `vipd datapath floor`'s settings.
+/// Addresses and the port in network byte order.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FloorCfg {
+    /// `vip`.
+    pub vip: u32,
+    /// `port`.
+    pub port: u16,
+    /// `n`: real servers in `rips` (1..4).
+    pub n: u16,
+    /// `src`: outer source address.
+    pub src: u32,
+    /// `rips`.
+    pub rips: [u32; 4],
+    /// `dmac`: next hop.
+    pub dmac: [u8; 6],
+    /// `smac`: the interface.
+    pub smac: [u8; 6],
+}
+
 pod!(
     VipKey, VipBucket, SvcKey, Svc, Dest, DestConns, Stats, Flow, FlowCache, Clock, Conn,
-    PersistKey, Persist, Nexthop, Config
+    PersistKey, Persist, Nexthop, Config, FloorCfg
 );
 
 /// Every struct with its C name, Rust size and (C field, Rust offset) list: what

@@ -17,6 +17,7 @@
 pub mod abi;
 pub mod batch;
 pub mod bench;
+pub mod floor;
 pub mod neigh;
 pub mod run;
 
@@ -359,6 +360,18 @@ impl Director {
     /// Where and how the program is attached.
     pub fn attached(&self) -> Option<&(String, XdpMode)> {
         self.attached.as_ref()
+    }
+
+    /// Writes `vipd datapath floor`'s settings (a director loaded from the
+    /// bench object with the `vipd_floor_tun` program).
+    pub(crate) fn set_floor(&mut self, cfg: abi::FloorCfg) -> Result<()> {
+        let mut m: Array<&mut MapData, abi::FloorCfg> = Array::try_from(
+            self.ebpf
+                .map_mut("floor_cfg")
+                .ok_or(DatapathError::Missing("floor_cfg"))?,
+        )
+        .map_err(map_err("floor_cfg"))?;
+        m.set(0, cfg, 0).map_err(map_err("floor_cfg"))
     }
 
     /// Writes the timeouts.

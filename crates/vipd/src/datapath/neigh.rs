@@ -22,7 +22,7 @@ pub struct NextHop {
     pub dev: String,
 }
 
-fn ip(args: &[&str]) -> Result<String, DatapathError> {
+pub(crate) fn ip(args: &[&str]) -> Result<String, DatapathError> {
     let out = Command::new("ip")
         .args(args)
         .output()

@@ -57,7 +57,10 @@ pub struct RunArgs {
     /// Seconds between counter lines (0 = quiet).
     #[arg(long, default_value_t = 5)]
     pub stats_interval: u64,
-    /// Connection-table entries.
+    /// Connection-table entries. The table keeps one LRU list per CPU, each
+    /// holding this / CPUs: a CPU that receives every new connection (one RX
+    /// queue) evicts its least recently used entries at that point. Size it as
+    /// new connections/s x the longest timeout in use x CPUs.
     #[arg(long, default_value_t = super::abi::CONN_MAX)]
     pub conn_max: u32,
 }
