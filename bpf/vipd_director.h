@@ -537,7 +537,8 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	 * its state, confirmed by the connection table less than VIPD_REFRESH_NS ago. */
 	struct vipd_flow_cache *fc = NULL;
 	if (!pkt.frag && !pkt.icmp_err) {
-		__u32 slot = vipd_flow_cache_slot(&pkt.flow);
+		__u32 slot = bpf_get_smp_processor_id() * VIPD_FLOW_CACHE +
+			     vipd_flow_cache_slot(&pkt.flow);
 		fc = bpf_map_lookup_elem(&flow_cache, &slot);
 	}
 	if (fc && vipd_flow_cacheable(&pkt) && vipd_age(now, fc->checked_ns) <= VIPD_REFRESH_NS &&

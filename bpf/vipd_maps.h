@@ -76,10 +76,15 @@ struct {
 	__type(value, struct vipd_conn);
 } conns SEC(".maps");
 
-/* The established connections each CPU forwarded last (struct vipd_flow_cache). */
+/* The established connections each CPU forwarded last (struct vipd_flow_cache):
+ * VIPD_FLOW_CACHE slots per CPU in one flat array, CPU c owning slots
+ * [c * VIPD_FLOW_CACHE, (c + 1) * VIPD_FLOW_CACHE); the loader sizes it for the
+ * possible CPUs (a CPU beyond it just has no cache). A PERCPU_ARRAY would first
+ * load the element's per-CPU pointer from a table of 4,096: a second dependent
+ * cache miss per packet whenever other work has cooled the caches. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, VIPD_FLOW_CACHE);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIPD_FLOW_CACHE); /* x possible CPUs: set by the loader */
 	__type(key, __u32);
 	__type(value, struct vipd_flow_cache);
 } flow_cache SEC(".maps");

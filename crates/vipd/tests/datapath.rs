@@ -775,10 +775,19 @@ fn icmp_errors_about_a_connection_follow_it_to_its_real_server() {
 
 /// Keeps this test's thread on one CPU, so that consecutive runs share the
 /// per-CPU flow cache (`BPF_PROG_TEST_RUN` runs on the caller's CPU).
+/// Pins the test to the highest CPU it may run on: per-CPU state stays in one
+/// place, and a CPU above 0 also checks that the flow cache (one flat array of
+/// slots per CPU) was sized for every CPU.
 fn pin_to_one_cpu() {
+    let me = nix::unistd::Pid::from_raw(0);
+    let allowed = nix::sched::sched_getaffinity(me).unwrap();
+    let last = (0..nix::sched::CpuSet::count())
+        .filter(|&c| allowed.is_set(c).unwrap_or(false))
+        .max()
+        .unwrap();
     let mut set = nix::sched::CpuSet::new();
-    set.set(0).unwrap();
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+    set.set(last).unwrap();
+    nix::sched::sched_setaffinity(me, &set).unwrap();
 }
 
 fn fin_from(client: &str, sport: u16) -> Vec<u8> {

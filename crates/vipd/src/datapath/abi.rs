@@ -16,7 +16,7 @@ pub const CONN_MAX: u32 = 262_144;
 pub const VIP_BUCKETS: u32 = vipd_core::plan::vip_filter::VIP_BUCKETS as u32;
 /// VIPs per filter bucket (`VIPD_VIP_SLOTS`).
 pub const VIP_SLOTS: usize = vipd_core::plan::vip_filter::VIP_SLOTS;
-/// Per-CPU flow-cache slots (`VIPD_FLOW_CACHE`).
+/// Flow-cache slots per CPU (`VIPD_FLOW_CACHE`).
 pub const FLOW_CACHE: u32 = 4096;
 /// `VIPD_AF_INET`.
 pub const AF_INET: u8 = 2;

@@ -184,6 +184,12 @@ struct RingsMmap {
 )]
 unsafe impl Send for RingsMmap {}
 
+/// `flow_cache` holds [`abi::FLOW_CACHE`] slots for each possible CPU.
+fn flow_cache_entries() -> u32 {
+    let cpus = aya::util::nr_cpus().map_or(1, |n| n.max(1)) as u32;
+    abi::FLOW_CACHE.saturating_mul(cpus)
+}
+
 /// Entries of the connection table read per `bpf()` call when counting.
 const CONN_BATCH: u32 = 4096;
 
@@ -270,6 +276,7 @@ impl Director {
             .map_max_entries("dest_stats", sizes.dests)
             .map_max_entries("nexthops", sizes.dests)
             .map_max_entries("conns", sizes.conns)
+            .map_max_entries("flow_cache", flow_cache_entries())
             .load(obj)?;
         let p: &mut Xdp = ebpf
             .program_mut(prog)
