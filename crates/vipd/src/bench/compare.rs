@@ -178,7 +178,7 @@ impl ConfigKind {
             ConfigKind::Haproxy => "HAProxy mode tcp",
             ConfigKind::Nftables => "nftables DNAT",
             ConfigKind::Vipd => "vipd XDP (TUN)",
-            ConfigKind::TunFloor => "TUN floor (no logic)",
+            ConfigKind::TunFloor => "TUN floor",
         }
     }
 }
