@@ -953,7 +953,12 @@ fn datapath_bench_runs_every_variant_and_cleans_up() {
         ]
     );
     assert!(samples.iter().all(|s| s.pps > 0.0), "{samples:?}");
-    assert!(maglev.build_s > 0.0 && maglev.build_and_write_s >= maglev.build_s);
+    // Both measured (separately: on a noisy machine either best can be the
+    // smaller one, so they are not compared).
+    assert!(
+        maglev.build_s > 0.0 && maglev.build_and_write_s > 0.0 && maglev.build_and_write_s < 10.0,
+        "{maglev:?}"
+    );
     let out = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output()

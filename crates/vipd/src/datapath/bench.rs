@@ -399,7 +399,8 @@ pub struct MaglevTiming {
     pub reals: usize,
     /// Building the 65537-slot table (vipd-core), best of 5, seconds.
     pub build_s: f64,
-    /// Building it and writing it to the kernel map (the whole flip), seconds.
+    /// Building it and writing it to the kernel map (the whole flip), best of
+    /// 5, seconds.
     pub build_and_write_s: f64,
 }
 
@@ -426,10 +427,14 @@ fn maglev_timing(n: usize) -> anyhow::Result<MaglevTiming> {
     let mut planner = Planner::new(1, n.max(64));
     let mut spec = bench_service();
     spec.reals = reals;
-    let t = Instant::now();
-    let plan = planner.plan(std::slice::from_ref(&spec))?;
-    d.apply(&plan)?;
-    let whole = t.elapsed().as_secs_f64();
+    // Best of 5 as well: each apply writes the idle half and flips, the same work.
+    let mut whole = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let plan = planner.plan(std::slice::from_ref(&spec))?;
+        d.apply(&plan)?;
+        whole = whole.min(t.elapsed().as_secs_f64());
+    }
     Ok(MaglevTiming {
         reals: n,
         build_s: best,
@@ -517,7 +522,7 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
         }
     }
     println!(
-        "maglev: {} reals, 65537 slots: build {:.2} ms (best of 5); build + write to the kernel map {:.1} ms",
+        "maglev: {} reals, 65537 slots: build {:.2} ms; build + write to the kernel map {:.1} ms (each the best of 5)",
         mt.reals, mt.build_s * 1e3, mt.build_and_write_s * 1e3
     );
     Ok(())
