@@ -146,9 +146,13 @@ async fn several_urls_spread_clients_over_servers() {
     let urls: Vec<String> = addrs.iter().map(|a| format!("http://{a}/")).collect();
     let stats = |addr: SocketAddr| tokio::task::spawn_blocking(move || served(None, addr));
 
+    // One client thread: its event loop takes the four clients in turn, so
+    // neither server's pair can be starved by thread scheduling.
     let r = run(&opts(&[
         "-c",
         "4",
+        "--threads",
+        "1",
         "-t",
         "30",
         "--max-requests",
@@ -165,7 +169,7 @@ async fn several_urls_spread_clients_over_servers() {
         stats(addrs[1]).await.unwrap(),
     );
     assert_eq!(a + b, 2000, "every request reached one of the two servers");
-    assert!(a >= 500 && b >= 500, "two clients each: {a} / {b}");
+    assert!(a >= 400 && b >= 400, "two clients each: {a} / {b}");
 
     // One client: it uses the first URL only.
     let r = run(&opts(&[

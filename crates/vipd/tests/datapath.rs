@@ -674,7 +674,9 @@ fn tcp_flow(client: &str, sport: u16) -> abi::Flow {
 fn recount_walks_a_table_larger_than_one_batch() {
     // The once-a-second recount reads the table in batches of 4,096: with
     // 10,000 entries it must see every one (expired ones not counted).
-    let mut fx = Fx::with_sizes(4, 65_536);
+    // Room for all of them in one CPU's LRU list (the table's size / CPUs).
+    let cpus = aya::util::nr_cpus().map_or(2, |n| n.max(1)) as u32;
+    let mut fx = Fx::with_sizes(4, 32_768 * cpus.max(2));
     fx.apply(&[service(Scheduler::Rr, &[1, 1])]);
     let (a, b) = (fx.dest_id("10.253.26.1"), fx.dest_id("10.253.26.2"));
     let now = vipd::datapath::coarse_now_ns();
