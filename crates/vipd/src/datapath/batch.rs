@@ -2,8 +2,8 @@
 //! hash and LRU hash maps): one `bpf()` call per few thousand entries, where
 //! aya 0.14's iterator makes two per entry (`GET_NEXT_KEY`, then `LOOKUP_ELEM`).
 //! The difference is what a once-a-second walk of a busy connection table costs:
-//! 262,144 entries are ~524,000 syscalls one by one (most of a CPU on the lab's
-//! VM), and ~64 in batches.
+//! 262,144 entries are ~524,000 syscalls one by one (an estimated most of a CPU
+//! on the lab's VM), and ~64 in batches.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};

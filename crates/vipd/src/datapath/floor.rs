@@ -41,15 +41,9 @@ pub struct FloorArgs {
     pub xdp_mode: AttachMode,
 }
 
-/// A field of the first object in `ip -j ...` output.
-fn ip_json_field(args: &[&str], field: &str) -> anyhow::Result<Option<String>> {
-    let out = neigh::ip(args)?;
-    let v: serde_json::Value =
-        serde_json::from_str(&out).with_context(|| format!("parsing `ip {}`", args.join(" ")))?;
-    Ok(v.get(0)
-        .and_then(|o| o.get(field))
-        .and_then(|f| f.as_str())
-        .map(str::to_string))
+/// A string field of a JSON object `ip -j` printed.
+fn field(v: Option<&serde_json::Value>, name: &str) -> Option<String> {
+    v?.get(name)?.as_str().map(str::to_string)
 }
 
 fn mac(s: &str) -> anyhow::Result<[u8; 6]> {
@@ -92,14 +86,15 @@ pub fn run(a: FloorArgs) -> anyhow::Result<()> {
             a.iface
         );
     }
-    let src: Ipv4Addr = ip_json_field(&["-j", "route", "get", &rips[0].to_string()], "prefsrc")?
+    let src: Ipv4Addr = field(Some(&neigh::route_get(rips[0])?), "prefsrc")
         .context("no source address towards the real servers")?
         .parse()?;
     let hops = neigh::keep_resolved(&rips)?;
     let t0 = Instant::now();
     let gw = hop.addr.to_string();
     let dmac = loop {
-        if let Some(m) = ip_json_field(&["-j", "neigh", "show", &gw, "dev", &hop.dev], "lladdr")? {
+        let entry = neigh::ip_json(&["neigh", "show", &gw, "dev", &hop.dev])?;
+        if let Some(m) = field(entry.as_ref(), "lladdr") {
             break mac(&m)?;
         }
         if t0.elapsed() > Duration::from_secs(3) {
@@ -142,14 +137,7 @@ pub fn run(a: FloorArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let res = rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        anyhow::Ok(())
-    });
+    let res = rt.block_on(super::stop_requested()).map_err(Into::into);
     neigh::release(&hops);
     drop(dir); // detaches the program
     res

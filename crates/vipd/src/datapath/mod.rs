@@ -184,6 +184,15 @@ struct RingsMmap {
 )]
 unsafe impl Send for RingsMmap {}
 
+/// Resolves at SIGINT or SIGTERM: how `vipd datapath run|floor` are stopped.
+pub(crate) async fn stop_requested() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}
+
 /// `flow_cache` holds [`abi::FLOW_CACHE`] slots for each possible CPU.
 fn flow_cache_entries() -> u32 {
     let cpus = aya::util::nr_cpus().map_or(1, |n| n.max(1)) as u32;

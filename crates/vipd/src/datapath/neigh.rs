@@ -22,7 +22,7 @@ pub struct NextHop {
     pub dev: String,
 }
 
-pub(crate) fn ip(args: &[&str]) -> Result<String, DatapathError> {
+fn ip(args: &[&str]) -> Result<String, DatapathError> {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -37,14 +37,25 @@ pub(crate) fn ip(args: &[&str]) -> Result<String, DatapathError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The first object `ip -j ARGS` prints, if any.
+pub(crate) fn ip_json(args: &[&str]) -> Result<Option<serde_json::Value>, DatapathError> {
+    let mut all = vec!["-j"];
+    all.extend_from_slice(args);
+    let json = ip(&all)?;
+    let v: serde_json::Value = serde_json::from_str(&json)
+        .map_err(|e| DatapathError::Io(format!("parsing `ip {}`: {e}", all.join(" "))))?;
+    Ok(v.get(0).cloned())
+}
+
+/// `ip route get ADDR`: the route the kernel would take, as `ip -j` prints it.
+pub(crate) fn route_get(addr: IpAddr) -> Result<serde_json::Value, DatapathError> {
+    ip_json(&["route", "get", &addr.to_string()])?
+        .ok_or_else(|| DatapathError::Io(format!("no route to real server {addr}")))
+}
+
 /// The next hop towards `rip` in this network namespace.
 pub fn next_hop(rip: IpAddr) -> Result<NextHop, DatapathError> {
-    let json = ip(&["-j", "route", "get", &rip.to_string()])?;
-    let v: serde_json::Value = serde_json::from_str(&json)
-        .map_err(|e| DatapathError::Io(format!("parsing `ip -j route get {rip}`: {e}")))?;
-    let r = v
-        .get(0)
-        .ok_or_else(|| DatapathError::Io(format!("no route to real server {rip}")))?;
+    let r = &route_get(rip)?;
     let dev = r["dev"]
         .as_str()
         .ok_or_else(|| DatapathError::Io(format!("route to {rip} has no device")))?;

@@ -158,12 +158,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let res = rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let tick = Duration::from_secs(a.stats_interval.max(1));
+        let stop = super::stop_requested();
+        tokio::pin!(stop);
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = term.recv() => break,
+                r = &mut stop => { r?; break }
                 _ = tokio::time::sleep(tick) => {
                     dir.correct_conn_counts(super::coarse_now_ns())?;
                     if a.stats_interval > 0 {
