@@ -51,6 +51,11 @@ fuzz-vrrp:
 	mkdir -p fuzz/corpus/vrrp
 	cd fuzz && cargo +nightly fuzz run vrrp corpus/vrrp -- -max_total_time=$(FUZZ_SECONDS) -max_len=512
 
+# Fuzz the connection-sync decoder and receive path (same needs as fuzz-config).
+fuzz-sync:
+	mkdir -p fuzz/corpus/sync
+	cd fuzz && cargo +nightly fuzz run sync corpus/sync -- -max_total_time=$(FUZZ_SECONDS) -max_len=2048
+
 # VRRP failover times, vipd and keepalived in the same lab run (~12 min, root):
 # the table in docs/BENCHMARKS.md.
 .PHONY: bench-vrrp

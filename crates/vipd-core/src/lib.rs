@@ -18,6 +18,7 @@
 //! - `director`: the director's desired state from the config model (health specs, data-plane specs).
 //! - `reload`: what a configuration reload changes (config diff).
 //! - `lab`: the lab's nodes, names and addresses (`vipd lab` builds them).
+//! - `sync`: connection sharing between directors (wire format, auth, replay, batching).
 #![forbid(unsafe_code)]
 
 pub mod bench;
@@ -29,4 +30,5 @@ pub mod plan;
 pub mod realserver;
 pub mod reload;
 pub mod sched;
+pub mod sync;
 pub mod vrrp;
