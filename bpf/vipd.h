@@ -27,7 +27,9 @@ typedef uint32_t __be32;
 #define VIPD_MAX_SVC_KEYS 256  /* (vip, port, proto) keys, several per slot ok    */
 #define VIPD_MAX_VIPS 64       /* distinct VIP addresses                         */
 #define VIPD_MAX_DESTS 4096    /* real servers over all services                 */
-#define VIPD_CONN_MAX 262144   /* LRU connection table entries                   */
+#define VIPD_CONN_MAX 262144   /* LRU connection table entries (established)     */
+#define VIPD_HALF_OPEN_MAX 65536 /* LRU half-open table entries (SYN, first UDP) */
+#define VIPD_SYNC_RING (256 * 1024) /* bytes of the sharing ring buffer          */
 #define VIPD_PERSIST_MAX 65536 /* LRU persistence table entries                  */
 #define VIPD_LC_MAX 64         /* reals scanned by lc/wlc/sed/nq (sched::LC_MAX)  */
 #define VIPD_MAX_IFACES 64     /* interfaces with an outer source address        */
@@ -91,7 +93,13 @@ enum vipd_counter {
 	VIPD_EV_REDIRECT = 17,      /* forwarded via another interface (redirect)    */
 	VIPD_EV_ICMP_FWD = 18,      /* ICMP errors forwarded to a connection's real  */
 	VIPD_EV_FLOW_CACHE_HIT = 19, /* conn_hit packets served by the flow cache    */
-	VIPD_COUNTER_MAX = 20,
+	VIPD_EV_HALF_OPEN_NEW = 20, /* entries created in the half-open table        */
+	VIPD_EV_PROMOTED = 21,      /* half-open entries moved to the connection table */
+	VIPD_EV_HALF_OPEN_STALE = 22, /* half-open entries removed: expired, real gone */
+	VIPD_EV_CONN_STALE = 23,    /* table entries removed: expired, port reused... */
+	VIPD_EV_SYNC_SENT = 24,     /* promoted entries handed to the sharing ring   */
+	VIPD_EV_SYNC_LOST = 25,     /* sharing ring full: entry not shared            */
+	VIPD_COUNTER_MAX = 26,
 };
 
 /* struct vipd_addr: an IPv4 or IPv6 address, network byte order. */
@@ -182,7 +190,7 @@ struct vipd_flow {
 	__u8 _pad[2];         /* zero                                      */
 };
 
-/* Value of `conns`. */
+/* Value of `conns` and `half_open`. */
 struct vipd_conn {
 	__u64 last_ns; /* CLOCK_MONOTONIC_COARSE of the last refresh         */
 	__u32 dest;    /* real server id                                    */
@@ -252,7 +260,21 @@ struct vipd_config {
 	__u32 tcp_syn_timeout; /* s, SYN seen, not established (IPVS: 60) */
 	__u32 tcp_close_timeout; /* s, after RST (IPVS: 10)              */
 	__u32 udp_timeout;     /* s, UDP (IPVS: 300)                     */
-	__u32 _pad;            /* zero                                   */
+	__u32 flags;           /* VIPD_CFG_F_*                           */
+};
+
+/* Config flags. */
+#define VIPD_CFG_F_SYNC 0x1 /* connection sharing on: promoted entries go to sync_ring */
+
+/* A record of `sync_ring`: a connection that just became established (or a UDP
+ * flow that sent its second datagram), for the daemon to share with the other
+ * directors. The daemon translates the ids into addresses. */
+struct vipd_sync_event {
+	struct vipd_flow flow; /* the connection (as the `conns` key)       */
+	__u32 dest;            /* real server id                           */
+	__u16 svc;             /* service slot                             */
+	__u8 state;            /* enum vipd_conn_state                     */
+	__u8 _pad;             /* zero                                     */
 };
 
 #endif /* VIPD_H */

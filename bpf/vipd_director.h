@@ -402,19 +402,90 @@ static __always_inline void vipd_account(__u32 svc_id, __u32 dest, __u32 bytes, 
 	}
 }
 
-/* The connection table's answer for this packet: 1 and *dest_out on a hit (state
- * and counts updated), 0 on a miss (a stale entry is forgotten). No service
- * lookup: the entry names its service. `fc`, the packet's flow-cache slot (or
- * NULL), is filled with an established connection and emptied of one that is
- * not (any more). */
+/* Shares a connection that just became established with the other directors
+ * (when sharing is on): one ring-buffer record, lost (and counted) if the
+ * daemon has fallen behind. Only promoted entries are shared, so a SYN flood,
+ * whose entries never complete a handshake, costs the sharing nothing. */
+static __always_inline void vipd_sync_emit(const struct vipd_config *cfg,
+					   const struct vipd_flow *flow, __u32 dest, __u16 svc,
+					   __u8 state)
+{
+	if (!(cfg->flags & VIPD_CFG_F_SYNC))
+		return;
+	struct vipd_sync_event ev;
+	__builtin_memset(&ev, 0, sizeof(ev));
+	ev.flow = *flow;
+	ev.dest = dest;
+	ev.svc = svc;
+	ev.state = state;
+	if (bpf_ringbuf_output(&sync_ring, &ev, sizeof(ev), 0))
+		vipd_count(VIPD_EV_SYNC_LOST);
+	else
+		vipd_count(VIPD_EV_SYNC_SENT);
+}
+
+/* The half-open table's answer for a packet the connection table does not
+ * know: 1 and *dest_out on a hit, 0 on a miss (a stale entry is removed). The
+ * ACK that completes the handshake, or the second packet of a UDP flow or of a
+ * TCP flow picked up mid-way, promotes the entry to `conns`; a SYN retransmit,
+ * a FIN or RST before that keeps it here. */
+static __always_inline int vipd_half_open_hit(const struct vipd_pkt *pkt,
+					      const struct vipd_config *cfg, __u64 now,
+					      __u32 *dest_out)
+{
+	struct vipd_conn *h = bpf_map_lookup_elem(&half_open, &pkt->flow);
+	if (!h)
+		return 0;
+	__u8 state = h->state;
+	__u32 dest = h->dest;
+	__u16 svc = h->svc;
+	int reuse = (pkt->tcp_flags & (VIPD_TCP_SYN | VIPD_TCP_ACK)) == VIPD_TCP_SYN &&
+		    (state == VIPD_CONN_FIN || state == VIPD_CONN_CLOSE);
+	if (reuse || vipd_age(now, h->last_ns) > vipd_timeout_ns(cfg, state) ||
+	    !vipd_dest_ok(dest, svc, 1)) {
+		vipd_conns_add(dest, state, -1);
+		bpf_map_delete_elem(&half_open, &pkt->flow);
+		vipd_count(VIPD_EV_HALF_OPEN_STALE);
+		return 0;
+	}
+	__u8 next = vipd_next_state(state, pkt->tcp_flags);
+	int promote = !pkt->frag && !(pkt->tcp_flags & (VIPD_TCP_SYN | VIPD_TCP_RST)) &&
+		      (next == VIPD_CONN_ESTABLISHED || next == VIPD_CONN_UDP);
+	if (promote) {
+		struct vipd_conn nc = {.last_ns = now, .dest = dest, .state = next, .svc = svc};
+		bpf_map_update_elem(&conns, &pkt->flow, &nc, BPF_ANY);
+		bpf_map_delete_elem(&half_open, &pkt->flow);
+		vipd_count(VIPD_EV_PROMOTED);
+		vipd_sync_emit(cfg, &pkt->flow, dest, svc, next);
+	} else {
+		h->state = next;
+		h->last_ns = now;
+	}
+	if (next != state) {
+		vipd_conns_add(dest, state, -1);
+		vipd_conns_add(dest, next, 1);
+	}
+	vipd_count(VIPD_EV_CONN_HIT);
+	*dest_out = dest;
+	return 1;
+}
+
+/* The connection tables' answer for this packet: 1 and *dest_out on a hit
+ * (state and counts updated), 0 on a miss (a stale entry is removed). No
+ * service lookup: the entry names its service. `fc`, the packet's flow-cache
+ * slot (or NULL), is filled with an established connection and emptied of one
+ * that is not (any more). `conns` first (every packet of an established
+ * connection), then `half_open`. */
 static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, __u64 now,
 					 struct vipd_flow_cache *fc, __u32 *dest_out)
 {
 	__u32 zero = 0;
 	struct vipd_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt->flow);
-	if (!c || !cfg)
+	if (!cfg)
 		return 0;
+	struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt->flow);
+	if (!c)
+		return vipd_half_open_hit(pkt, cfg, now, dest_out);
 	__u8 state = c->state;
 	__u32 dest = c->dest;
 	int fresh = vipd_age(now, c->last_ns) <= vipd_timeout_ns(cfg, state);
@@ -448,8 +519,11 @@ static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, __u64 now,
 	}
 	if (fc && vipd_flow_eq(&fc->flow, &pkt->flow))
 		fc->flow.family = 0;
-	/* Expired, reused, or its real server is gone: forget it, schedule anew. */
+	/* Expired, reused, or its real server is gone: forget it, schedule anew
+	 * (the new entry starts half-open). */
 	vipd_conns_add(dest, state, -1);
+	bpf_map_delete_elem(&conns, &pkt->flow);
+	vipd_count(VIPD_EV_CONN_STALE);
 	return 0;
 }
 
@@ -493,11 +567,14 @@ static __always_inline int vipd_new_conn(const struct vipd_pkt *pkt, const struc
 			bpf_map_update_elem(&persist, &pk, &pv, BPF_ANY);
 		}
 	}
+	/* Every new entry starts half-open: only a completed handshake (or a
+	 * flow's second packet) earns a place in `conns`. */
 	struct vipd_conn nc = {
 		.last_ns = now, .dest = dest, .state = vipd_new_state(pkt), .svc = svc->id};
-	bpf_map_update_elem(&conns, &pkt->flow, &nc, BPF_ANY);
+	bpf_map_update_elem(&half_open, &pkt->flow, &nc, BPF_ANY);
 	vipd_conns_add(dest, nc.state, 1);
 	vipd_count(VIPD_EV_CONN_NEW);
+	vipd_count(VIPD_EV_HALF_OPEN_NEW);
 	*dest_out = dest;
 	return 0;
 }
@@ -549,6 +626,8 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	} else if (pkt.icmp_err) {
 		/* Only for a known connection, and it changes nothing in it. */
 		struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt.flow);
+		if (!c)
+			c = bpf_map_lookup_elem(&half_open, &pkt.flow);
 		if (!c || !vipd_dest_ok(c->dest, c->svc, 1))
 			return XDP_PASS;
 		dest_id = c->dest;

@@ -66,8 +66,11 @@ struct {
 	__type(value, struct vipd_dest_conns);
 } dest_conns SEC(".maps");
 
-/* Connection table: 5-tuple (or address pair for fragments) -> real server.
- * Per-CPU LRU lists: inserts of new connections take no shared lock. */
+/* Connection table: 5-tuple -> real server, for connections that completed
+ * their handshake (and their FIN/RST states), confirmed UDP flows, and entries
+ * shared by other directors. Entries leave by timeout (noticed on lookup), port
+ * reuse, removal of their real server, or the LRU when the table is full of
+ * such connections. Per-CPU LRU lists: inserts take no shared lock. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(map_flags, BPF_F_NO_COMMON_LRU);
@@ -75,6 +78,28 @@ struct {
 	__type(key, struct vipd_flow);
 	__type(value, struct vipd_conn);
 } conns SEC(".maps");
+
+/* Half-open table: connections whose handshake the client has not completed
+ * (SYN seen), UDP flows that sent one datagram, TCP flows picked up mid-way
+ * with one packet seen. A flood of spoofed SYNs only ever fills this table: the
+ * LRU evicts half-open entries, never an established connection of `conns`.
+ * An entry moves to `conns` (promotion) on the ACK that completes the
+ * handshake, or on the flow's second packet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(max_entries, VIPD_HALF_OPEN_MAX);
+	__type(key, struct vipd_flow);
+	__type(value, struct vipd_conn);
+} half_open SEC(".maps");
+
+/* Promoted connections for the daemon to share with the other directors
+ * (struct vipd_sync_event); written only when config.flags has VIPD_CFG_F_SYNC.
+ * When the daemon falls behind, records are lost (counted), never waited for. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, VIPD_SYNC_RING);
+} sync_ring SEC(".maps");
 
 /* The established connections each CPU forwarded last (struct vipd_flow_cache):
  * VIPD_FLOW_CACHE slots per CPU in one flat array, CPU c owning slots

@@ -65,6 +65,7 @@ impl Fx {
             services,
             dests: 64,
             conns,
+            half_open: conns,
         };
         let mut dir = Director::load(sizes).expect("load director");
         assert!(dir.sync_ifaddrs().unwrap() >= 1);
@@ -708,7 +709,8 @@ fn recount_walks_a_table_larger_than_one_batch() {
     // hence the room.)
     assert_eq!(present, 10_000, "every entry was written");
     let live = fx.dir.correct_conn_counts(now).unwrap();
-    assert_eq!(live, 9_000);
+    assert_eq!(live.conns, 9_000);
+    assert_eq!(live.half_open, 0);
     assert_eq!(
         fx.dir.dest_conns(a).unwrap(),
         DestConns {
@@ -732,7 +734,7 @@ fn flow_key_layout_matches_what_the_program_stores() {
     let (_, syn) = syn_from(CLIENT, 4242, &[]);
     fx.run(&syn);
     let flow = tcp_flow(CLIENT, 4242);
-    let c = fx.dir.conn(&flow).unwrap().expect("connection entry");
+    let c = fx.dir.half_open(&flow).unwrap().expect("half-open entry");
     assert_eq!(c.state, abi::conn_state::SYN);
     assert_eq!(c.dest, fx.dest_id("10.253.26.1"));
 }
@@ -806,15 +808,18 @@ fn flow_cache_serves_established_packets_and_steps_aside_for_state_changes() {
     let (_, syn) = syn_from(CLIENT, 4100, &[]);
     let rip = tun_rip(&fx.run(&syn).1);
     let id = fx.dest_id(&rip.to_string());
-    // The first ACK establishes the connection in the table (and fills the
-    // cache); the data after it comes from the cache, to the same real server.
+    // The first ACK completes the handshake (the entry moves from the
+    // half-open table to the connection table), the second finds it there and
+    // fills the cache; the data after them comes from the cache, to the same
+    // real server.
     for i in 0..5 {
         let f = ack_from(CLIENT, 4100, format!("data {i}").as_bytes());
         let (v, out) = fx.run(&f);
         assert_eq!((v, tun_rip(&out)), (XDP_TX, rip));
     }
     assert_eq!(fx.counter("conn_hit"), 5);
-    assert_eq!(fx.counter("flow_cache_hit"), 4);
+    assert_eq!(fx.counter("promoted"), 1);
+    assert_eq!(fx.counter("flow_cache_hit"), 3);
     let st = fx.dir.dest_stats(id).unwrap();
     assert_eq!(st.packets, 6, "cached packets are counted like the others");
     assert_eq!(fx.dir.dest_conns(id).unwrap().active, 1);
@@ -913,6 +918,7 @@ fn a_connection_stamped_by_a_cpu_whose_clock_is_ahead_is_not_expired() {
     fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
     let (_, syn) = syn_from(CLIENT, 4343, &[]);
     let rip = tun_rip(&fx.run(&syn).1);
+    fx.run(&ack_from(CLIENT, 4343, b"")); // established: in `conns`
     let flow = tcp_flow(CLIENT, 4343);
     let mut c = fx.dir.conn(&flow).unwrap().expect("connection entry");
     c.last_ns = vipd::datapath::coarse_now_ns() + 8_000_000; // two ticks ahead
@@ -1030,4 +1036,206 @@ fn datapath_bench_test_runs_verify_every_variant() {
     };
     assert!(ns("director_new") > ns("xdp_tx_bare"), "{r:?}");
     assert_bench_namespace_gone(&r.namespace);
+}
+
+/// A SYN from a spoofed-looking source number `i` (198.18.0.0/15, as a flood).
+fn flood_syn(i: u32) -> Vec<u8> {
+    let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i).to_string();
+    syn_from(&src, 1024 + (i % 60_000) as u16, &[]).1
+}
+
+#[test]
+fn handshake_moves_a_connection_from_half_open_to_the_table() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
+    let flow = tcp_flow(CLIENT, 5001);
+    let (_, syn) = syn_from(CLIENT, 5001, &[]);
+    let rip = tun_rip(&fx.run(&syn).1);
+    let id = fx.dest_id(&rip.to_string());
+    let h = fx
+        .dir
+        .half_open(&flow)
+        .unwrap()
+        .expect("half-open after the SYN");
+    assert_eq!((h.state, h.dest), (abi::conn_state::SYN, id));
+    assert!(
+        fx.dir.conn(&flow).unwrap().is_none(),
+        "not in the table yet"
+    );
+    // A retransmitted SYN: same real server, still half-open, no new connection.
+    assert_eq!(tun_rip(&fx.run(&syn).1), rip);
+    assert!(fx.dir.half_open(&flow).unwrap().is_some());
+    assert_eq!(fx.counter("conn_new"), 1);
+    // The client's ACK completes the handshake: the entry moves.
+    assert_eq!(tun_rip(&fx.run(&ack_from(CLIENT, 5001, b"")).1), rip);
+    let c = fx
+        .dir
+        .conn(&flow)
+        .unwrap()
+        .expect("established in the table");
+    assert_eq!((c.state, c.dest), (abi::conn_state::ESTABLISHED, id));
+    assert!(
+        fx.dir.half_open(&flow).unwrap().is_none(),
+        "moved, not copied"
+    );
+    assert_eq!(fx.counter("promoted"), 1);
+    assert_eq!(fx.counter("half_open_new"), 1);
+    assert_eq!(
+        fx.dir.dest_conns(id).unwrap(),
+        DestConns {
+            active: 1,
+            inactive: 0
+        }
+    );
+    // The recount sees the same.
+    let fill = fx
+        .dir
+        .correct_conn_counts(vipd::datapath::coarse_now_ns())
+        .unwrap();
+    assert_eq!((fill.conns, fill.half_open), (1, 0));
+}
+
+#[test]
+fn a_reset_during_the_handshake_never_promotes() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
+    let flow = tcp_flow(CLIENT, 5002);
+    let rip = tun_rip(&fx.run(&syn_from(CLIENT, 5002, &[]).1).1);
+    let ip = Ip::new(CLIENT, VIP, 6);
+    let rst = eth(
+        D0_MAC,
+        CLIENT_MAC,
+        None,
+        &ip.build(&tcp(&ip, 5002, 80, RST, &[], &[])),
+    );
+    assert_eq!(
+        tun_rip(&fx.run(&rst).1),
+        rip,
+        "the RST reaches the real server"
+    );
+    let h = fx.dir.half_open(&flow).unwrap().expect("still half-open");
+    assert_eq!(h.state, abi::conn_state::CLOSE);
+    // Nothing after a RST completes that handshake.
+    fx.run(&ack_from(CLIENT, 5002, b""));
+    assert!(fx.dir.conn(&flow).unwrap().is_none());
+    assert_eq!(fx.counter("promoted"), 0);
+}
+
+#[test]
+fn a_syn_flood_never_evicts_an_established_connection() {
+    // Tables of 256 entries (per-CPU LRU lists: 256 / CPUs each), 20
+    // established connections, then 5,000 SYNs from other sources: every
+    // connection keeps its real server, none is scheduled again, and a client
+    // that connects during the flood gets through.
+    pin_to_one_cpu();
+    let mut fx = Fx::with_sizes(4, 256);
+    fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
+    let mut rips = Vec::new();
+    for p in 0..20u16 {
+        let rip = tun_rip(&fx.run(&syn_from(CLIENT, 6000 + p, &[]).1).1);
+        assert_eq!(tun_rip(&fx.run(&ack_from(CLIENT, 6000 + p, b"")).1), rip);
+        rips.push(rip);
+    }
+    assert_eq!(fx.counter("promoted"), 20);
+    for i in 0..5_000 {
+        assert_eq!(fx.run(&flood_syn(i)).0, XDP_TX);
+        if i == 2_500 {
+            // A legitimate client in the middle of the flood.
+            let rip = tun_rip(&fx.run(&syn_from("203.0.113.9", 7000, &[]).1).1);
+            let ack = ack_from("203.0.113.9", 7000, b"GET");
+            assert_eq!(tun_rip(&fx.run(&ack).1), rip);
+        }
+    }
+    let new_before = fx.counter("conn_new");
+    assert_eq!(new_before, 20 + 5_000 + 1);
+    for (p, rip) in rips.iter().enumerate() {
+        let ack = ack_from(CLIENT, 6000 + p as u16, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(tun_rip(&fx.run(&ack).1), *rip, "connection {p} moved");
+    }
+    assert_eq!(
+        fx.counter("conn_new"),
+        new_before,
+        "a connection was rescheduled"
+    );
+    assert_eq!(fx.counter("promoted"), 21);
+    let fill = fx
+        .dir
+        .correct_conn_counts(vipd::datapath::coarse_now_ns())
+        .unwrap();
+    assert_eq!(fill.conns, 21);
+    assert!(fill.half_open <= 256, "{fill:?}");
+}
+
+#[test]
+fn a_udp_flood_never_evicts_an_active_udp_flow() {
+    // A UDP flow is confirmed by its second datagram; one-datagram flows from
+    // 5,000 other sources fill only the half-open table.
+    pin_to_one_cpu();
+    let mut fx = Fx::with_sizes(4, 256);
+    let mut s = service(Scheduler::Rr, &[1, 1, 1]);
+    s.port = 53;
+    s.proto = Proto::Udp;
+    fx.apply(&[s]);
+    let dgram = |client: &str, sport: u16| {
+        let ip = Ip::new(client, VIP, 17);
+        eth(
+            D0_MAC,
+            CLIENT_MAC,
+            None,
+            &ip.build(&udp(&ip, sport, 53, b"query")),
+        )
+    };
+    let rip = tun_rip(&fx.run(&dgram(CLIENT, 5353)).1);
+    assert_eq!(tun_rip(&fx.run(&dgram(CLIENT, 5353)).1), rip);
+    assert_eq!(
+        fx.counter("promoted"),
+        1,
+        "the second datagram confirms the flow"
+    );
+    for i in 0..5_000u32 {
+        let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i).to_string();
+        assert_eq!(fx.run(&dgram(&src, 1024 + (i % 60_000) as u16)).0, XDP_TX);
+    }
+    let new_before = fx.counter("conn_new");
+    for _ in 0..3 {
+        assert_eq!(tun_rip(&fx.run(&dgram(CLIENT, 5353)).1), rip);
+    }
+    assert_eq!(
+        fx.counter("conn_new"),
+        new_before,
+        "the flow was rescheduled"
+    );
+}
+
+#[test]
+fn established_connections_are_evicted_only_by_more_established_ones() {
+    // The order of eviction: a full connection table evicts its least recently
+    // used connections to make room for newly established ones (real memory
+    // pressure); the most recent stay.
+    pin_to_one_cpu();
+    let mut fx = Fx::with_sizes(4, 256);
+    fx.apply(&[service(Scheduler::Rr, &[1, 1, 1])]);
+    for p in 0..600u16 {
+        fx.run(&syn_from(CLIENT, 10_000 + p, &[]).1);
+        fx.run(&ack_from(CLIENT, 10_000 + p, b""));
+    }
+    assert_eq!(fx.counter("promoted"), 600);
+    let fill = fx
+        .dir
+        .correct_conn_counts(vipd::datapath::coarse_now_ns())
+        .unwrap();
+    assert!(fill.conns <= 256 && fill.conns >= 32, "{fill:?}");
+    for p in 590..600u16 {
+        assert!(
+            fx.dir
+                .conn(&tcp_flow(CLIENT, 10_000 + p))
+                .unwrap()
+                .is_some(),
+            "recent connection {p} evicted"
+        );
+    }
+    assert!(
+        fx.dir.conn(&tcp_flow(CLIENT, 10_000)).unwrap().is_none(),
+        "the oldest connection is the one that left"
+    );
 }

@@ -12,6 +12,12 @@ pub const MAX_SERVICES: u32 = 32;
 pub const MAX_DESTS: u32 = 4096;
 /// Default connection-table size (`VIPD_CONN_MAX`).
 pub const CONN_MAX: u32 = 262_144;
+/// Default half-open table size (`VIPD_HALF_OPEN_MAX`).
+pub const HALF_OPEN_MAX: u32 = 65_536;
+/// Bytes of the sharing ring buffer (`VIPD_SYNC_RING`).
+pub const SYNC_RING: u32 = 256 * 1024;
+/// `VIPD_CFG_F_SYNC`: connection sharing on.
+pub const CFG_F_SYNC: u32 = 0x1;
 /// Buckets of the IPv4 VIP filter (`VIPD_VIP_BUCKETS`).
 pub const VIP_BUCKETS: u32 = vipd_core::plan::vip_filter::VIP_BUCKETS as u32;
 /// VIPs per filter bucket (`VIPD_VIP_SLOTS`).
@@ -289,8 +295,24 @@ pub struct Config {
     pub tcp_close_timeout: u32,
     /// `udp_timeout`.
     pub udp_timeout: u32,
+    /// `flags`: `CFG_F_*`.
+    pub flags: u32,
+}
+
+/// `struct vipd_sync_event`: a record of `sync_ring`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncEvent {
+    /// `flow`.
+    pub flow: Flow,
+    /// `dest`.
+    pub dest: u32,
+    /// `svc`.
+    pub svc: u16,
+    /// `state`.
+    pub state: u8,
     /// `_pad`.
-    pub _pad: u32,
+    pub _pad: u8,
 }
 
 impl Default for Config {
@@ -302,8 +324,22 @@ impl Default for Config {
             tcp_syn_timeout: 60,
             tcp_close_timeout: 10,
             udp_timeout: 300,
-            _pad: 0,
+            flags: 0,
         }
+    }
+}
+
+impl Config {
+    /// How long an entry in `state` lives without a packet, in ns (the
+    /// program's `vipd_timeout_ns`).
+    pub fn timeout_ns(&self, state: u8) -> u64 {
+        u64::from(match state {
+            conn_state::ESTABLISHED => self.tcp_timeout,
+            conn_state::SYN => self.tcp_syn_timeout,
+            conn_state::FIN => self.tcp_fin_timeout,
+            conn_state::CLOSE => self.tcp_close_timeout,
+            _ => self.udp_timeout,
+        }) * 1_000_000_000
     }
 }
 
@@ -338,7 +374,7 @@ pub struct FloorCfg {
 
 pod!(
     VipKey, VipBucket, SvcKey, Svc, Dest, DestConns, Stats, Flow, FlowCache, Clock, Conn,
-    PersistKey, Persist, Nexthop, Config, FloorCfg
+    PersistKey, Persist, Nexthop, Config, FloorCfg, SyncEvent
 );
 
 /// Every struct with its C name, Rust size and (C field, Rust offset) list: what
@@ -407,9 +443,10 @@ pub(crate) fn layout() -> Vec<Layout> {
                 tcp_syn_timeout,
                 tcp_close_timeout,
                 udp_timeout,
-                _pad
+                flags
             ]
         ),
+        s!("vipd_sync_event", SyncEvent, [flow, dest, svc, state, _pad]),
     ]
 }
 
@@ -445,6 +482,11 @@ mod tests {
             ("VIPD_VIP_SLOTS", VIP_SLOTS as u32),
             ("VIPD_FLOW_CACHE", FLOW_CACHE),
             ("VIPD_RING_SIZE", RING_SIZE),
+            ("VIPD_CONN_MAX", CONN_MAX),
+            ("VIPD_HALF_OPEN_MAX", HALF_OPEN_MAX),
+            ("VIPD_SYNC_RING", SYNC_RING),
+            ("VIPD_CFG_F_SYNC", CFG_F_SYNC),
+            ("VIPD_COUNTER_MAX", super::super::COUNTER_NAMES.len() as u32),
         ] {
             writeln!(c, "printf(\"{name} %u\\n\", (unsigned){name});").unwrap();
             writeln!(want, "{name} {value}").unwrap();

@@ -30,17 +30,17 @@ struct BatchAttr {
     flags: u64,
 }
 
-/// Calls `f` with each value of the (non-per-CPU) hash map behind `fd`, whose
-/// keys are `key_size` bytes and values `V`, reading `chunk` entries per call.
-/// Returns how many values were visited. Entries added or removed during the
+/// Calls `f` with each key and value of the (non-per-CPU) hash map behind
+/// `fd`, whose keys are `K` and values `V`, reading `chunk` entries per call.
+/// Returns how many entries were visited. Entries added or removed during the
 /// walk may or may not be seen, as with any walk of a live map. An error of
 /// kind `Unsupported` means the kernel has no batch operations for this map.
-pub fn for_each_value<V: aya::Pod>(
+pub fn for_each_entry<K: aya::Pod, V: aya::Pod>(
     fd: BorrowedFd<'_>,
-    key_size: usize,
     chunk: u32,
-    mut f: impl FnMut(V),
+    f: &mut dyn FnMut(&K, V),
 ) -> io::Result<usize> {
+    let key_size = std::mem::size_of::<K>();
     let value_size = std::mem::size_of::<V>();
     let mut chunk = chunk.max(1);
     let mut keys = vec![0u8; key_size * chunk as usize];
@@ -82,7 +82,8 @@ pub fn for_each_value<V: aya::Pod>(
         };
         let n = (attr.count.min(chunk)) as usize;
         for i in 0..n {
-            f(read_value::<V>(&values, i * value_size));
+            let k = read_value::<K>(&keys, i * key_size);
+            f(&k, read_value::<V>(&values, i * value_size));
         }
         seen += n;
         if done {

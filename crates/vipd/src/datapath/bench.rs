@@ -586,6 +586,7 @@ fn small() -> Sizes {
         services: 1,
         dests: 8,
         conns: 64,
+        half_open: 64,
     }
 }
 
@@ -645,6 +646,7 @@ fn maglev_timing(n: usize) -> anyhow::Result<MaglevTiming> {
         services: 1,
         dests: (n as u32).max(64),
         conns: 64,
+        half_open: 64,
     })?;
     let mut planner = Planner::new(1, n.max(64));
     let mut spec = bench_service();

@@ -123,6 +123,7 @@ pub fn run(a: FloorArgs) -> anyhow::Result<()> {
         services: 1,
         dests: 4,
         conns: 64,
+        half_open: 64,
     };
     let mut dir = Director::load_object(BENCH_OBJ, "vipd_floor_tun", small)?;
     dir.set_floor(cfg)?;

@@ -107,8 +107,10 @@ pub struct Sizes {
     pub services: u32,
     /// Real-server ids.
     pub dests: u32,
-    /// Connection-table entries.
+    /// Connection-table entries (established connections).
     pub conns: u32,
+    /// Half-open table entries (handshakes in progress, first datagrams).
+    pub half_open: u32,
 }
 
 impl Default for Sizes {
@@ -117,12 +119,13 @@ impl Default for Sizes {
             services: abi::MAX_SERVICES,
             dests: abi::MAX_DESTS,
             conns: abi::CONN_MAX,
+            half_open: abi::HALF_OPEN_MAX,
         }
     }
 }
 
 /// Drop reasons and events, in `enum vipd_counter` order.
-pub const COUNTER_NAMES: [&str; 20] = [
+pub const COUNTER_NAMES: [&str; 26] = [
     "drop_bad_ip",
     "drop_trunc_l4",
     "drop_no_real",
@@ -143,6 +146,12 @@ pub const COUNTER_NAMES: [&str; 20] = [
     "redirect",
     "icmp_fwd",
     "flow_cache_hit",
+    "half_open_new",
+    "promoted",
+    "half_open_stale",
+    "conn_stale",
+    "sync_sent",
+    "sync_lost",
 ];
 
 /// Index of a counter by name (see [`COUNTER_NAMES`]).
@@ -197,6 +206,16 @@ pub(crate) async fn stop_requested() -> std::io::Result<()> {
 fn flow_cache_entries() -> u32 {
     let cpus = aya::util::nr_cpus().map_or(1, |n| n.max(1)) as u32;
     abi::FLOW_CACHE.saturating_mul(cpus)
+}
+
+/// Live entries of the two connection tables (see `bpf/vipd_maps.h`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TableFill {
+    /// `conns`: established connections (and their FIN/RST states, confirmed
+    /// UDP flows, entries shared by other directors).
+    pub conns: usize,
+    /// `half_open`: handshakes in progress, first datagrams.
+    pub half_open: usize,
 }
 
 /// Entries of the connection table read per `bpf()` call when counting.
@@ -285,6 +304,7 @@ impl Director {
             .map_max_entries("dest_stats", sizes.dests)
             .map_max_entries("nexthops", sizes.dests)
             .map_max_entries("conns", sizes.conns)
+            .map_max_entries("half_open", sizes.half_open)
             .map_max_entries("flow_cache", flow_cache_entries())
             .load(obj)?;
         let p: &mut Xdp = ebpf
@@ -674,68 +694,29 @@ impl Director {
     }
 
     /// Recomputes every real server's active/inactive counts from the connection
-    /// table (entries that timed out or were evicted are not seen by the program).
+    /// and half-open tables (entries that timed out or were evicted are not seen
+    /// by the program) and returns the live entries of each table.
     /// `now_ns` is CLOCK_MONOTONIC_COARSE, the program's clock.
-    pub fn correct_conn_counts(&mut self, now_ns: u64) -> Result<usize> {
-        let cfg: Config = {
-            let m: Array<&MapData, Config> = Array::try_from(
-                self.ebpf
-                    .map("config")
-                    .ok_or(DatapathError::Missing("config"))?,
-            )
-            .map_err(map_err("config"))?;
-            m.get(&0, 0).map_err(map_err("config"))?
-        };
+    pub fn correct_conn_counts(&mut self, now_ns: u64) -> Result<TableFill> {
+        let cfg = self.config()?;
         let mut counts: std::collections::BTreeMap<u32, DestConns> = Default::default();
-        let mut count = |c: abi::Conn| {
-            let timeout = u64::from(match c.state {
-                abi::conn_state::ESTABLISHED => cfg.tcp_timeout,
-                abi::conn_state::SYN => cfg.tcp_syn_timeout,
-                abi::conn_state::FIN => cfg.tcp_fin_timeout,
-                abi::conn_state::CLOSE => cfg.tcp_close_timeout,
-                _ => cfg.udp_timeout,
-            }) * 1_000_000_000;
-            if now_ns.saturating_sub(c.last_ns) > timeout {
-                return;
-            }
-            let e = counts.entry(c.dest).or_default();
-            if c.state == abi::conn_state::ESTABLISHED {
-                e.active += 1;
-            } else {
-                e.inactive += 1;
-            }
-        };
-        {
-            let Some(aya::maps::Map::LruHashMap(m)) = self.ebpf.map("conns") else {
-                return Err(DatapathError::Missing("conns"));
-            };
-            use std::os::fd::AsFd;
-            let walked = batch::for_each_value::<abi::Conn>(
-                m.fd().as_fd(),
-                std::mem::size_of::<Flow>(),
-                CONN_BATCH,
-                &mut count,
-            );
-            match walked {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
-                    // A kernel without batch lookups: one entry per two syscalls.
-                    let m: HashMap<&MapData, Flow, abi::Conn> = HashMap::try_from(
-                        self.ebpf
-                            .map("conns")
-                            .ok_or(DatapathError::Missing("conns"))?,
-                    )
-                    .map_err(map_err("conns"))?;
-                    for (_, c) in m.iter().flatten() {
-                        count(c);
-                    }
+        let mut fill = TableFill::default();
+        for (map, live) in [
+            ("conns", &mut fill.conns),
+            ("half_open", &mut fill.half_open),
+        ] {
+            self.for_each_conn(map, &mut |_, c| {
+                if now_ns.saturating_sub(c.last_ns) > cfg.timeout_ns(c.state) {
+                    return;
                 }
-                Err(e) => {
-                    return Err(DatapathError::Io(format!(
-                        "reading the connection table: {e}"
-                    )))
+                *live += 1;
+                let e = counts.entry(c.dest).or_default();
+                if c.state == abi::conn_state::ESTABLISHED {
+                    e.active += 1;
+                } else {
+                    e.inactive += 1;
                 }
-            }
+            })?;
         }
         for id in 0..self.sizes.dests {
             let want = counts.get(&id).copied().unwrap_or_default();
@@ -743,10 +724,61 @@ impl Director {
                 self.set_dest_conns(id, want)?;
             }
         }
-        Ok(counts
-            .values()
-            .map(|c| (c.active + c.inactive) as usize)
-            .sum())
+        Ok(fill)
+    }
+
+    /// The timeouts and flags in force.
+    pub fn config(&self) -> Result<Config> {
+        let m: Array<&MapData, Config> = Array::try_from(
+            self.ebpf
+                .map("config")
+                .ok_or(DatapathError::Missing("config"))?,
+        )
+        .map_err(map_err("config"))?;
+        m.get(&0, 0).map_err(map_err("config"))
+    }
+
+    /// Calls `f` with every entry of `conns` or `half_open` (batched reads,
+    /// 4,096 entries per `bpf()` call where the kernel has them).
+    pub fn for_each_conn(
+        &self,
+        map: &'static str,
+        f: &mut dyn FnMut(&Flow, abi::Conn),
+    ) -> Result<()> {
+        let Some(aya::maps::Map::LruHashMap(m)) = self.ebpf.map(map) else {
+            return Err(DatapathError::Missing(map));
+        };
+        use std::os::fd::AsFd;
+        let walked = batch::for_each_entry::<Flow, abi::Conn>(m.fd().as_fd(), CONN_BATCH, f);
+        match walked {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                // A kernel without batch lookups: one entry per two syscalls.
+                let m: HashMap<&MapData, Flow, abi::Conn> =
+                    HashMap::try_from(self.ebpf.map(map).ok_or(DatapathError::Missing(map))?)
+                        .map_err(map_err(map))?;
+                for (k, c) in m.iter().flatten() {
+                    f(&k, c);
+                }
+                Ok(())
+            }
+            Err(e) => Err(DatapathError::Io(format!("reading {map}: {e}"))),
+        }
+    }
+
+    /// The half-open table's entry for a flow, if any.
+    pub fn half_open(&self, flow: &Flow) -> Result<Option<abi::Conn>> {
+        let m: HashMap<&MapData, Flow, abi::Conn> = HashMap::try_from(
+            self.ebpf
+                .map("half_open")
+                .ok_or(DatapathError::Missing("half_open"))?,
+        )
+        .map_err(map_err("half_open"))?;
+        match m.get(flow, 0) {
+            Ok(c) => Ok(Some(c)),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(map_err("half_open")(e)),
+        }
     }
 
     /// Runs the program once over `frame` as if received on `ifindex`
