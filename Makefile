@@ -5,7 +5,8 @@
 
 CARGO ?= cargo
 APT_PACKAGES = clang llvm libbpf-dev bpftool iproute2 ethtool keepalived tcpdump \
-	wrk haproxy nftables nginx-light iputils-ping arping curl linux-libc-dev gcc-multilib
+	wrk haproxy nftables nginx-light iputils-ping arping curl linux-libc-dev gcc-multilib \
+	hping3
 export DEBIAN_FRONTEND = noninteractive
 
 .PHONY: deps build demo test lint bench fuzz apt-packages

@@ -28,7 +28,7 @@ typedef uint32_t __be32;
 #define VIPD_MAX_VIPS 64       /* distinct VIP addresses                         */
 #define VIPD_MAX_DESTS 4096    /* real servers over all services                 */
 #define VIPD_CONN_MAX 262144   /* LRU connection table entries (established)     */
-#define VIPD_HALF_OPEN_MAX 65536 /* LRU half-open table entries (SYN, first UDP) */
+#define VIPD_HALF_OPEN_MAX 262144 /* LRU half-open table entries (SYN, first UDP) */
 #define VIPD_SYNC_RING (256 * 1024) /* bytes of the sharing ring buffer          */
 #define VIPD_PERSIST_MAX 65536 /* LRU persistence table entries                  */
 #define VIPD_LC_MAX 64         /* reals scanned by lc/wlc/sed/nq (sched::LC_MAX)  */

@@ -10,6 +10,7 @@
 //!
 //! Modules are added by the issues that build them:
 //! - `config`: keepalived.conf lexer, preprocessor, parser, typed model, diagnostics.
+//! - `conntable`: what the connection tables' counters say (evictions, floods).
 //! - `vrrp`: VRRP v2/v3 packets and the sans-IO instance state machine.
 //! - `sched`: schedulers and Maglev: (reals, weights) -> lookup tables.
 //! - `check`: health-check verdicts (retry, delay_before_retry, alpha, quorum).
@@ -24,6 +25,7 @@
 pub mod bench;
 pub mod check;
 pub mod config;
+pub mod conntable;
 pub mod director;
 pub mod lab;
 pub mod plan;

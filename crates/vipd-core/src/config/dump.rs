@@ -381,6 +381,26 @@ impl W {
         }
         self.flag("lvs_flush", g.lvs_flush);
         self.opt_b("checker_log_all_failures", &g.checker_log_all_failures);
+        if let Some(l) = &g.lvs_sync_daemon {
+            let mut v = l.interface.clone();
+            if let Some(i) = &l.instance {
+                v += &format!(" {i}");
+            }
+            for (k, x) in [
+                ("id", l.id.map(u64::from)),
+                ("maxlen", l.maxlen.map(u64::from)),
+                ("port", l.port.map(u64::from)),
+                ("ttl", l.ttl.map(u64::from)),
+            ] {
+                if let Some(x) = x {
+                    v += &format!(" {k} {x}");
+                }
+            }
+            if let Some(g) = l.group {
+                v += &format!(" group {g}");
+            }
+            self.kv("lvs_sync_daemon", v);
+        }
         self.close();
     }
 

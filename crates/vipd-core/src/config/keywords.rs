@@ -224,8 +224,8 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (
         GlobalDefs,
         "lvs_sync_daemon",
-        Unsupported,
-        "vipd streams connections between directors itself",
+        Implemented,
+        "connection sharing: interface, id, port, ttl, group, maxlen; both ways, authenticated",
     ),
     (GlobalDefs, "vrrp_garp_extra_if", Unsupported, ""),
     (GlobalDefs, "vrrp_iptables", Unsupported, ""),

@@ -100,6 +100,30 @@ pub struct GlobalDefs {
     pub lvs_flush: bool,
     /// `checker_log_all_failures`
     pub checker_log_all_failures: Option<bool>,
+    /// `lvs_sync_daemon IFACE [INSTANCE] [id N] [maxlen N] [port N] [ttl N]
+    /// [group ADDR]` (or a 1.2.x `lvs_sync_daemon_interface` in an instance):
+    /// where vipd shares connection entries with the other directors.
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+}
+
+/// `lvs_sync_daemon`: the interface and options of connection sharing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LvsSyncDaemon {
+    /// Interface the sharing datagrams use.
+    pub interface: String,
+    /// The VRRP instance whose peers share (keepalived: sync only while that
+    /// instance is MASTER; vipd shares both ways, always).
+    pub instance: Option<String>,
+    /// `id N`: only directors with the same id share (default 0).
+    pub id: Option<u32>,
+    /// `maxlen N`: largest datagram, in bytes.
+    pub maxlen: Option<u32>,
+    /// `port N`: UDP port (vipd's default 8849; IPVS's sync daemon uses 8848).
+    pub port: Option<u16>,
+    /// `ttl N`: multicast TTL (default 1).
+    pub ttl: Option<u8>,
+    /// `group ADDR`: multicast group (default 224.0.0.81, IPVS's).
+    pub group: Option<IpAddr>,
 }
 
 /// `user [group]` for scripts.

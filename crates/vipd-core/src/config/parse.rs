@@ -515,9 +515,71 @@ impl Cx<'_, '_> {
                 }
                 "lvs_flush" => g.lvs_flush = self.flag(n),
                 "checker_log_all_failures" => g.checker_log_all_failures = self.opt_bool(n),
+                "lvs_sync_daemon" => g.lvs_sync_daemon = self.lvs_sync_daemon(n),
                 _ => self.other(Ctx::GlobalDefs, n),
             }
         }
+    }
+
+    /// `lvs_sync_daemon IFACE [INSTANCE] [id N] [maxlen N] [port N] [ttl N]
+    /// [group ADDR]`.
+    fn lvs_sync_daemon(&mut self, n: &Node) -> Option<LvsSyncDaemon> {
+        self.no_block(n);
+        let Some(iface) = n.args.first() else {
+            self.err(
+                Diagnostic::error("`lvs_sync_daemon` needs an interface")
+                    .at(n.keyword.span)
+                    .help("write `lvs_sync_daemon eth1` (the interface the directors share)"),
+            );
+            return None;
+        };
+        let mut d = LvsSyncDaemon {
+            interface: iface.text.clone(),
+            ..LvsSyncDaemon::default()
+        };
+        let mut i = 1;
+        let args = &n.args;
+        while i < args.len() {
+            let a = &args[i];
+            let takes = matches!(
+                a.text.as_str(),
+                "id" | "maxlen" | "port" | "ttl" | "group" | "syncid"
+            );
+            if !takes {
+                if i == 1 {
+                    d.instance = Some(a.text.clone());
+                    i += 1;
+                    continue;
+                }
+                self.err(
+                    Diagnostic::error(format!("unknown `lvs_sync_daemon` option `{}`", a.text))
+                        .at(a.span)
+                        .help("options are: id N, maxlen N, port N, ttl N, group ADDR"),
+                );
+                return None;
+            }
+            let Some(v) = args.get(i + 1).cloned() else {
+                self.err(Diagnostic::error(format!("`{}` needs a value", a.text)).at(a.span));
+                return None;
+            };
+            match a.text.as_str() {
+                "id" | "syncid" => d.id = self.int::<u32>(&v, "sync id", 0, 255),
+                "maxlen" => d.maxlen = self.int::<u32>(&v, "maxlen", 256, 65507),
+                "port" => d.port = self.int::<u16>(&v, "port", 1, 65535),
+                "ttl" => d.ttl = self.int::<u8>(&v, "ttl", 1, 255),
+                _ => match self.ip(&v) {
+                    Some(g) if g.is_multicast() => d.group = Some(g),
+                    Some(g) => self.err(
+                        Diagnostic::error(format!("`group {g}` is not a multicast address"))
+                            .at(v.span)
+                            .help("write e.g. `group 224.0.0.81`, or leave it out"),
+                    ),
+                    None => {}
+                },
+            }
+            i += 2;
+        }
+        Some(d)
     }
 
     // ---------------------------------------------------------------- addresses

@@ -17,6 +17,8 @@
 //! - [`share`]: [`Share`], the sans-IO state machine: outgoing batching, incoming
 //!   checks, counters.
 //! - [`dump`]: [`DumpWait`], how long a starting director waits for the dumps.
+//! - [`plan`]: where sharing runs (interface, peers, port, id) from the
+//!   configuration.
 //!
 //! # Driving it
 //! The IO shell (`vipd`) owns the UDP socket, the BPF ring buffer and the clocks:
@@ -36,6 +38,7 @@
 
 pub mod auth;
 pub mod dump;
+pub mod plan;
 pub mod replay;
 pub mod share;
 pub mod wire;

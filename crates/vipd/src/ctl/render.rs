@@ -210,6 +210,22 @@ pub fn text(st: &Status) -> String {
             }
         }
     }
+    if let Some(t) = &st.tables {
+        let f = &t.flood;
+        let _ = writeln!(
+            o,
+            "\nconnection table: {} / {} established; half-open: {} / {} ({:.0} new/s, {:.0} completed/s, {} evicted)",
+            t.conns, t.conns_max, t.half_open, t.half_open_max,
+            f.half_open_new_per_sec, f.promoted_per_sec, f.evicted_total
+        );
+        if f.flood {
+            let _ = writeln!(
+                o,
+                "FLOOD: the half-open table is evicting ({:.0}/s); established connections are kept",
+                f.evicted_per_sec
+            );
+        }
+    }
     if !st.counters.is_empty() {
         let nz: Vec<String> = st
             .counters

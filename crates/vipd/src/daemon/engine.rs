@@ -377,6 +377,7 @@ impl Engine {
                 Vec::new()
             },
             counters: Default::default(),
+            tables: None,
         }
     }
 

@@ -162,6 +162,8 @@ struct Datapath {
     reals: HashMap<(plan::ServiceKey, SocketAddr), Account>,
     counters: BTreeMap<String, u64>,
     last_sample: Instant,
+    fill: datapath::TableFill,
+    flood: vipd_core::conntable::FloodWatch,
 }
 
 /// The running checkers and data plane.
@@ -219,6 +221,8 @@ impl LvsPart {
                 reals: HashMap::new(),
                 counters: BTreeMap::new(),
                 last_sample: Instant::now(),
+                fill: datapath::TableFill::default(),
+                flood: vipd_core::conntable::FloodWatch::new(),
             },
             spec,
             health,
@@ -379,8 +383,9 @@ impl LvsPart {
         let dp = &mut self.dp;
         let secs = dp.last_sample.elapsed().as_secs_f64();
         dp.last_sample = Instant::now();
-        if let Err(e) = dp.dir.correct_conn_counts(datapath::coarse_now_ns()) {
-            warn!("data plane: counting connections: {e}");
+        match dp.dir.correct_conn_counts(datapath::coarse_now_ns()) {
+            Ok(fill) => dp.fill = fill,
+            Err(e) => warn!("data plane: counting connections: {e}"),
         }
         for s in &dp.plan.services {
             if let Ok(st) = dp.dir.service_stats(s.slot) {
@@ -411,6 +416,18 @@ impl LvsPart {
                 .zip(c)
                 .map(|(n, v)| ((*n).to_owned(), v))
                 .collect();
+            let get = |n: &str| dp.counters.get(n).copied().unwrap_or(0);
+            let sample = vipd_core::conntable::Sample {
+                half_open_new: get("half_open_new"),
+                promoted: get("promoted"),
+                half_open_stale: get("half_open_stale"),
+                half_open_present: dp.fill.half_open_present as u64,
+            };
+            match dp.flood.observe(datapath::monotonic(), sample) {
+                Some(ev @ vipd_core::conntable::FloodEvent::Started { .. }) => warn!("{ev}"),
+                Some(ev) => info!("{ev}"),
+                None => {}
+            }
         }
     }
 
@@ -420,6 +437,14 @@ impl LvsPart {
         st.parts.datapath = true;
         st.parts.datapath_attach = vec![self.dp.attach.clone()];
         st.counters = self.dp.counters.clone();
+        let sizes = self.dp.dir.sizes();
+        st.tables = Some(status::Tables {
+            conns: self.dp.fill.conns as u64,
+            conns_max: u64::from(sizes.conns),
+            half_open: self.dp.fill.half_open as u64,
+            half_open_max: u64::from(sizes.half_open),
+            flood: self.dp.flood.status(),
+        });
         let health = self.health.status();
         for ((svc, h), d) in st.services.iter_mut().zip(&health).zip(&self.spec.datapath) {
             let key = (d.vip, d.port, d.proto);

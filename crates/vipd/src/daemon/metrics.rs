@@ -262,5 +262,38 @@ pub fn render(st: &Status) -> String {
     for (k, v) in &st.counters {
         f.sample("vipd_datapath_events_total", &[("event", k)], *v as f64);
     }
+    if let Some(t) = &st.tables {
+        f.head(
+            "vipd_conn_table_entries",
+            "gauge",
+            "Live entries of the connection tables (established, half-open).",
+        );
+        f.sample(
+            "vipd_conn_table_entries",
+            &[("table", "established")],
+            t.conns as f64,
+        );
+        f.sample(
+            "vipd_conn_table_entries",
+            &[("table", "half_open")],
+            t.half_open as f64,
+        );
+        f.head(
+            "vipd_half_open_evicted_total",
+            "counter",
+            "Half-open entries the LRU evicted (the table was full: a flood).",
+        );
+        f.sample(
+            "vipd_half_open_evicted_total",
+            &[],
+            t.flood.evicted_total as f64,
+        );
+        f.head(
+            "vipd_flood",
+            "gauge",
+            "1 while the half-open table is evicting.",
+        );
+        f.sample("vipd_flood", &[], f64::from(u8::from(t.flood.flood)));
+    }
     out
 }

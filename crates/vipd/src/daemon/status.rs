@@ -30,6 +30,24 @@ pub struct Status {
     pub services: Vec<Service>,
     /// Data-plane counters by name (drop reasons and totals), when it runs.
     pub counters: BTreeMap<String, u64>,
+    /// The connection tables, when the data plane runs.
+    #[serde(default)]
+    pub tables: Option<Tables>,
+}
+
+/// The data plane's two connection tables (see docs/DATAPATH.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tables {
+    /// Live entries of the connection table (established connections).
+    pub conns: u64,
+    /// Its size.
+    pub conns_max: u64,
+    /// Live entries of the half-open table (handshakes in progress).
+    pub half_open: u64,
+    /// Its size.
+    pub half_open_max: u64,
+    /// Flood figures: new, promoted and evicted half-open entries per second.
+    pub flood: vipd_core::conntable::FloodStatus,
 }
 
 /// Which parts of the director run in this process, and why one does not.

@@ -13,7 +13,7 @@ pub const MAX_DESTS: u32 = 4096;
 /// Default connection-table size (`VIPD_CONN_MAX`).
 pub const CONN_MAX: u32 = 262_144;
 /// Default half-open table size (`VIPD_HALF_OPEN_MAX`).
-pub const HALF_OPEN_MAX: u32 = 65_536;
+pub const HALF_OPEN_MAX: u32 = 262_144;
 /// Bytes of the sharing ring buffer (`VIPD_SYNC_RING`).
 pub const SYNC_RING: u32 = 256 * 1024;
 /// `VIPD_CFG_F_SYNC`: connection sharing on.

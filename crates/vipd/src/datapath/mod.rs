@@ -216,6 +216,9 @@ pub struct TableFill {
     pub conns: usize,
     /// `half_open`: handshakes in progress, first datagrams.
     pub half_open: usize,
+    /// Entries present in `half_open`, expired ones included (what the LRU
+    /// holds).
+    pub half_open_present: usize,
 }
 
 /// Entries of the connection table read per `bpf()` call when counting.
@@ -701,11 +704,14 @@ impl Director {
         let cfg = self.config()?;
         let mut counts: std::collections::BTreeMap<u32, DestConns> = Default::default();
         let mut fill = TableFill::default();
+        let mut present = 0;
         for (map, live) in [
             ("conns", &mut fill.conns),
             ("half_open", &mut fill.half_open),
         ] {
+            let half_open = map == "half_open";
             self.for_each_conn(map, &mut |_, c| {
+                present += usize::from(half_open);
                 if now_ns.saturating_sub(c.last_ns) > cfg.timeout_ns(c.state) {
                     return;
                 }
@@ -724,6 +730,7 @@ impl Director {
                 self.set_dest_conns(id, want)?;
             }
         }
+        fill.half_open_present = present;
         Ok(fill)
     }
 
@@ -844,6 +851,13 @@ fn vip_key(vip: IpAddr) -> VipKey {
         family: abi::AF_INET,
         _pad: [0; 3],
     }
+}
+
+/// CLOCK_MONOTONIC as a duration (for the pure parts' `now`).
+pub fn monotonic() -> std::time::Duration {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available on Linux");
+    std::time::Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32)
 }
 
 /// CLOCK_MONOTONIC_COARSE in ns: the program's clock (`bpf_ktime_get_coarse_ns`).

@@ -101,3 +101,87 @@ pub fn http_get(
         body: body.to_string(),
     })
 }
+
+/// One HTTP/1.1 keep-alive connection opened from a namespace: what the
+/// failover and flood experiments hold open across an event, then use again.
+#[derive(Debug)]
+pub struct KeepAlive {
+    stream: TcpStream,
+    addr: SocketAddr,
+    buf: Vec<u8>,
+}
+
+impl KeepAlive {
+    /// Connects to `addr` from namespace `ns` (reads and writes time out after
+    /// `timeout`).
+    pub fn open(ns: &str, addr: SocketAddr, timeout: Duration) -> std::io::Result<Self> {
+        let stream = netns::run_in(ns, || TcpStream::connect_timeout(&addr, timeout))
+            .map_err(std::io::Error::other)??;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            addr,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The local (client) address of the connection.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+
+    /// `GET path` on this connection; the response must carry a
+    /// `Content-Length` (as `vipd lab httpd`'s do). A reset, a close or a
+    /// timeout is an error: the connection did not survive.
+    pub fn get(&mut self, path: &str) -> std::io::Result<Reply> {
+        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+        write!(
+            self.stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            self.addr
+        )?;
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            self.fill()?;
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_string();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .filter(|_| head.starts_with("HTTP/1."))
+            .ok_or_else(|| bad("not an HTTP response"))?;
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())
+                    .flatten()
+            })
+            .ok_or_else(|| bad("no Content-Length"))?;
+        while self.buf.len() < head_end + len {
+            self.fill()?;
+        }
+        let body = String::from_utf8_lossy(&self.buf[head_end..head_end + len]).to_string();
+        self.buf.drain(..head_end + len);
+        Ok(Reply { status, body })
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        let mut chunk = [0u8; 4096];
+        let n = self.stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed by the server",
+            ));
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! A SYN flood must not cost an established connection (docs/DATAPATH.md, "The
+//! connection tables"). In the lab, dir1 runs the seed's master file (rr, then
+//! the same with mh): 30 idle keep-alive connections through the VIP, then
+//! `hping3 -S --flood --rand-source` from the client for `VIPD_FLOOD_SECS`
+//! (default 20; `docs/BENCHMARKS.md` has 60 s runs), while a second loop on the
+//! client opens new connections; then one more request on each idle
+//! connection. Every one must be answered by its real server, at least 90% of
+//! the new connections during the flood must complete, and the daemon must
+//! have said that a flood started.
+//!
+//! `VIPD_UNDER_TEST=/path/to/vipd` runs the director from another build (the
+//! baseline of the benchmark); the assertions then say what it lost.
+
+mod lab_support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lab_support::*;
+use vipd::lab::{client, LabGuard, LabOptions};
+
+fn flood_secs() -> u64 {
+    std::env::var("VIPD_FLOOD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+}
+
+/// New connections from the client while `stop` is false: (completed, failed).
+fn new_connections(lab: &LabGuard, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, u32)> {
+    let ns = lab.netns("client");
+    std::thread::spawn(move || {
+        let (mut ok, mut failed) = (0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            match client::http_get(&ns, VIP.parse().unwrap(), "/", Duration::from_secs(3)) {
+                Ok(r) if r.status == 200 => ok += 1,
+                _ => failed += 1,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (ok, failed)
+    })
+}
+
+struct Outcome {
+    survival: Survival,
+    new_ok: u32,
+    new_failed: u32,
+    flood_logged: bool,
+}
+
+fn one_run(lab: &LabGuard, dir: &std::path::Path, sched: &str) -> Outcome {
+    let conf = seed_conf(dir, "keepalived-master.conf", |t| {
+        t.replace("lb_algo rr", &format!("lb_algo {sched}"))
+    });
+    let log = dir.join(format!("dir1-{sched}.log"));
+    let mut d1 = daemon(lab, "dir1", &conf, &log, &[]);
+    wait_master(lab, "dir1", Duration::from_secs(60));
+    let mut conns = open_conns(lab, 30);
+    println!("{sched}: 30 connections {:?}", spread(&conns));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    // The second client starts with the flood.
+    let mut hping = lab
+        .command("client", "hping3")
+        .unwrap()
+        .args(["-q", "-S", "-p", "80", "--flood", "--rand-source", "10.253.85.250"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("hping3 (apt-get install hping3: the Makefile's deps do)");
+    let t0 = Instant::now();
+    let loader = new_connections(lab, stop.clone());
+    std::thread::sleep(Duration::from_secs(flood_secs()));
+    let st = status(lab, "dir1");
+    kill(&mut hping, nix::sys::signal::Signal::SIGINT);
+    stop.store(true, Ordering::Relaxed);
+    let (new_ok, new_failed) = loader.join().unwrap();
+    let flooded = t0.elapsed();
+    if let Some(t) = st.as_ref().and_then(|s| s.tables.clone()) {
+        println!(
+            "{sched}: at the end of the flood: {} established, {} half-open, {:.0} new/s, {} evicted",
+            t.conns, t.half_open, t.flood.half_open_new_per_sec, t.flood.evicted_total
+        );
+    }
+    let half_open_new = st
+        .as_ref()
+        .and_then(|s| s.counters.get("half_open_new").copied())
+        .unwrap_or(0);
+    let survival = request_again(&mut conns, 0x5eed);
+    println!(
+        "{sched}: flood {flooded:?} ({half_open_new} half-open entries): {} / 30 kept, new connections {new_ok} ok / {new_failed} failed; lost: {:?}",
+        survival.kept(),
+        survival.lost
+    );
+    kill(&mut d1, nix::sys::signal::Signal::SIGTERM);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    Outcome {
+        survival,
+        new_ok,
+        new_failed,
+        flood_logged: text.contains("flood of new flows"),
+    }
+}
+
+#[test]
+fn a_syn_flood_costs_no_established_connection() {
+    let lab = LabGuard::up(LabOptions {
+        directors: 1,
+        ..LabOptions::unique("flood")
+    })
+    .expect("lab up (root, iproute2)");
+    let dir = std::env::temp_dir().join(format!("vipd-flood-{}", lab.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    reals_up(&lab, 3);
+    for sched in ["rr", "mh"] {
+        let o = one_run(&lab, &dir, sched);
+        assert_eq!(
+            o.survival.kept(),
+            30,
+            "{sched}: established connections lost to the flood: {:?}",
+            o.survival.lost
+        );
+        let share = f64::from(o.new_ok) / f64::from((o.new_ok + o.new_failed).max(1));
+        assert!(
+            o.new_ok >= 10 && share >= 0.9,
+            "{sched}: new connections during the flood: {} ok, {} failed",
+            o.new_ok,
+            o.new_failed
+        );
+        assert!(o.flood_logged, "{sched}: no log line said a flood started");
+    }
+}

@@ -1,0 +1,191 @@
+//! What the lab experiments about keeping connections share: directors run
+//! from a keepalived.conf, status polling, and the keep-alive experiment
+//! (open connections, an event, one more request on each).
+#![allow(dead_code, reason = "each test file uses a part")]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use vipd::daemon::status::Status;
+use vipd::lab::client::KeepAlive;
+use vipd::lab::LabGuard;
+
+pub const SEED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/seed");
+pub const VIP: &str = "10.253.85.250:80";
+
+/// The vipd binary under test; `VIPD_UNDER_TEST` runs the directors from
+/// another build (a baseline measured in the same run).
+pub fn vipd() -> PathBuf {
+    std::env::var_os("VIPD_UNDER_TEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vipd")))
+}
+
+/// This build's vipd (status, realserver: what the test itself runs).
+pub fn vipd_self() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vipd"))
+}
+
+pub fn status(lab: &LabGuard, node: &str) -> Option<Status> {
+    let out = lab
+        .command(node, vipd_self())
+        .unwrap()
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            t0.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn in_table(st: &Status, rs: &str) -> bool {
+    let addr: SocketAddr = rs.parse().unwrap();
+    st.services
+        .first()
+        .and_then(|s| s.real(addr))
+        .is_some_and(|r| r.in_table && r.weight > 0)
+}
+
+/// Every real server `vipd realserver up` for the seed's VIP.
+pub fn reals_up(lab: &LabGuard, n: usize) {
+    for i in 1..=n {
+        lab.exec_ok(
+            &format!("rs{i}"),
+            [
+                vipd_self().to_str().unwrap(),
+                "realserver",
+                "up",
+                "--vip",
+                "10.253.85.250",
+            ],
+        )
+        .unwrap();
+    }
+}
+
+/// `vipd -f conf [extra...]` in `node`, its log in `log`.
+pub fn daemon(lab: &LabGuard, node: &str, conf: &Path, log: &Path, extra: &[&str]) -> Child {
+    let mut cmd = lab.command(node, vipd()).unwrap();
+    cmd.arg("-f")
+        .arg(conf)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    lab.spawn_command(node, &mut cmd).unwrap()
+}
+
+/// Waits until `node` is VRRP MASTER with rs1..rs3 in its table.
+pub fn wait_master(lab: &LabGuard, node: &str, timeout: Duration) -> Status {
+    wait_for(
+        &format!("{node} MASTER with rs1..rs3 in its table"),
+        timeout,
+        || {
+            let st = status(lab, node)?;
+            (st.vrrp.first()?.state == "MASTER"
+                && (1..=3).all(|i| in_table(&st, &format!("10.253.26.{i}:80"))))
+            .then_some(st)
+        },
+    )
+}
+
+pub fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig);
+}
+
+/// Kills and reaps.
+pub fn kill(child: &mut Child, sig: nix::sys::signal::Signal) {
+    signal(child, sig);
+    let _ = child.wait();
+}
+
+/// `n` keep-alive connections from the client through the VIP, each with one
+/// request answered: the connections and the real server of each.
+pub fn open_conns(lab: &LabGuard, n: usize) -> Vec<(KeepAlive, String)> {
+    let ns = lab.netns("client");
+    (0..n)
+        .map(|i| {
+            let mut c = KeepAlive::open(&ns, VIP.parse().unwrap(), Duration::from_secs(3))
+                .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            let r = c.get("/").unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            (c, r.first_line().to_owned())
+        })
+        .collect()
+}
+
+/// What one more request on each connection found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Survival {
+    /// Answered by the same real server.
+    pub same: usize,
+    /// Answered by another real server (cannot happen with TCP, kept to be sure).
+    pub moved: usize,
+    /// Reset, closed or timed out.
+    pub lost: Vec<String>,
+}
+
+impl Survival {
+    pub fn kept(&self) -> usize {
+        self.same
+    }
+}
+
+/// One more request on each connection, in an order other than they were
+/// opened in (a seeded shuffle).
+pub fn request_again(conns: &mut [(KeepAlive, String)], seed: u64) -> Survival {
+    let mut order: Vec<usize> = (0..conns.len()).collect();
+    let mut x = seed | 1;
+    for i in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    let mut s = Survival::default();
+    for i in order {
+        let (c, rs) = &mut conns[i];
+        match c.get("/") {
+            Ok(r) if r.first_line() == rs => s.same += 1,
+            Ok(r) => {
+                s.moved += 1;
+                s.lost.push(format!("#{i}: {rs} -> {}", r.first_line()));
+            }
+            Err(e) => s.lost.push(format!("#{i} ({rs}): {e}")),
+        }
+    }
+    s
+}
+
+/// How many connections each real server holds.
+pub fn spread(conns: &[(KeepAlive, String)]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for (_, rs) in conns {
+        *m.entry(rs.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// A copy of a seed file with `edit` applied, in `dir`.
+pub fn seed_conf(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(format!("{SEED_DIR}/{name}")).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, edit(text)).unwrap();
+    p
+}
