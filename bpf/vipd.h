@@ -190,12 +190,15 @@ struct vipd_flow {
 	__u8 _pad[2];         /* zero                                      */
 };
 
+/* Connection flags. */
+#define VIPD_CONN_F_PEER 0x1 /* installed from another director, not forwarded here yet */
+
 /* Value of `conns` and `half_open`. */
 struct vipd_conn {
 	__u64 last_ns; /* CLOCK_MONOTONIC_COARSE of the last refresh         */
 	__u32 dest;    /* real server id                                    */
 	__u8 state;    /* enum vipd_conn_state                              */
-	__u8 _pad;     /* zero                                              */
+	__u8 flags;    /* VIPD_CONN_F_*                                      */
 	__u16 svc;     /* service slot: a hit needs no service lookup, and a */
 		       /* real-server id reused by another service misses   */
 };

@@ -502,6 +502,9 @@ static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, __u64 now,
 		} else if (vipd_age(now, c->last_ns) > VIPD_REFRESH_NS) {
 			c->last_ns = now;
 		}
+		/* This director forwards it now: its own, to refresh to the peers. */
+		if (c->flags & VIPD_CONN_F_PEER)
+			c->flags = 0;
 		vipd_count(VIPD_EV_CONN_HIT);
 		*dest_out = dest;
 		if (fc) {

@@ -123,9 +123,7 @@ impl FloodWatch {
 
     /// Takes a sample at `now` (any monotonic clock).
     pub fn observe(&mut self, now: Duration, s: Sample) -> Option<FloodEvent> {
-        let Some((then, prev)) = self.last.replace((now, s)) else {
-            return None;
-        };
+        let (then, prev) = self.last.replace((now, s))?;
         let secs = now.saturating_sub(then).as_secs_f64();
         // Counters only grow; a restart of the data plane resets them: start over.
         if s.half_open_new < prev.half_open_new || s.promoted < prev.promoted || secs <= 0.0 {
@@ -195,7 +193,10 @@ mod tests {
         assert_eq!(w.observe(at(1), s), None);
         let st = w.status();
         assert!(!st.flood);
-        assert_eq!((st.half_open_new_per_sec, st.promoted_per_sec), (100.0, 90.0));
+        assert_eq!(
+            (st.half_open_new_per_sec, st.promoted_per_sec),
+            (100.0, 90.0)
+        );
         assert_eq!(st.evicted_total, 0);
     }
 

@@ -65,7 +65,15 @@ fn one_run(lab: &LabGuard, dir: &std::path::Path, sched: &str) -> Outcome {
     let mut hping = lab
         .command("client", "hping3")
         .unwrap()
-        .args(["-q", "-S", "-p", "80", "--flood", "--rand-source", "10.253.85.250"])
+        .args([
+            "-q",
+            "-S",
+            "-p",
+            "80",
+            "--flood",
+            "--rand-source",
+            "10.253.85.250",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

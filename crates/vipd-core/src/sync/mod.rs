@@ -17,6 +17,7 @@
 //! - [`share`]: [`Share`], the sans-IO state machine: outgoing batching, incoming
 //!   checks, counters.
 //! - [`dump`]: [`DumpWait`], how long a starting director waits for the dumps.
+//! - [`translate`]: data-plane ids <-> wire addresses, through a `Plan`.
 //! - [`plan`]: where sharing runs (interface, peers, port, id) from the
 //!   configuration.
 //!
@@ -41,6 +42,7 @@ pub mod dump;
 pub mod plan;
 pub mod replay;
 pub mod share;
+pub mod translate;
 pub mod wire;
 
 pub use auth::{Key, KeyError};

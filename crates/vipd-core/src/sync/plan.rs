@@ -229,7 +229,9 @@ mod tests {
             p.peers,
             Peers::Unicast(vec!["10.253.85.12".parse().unwrap()])
         );
-        assert!(p.to_string().starts_with("unicast to 10.253.85.12 port 8849"));
+        assert!(p
+            .to_string()
+            .starts_with("unicast to 10.253.85.12 port 8849"));
     }
 
     #[test]

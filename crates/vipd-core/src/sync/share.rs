@@ -215,7 +215,7 @@ impl From<WireError> for Discard {
 }
 
 /// Received datagrams dropped, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DropCounters {
     /// [`Discard::Truncated`].
     pub truncated: u64,
@@ -272,7 +272,7 @@ impl DropCounters {
 }
 
 /// What a [`Share`] did, for `vipd status`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Datagrams handed to the caller to send (entries, dump requests, dump ends).
     pub datagrams_sent: u64,

@@ -226,6 +226,28 @@ pub fn text(st: &Status) -> String {
             );
         }
     }
+    if let Some(sh) = &st.sharing {
+        if sh.on {
+            let c = &sh.counters;
+            let _ = writeln!(
+                o,
+                "connection sharing: {}, {}; sent {} entries in {} datagrams, received {} (installed {}, not installed {}), dropped {} datagrams, lost {} (ring) + {} (queue)",
+                sh.transport,
+                if sh.authenticated { "authenticated" } else { "UNAUTHENTICATED" },
+                c.entries_sent, c.datagrams_sent, c.entries_received, sh.installed,
+                sh.not_installed, c.dropped.total(), sh.ring_lost, c.queue_dropped
+            );
+            for p in &sh.peers {
+                let _ = writeln!(
+                    o,
+                    "  peer {}: last heard {:.1} s ago, seq {}",
+                    p.sender_id, p.last_heard_secs, p.highest_seq
+                );
+            }
+        } else if let Some(why) = &sh.why_off {
+            let _ = writeln!(o, "connection sharing: {why}");
+        }
+    }
     if !st.counters.is_empty() {
         let nz: Vec<String> = st
             .counters

@@ -15,6 +15,7 @@ use vipd_core::reload;
 
 use super::load::{self, Checked, Parts};
 use super::lvs::LvsPart;
+use super::sharing::{self, SharingPart};
 use super::status::{self, Status};
 use super::vrrp::VrrpPart;
 use super::DaemonArgs;
@@ -43,6 +44,11 @@ struct Engine {
     notes: Vec<String>,
     vrrp: Option<VrrpPart>,
     lvs: Option<LvsPart>,
+    sharing: Option<SharingPart>,
+    /// Why sharing does not run.
+    sharing_off: Option<String>,
+    /// VRRP waits for the start-up dump of connection sharing.
+    pending_vrrp: Option<crate::vrrp_io::VrrpSpec>,
 }
 
 /// Removes the pid file on drop.
@@ -94,6 +100,7 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
     drop(ctl_tx);
 
     let mut engine = Engine::new(opts, checked)?;
+    engine.start_vrrp().await;
     info!(
         "vipd {} started (pid {}): {}; control socket {}",
         env!("CARGO_PKG_VERSION"),
@@ -145,6 +152,11 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
                 }
             }
             _ = sample.tick() => engine.sample(),
+            ev = async { engine.sharing.as_mut().expect("guarded").next().await }, if engine.sharing.is_some() => {
+                if let (Some(s), Some(l)) = (engine.sharing.as_mut(), engine.lvs.as_mut()) {
+                    s.handle(ev, l);
+                }
+            }
         }
     };
     info!("{why}: stopping");
@@ -175,23 +187,51 @@ impl Engine {
         // The data plane first (loading it takes a few seconds on a busy
         // machine): a node must not win the VIP before it can forward.
         // Without VRRP this node serves as if MASTER (ha_suspend never pauses).
-        let lvs = match checked.lvs {
+        let mut lvs = match checked.lvs {
             Some(spec) => Some(
                 LvsPart::start(spec, checked.vrrp.is_none(), opts.args.xdp_mode)
                     .context("starting the checkers and the data plane")?,
             ),
             None => None,
         };
-        let vrrp = checked.vrrp.map(VrrpPart::start);
+        // Connection sharing, with the data plane.
+        let (mut sharing, mut sharing_off) = (None, None);
+        if let Some(l) = lvs.as_mut() {
+            match vipd_core::sync::plan::plan(&config, checked.vrrp.is_some(), opts.args.no_sync) {
+                Ok(plan) => {
+                    let key = sharing::read_key(opts.args.sync_key.as_deref())?;
+                    sharing = Some(
+                        SharingPart::start(plan, key, l).context("starting connection sharing")?,
+                    );
+                }
+                Err(off) => {
+                    info!("connection sharing {off}");
+                    sharing_off = Some(off.to_string());
+                }
+            }
+        }
         Ok(Engine {
             opts,
             config,
             started: Instant::now(),
             reloads: status::Reloads::default(),
             notes,
-            vrrp,
+            vrrp: None,
             lvs,
+            sharing,
+            sharing_off,
+            pending_vrrp: checked.vrrp,
         })
+    }
+
+    /// Asks the peers for their connection tables (bounded wait), then starts
+    /// VRRP: a director that comes back must not take the VIP before it knows
+    /// the connections the others forwarded meanwhile.
+    async fn start_vrrp(&mut self) {
+        if let (Some(s), Some(l)) = (self.sharing.as_mut(), self.lvs.as_mut()) {
+            s.initial_dump(l).await;
+        }
+        self.vrrp = self.pending_vrrp.take().map(VrrpPart::start);
     }
 
     /// A VRRP instance changed state (the driver logged the transition):
@@ -306,6 +346,9 @@ impl Engine {
     fn sample(&mut self) {
         if let Some(l) = self.lvs.as_mut() {
             l.sample();
+            if let Some(s) = self.sharing.as_mut() {
+                s.refresh(l);
+            }
         }
     }
 
@@ -314,6 +357,9 @@ impl Engine {
         // this node still forwards what reaches it.
         if let Some(v) = self.vrrp.take() {
             v.stop().await;
+        }
+        if let (Some(sh), Some(l)) = (self.sharing.take(), self.lvs.as_mut()) {
+            sh.stop(l);
         }
         if let Some(l) = self.lvs.take() {
             l.stop();
@@ -324,6 +370,16 @@ impl Engine {
         let mut st = self.config_status();
         if let Some(l) = &self.lvs {
             l.fill(&mut st);
+            st.sharing = Some(match &self.sharing {
+                Some(s) => s.status(
+                    st.counters.get("sync_lost").copied().unwrap_or(0),
+                    l.parked(),
+                ),
+                None => status::Sharing {
+                    why_off: self.sharing_off.clone(),
+                    ..Default::default()
+                },
+            });
         }
         st
     }
@@ -378,6 +434,7 @@ impl Engine {
             },
             counters: Default::default(),
             tables: None,
+            sharing: None,
         }
     }
 

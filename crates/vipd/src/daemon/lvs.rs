@@ -14,6 +14,8 @@ use vipd_core::check::{Event, ServiceSpec as HealthSpec};
 use vipd_core::config::Config;
 use vipd_core::director;
 use vipd_core::plan::{self, Plan, Planner};
+use vipd_core::sync::translate::{self, ConnKey, TranslateError};
+use vipd_core::sync::Entry;
 
 use super::status;
 use crate::datapath::neigh::{self, NextHop};
@@ -107,6 +109,50 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
     }))
 }
 
+/// Why a shared entry was not installed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// It names what this director does not have.
+    #[error(transparent)]
+    Translate(#[from] TranslateError),
+    /// The map refused.
+    #[error("data plane: {0}")]
+    Datapath(#[from] datapath::DatapathError),
+}
+
+/// The connection of a data-plane key.
+fn conn_key(f: &datapath::abi::Flow) -> Option<ConnKey> {
+    let proto = match f.proto {
+        6 => plan::Proto::Tcp,
+        17 => plan::Proto::Udp,
+        _ => return None,
+    };
+    Some(ConnKey {
+        client: datapath::abi::words_addr(f.family, f.src),
+        cport: u16::from_be(f.sport),
+        vip: datapath::abi::words_addr(f.family, f.dst),
+        dport: u16::from_be(f.dport),
+        proto,
+    })
+}
+
+/// The data-plane key of a connection.
+fn flow_of(k: &ConnKey) -> datapath::abi::Flow {
+    datapath::abi::Flow {
+        src: datapath::abi::addr_words(k.client),
+        dst: datapath::abi::addr_words(k.vip),
+        sport: k.cport.to_be(),
+        dport: k.dport.to_be(),
+        proto: k.proto.number(),
+        family: if k.vip.is_ipv4() {
+            datapath::abi::AF_INET
+        } else {
+            10
+        },
+        _pad: [0; 2],
+    }
+}
+
 /// Traffic of one real server (or service), accumulated across the data
 /// plane's id changes, with the last sample for rates.
 #[derive(Debug, Clone, Default)]
@@ -164,6 +210,8 @@ struct Datapath {
     last_sample: Instant,
     fill: datapath::TableFill,
     flood: vipd_core::conntable::FloodWatch,
+    /// Shared entries waiting for their real server.
+    parked: translate::Parked,
 }
 
 /// The running checkers and data plane.
@@ -223,6 +271,7 @@ impl LvsPart {
                 last_sample: Instant::now(),
                 fill: datapath::TableFill::default(),
                 flood: vipd_core::conntable::FloodWatch::new(),
+                parked: translate::Parked::new(sizes.conns as usize),
             },
             spec,
             health,
@@ -313,6 +362,7 @@ impl LvsPart {
         }
         self.dp.plan = plan;
         self.baseline();
+        self.place_parked();
         Ok(())
     }
 
@@ -527,6 +577,137 @@ impl LvsPart {
                 }
             }
         }
+    }
+
+    /// The director, for the sharing part (ring buffer, sync flag).
+    pub fn director_mut(&mut self) -> &mut Director {
+        &mut self.dp.dir
+    }
+
+    /// The wire entry of a connection the data plane promoted.
+    pub fn sync_entry(&self, ev: &datapath::abi::SyncEvent) -> Result<Entry, TranslateError> {
+        let key = conn_key(&ev.flow).ok_or(TranslateError::State(ev.state))?;
+        translate::to_entry(&self.dp.plan, key, u32::from(ev.svc), ev.dest, ev.state, 0)
+    }
+
+    /// Installs a connection shared by another director in the connection
+    /// table (and its persistence template), marked as the peer's. An entry
+    /// whose real server is not in this director's table yet (not checked
+    /// yet, or down) waits until it is (`Ok(false)`).
+    pub fn install(&mut self, e: &Entry) -> Result<bool, InstallError> {
+        match translate::to_local(&self.dp.plan, e) {
+            Ok(_) => {
+                self.place(e)?;
+                Ok(true)
+            }
+            Err(TranslateError::UnknownReal(_) | TranslateError::UnknownService(_)) => {
+                self.dp.parked.park(datapath::monotonic(), *e);
+                Ok(false)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Entries waiting for their real server, and those given up.
+    pub fn parked(&self) -> (usize, u64) {
+        (self.dp.parked.len(), self.dp.parked.dropped)
+    }
+
+    /// Installs the waiting entries whose real server is in the table now.
+    fn place_parked(&mut self) {
+        if self.dp.parked.is_empty() {
+            return;
+        }
+        let placeable = self.dp.parked.take_placeable(
+            datapath::monotonic(),
+            &self.dp.plan,
+            std::time::Duration::from_secs(u64::from(datapath::abi::Config::default().tcp_timeout)),
+        );
+        let n = placeable.len();
+        for e in placeable {
+            if let Err(err) = self.place(&e) {
+                warn!("connection sharing: installing a waiting entry: {err}");
+            }
+        }
+        if n > 0 {
+            info!("connection sharing: {n} shared connections installed now that their real servers are in the table");
+        }
+    }
+
+    fn place(&mut self, e: &Entry) -> Result<(), InstallError> {
+        let l = translate::to_local(&self.dp.plan, e)?;
+        let now = datapath::coarse_now_ns();
+        let flow = flow_of(&l.key);
+        let conn = datapath::abi::Conn {
+            last_ns: now.saturating_sub(u64::from(e.age_ms) * 1_000_000),
+            dest: l.dest,
+            state: e.state.number(),
+            flags: datapath::abi::CONN_F_PEER,
+            svc: l.slot as u16,
+        };
+        self.dp.dir.set_conn(&flow, conn)?;
+        if let Some(client) = l.persist {
+            let key = datapath::abi::PersistKey {
+                client: datapath::abi::addr_words(client),
+                svc_id: l.slot,
+                family: flow.family,
+                _pad: [0; 3],
+            };
+            let v = datapath::abi::Persist {
+                last_ns: conn.last_ns,
+                dest: l.dest,
+                _pad: 0,
+            };
+            self.dp.dir.set_persist(&key, v)?;
+        }
+        Ok(())
+    }
+
+    /// Live connections of the connection table as wire entries, those for
+    /// which `pick(flow hash, conn)` says so (a dump: all; a refresh: this
+    /// second's share of the ones this director forwards).
+    pub fn shared_entries(
+        &self,
+        dump: bool,
+        pick: &dyn Fn(u64, &datapath::abi::Conn) -> bool,
+    ) -> Vec<Entry> {
+        let now = datapath::coarse_now_ns();
+        let Ok(cfg) = self.dp.dir.config() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let _ = self.dp.dir.for_each_conn("conns", &mut |f, c| {
+            let age = now.saturating_sub(c.last_ns);
+            if age > cfg.timeout_ns(c.state) {
+                return;
+            }
+            let h = f
+                .src
+                .iter()
+                .chain(&f.dst)
+                .fold(u64::from(f.sport) << 16 | u64::from(f.dport), |h, w| {
+                    (h ^ u64::from(*w)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                });
+            if !pick(h, &c) {
+                return;
+            }
+            let Some(key) = conn_key(f) else { return };
+            let age_ms = u32::try_from(age / 1_000_000).unwrap_or(u32::MAX);
+            if let Ok(e) = translate::to_entry(
+                &self.dp.plan,
+                key,
+                u32::from(c.svc),
+                c.dest,
+                c.state,
+                age_ms,
+            ) {
+                out.push(e);
+            }
+        });
+        if dump {
+            out.extend(self.dp.parked.entries().copied());
+        }
+        out
     }
 
     /// Stops: omega notify programs, next-hop entries released, program

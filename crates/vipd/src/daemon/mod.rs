@@ -24,6 +24,7 @@ pub mod engine;
 pub mod load;
 pub mod lvs;
 pub mod metrics;
+pub mod sharing;
 pub mod status;
 pub mod story;
 pub mod vrrp;
@@ -75,6 +76,16 @@ pub struct DaemonArgs {
     /// XDP program on the peer (the lab puts one there), and is much faster.
     #[arg(long, value_enum, value_name = "MODE", default_value_t)]
     pub xdp_mode: crate::datapath::AttachMode,
+    /// Do not share connections with the other directors. Sharing is on by
+    /// default between the VRRP peers of the virtual servers' VIPs (or as
+    /// `lvs_sync_daemon` says), so that a failover keeps every connection.
+    #[arg(long)]
+    pub no_sync: bool,
+    /// Authenticate connection sharing with the key in FILE (at least 16
+    /// bytes; the same file on every director). Default: /etc/vipd/sync.key if
+    /// it exists; without a key sharing runs unauthenticated, and says so.
+    #[arg(long, value_name = "FILE")]
+    pub sync_key: Option<PathBuf>,
 }
 
 /// Runs the director until TERM/INT; returns the process exit code.

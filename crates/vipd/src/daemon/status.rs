@@ -33,6 +33,61 @@ pub struct Status {
     /// The connection tables, when the data plane runs.
     #[serde(default)]
     pub tables: Option<Tables>,
+    /// Connection sharing with the other directors, when the data plane runs.
+    #[serde(default)]
+    pub sharing: Option<Sharing>,
+}
+
+/// Connection sharing (docs/OPERATIONS.md, "Connection sharing").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sharing {
+    /// It runs.
+    pub on: bool,
+    /// Why not, when it does not (and how to turn it on).
+    pub why_off: Option<String>,
+    /// Where the datagrams go (multicast group or unicast peers, port, id).
+    pub transport: String,
+    /// Datagrams carry and require an HMAC with the configured key.
+    pub authenticated: bool,
+    /// The key file.
+    pub key_file: Option<String>,
+    /// Datagrams and entries sent, received, dropped by reason.
+    pub counters: vipd_core::sync::Counters,
+    /// Received entries installed in the connection table.
+    pub installed: u64,
+    /// Received entries that had to wait for their real server (not in this
+    /// director's table yet: not checked yet, or down).
+    pub parked_total: u64,
+    /// Entries waiting now.
+    pub parked_now: usize,
+    /// Waiting entries given up (waited longer than a connection's timeout,
+    /// or too many waiting).
+    pub parked_given_up: u64,
+    /// Received entries not installed (malformed for this director).
+    pub not_installed: u64,
+    /// Promoted connections the data plane could not hand over (ring full).
+    pub ring_lost: u64,
+    /// Datagrams the socket refused.
+    pub send_errors: u64,
+    /// Entries waiting to be sent.
+    pub queue: usize,
+    /// Whole-table dumps sent to starting peers.
+    pub dumps_served: u64,
+    /// How this director's start-up dump went.
+    pub start_dump: Option<String>,
+    /// Peers heard from.
+    pub peers: Vec<SharingPeer>,
+}
+
+/// A director heard from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SharingPeer {
+    /// Its sender id (random per process start).
+    pub sender_id: String,
+    /// Seconds since its last accepted datagram.
+    pub last_heard_secs: f64,
+    /// Its highest sequence number accepted.
+    pub highest_seq: u64,
 }
 
 /// The data plane's two connection tables (see docs/DATAPATH.md).

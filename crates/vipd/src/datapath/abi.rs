@@ -63,6 +63,19 @@ pub fn addr_words(ip: IpAddr) -> [u32; 4] {
     }
 }
 
+/// The address in `w` of `family` (`AF_INET`: word 0; otherwise all four).
+pub fn words_addr(family: u8, w: [u32; 4]) -> IpAddr {
+    if family == AF_INET {
+        IpAddr::V4(std::net::Ipv4Addr::from(w[0].to_ne_bytes()))
+    } else {
+        let mut o = [0u8; 16];
+        for (i, x) in w.iter().enumerate() {
+            o[i * 4..i * 4 + 4].copy_from_slice(&x.to_ne_bytes());
+        }
+        IpAddr::V6(std::net::Ipv6Addr::from(o))
+    }
+}
+
 /// `struct vipd_vip_key`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -225,11 +238,14 @@ pub struct Conn {
     pub dest: u32,
     /// `state`.
     pub state: u8,
-    /// `_pad`.
-    pub _pad: u8,
+    /// `flags`: `CONN_F_*`.
+    pub flags: u8,
     /// `svc`.
     pub svc: u16,
 }
+
+/// `VIPD_CONN_F_PEER`: installed from another director, not forwarded here yet.
+pub const CONN_F_PEER: u8 = 0x1;
 
 /// `struct vipd_persist_key`.
 #[repr(C)]
@@ -297,6 +313,13 @@ pub struct Config {
     pub udp_timeout: u32,
     /// `flags`: `CFG_F_*`.
     pub flags: u32,
+}
+
+impl SyncEvent {
+    /// A record of `sync_ring` (None if it is not one).
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        (b.len() == std::mem::size_of::<Self>()).then(|| super::batch::read_value::<Self>(b, 0))
+    }
 }
 
 /// `struct vipd_sync_event`: a record of `sync_ring`.
@@ -427,7 +450,7 @@ pub(crate) fn layout() -> Vec<Layout> {
             Flow,
             [src, dst, sport, dport, proto, family, _pad]
         ),
-        s!("vipd_conn", Conn, [last_ns, dest, state, _pad, svc]),
+        s!("vipd_conn", Conn, [last_ns, dest, state, flags, svc]),
         s!(
             "vipd_persist_key",
             PersistKey,
@@ -486,6 +509,7 @@ mod tests {
             ("VIPD_HALF_OPEN_MAX", HALF_OPEN_MAX),
             ("VIPD_SYNC_RING", SYNC_RING),
             ("VIPD_CFG_F_SYNC", CFG_F_SYNC),
+            ("VIPD_CONN_F_PEER", u32::from(CONN_F_PEER)),
             ("VIPD_COUNTER_MAX", super::super::COUNTER_NAMES.len() as u32),
         ] {
             writeln!(c, "printf(\"{name} %u\\n\", (unsigned){name});").unwrap();

@@ -115,7 +115,7 @@ fn lookup_batch(attr: &mut BatchAttr) -> Option<io::Error> {
 
 /// The V at byte offset `at` of `buf` (which the kernel filled).
 #[expect(unsafe_code, reason = "a value copied out of a byte buffer")]
-fn read_value<V: aya::Pod>(buf: &[u8], at: usize) -> V {
+pub(crate) fn read_value<V: aya::Pod>(buf: &[u8], at: usize) -> V {
     let bytes = &buf[at..at + std::mem::size_of::<V>()];
     // SAFETY: `bytes` is in bounds and exactly size_of::<V>() long; V is plain
     // old data, valid for any bytes (aya::Pod); the read needs no alignment.

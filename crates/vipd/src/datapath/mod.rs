@@ -773,6 +773,38 @@ impl Director {
         }
     }
 
+    /// Takes the sharing ring buffer out of the object (once): the daemon's
+    /// sharing part reads promoted connections from it.
+    pub fn take_sync_ring(&mut self) -> Result<aya::maps::RingBuf<MapData>> {
+        let m = self
+            .ebpf
+            .take_map("sync_ring")
+            .ok_or(DatapathError::Missing("sync_ring"))?;
+        aya::maps::RingBuf::try_from(m).map_err(map_err("sync_ring"))
+    }
+
+    /// Turns the program's sharing of promoted connections on or off.
+    pub fn set_sync(&mut self, on: bool) -> Result<()> {
+        let mut cfg = self.config()?;
+        if on {
+            cfg.flags |= abi::CFG_F_SYNC;
+        } else {
+            cfg.flags &= !abi::CFG_F_SYNC;
+        }
+        self.set_config(cfg)
+    }
+
+    /// Writes one persistence template (shared by another director).
+    pub fn set_persist(&mut self, key: &abi::PersistKey, value: abi::Persist) -> Result<()> {
+        let mut m: HashMap<&mut MapData, abi::PersistKey, abi::Persist> = HashMap::try_from(
+            self.ebpf
+                .map_mut("persist")
+                .ok_or(DatapathError::Missing("persist"))?,
+        )
+        .map_err(map_err("persist"))?;
+        m.insert(key, value, 0).map_err(map_err("persist"))
+    }
+
     /// The half-open table's entry for a flow, if any.
     pub fn half_open(&self, flow: &Flow) -> Result<Option<abi::Conn>> {
         let m: HashMap<&MapData, Flow, abi::Conn> = HashMap::try_from(

@@ -136,7 +136,8 @@ impl KeepAlive {
     /// `Content-Length` (as `vipd lab httpd`'s do). A reset, a close or a
     /// timeout is an error: the connection did not survive.
     pub fn get(&mut self, path: &str) -> std::io::Result<Reply> {
-        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
         write!(
             self.stream,
             "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n",
