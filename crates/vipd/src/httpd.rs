@@ -128,9 +128,14 @@ pub async fn serve(listener: TcpListener, node: String) {
                 let stats = stats.clone();
                 async move { Ok::<_, Infallible>(handle(req, &stats, peer, local).await) }
             });
+            // No header-read timeout: hyper's default (30 s once a timer is
+            // set) closes a keep-alive connection that stays idle that long,
+            // and the lab's experiments on idle connections across a failover
+            // or a flood would take that for the director's doing.
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .timer(TokioTimer::new())
+                .header_read_timeout(None)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

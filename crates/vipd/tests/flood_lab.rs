@@ -9,7 +9,7 @@
 //! have said that a flood started.
 //!
 //! `VIPD_UNDER_TEST=/path/to/vipd` runs the director from another build (the
-//! baseline of the benchmark); the assertions then say what it lost.
+//! baseline of the benchmark): what it kept is printed, not asserted.
 
 mod lab_support;
 
@@ -124,6 +124,9 @@ fn a_syn_flood_costs_no_established_connection() {
     reals_up(&lab, 3);
     for sched in ["rr", "mh"] {
         let o = one_run(&lab, &dir, sched);
+        if std::env::var_os("VIPD_UNDER_TEST").is_some() {
+            continue; // a baseline: reported above, not asserted
+        }
         assert_eq!(
             o.survival.kept(),
             30,

@@ -19,6 +19,11 @@ pub struct StatusArgs {
     /// computed by the daemon over its last sampling second.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "1")]
     pub watch: Option<f64>,
+    /// List the connection tables instead, as `ipvsadm -Lnc` does (with
+    /// `--json`: every field, including which table and whether the entry came
+    /// from another director).
+    #[arg(long)]
+    pub conns: bool,
     /// The daemon's control socket (default: /run/vipd/vipd.sock, or
     /// /run/vipd/vipd-NETNS.sock inside a namespace named NETNS).
     #[arg(long, value_name = "PATH")]
@@ -72,15 +77,36 @@ pub fn reload(path: &Path) -> Result<(bool, String), CtlError> {
     }
 }
 
+/// Asks the daemon at `path` for its connection tables.
+pub fn conns(path: &Path) -> Result<Vec<crate::daemon::status::ConnRow>, CtlError> {
+    match request(path, &Request::Conns)? {
+        Response::Conns(rows) => Ok(rows),
+        Response::Error { message } => Err(CtlError::Refused(message)),
+        other => Err(CtlError::Protocol {
+            path: path.to_owned(),
+            detail: format!("{other:?}"),
+        }),
+    }
+}
+
 /// Runs `vipd status`.
 pub fn run(args: &StatusArgs) -> Result<(), CtlError> {
     let path = args.socket.clone().unwrap_or_else(super::default_socket);
     loop {
-        let st = status(&path)?;
-        let text = if args.json {
-            serde_json::to_string_pretty(&st).unwrap_or_default() + "\n"
+        let text = if args.conns {
+            let rows = conns(&path)?;
+            if args.json {
+                serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
+            } else {
+                super::render::conns(&rows)
+            }
         } else {
-            super::render::text(&st)
+            let st = status(&path)?;
+            if args.json {
+                serde_json::to_string_pretty(&st).unwrap_or_default() + "\n"
+            } else {
+                super::render::text(&st)
+            }
         };
         let mut out = std::io::stdout().lock();
         if args.watch.is_some() && !args.json {

@@ -78,6 +78,9 @@ pub enum CtlError {
     Refused(String),
 }
 
+/// Rows `vipd status --conns` lists at most.
+pub const MAX_CONN_ROWS: usize = 100_000;
+
 /// What a client asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase")]
@@ -86,6 +89,8 @@ pub enum Request {
     Status,
     /// Reload the configuration, as SIGHUP does; answers with the outcome.
     Reload,
+    /// The connection tables, as `ipvsadm -Lnc` lists them.
+    Conns,
 }
 
 /// What the daemon answers.
@@ -94,6 +99,8 @@ pub enum Request {
 pub enum Response {
     /// The status.
     Status(Box<Status>),
+    /// The connection tables (at most [`MAX_CONN_ROWS`] rows).
+    Conns(Vec<crate::daemon::status::ConnRow>),
     /// A reload's outcome.
     Reload {
         /// Applied?

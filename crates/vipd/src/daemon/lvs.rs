@@ -710,6 +710,54 @@ impl LvsPart {
         out
     }
 
+    /// The connection tables as `ipvsadm -Lnc` lists them (at most `max`
+    /// rows, established first).
+    pub fn conn_rows(&self, max: usize) -> Vec<status::ConnRow> {
+        let now = datapath::coarse_now_ns();
+        let Ok(cfg) = self.dp.dir.config() else {
+            return Vec::new();
+        };
+        let mut rows = Vec::new();
+        for (map, table) in [("conns", "established"), ("half_open", "half-open")] {
+            let _ = self.dp.dir.for_each_conn(map, &mut |f, c| {
+                let age = now.saturating_sub(c.last_ns);
+                let timeout = cfg.timeout_ns(c.state);
+                if age > timeout || rows.len() >= max {
+                    return;
+                }
+                let (Some(k), Some(d)) = (
+                    conn_key(f),
+                    self.dp.plan.dests.iter().find(|d| d.id == c.dest),
+                ) else {
+                    return;
+                };
+                use datapath::abi::conn_state as cs;
+                let state = match c.state {
+                    cs::SYN => "SYN_RECV",
+                    cs::ESTABLISHED => "ESTABLISHED",
+                    cs::FIN => "FIN_WAIT",
+                    cs::CLOSE => "CLOSE",
+                    cs::UDP => "UDP",
+                    _ => "NONE",
+                };
+                rows.push(status::ConnRow {
+                    proto: match k.proto {
+                        plan::Proto::Tcp => "TCP".into(),
+                        plan::Proto::Udp => "UDP".into(),
+                    },
+                    expire_secs: (timeout - age) / 1_000_000_000,
+                    state: state.into(),
+                    source: SocketAddr::new(k.client, k.cport),
+                    virtual_addr: SocketAddr::new(k.vip, k.dport),
+                    destination: SocketAddr::new(d.rip, d.port),
+                    table: table.into(),
+                    from_peer: c.flags & datapath::abi::CONN_F_PEER != 0,
+                });
+            });
+        }
+        rows
+    }
+
     /// Stops: omega notify programs, next-hop entries released, program
     /// detached (by dropping the director).
     pub fn stop(mut self) {

@@ -273,3 +273,24 @@ impl Service {
         self.reals.iter().find(|r| r.addr == addr)
     }
 }
+
+/// One connection-table entry, as `ipvsadm -Lnc` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnRow {
+    /// `TCP` / `UDP`.
+    pub proto: String,
+    /// Seconds until the entry expires without another packet.
+    pub expire_secs: u64,
+    /// IPVS's state name: `SYN_RECV`, `ESTABLISHED`, `FIN_WAIT`, `CLOSE`, `UDP`.
+    pub state: String,
+    /// The client.
+    pub source: SocketAddr,
+    /// The VIP and port the client used.
+    pub virtual_addr: SocketAddr,
+    /// The real server.
+    pub destination: SocketAddr,
+    /// `established` (the connection table) or `half-open`.
+    pub table: String,
+    /// Installed from another director and not forwarded here yet.
+    pub from_peer: bool,
+}
