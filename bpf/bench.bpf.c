@@ -86,6 +86,33 @@ int vipd_bench_director_new(struct xdp_md *ctx)
 	return bench_director_new(ctx);
 }
 
+/* Whole connections: each flow sends two packets in a row, the first creates
+ * its half-open entry, the second promotes it to the connection table (and,
+ * when sharing is on, hands it to the sharing ring). The cost of a connection
+ * is twice the cost per packet. */
+static __always_inline int bench_director_conn(struct xdp_md *ctx)
+{
+	if (!bench_restore_eth(ctx))
+		return XDP_DROP;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct tcphdr *tcp = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
+	if ((void *)(tcp + 1) > data_end)
+		return XDP_DROP;
+	bench_seq++;
+	__u32 flow = bench_seq / 2;
+	tcp->source = bpf_htons((__u16)(flow % 60000) + 1024);
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	ip->saddr = bpf_htonl(0xc6120000 | ((flow / 60000) & 0xffff)); /* 198.18.x.x */
+	return vipd_director(ctx);
+}
+
+SEC("xdp")
+int vipd_bench_director_conn(struct xdp_md *ctx)
+{
+	return bench_director_conn(ctx);
+}
+
 /* The ceiling: no parsing, rewrite both MACs, XDP_TX. */
 static __always_inline int bench_tx_bare(struct xdp_md *ctx)
 {
@@ -178,6 +205,12 @@ struct {
 				 : 0;                                                \
 		return verdict;                                                      \
 	} while (0)
+
+SEC("xdp")
+int vipd_bench_tr_director_conn(struct xdp_md *ctx)
+{
+	BENCH_TR(ctx, bench_director_conn);
+}
 
 SEC("xdp")
 int vipd_bench_tr_tx_bare(struct xdp_md *ctx)

@@ -977,6 +977,8 @@ fn datapath_bench_runs_every_variant_and_cleans_up() {
         "xdp_tx_encap_bare",
         "director_est",
         "director_new",
+        "director_conn",
+        "director_conn_sync",
     ];
     match r.method {
         Method::LiveFrames => {
@@ -1025,6 +1027,8 @@ fn datapath_bench_test_runs_verify_every_variant() {
         "xdp_tx_encap_bare",
         "director_est",
         "director_new",
+        "director_conn",
+        "director_conn_sync",
     ];
     assert_eq!(names, [one, one].concat());
     let ns = |v: &str| {

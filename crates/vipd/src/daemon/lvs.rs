@@ -109,6 +109,19 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
     }))
 }
 
+/// Where a shared entry went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Into the connection table.
+    Installed,
+    /// Waiting for its real server to enter the table (down, or not checked
+    /// yet: normal on a BACKUP).
+    Waiting,
+    /// Waiting, but this director's configuration does not have that service
+    /// or real server: the directors' files differ.
+    NotConfigured(TranslateError),
+}
+
 /// Why a shared entry was not installed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -494,6 +507,7 @@ impl LvsPart {
             half_open: self.dp.fill.half_open as u64,
             half_open_max: u64::from(sizes.half_open),
             flood: self.dp.flood.status(),
+            conns_map_id: self.dp.dir.map_id("conns"),
         });
         let health = self.health.status();
         for ((svc, h), d) in st.services.iter_mut().zip(&health).zip(&self.spec.datapath) {
@@ -594,15 +608,34 @@ impl LvsPart {
     /// table (and its persistence template), marked as the peer's. An entry
     /// whose real server is not in this director's table yet (not checked
     /// yet, or down) waits until it is (`Ok(false)`).
-    pub fn install(&mut self, e: &Entry) -> Result<bool, InstallError> {
+    pub fn install(&mut self, e: &Entry) -> Result<Placement, InstallError> {
         match translate::to_local(&self.dp.plan, e) {
             Ok(_) => {
                 self.place(e)?;
-                Ok(true)
+                Ok(Placement::Installed)
             }
-            Err(TranslateError::UnknownReal(_) | TranslateError::UnknownService(_)) => {
+            Err(err @ (TranslateError::UnknownReal(_) | TranslateError::UnknownService(_))) => {
                 self.dp.parked.park(datapath::monotonic(), *e);
-                Ok(false)
+                // Down or not checked yet is normal on a BACKUP; not in the
+                // configuration at all means the directors' files differ.
+                let configured = self
+                    .spec
+                    .datapath
+                    .iter()
+                    .zip(&self.spec.health)
+                    .any(|(d, h)| {
+                        (d.vip, d.port, d.proto) == (e.vip, e.vport, e.proto)
+                            && h.reals
+                                .iter()
+                                .map(|r| r.addr)
+                                .chain(h.sorry_server.as_ref().map(|s| s.addr))
+                                .any(|a| a == SocketAddr::new(e.rip, e.rport))
+                    });
+                Ok(if configured {
+                    Placement::Waiting
+                } else {
+                    Placement::NotConfigured(err)
+                })
             }
             Err(err) => Err(err.into()),
         }

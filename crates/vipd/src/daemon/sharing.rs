@@ -32,7 +32,7 @@ use vipd_core::sync::{
     DumpEndReason, DumpStatus, DumpWait, Entry, Incoming, Key, Share, ShareConfig,
 };
 
-use super::lvs::LvsPart;
+use super::lvs::{LvsPart, Placement};
 use super::status;
 use crate::datapath::{self, abi};
 
@@ -360,8 +360,15 @@ impl SharingPart {
                     Ok(Incoming::Entries { from: id, entries }) => {
                         for e in &entries {
                             match lvs.install(e) {
-                                Ok(true) => self.installed += 1,
-                                Ok(false) => self.waiting += 1,
+                                Ok(Placement::Installed) => self.installed += 1,
+                                Ok(Placement::Waiting) => self.waiting += 1,
+                                Ok(Placement::NotConfigured(why)) => {
+                                    self.waiting += 1;
+                                    self.once(
+                                        &format!("unconfigured {why}"),
+                                        format!("connection sharing: a peer shares connections to {why} by this director's configuration; they wait here in case it is added, but if this director takes over, they break: give the directors the same virtual_server blocks (logged once)"),
+                                    );
+                                }
                                 Err(err) => {
                                     self.not_installed += 1;
                                     self.once(

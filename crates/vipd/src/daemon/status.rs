@@ -103,6 +103,9 @@ pub struct Tables {
     pub half_open_max: u64,
     /// Flood figures: new, promoted and evicted half-open entries per second.
     pub flood: vipd_core::conntable::FloodStatus,
+    /// The kernel's id of the connection table map (`bpftool map dump id N`).
+    #[serde(default)]
+    pub conns_map_id: Option<u32>,
 }
 
 /// Which parts of the director run in this process, and why one does not.

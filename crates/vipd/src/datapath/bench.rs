@@ -36,6 +36,10 @@
 //!   (connection-table hit, counters, fib lookup, IPIP encapsulation).
 //! - `director_new`: the director with a new connection every packet (table
 //!   miss, Maglev lookup, LRU insert, per-real counters).
+//! - `director_conn`, `director_conn_sync`: whole connections, two packets each
+//!   (the first creates the half-open entry, the second promotes it), with
+//!   connection sharing off and on (a thread on the other CPU drains the ring):
+//!   the new-connection cost of sharing.
 
 use std::process::Command;
 use std::time::Instant;
@@ -72,7 +76,7 @@ pub struct BenchArgs {
     pub object: Option<std::path::PathBuf>,
     /// Measure only these variants (comma-separated; xdp_tx_bare, the baseline,
     /// is always measured): kernel_fwd, xdp_tx_bare, xdp_tx_encap_bare,
-    /// director_est, director_new.
+    /// director_est, director_new, director_conn, director_conn_sync.
     #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
     pub variants: Vec<String>,
     /// How to measure: live frames (real transmit; refused by some kernels),
@@ -355,7 +359,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
             let vip_frame = frame(VIP.parse()?);
             let fwd_frame = frame("10.253.26.1".parse()?);
             // (name, live-frames program, test-run program, frame)
-            let variants: [(&'static str, &'static str, &'static str, &Vec<u8>); 5] = [
+            let variants: [(&'static str, &'static str, &'static str, &Vec<u8>); 7] = [
                 ("kernel_fwd", "vipd_bench_kernel_fwd", "", &fwd_frame),
                 (
                     "xdp_tx_bare",
@@ -381,10 +385,22 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
                     "vipd_bench_tr_director_new",
                     &vip_frame,
                 ),
+                (
+                    "director_conn",
+                    "vipd_bench_director_conn",
+                    "vipd_bench_tr_director_conn",
+                    &vip_frame,
+                ),
+                (
+                    "director_conn_sync",
+                    "vipd_bench_director_conn",
+                    "vipd_bench_tr_director_conn",
+                    &vip_frame,
+                ),
             ];
             for v in &only {
                 if !variants.iter().any(|(name, ..)| name == v) {
-                    bail!("--variants: no variant {v:?} (kernel_fwd, xdp_tx_bare, xdp_tx_encap_bare, director_est, director_new)");
+                    bail!("--variants: no variant {v:?} (kernel_fwd, xdp_tx_bare, xdp_tx_encap_bare, director_est, director_new, director_conn, director_conn_sync)");
                 }
             }
             // The method: live frames where the kernel allows them.
@@ -428,6 +444,14 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
                     let plan = planner.plan(&[bench_service()])?;
                     d.apply(&plan)?;
                     set_l2(&mut d)?;
+                    // Sharing on: promoted connections go to the ring, which a
+                    // thread on the other CPU drains as the daemon would.
+                    let drain = if name == "director_conn_sync" {
+                        d.set_sync(true)?;
+                        Some(Drain::start(d.take_sync_ring()?, sink_cpu))
+                    } else {
+                        None
+                    };
                     let md: Vec<u8> = [0u32, f.len() as u32, 0, ifindex, 0, 0]
                         .iter()
                         .flat_map(|w| w.to_ne_bytes())
@@ -480,6 +504,14 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
                             (1e9 / ns, None)
                         }
                     };
+                    if let Some(dr) = drain {
+                        let got = dr.stop();
+                        let c = d.counters()?;
+                        let sent = c[super::counter_index("sync_sent").expect("counter")];
+                        if sent == 0 || got == 0 {
+                            bail!("{name}: sharing on, but {sent} connections shared and {got} read from the ring");
+                        }
+                    }
                     if name.starts_with("director") {
                         let c = d.counters()?;
                         let drops: u64 = c[..10].iter().sum();
@@ -507,6 +539,43 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
         maglev: maglev_timing(a.maglev_reals)?,
         namespace: ns,
     })
+}
+
+/// A thread that reads the sharing ring until stopped (what the daemon does).
+struct Drain {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Drain {
+    fn start(mut ring: aya::maps::RingBuf<MapData>, cpu: usize) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let _ = pin_current_thread(cpu);
+            let mut n = 0u64;
+            loop {
+                let mut got = false;
+                while let Some(item) = ring.next() {
+                    n += u64::from(!item.is_empty());
+                    got = true;
+                }
+                if !got {
+                    if s.load(std::sync::atomic::Ordering::Relaxed) {
+                        return n;
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+            }
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops; how many records were read.
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or(0)
+    }
 }
 
 fn set_l2(d: &mut Director) -> anyhow::Result<()> {
@@ -680,6 +749,8 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
         "xdp_tx_encap_bare",
         "director_est",
         "director_new",
+        "director_conn",
+        "director_conn_sync",
     ];
     let mean = |v: &str| {
         let xs: Vec<f64> = samples

@@ -773,6 +773,17 @@ impl Director {
         }
     }
 
+    /// The kernel's id of one of the program's maps (for `bpftool map dump id
+    /// N`, and for tests that watch a table from outside).
+    pub fn map_id(&self, name: &str) -> Option<u32> {
+        let data = match self.ebpf.map(name)? {
+            aya::maps::Map::LruHashMap(m) | aya::maps::Map::HashMap(m) => m,
+            aya::maps::Map::Array(m) | aya::maps::Map::PerCpuArray(m) => m,
+            _ => return None,
+        };
+        data.info().ok().map(|i| i.id())
+    }
+
     /// Takes the sharing ring buffer out of the object (once): the daemon's
     /// sharing part reads promoted connections from it.
     pub fn take_sync_ring(&mut self) -> Result<aya::maps::RingBuf<MapData>> {
