@@ -295,5 +295,46 @@ pub fn render(st: &Status) -> String {
         );
         f.sample("vipd_flood", &[], f64::from(u8::from(t.flood.flood)));
     }
+    if let Some(sh) = st.sharing.as_ref().filter(|s| s.on) {
+        let c = &sh.counters;
+        f.head(
+            "vipd_sync_entries_total",
+            "counter",
+            "Connection sharing: entries sent, received, installed, waiting for their real server.",
+        );
+        for (what, v) in [
+            ("sent", c.entries_sent),
+            ("received", c.entries_received),
+            ("installed", sh.installed),
+            ("waited", sh.parked_total),
+            ("ring_lost", sh.ring_lost),
+            ("queue_dropped", c.queue_dropped),
+        ] {
+            f.sample("vipd_sync_entries_total", &[("what", what)], v as f64);
+        }
+        f.head(
+            "vipd_sync_dropped_datagrams_total",
+            "counter",
+            "Connection sharing: received datagrams dropped, by reason.",
+        );
+        let d = &c.dropped;
+        for (reason, v) in [
+            ("truncated", d.truncated),
+            ("malformed", d.malformed),
+            ("bad_magic", d.bad_magic),
+            ("version", d.version),
+            ("wrong_sync_id", d.wrong_sync_id),
+            ("key_mismatch", d.key_mismatch),
+            ("bad_tag", d.bad_tag),
+            ("stale", d.stale),
+            ("replay", d.replay),
+        ] {
+            f.sample(
+                "vipd_sync_dropped_datagrams_total",
+                &[("reason", reason)],
+                v as f64,
+            );
+        }
+    }
     out
 }
