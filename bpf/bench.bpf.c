@@ -62,21 +62,30 @@ int vipd_bench_director_est(struct xdp_md *ctx)
 	return bench_director_est(ctx);
 }
 
-/* New flows: a new client port each packet (table miss, Maglev, insert). */
-static __always_inline int bench_director_new(struct xdp_md *ctx)
+/* Rewrites the template's client to flow number `flow`: port 1024 + flow mod
+ * 60,000 and an address from `base` (a /16) that moves every 60,000 flows, so
+ * 16-bit ports never repeat a tuple soon. */
+static __always_inline int bench_set_client(struct xdp_md *ctx, __u32 base, __u32 flow)
 {
 	if (!bench_restore_eth(ctx))
-		return XDP_DROP;
+		return -1;
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct tcphdr *tcp = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
 	if ((void *)(tcp + 1) > data_end)
-		return XDP_DROP;
-	bench_seq++;
-	tcp->source = bpf_htons((__u16)(bench_seq % 60000) + 1024);
-	/* Different client addresses too, so 16-bit ports never repeat a tuple soon. */
+		return -1;
+	tcp->source = bpf_htons((__u16)(flow % 60000) + 1024);
 	struct iphdr *ip = data + sizeof(struct ethhdr);
-	ip->saddr = bpf_htonl(0xcb007100 | ((bench_seq / 60000) & 0xff)); /* 203.0.113.x */
+	ip->saddr = bpf_htonl(base | ((flow / 60000) & 0xffff));
+	return 0;
+}
+
+/* New flows: a new client port each packet (table miss, Maglev, insert). */
+static __always_inline int bench_director_new(struct xdp_md *ctx)
+{
+	bench_seq++;
+	if (bench_set_client(ctx, 0xcb000000, bench_seq)) /* 203.0.x.x */
+		return XDP_DROP;
 	return vipd_director(ctx);
 }
 
@@ -92,18 +101,9 @@ int vipd_bench_director_new(struct xdp_md *ctx)
  * is twice the cost per packet. */
 static __always_inline int bench_director_conn(struct xdp_md *ctx)
 {
-	if (!bench_restore_eth(ctx))
-		return XDP_DROP;
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct tcphdr *tcp = data + sizeof(struct ethhdr) + sizeof(struct iphdr);
-	if ((void *)(tcp + 1) > data_end)
-		return XDP_DROP;
 	bench_seq++;
-	__u32 flow = bench_seq / 2;
-	tcp->source = bpf_htons((__u16)(flow % 60000) + 1024);
-	struct iphdr *ip = data + sizeof(struct ethhdr);
-	ip->saddr = bpf_htonl(0xc6120000 | ((flow / 60000) & 0xffff)); /* 198.18.x.x */
+	if (bench_set_client(ctx, 0xc6120000, bench_seq / 2)) /* 198.18.x.x */
+		return XDP_DROP;
 	return vipd_director(ctx);
 }
 

@@ -17,55 +17,23 @@
 //!    (3 x advert_int + skew).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lab_support::{in_table, status, wait_for};
 use vipd::daemon::status::Status;
 use vipd::lab::{client, LabGuard, LabOptions};
+
+mod lab_support;
 
 const SEED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/seed");
 const VIP: &str = "10.253.85.250:80";
 
 fn vipd() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vipd"))
-}
-
-fn status(lab: &LabGuard, node: &str) -> Option<Status> {
-    let out = lab
-        .command(node, vipd())
-        .unwrap()
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return None;
-    }
-    Some(serde_json::from_slice(&out.stdout).expect("status --json parses as Status"))
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            t0.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn in_table(st: &Status, rs: &str) -> bool {
-    let addr: SocketAddr = rs.parse().unwrap();
-    st.services[0]
-        .real(addr)
-        .is_some_and(|r| r.in_table && r.weight > 0)
 }
 
 fn get(lab: &LabGuard) -> Result<String, String> {

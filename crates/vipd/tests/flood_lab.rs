@@ -46,6 +46,19 @@ fn new_connections(lab: &LabGuard, stop: Arc<AtomicBool>) -> std::thread::JoinHa
     })
 }
 
+/// `hping3 -q ARGS --flood --rand-source VIP` from the client, until killed.
+fn hping3(lab: &LabGuard, args: &[&str]) -> std::process::Child {
+    lab.command("client", "hping3")
+        .unwrap()
+        .arg("-q")
+        .args(args)
+        .args(["--flood", "--rand-source", "10.253.85.250"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("hping3 (apt-get install hping3: the Makefile's deps do)")
+}
+
 struct Outcome {
     survival: Survival,
     new_ok: u32,
@@ -65,22 +78,7 @@ fn one_run(lab: &LabGuard, dir: &std::path::Path, sched: &str) -> Outcome {
 
     let stop = Arc::new(AtomicBool::new(false));
     // The second client starts with the flood.
-    let mut hping = lab
-        .command("client", "hping3")
-        .unwrap()
-        .args([
-            "-q",
-            "-S",
-            "-p",
-            "80",
-            "--flood",
-            "--rand-source",
-            "10.253.85.250",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("hping3 (apt-get install hping3: the Makefile's deps do)");
+    let mut hping = hping3(lab, &["-S", "-p", "80"]);
     let t0 = Instant::now();
     let loader = new_connections(lab, stop.clone());
     std::thread::sleep(Duration::from_secs(flood_secs()));
@@ -184,22 +182,7 @@ fn udp_run(lab: &LabGuard, dir: &std::path::Path) -> (Vec<String>, Vec<String>) 
             }
         })
     };
-    let mut hping = lab
-        .command("client", "hping3")
-        .unwrap()
-        .args([
-            "-q",
-            "--udp",
-            "-p",
-            "53",
-            "--flood",
-            "--rand-source",
-            "10.253.85.250",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("hping3");
+    let mut hping = hping3(lab, &["--udp", "-p", "53"]);
     std::thread::sleep(Duration::from_secs(flood_secs()));
     kill(&mut hping, nix::sys::signal::Signal::SIGINT);
     stop.store(true, Ordering::Relaxed);
