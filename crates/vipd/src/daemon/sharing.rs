@@ -41,7 +41,12 @@ pub const DEFAULT_KEY_FILE: &str = "/etc/vipd/sync.key";
 /// Datagrams of a dump sent per turn of the engine's loop.
 const DUMP_CHUNK: usize = 32;
 /// How long a starting director waits for a first answer to its table request.
-const FIRST_ANSWER: Duration = Duration::from_secs(1);
+const FIRST_ANSWER: Duration = Duration::from_secs(2);
+/// The request is sent again this often until a peer answers (a datagram
+/// can be lost, and a peer may be busy taking over the VIP).
+const REQUEST_AGAIN: Duration = Duration::from_millis(250);
+/// A peer's repeated request within this time is the same request.
+const SAME_REQUEST: Duration = Duration::from_secs(5);
 /// How long it waits for the dumps in all.
 const DUMP_TOTAL: Duration = Duration::from_secs(5);
 /// A connection is sent again every this many seconds while it lives.
@@ -162,6 +167,8 @@ pub struct SharingPart {
     /// Kinds of trouble already logged (each is logged once, then counted).
     logged: BTreeSet<String>,
     start_dump: Option<String>,
+    /// The peers whose table requests were answered, and when.
+    answered: Vec<(u64, Duration)>,
 }
 
 fn wall_s() -> u64 {
@@ -205,6 +212,12 @@ fn socket(plan: &SharePlan) -> Result<(std::net::UdpSocket, Vec<SocketAddr>), Sh
                 .map_err(|e| io(std::io::Error::from(e)))?;
             s.join_multicast_v4_n(g, &InterfaceIndexOrAddress::Index(idx))
                 .map_err(io)?;
+            // Send from the interface's own address, never from a VIP that
+            // happens to be on it (a killed director leaves its VIP behind):
+            // the peer holding that VIP would drop the datagram as martian.
+            if let Some(a) = iface_v4(&plan.interface) {
+                s.set_multicast_if_v4(&a).map_err(io)?;
+            }
             s.set_multicast_loop_v4(false).map_err(io)?;
             s.set_multicast_ttl_v4(u32::from(*ttl)).map_err(io)?;
             vec![SocketAddr::from((*g, plan.port))]
@@ -214,6 +227,15 @@ fn socket(plan: &SharePlan) -> Result<(std::net::UdpSocket, Vec<SocketAddr>), Sh
     };
     s.set_nonblocking(true).map_err(io)?;
     Ok((s.into(), dests))
+}
+
+/// The first IPv4 address of `iface` (the one it had first: not a VIP added
+/// later).
+fn iface_v4(iface: &str) -> Option<Ipv4Addr> {
+    nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter(|a| a.interface_name == iface)
+        .find_map(|a| a.address.as_ref()?.as_sockaddr_in().map(|s| s.ip()))
 }
 
 #[expect(
@@ -293,6 +315,7 @@ impl SharingPart {
             send_errors: 0,
             logged: BTreeSet::new(),
             start_dump: None,
+            answered: Vec::new(),
         })
     }
 
@@ -381,6 +404,13 @@ impl SharingPart {
                         heard = Some((id, false));
                     }
                     Ok(Incoming::DumpRequested { from: id }) => {
+                        // A starting director repeats its request until it
+                        // hears from someone: answer each director once.
+                        self.answered.retain(|(_, t)| now.saturating_sub(*t) < SAME_REQUEST);
+                        if self.answered.iter().any(|(p, _)| *p == id) {
+                            return heard;
+                        }
+                        self.answered.push((id, now));
                         let entries = lvs.shared_entries(true, &|_, _| true);
                         info!(
                             "connection sharing: director {id:016x} at {from} asked for the table: sending {} connections",
@@ -437,31 +467,48 @@ impl SharingPart {
     /// and installs what comes, until every peer that answered has finished,
     /// nobody answered within a second, or 5 s passed. Logs the outcome.
     pub async fn initial_dump(&mut self, lvs: &mut LvsPart) {
-        let req = self.share.request_dump(wall_s());
-        for to in &self.dests {
-            if self.sock.try_send_to(&req, *to).is_err() {
-                self.send_errors += 1;
-            }
-        }
         let t0 = datapath::monotonic();
         let before = self.installed + self.waiting;
         let mut wait = DumpWait::new(t0, FIRST_ANSWER, DUMP_TOTAL);
         info!("connection sharing: asking the peers for their connection tables before taking part in VRRP");
+        let mut heard_any = false;
+        let mut next_request = t0;
         let (answered, reason) = loop {
-            let until = match wait.poll(datapath::monotonic()) {
+            let now = datapath::monotonic();
+            let until = match wait.poll(now) {
                 DumpStatus::Done {
                     peers_answered,
                     reason,
                 } => break (peers_answered, reason),
                 DumpStatus::Waiting { until } => until,
             };
+            if !heard_any && now >= next_request {
+                let req = self.share.request_dump(wall_s());
+                for to in &self.dests {
+                    if self.sock.try_send_to(&req, *to).is_err() {
+                        self.send_errors += 1;
+                    }
+                }
+                next_request = now + REQUEST_AGAIN;
+            }
+            let until = if heard_any {
+                until
+            } else {
+                until.min(next_request)
+            };
             let left = until.saturating_sub(datapath::monotonic());
             tokio::select! {
                 ev = self.next() => {
                     let now = datapath::monotonic();
                     match self.handle(ev, lvs) {
-                        Some((id, false)) => wait.on_entries(now, id),
-                        Some((id, true)) => wait.on_end(now, id),
+                        Some((id, false)) => {
+                            heard_any = true;
+                            wait.on_entries(now, id);
+                        }
+                        Some((id, true)) => {
+                            heard_any = true;
+                            wait.on_end(now, id);
+                        }
                         None => {}
                     }
                 }
