@@ -82,7 +82,7 @@ fn expected() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
                     "has no `group { ... }`",
                     "unknown keyword `VI_2` in vrrp_sync_group",
                     "unknown keyword `VI_3` in vrrp_sync_group",
-                    "`lvs_sync_daemon_interface` is not supported",
+                    "`lvs_sync_daemon_interface` is keepalived 1.2.x's spelling",
                 ],
                 old2(1),
             ]

@@ -515,8 +515,8 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (
         Instance,
         "lvs_sync_daemon_interface",
-        Unsupported,
-        "keepalived 1.2.x; vipd streams connections itself",
+        Implemented,
+        "keepalived 1.2.x: read as `lvs_sync_daemon IFACE INSTANCE`, with a warning",
     ),
     // ---- authentication
     (

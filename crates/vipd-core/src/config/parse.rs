@@ -36,6 +36,7 @@ pub fn build(
         diags,
         host,
         missing_ifs: Vec::new(),
+        sync_iface: None,
     };
     let mut cfg = Config::default();
     for n in nodes {
@@ -102,6 +103,17 @@ pub fn build(
             _ => cx.other(Ctx::Top, n),
         }
     }
+    // keepalived 1.2.x's `lvs_sync_daemon_interface IFACE` in an instance is
+    // today's `lvs_sync_daemon IFACE INSTANCE` (unless that is given).
+    if cfg.global_defs.lvs_sync_daemon.is_none() {
+        if let Some((interface, instance)) = cx.sync_iface.take() {
+            cfg.global_defs.lvs_sync_daemon = Some(LvsSyncDaemon {
+                interface,
+                instance: Some(instance),
+                ..LvsSyncDaemon::default()
+            });
+        }
+    }
     cx.cross_checks(&cfg);
     cfg
 }
@@ -111,6 +123,8 @@ struct Cx<'a, 'h> {
     host: Option<&'a HostCheck<'h>>,
     /// Interfaces already reported missing (one warning per name).
     missing_ifs: Vec<String>,
+    /// The first 1.2.x `lvs_sync_daemon_interface`: (interface, instance).
+    sync_iface: Option<(String, String)>,
 }
 
 impl Cx<'_, '_> {
@@ -1269,6 +1283,26 @@ impl Cx<'_, '_> {
                 "notify" => v.notify = self.notify(l),
                 "notify_master_rx_lower_pri" => v.notify_master_rx_lower_pri = self.notify(l),
                 "smtp_alert" => v.smtp_alert = self.opt_bool(l),
+                "lvs_sync_daemon_interface" => {
+                    let iface = self.arg(l).map(|w| w.text.clone());
+                    self.err(
+                        Diagnostic::warning(
+                            "`lvs_sync_daemon_interface` is keepalived 1.2.x's spelling of `lvs_sync_daemon`",
+                        )
+                        .at(l.keyword.span)
+                        .note("keepalived 2.x no longer knows it; vipd reads it as `lvs_sync_daemon IFACE INSTANCE` in global_defs")
+                        .help(format!(
+                            "write `lvs_sync_daemon {} {}` in global_defs",
+                            iface.as_deref().unwrap_or("IFACE"),
+                            v.name
+                        )),
+                    );
+                    if let Some(i) = iface {
+                        if self.sync_iface.is_none() {
+                            self.sync_iface = Some((i, v.name.clone()));
+                        }
+                    }
+                }
                 _ => self.other(Ctx::Instance, l),
             }
         }

@@ -245,4 +245,22 @@ mod tests {
         let text = format!("global_defs {{\n lvs_sync_daemon eth1\n}}\n{PAIR}");
         assert!(plan(&cfg(&text), false, false).is_ok());
     }
+
+    #[test]
+    fn the_1_2_x_spelling_in_an_instance_names_the_interface() {
+        let text = PAIR.replace(
+            " interface eth1\n",
+            " interface eth1\n lvs_sync_daemon_interface eth2\n",
+        );
+        let r = config::parse_str("t.conf", &text);
+        assert_eq!(r.diagnostics.error_count(), 0);
+        assert!(r.diagnostics.items.iter().any(|d| d
+            .message
+            .contains("`lvs_sync_daemon_interface` is keepalived 1.2.x's spelling")));
+        let p = plan(&r.config, true, false).unwrap();
+        assert_eq!(
+            (p.interface.as_str(), p.instance.as_deref()),
+            ("eth2", Some("VI_1"))
+        );
+    }
 }
