@@ -971,15 +971,7 @@ fn datapath_bench_runs_every_variant_and_cleans_up() {
     require_root();
     let r = vipd::datapath::bench::run(&bench_args(MethodChoice::Auto)).unwrap();
     let names: Vec<&str> = r.samples.iter().map(|s| s.variant).collect();
-    let mut expected = vec![
-        "kernel_fwd",
-        "xdp_tx_bare",
-        "xdp_tx_encap_bare",
-        "director_est",
-        "director_new",
-        "director_conn",
-        "director_conn_sync",
-    ];
+    let mut expected = vipd::datapath::bench::VARIANTS.to_vec();
     match r.method {
         Method::LiveFrames => {
             assert!(r.live_frames_refused.is_none());
@@ -1022,14 +1014,7 @@ fn datapath_bench_test_runs_verify_every_variant() {
     assert_eq!(r.method, Method::TestRun);
     assert!(r.live_frames_refused.is_none(), "not even tried");
     let names: Vec<&str> = r.samples.iter().map(|s| s.variant).collect();
-    let one = [
-        "xdp_tx_bare",
-        "xdp_tx_encap_bare",
-        "director_est",
-        "director_new",
-        "director_conn",
-        "director_conn_sync",
-    ];
+    let one = &vipd::datapath::bench::VARIANTS[1..]; // no kernel_fwd without live frames
     assert_eq!(names, [one, one].concat());
     let ns = |v: &str| {
         r.samples
@@ -1042,10 +1027,16 @@ fn datapath_bench_test_runs_verify_every_variant() {
     assert_bench_namespace_gone(&r.namespace);
 }
 
-/// A SYN from a spoofed-looking source number `i` (198.18.0.0/15, as a flood).
+/// Flood source number `i`: an address in 198.18.0.0/15 and a port.
+fn flood_source(i: u32) -> (String, u16) {
+    let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i);
+    (src.to_string(), 1024 + (i % 60_000) as u16)
+}
+
+/// A SYN from flood source `i`.
 fn flood_syn(i: u32) -> Vec<u8> {
-    let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i).to_string();
-    syn_from(&src, 1024 + (i % 60_000) as u16, &[]).1
+    let (src, port) = flood_source(i);
+    syn_from(&src, port, &[]).1
 }
 
 #[test]
@@ -1197,8 +1188,8 @@ fn a_udp_flood_never_evicts_an_active_udp_flow() {
         "the second datagram confirms the flow"
     );
     for i in 0..5_000u32 {
-        let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i).to_string();
-        assert_eq!(fx.run(&dgram(&src, 1024 + (i % 60_000) as u16)).0, XDP_TX);
+        let (src, port) = flood_source(i);
+        assert_eq!(fx.run(&dgram(&src, port)).0, XDP_TX);
     }
     let new_before = fx.counter("conn_new");
     for _ in 0..3 {

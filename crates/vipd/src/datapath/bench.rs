@@ -137,6 +137,17 @@ const OWN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x85, 0x11];
 const NEXT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x85, 0x01];
 const VIP: &str = "10.253.85.250";
 
+/// Every variant, in the order they run and print.
+pub const VARIANTS: [&str; 7] = [
+    "kernel_fwd",
+    "xdp_tx_bare",
+    "xdp_tx_encap_bare",
+    "director_est",
+    "director_new",
+    "director_conn",
+    "director_conn_sync",
+];
+
 /// One measurement.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -743,15 +754,7 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
     if let Some(why) = &res.live_frames_refused {
         println!("  (live frames refused by this kernel: {why})");
     }
-    let names = [
-        "kernel_fwd",
-        "xdp_tx_bare",
-        "xdp_tx_encap_bare",
-        "director_est",
-        "director_new",
-        "director_conn",
-        "director_conn_sync",
-    ];
+    let names = VARIANTS;
     let mean = |v: &str| {
         let xs: Vec<f64> = samples
             .iter()

@@ -671,16 +671,18 @@ impl Director {
 
     /// The connection table's entry for a flow, if any.
     pub fn conn(&self, flow: &Flow) -> Result<Option<abi::Conn>> {
-        let m: HashMap<&MapData, Flow, abi::Conn> = HashMap::try_from(
-            self.ebpf
-                .map("conns")
-                .ok_or(DatapathError::Missing("conns"))?,
-        )
-        .map_err(map_err("conns"))?;
+        self.lookup_conn("conns", flow)
+    }
+
+    /// `flow`'s entry in `conns` or `half_open`, if any.
+    fn lookup_conn(&self, map: &'static str, flow: &Flow) -> Result<Option<abi::Conn>> {
+        let m: HashMap<&MapData, Flow, abi::Conn> =
+            HashMap::try_from(self.ebpf.map(map).ok_or(DatapathError::Missing(map))?)
+                .map_err(map_err(map))?;
         match m.get(flow, 0) {
             Ok(c) => Ok(Some(c)),
             Err(aya::maps::MapError::KeyNotFound) => Ok(None),
-            Err(e) => Err(map_err("conns")(e)),
+            Err(e) => Err(map_err(map)(e)),
         }
     }
 
@@ -818,17 +820,7 @@ impl Director {
 
     /// The half-open table's entry for a flow, if any.
     pub fn half_open(&self, flow: &Flow) -> Result<Option<abi::Conn>> {
-        let m: HashMap<&MapData, Flow, abi::Conn> = HashMap::try_from(
-            self.ebpf
-                .map("half_open")
-                .ok_or(DatapathError::Missing("half_open"))?,
-        )
-        .map_err(map_err("half_open"))?;
-        match m.get(flow, 0) {
-            Ok(c) => Ok(Some(c)),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
-            Err(e) => Err(map_err("half_open")(e)),
-        }
+        self.lookup_conn("half_open", flow)
     }
 
     /// Runs the program once over `frame` as if received on `ifindex`
