@@ -19,6 +19,7 @@
 //! - `director`: the director's desired state from the config model (health specs, data-plane specs).
 //! - `reload`: what a configuration reload changes (config diff).
 //! - `lab`: the lab's nodes, names and addresses (`vipd lab` builds them).
+//! - `restart`: what a vipd stopping for a restart tells the next one (SIGQUIT).
 //! - `sync`: connection sharing between directors (wire format, auth, replay, batching).
 #![forbid(unsafe_code)]
 
@@ -31,6 +32,7 @@ pub mod lab;
 pub mod plan;
 pub mod realserver;
 pub mod reload;
+pub mod restart;
 pub mod sched;
 pub mod sync;
 pub mod vrrp;

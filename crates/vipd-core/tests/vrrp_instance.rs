@@ -236,6 +236,62 @@ fn shutdown_sends_priority_zero_and_removes_vips() {
 }
 
 #[test]
+fn handover_keeps_the_vips_and_sends_no_priority_zero() {
+    let (mut i, _, at) = master(100);
+    i.handover(at + secs(0.2));
+    assert_eq!(
+        drain(&mut i),
+        vec![Action::StateChanged {
+            from: State::Master,
+            to: State::Stopped,
+            reason: Reason::Handover
+        }]
+    );
+    assert_eq!(i.poll_timeout(), None);
+    // A backup cannot take over before 2 x 1 s + our skew (156/256 s).
+    assert_eq!(
+        i.takeover_margin(),
+        Duration::from_secs(2) + Duration::from_secs(156) / 256
+    );
+}
+
+#[test]
+fn resume_is_master_at_once_and_keeps_advertising() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(cfg(100)).unwrap();
+    i.resume(t0);
+    assert_eq!(i.state(), State::Master);
+    let actions = drain(&mut i);
+    assert!(matches!(&actions[0], Action::SendAdvert(r) if r.priority == 100));
+    // The VIPs are (re)added: a no-op for addresses the old process left.
+    assert!(actions.contains(&Action::AddVips));
+    assert!(actions.contains(&Action::StateChanged {
+        from: State::Init,
+        to: State::Master,
+        reason: Reason::Resumed
+    }));
+    assert_eq!(i.poll_timeout(), Some(t0 + secs(1.0)));
+    // A higher-priority peer still wins as usual.
+    i.handle_packet(t0 + secs(0.5), &advert(PEER, 200)).unwrap();
+    assert_eq!(i.state(), State::Backup);
+}
+
+#[test]
+fn resume_with_a_tracked_object_down_is_fault() {
+    let t0 = Instant::now();
+    let mut c = cfg(100);
+    c.track = vec![Track {
+        kind: TrackKind::Interface,
+        name: "eth0".into(),
+        weight: 0,
+    }];
+    let mut i = Instance::new(c).unwrap();
+    i.set_tracked(t0, TrackKind::Interface, "eth0", false);
+    i.resume(t0);
+    assert_eq!(i.state(), State::Fault);
+}
+
+#[test]
 fn receive_checks_discard_with_a_reason() {
     let t0 = Instant::now();
     let mut i = Instance::new(cfg(100)).unwrap();

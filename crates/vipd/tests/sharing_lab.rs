@@ -9,7 +9,9 @@
 //!    first;
 //! 3. `TERM` of dir1: dir2 takes over at once (priority 0);
 //! 4. dir1 starts again (failback);
-//! 5. `HUP` of dir1 with a fourth real server added.
+//! 5. `HUP` of dir1 with a fourth real server added;
+//! 6. a restart of dir1's vipd (`QUIT`, then start): the new vipd adopts the
+//!    program and tables the old one left pinned, and resumes as MASTER.
 //!
 //! Every connection must be answered by its real server after every event.
 //! The scheduler comes from `VIPD_SHARE_SCHEDS` (default `rr,mh`; the
@@ -28,41 +30,11 @@ use nix::sys::signal::Signal;
 use vipd::lab::{LabGuard, LabOptions};
 
 fn scheds() -> Vec<String> {
-    std::env::var("VIPD_SHARE_SCHEDS")
-        .unwrap_or_else(|_| "rr,mh".into())
-        .split(',')
-        .map(str::to_owned)
-        .collect()
-}
-
-/// A baseline run (`VIPD_UNDER_TEST`): another build, perhaps without
-/// sharing: no sharing flags, nothing asserted, only reported.
-fn baseline() -> bool {
-    std::env::var_os("VIPD_UNDER_TEST").is_some()
+    scheds_from("VIPD_SHARE_SCHEDS", "rr,mh")
 }
 
 fn strict() -> bool {
     !baseline()
-}
-
-/// The seed's file for `node` with the scheduler `sched` (`X+persistence`:
-/// persistence_timeout 300).
-fn conf(dir: &Path, name: &str, sched: &str) -> PathBuf {
-    let (algo, persist) = match sched.split_once('+') {
-        Some((a, _)) => (a, true),
-        None => (sched, false),
-    };
-    let p = seed_conf(dir, name, |t| {
-        let t = t.replace("lb_algo rr", &format!("lb_algo {algo}"));
-        if persist {
-            t.replace("persistence_timeout 0", "persistence_timeout 300")
-        } else {
-            t
-        }
-    });
-    let out = dir.join(format!("{sched}-{name}"));
-    std::fs::rename(&p, &out).unwrap();
-    out
 }
 
 struct Directors<'a> {
@@ -121,8 +93,8 @@ fn chain(lab: &LabGuard, dir: &Path, key: &Path, sched: &str, results: &mut Vec<
         lab,
         dir: dir.to_owned(),
         key: key.to_owned(),
-        master: conf(dir, "keepalived-master.conf", sched),
-        backup: conf(dir, "keepalived-backup.conf", sched),
+        master: seed_conf_sched(dir, "keepalived-master.conf", sched),
+        backup: seed_conf_sched(dir, "keepalived-backup.conf", sched),
         d1: None,
         d2: None,
         starts: 0,
@@ -190,6 +162,28 @@ fn chain(lab: &LabGuard, dir: &Path, key: &Path, sched: &str, results: &mut Vec<
         in_table(&status(lab, "dir1")?, "10.253.26.4:80").then_some(())
     });
     check("HUP adding a real server", sched, &mut conns, 5, results);
+
+    // A restart of dir1's vipd (QUIT, then start): its program forwards
+    // meanwhile, the new vipd adopts the pinned connections and resumes as
+    // MASTER before dir2's master down timer fires. (A baseline build treats
+    // QUIT as a crash.)
+    kill(d.d1.as_mut().unwrap(), Signal::SIGQUIT);
+    d.start("dir1");
+    if strict() {
+        wait_for(
+            "dir1 to take over its pinned program",
+            Duration::from_secs(60),
+            || status(lab, "dir1")?.restart,
+        );
+    }
+    wait_master(lab, "dir1", Duration::from_secs(60));
+    check(
+        "restart of the master's vipd",
+        sched,
+        &mut conns,
+        6,
+        results,
+    );
 
     if strict() && sched == scheds()[0] {
         hostile_datagrams(lab, &d.key);
@@ -414,8 +408,8 @@ fn sharing_lag_under_load() {
         lab: &lab,
         dir: dir.clone(),
         key: key.clone(),
-        master: conf(&dir, "keepalived-master.conf", "rr"),
-        backup: conf(&dir, "keepalived-backup.conf", "rr"),
+        master: seed_conf_sched(&dir, "keepalived-master.conf", "rr"),
+        backup: seed_conf_sched(&dir, "keepalived-backup.conf", "rr"),
         d1: None,
         d2: None,
         starts: 0,

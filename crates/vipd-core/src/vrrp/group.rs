@@ -91,6 +91,19 @@ impl Node {
         self.settle(now);
     }
 
+    /// Starts every instance; those named in `resume` start as MASTER at once
+    /// ([`Instance::resume`]: vipd restarted while they were MASTER).
+    pub fn start_resuming(&mut self, now: Instant, resume: &[String]) {
+        for i in &mut self.instances {
+            if resume.iter().any(|n| n == i.name()) {
+                i.resume(now);
+            } else {
+                i.start(now);
+            }
+        }
+        self.settle(now);
+    }
+
     /// Delivers an advert received on `interface` to the instance of that
     /// interface and VRID. `None` if there is none.
     pub fn handle_packet(
@@ -120,6 +133,14 @@ impl Node {
     pub fn set_tracked(&mut self, now: Instant, kind: TrackKind, name: &str, up: bool) {
         for i in &mut self.instances {
             i.set_tracked(now, kind, name, up);
+        }
+        self.settle(now);
+    }
+
+    /// Stops every instance for a restart of vipd ([`Instance::handover`]).
+    pub fn handover(&mut self, now: Instant) {
+        for i in &mut self.instances {
+            i.handover(now);
         }
         self.settle(now);
     }

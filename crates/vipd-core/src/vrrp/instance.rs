@@ -324,6 +324,12 @@ pub enum Reason {
     },
     /// Shutdown requested (SIGTERM).
     Shutdown,
+    /// Stopped for a restart of vipd (SIGQUIT): the VIPs stay, no priority 0.
+    Handover,
+    /// vipd restarted while MASTER and resumes at once, holding the VIPs the
+    /// previous process left (the restart took less than Master_Down_Interval,
+    /// so no backup can have taken over).
+    Resumed,
 }
 
 impl fmt::Display for Reason {
@@ -367,6 +373,14 @@ impl fmt::Display for Reason {
                 state,
             } => write!(f, "sync group {group}: member {member} is {state}"),
             Reason::Shutdown => write!(f, "shutting down"),
+            Reason::Handover => write!(
+                f,
+                "stopping for a restart: VIPs kept, no priority-0 advert"
+            ),
+            Reason::Resumed => write!(
+                f,
+                "vipd restarted while MASTER: resuming, VIPs kept"
+            ),
         }
     }
 }
@@ -642,6 +656,19 @@ impl Instance {
         adver * self.config.down_timer_adverts + self.skew_time()
     }
 
+    /// How long after this MASTER's last advert before a stop no backup can
+    /// have taken over yet: a backup waits its Master_Down_Interval from the
+    /// last advert it heard, which may have left one advert interval before
+    /// the stop; its skew, for a lower priority, is at least ours. So: our
+    /// Master_Down_Interval less one advert interval.
+    pub fn takeover_margin(&self) -> Duration {
+        let adver = match self.config.version {
+            Version::V2 => self.config.advert_int,
+            Version::V3 => self.master_adver_int,
+        };
+        self.master_down_interval().saturating_sub(adver)
+    }
+
     /// Starts the instance (RFC 3768 §6.4.1): FAULT if a tracked object is down,
     /// MASTER if we own the addresses, BACKUP otherwise.
     pub fn start(&mut self, now: Instant) {
@@ -655,6 +682,32 @@ impl Instance {
         } else {
             self.become_backup(now, Reason::Startup);
         }
+    }
+
+    /// Starts as MASTER at once (a restart of vipd while this instance was
+    /// MASTER, quicker than Master_Down_Interval): no VIP removal, adverts
+    /// from now on. A tracked object down still means FAULT.
+    pub fn resume(&mut self, now: Instant) {
+        if self.state != State::Init {
+            return;
+        }
+        if let Some(reason) = self.fault_reason() {
+            self.become_fault(now, reason);
+        } else {
+            self.become_master(now, Reason::Resumed);
+        }
+    }
+
+    /// Stops for a restart of vipd (SIGQUIT): unlike [`Instance::shutdown`], a
+    /// MASTER neither sends priority 0 nor drops its VIPs; the next process
+    /// resumes within Master_Down_Interval, so backups keep waiting.
+    pub fn handover(&mut self, now: Instant) {
+        let _ = now;
+        if matches!(self.state, State::Init | State::Stopped) {
+            return;
+        }
+        self.timers.stop_all();
+        self.change_state(State::Stopped, Reason::Handover);
     }
 
     /// Shuts down (SIGTERM): a MASTER sends priority 0 so that a backup takes over

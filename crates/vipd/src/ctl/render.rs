@@ -248,6 +248,13 @@ pub fn text(st: &Status) -> String {
             let _ = writeln!(o, "connection sharing: {why}");
         }
     }
+    if let Some(r) = &st.restart {
+        let _ = writeln!(
+            o,
+            "restart: took over the previous vipd's program after {} ms with {} connections, {} handshakes and {} persistence templates ({} waited for their real server, {} no longer configured)",
+            r.old_program_ms, r.conns, r.half_open, r.templates, r.waiting, r.not_configured
+        );
+    }
     if !st.counters.is_empty() {
         let nz: Vec<String> = st
             .counters

@@ -20,6 +20,7 @@ use super::status::{self, Status};
 use super::vrrp::VrrpPart;
 use super::DaemonArgs;
 use crate::ctl::{self, server::Pending, Request, Response};
+use crate::vrrp_io::driver::Stop;
 
 /// What the loop needs from the command line.
 #[derive(Debug)]
@@ -86,6 +87,7 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
@@ -99,7 +101,57 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
     };
     drop(ctl_tx);
 
-    let mut engine = Engine::new(opts, checked)?;
+    // After a restart (SIGQUIT): VRRP resumes first, within the margin before
+    // a backup takes over; the previous program forwards meanwhile.
+    let mut checked = checked;
+    let restart = take_restart_record(&stem);
+    let mut resumed = None;
+    let mut restart_mode = None;
+    if let Some(r) = &restart {
+        let ago = now_ms().saturating_sub(r.stopped_at_ms);
+        info!(
+            "restart: vipd {} (pid {}) stopped {ago} ms ago for a restart{}",
+            r.version,
+            r.pid,
+            match &r.iface {
+                Some(i) => format!(", leaving its data plane running on {i}"),
+                None => String::new(),
+            }
+        );
+        restart_mode = r.xdp_mode.as_deref().map(|m| match m {
+            "native" => aya::programs::XdpMode::Driver,
+            _ => aya::programs::XdpMode::Skb,
+        });
+        if let Some(spec) = checked.vrrp.as_ref() {
+            let names: Vec<&str> = spec
+                .instances
+                .iter()
+                .map(|i| i.core.name.as_str())
+                .collect();
+            let decisions = r.resume(now_ms(), &names);
+            let mut resume = Vec::new();
+            for d in decisions {
+                info!("restart: {d}");
+                if let vipd_core::restart::Resume::Master(n) = d {
+                    resume.push(n);
+                }
+            }
+            if !resume.is_empty() {
+                let spec = checked.vrrp.take().expect("checked above");
+                resumed = Some(VrrpPart::start_resuming(spec, resume));
+            }
+        }
+    }
+    let mut engine = match Engine::new(opts, checked, resumed.is_some(), restart_mode) {
+        Ok(e) => e,
+        Err(e) => {
+            if let Some(v) = resumed {
+                v.stop(Stop::Clean).await;
+            }
+            return Err(e);
+        }
+    };
+    engine.vrrp = resumed;
     engine.start_vrrp().await;
     info!(
         "vipd {} started (pid {}): {}; control socket {}",
@@ -119,6 +171,7 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
+            _ = quit.recv() => break "SIGQUIT",
             ev = async { engine.vrrp.as_mut().expect("guarded").next().await }, if engine.vrrp.is_some() => {
                 match ev {
                     None => engine.vrrp_changed(),
@@ -166,8 +219,13 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
             }
         }
     };
-    info!("{why}: stopping");
-    engine.shutdown().await;
+    if why == "SIGQUIT" {
+        info!("SIGQUIT: stopping for a restart (the data plane keeps forwarding, VIPs kept)");
+        engine.handover(&stem).await;
+    } else {
+        info!("{why}: stopping");
+        engine.shutdown().await;
+    }
     ctl_task.abort();
     if let Some(t) = metrics_task {
         t.abort();
@@ -181,6 +239,34 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
     }
 }
 
+/// Where a vipd stopping for a restart leaves its record.
+fn restart_record_path(stem: &str) -> PathBuf {
+    PathBuf::from(ctl::RUN_DIR).join(format!("{stem}.restart"))
+}
+
+/// Reads and removes the restart record (a record is used once).
+fn take_restart_record(stem: &str) -> Option<vipd_core::restart::Record> {
+    let path = restart_record_path(stem);
+    let bytes = std::fs::read(&path).ok()?;
+    let _ = std::fs::remove_file(&path);
+    match serde_json::from_slice(&bytes) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warn!(
+                "ignoring the unreadable restart record {}: {e}",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 #[derive(Debug, Clone, Copy)]
 enum DumpKind {
     Data,
@@ -188,7 +274,15 @@ enum DumpKind {
 }
 
 impl Engine {
-    fn new(opts: Options, checked: Checked) -> anyhow::Result<Self> {
+    /// `resumed`: VRRP already runs (resumed after a restart);
+    /// `restart_mode`: how the previous vipd attached its pinned program.
+    fn new(
+        opts: Options,
+        checked: Checked,
+        resumed: bool,
+        restart_mode: Option<aya::programs::XdpMode>,
+    ) -> anyhow::Result<Self> {
+        let has_vrrp = checked.vrrp.is_some() || resumed;
         let config = checked.config;
         let notes = checked.notes;
         // The data plane first (loading it takes a few seconds on a busy
@@ -196,7 +290,7 @@ impl Engine {
         // Without VRRP this node serves as if MASTER (ha_suspend never pauses).
         let mut lvs = match checked.lvs {
             Some(spec) => Some(
-                LvsPart::start(spec, checked.vrrp.is_none(), opts.args.xdp_mode)
+                LvsPart::start(spec, !has_vrrp || resumed, opts.args.xdp_mode, restart_mode)
                     .context("starting the checkers and the data plane")?,
             ),
             None => None,
@@ -204,7 +298,7 @@ impl Engine {
         // Connection sharing, with the data plane.
         let (mut sharing, mut sharing_off) = (None, None);
         if let Some(l) = lvs.as_mut() {
-            match vipd_core::sync::plan::plan(&config, checked.vrrp.is_some(), opts.args.no_sync) {
+            match vipd_core::sync::plan::plan(&config, has_vrrp, opts.args.no_sync) {
                 Ok(plan) => {
                     let key = sharing::read_key(opts.args.sync_key.as_deref())?;
                     sharing = Some(
@@ -238,7 +332,9 @@ impl Engine {
         if let (Some(s), Some(l)) = (self.sharing.as_mut(), self.lvs.as_mut()) {
             s.initial_dump(l).await;
         }
-        self.vrrp = self.pending_vrrp.take().map(VrrpPart::start);
+        if let Some(spec) = self.pending_vrrp.take() {
+            self.vrrp = Some(VrrpPart::start(spec));
+        }
     }
 
     /// A VRRP instance changed state (the driver logged the transition):
@@ -302,7 +398,7 @@ impl Engine {
         if diff.vrrp_changed {
             if let Some(v) = self.vrrp.take() {
                 info!("reload: VRRP configuration changed, restarting VRRP");
-                v.stop().await;
+                v.stop(Stop::Clean).await;
             }
             self.vrrp = checked.vrrp.map(VrrpPart::start);
         }
@@ -315,7 +411,7 @@ impl Engine {
             }
             (None, Some(spec)) => {
                 let master = self.vrrp.as_ref().is_none_or(VrrpPart::is_master);
-                match LvsPart::start(spec, master, self.opts.args.xdp_mode) {
+                match LvsPart::start(spec, master, self.opts.args.xdp_mode, None) {
                     Ok(l) => self.lvs = Some(l),
                     Err(e) => {
                         applied_with.push(format!("starting the checkers and data plane: {e}"))
@@ -359,11 +455,83 @@ impl Engine {
         }
     }
 
+    /// Stops for a restart (SIGQUIT): VRRP stops without priority 0 and keeps
+    /// the VIPs, the data plane stays attached with its tables pinned, and a
+    /// record tells the next vipd what to resume (see `vipd_core::restart`).
+    async fn handover(&mut self, stem: &str) {
+        let stopped_at_ms = now_ms();
+        let masters = self
+            .vrrp
+            .as_ref()
+            .map(VrrpPart::masters)
+            .unwrap_or_default();
+        if let Some(v) = self.vrrp.take() {
+            v.stop(Stop::Handover).await;
+        }
+        if let (Some(sh), Some(l)) = (self.sharing.take(), self.lvs.as_mut()) {
+            sh.stop(l);
+        }
+        let mut record = vipd_core::restart::Record {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            stopped_at_ms,
+            config_file: self.opts.file.clone(),
+            iface: None,
+            xdp_mode: None,
+            pin_dir: None,
+            masters: masters
+                .into_iter()
+                .map(|(name, margin)| vipd_core::restart::Master {
+                    name,
+                    resume_until_ms: stopped_at_ms + margin.as_millis() as u64,
+                })
+                .collect(),
+        };
+        if let Some(l) = self.lvs.take() {
+            let iface = l.iface().to_owned();
+            match l.handover() {
+                Ok((dir, mode)) => {
+                    record.iface = Some(iface);
+                    record.xdp_mode = Some(
+                        if mode == aya::programs::XdpMode::Driver {
+                            "native"
+                        } else {
+                            "generic"
+                        }
+                        .to_owned(),
+                    );
+                    record.pin_dir = Some(dir.display().to_string());
+                }
+                Err(e) => error!(
+                    "cannot leave the data plane running for the next vipd ({e}): it is detached, connections are not carried over"
+                ),
+            }
+        }
+        let path = restart_record_path(stem);
+        let written = serde_json::to_vec_pretty(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&path, b));
+        match written {
+            Ok(()) => info!(
+                "restart record written to {}: start vipd again{} to carry on",
+                path.display(),
+                match record.masters.iter().map(|m| m.resume_until_ms).min() {
+                    Some(until) => format!(
+                        " within {} ms (before a backup takes the VIPs)",
+                        until.saturating_sub(stopped_at_ms)
+                    ),
+                    None => String::new(),
+                }
+            ),
+            Err(e) => error!("writing the restart record {}: {e}", path.display()),
+        }
+    }
+
     async fn shutdown(&mut self) {
         // VRRP first: the peer takes the VIP over at once (priority 0) while
         // this node still forwards what reaches it.
         if let Some(v) = self.vrrp.take() {
-            v.stop().await;
+            v.stop(Stop::Clean).await;
         }
         if let (Some(sh), Some(l)) = (self.sharing.take(), self.lvs.as_mut()) {
             sh.stop(l);
@@ -442,6 +610,7 @@ impl Engine {
             counters: Default::default(),
             tables: None,
             sharing: None,
+            restart: None,
         }
     }
 

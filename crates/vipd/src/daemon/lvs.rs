@@ -19,9 +19,10 @@ use vipd_core::sync::Entry;
 
 use super::status;
 use crate::datapath::neigh::{self, NextHop};
-use crate::datapath::{self, AttachMode, Director, Sizes, COUNTER_NAMES};
+use crate::datapath::{self, pin, AttachMode, Director, Sizes, COUNTER_NAMES};
 use crate::probe::driver::{HealthDriver, Update};
 use crate::probe::Prober;
+use aya::programs::XdpMode;
 
 /// Errors of the LVS part.
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +226,36 @@ struct Datapath {
     flood: vipd_core::conntable::FloodWatch,
     /// Shared entries waiting for their real server.
     parked: translate::Parked,
+    /// A restart in progress: the previous vipd's program still forwards on
+    /// its pinned link until this one's tables are ready.
+    adoption: Option<Adoption>,
+    /// What the last restart carried over.
+    adopted: Option<status::Adopted>,
+}
+
+/// The previous vipd's pinned program and tables, until the swap.
+#[derive(Debug)]
+struct Adoption {
+    pinned: pin::Pinned,
+    mode: XdpMode,
+    since: Instant,
+    /// The first copy is made: from now on the swap may come.
+    copied: bool,
+}
+
+/// How long a restarted vipd lets the previous program forward while the
+/// real servers that its connections use are not in the new tables yet
+/// (`alpha`: down until checked).
+const ADOPT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What one pass over the previous vipd's tables did.
+#[derive(Debug, Default, Clone, Copy)]
+struct AdoptPass {
+    conns: u64,
+    half_open: u64,
+    templates: u64,
+    waiting: u64,
+    dropped: u64,
 }
 
 /// The running checkers and data plane.
@@ -247,9 +278,32 @@ fn seed() -> u64 {
 impl LvsPart {
     /// Loads and attaches the data plane, starts the checkers. `master`: this
     /// node is VRRP MASTER (true when VRRP does not run) for `ha_suspend`.
-    pub fn start(spec: LvsSpec, master: bool, mode: AttachMode) -> Result<Self, LvsError> {
+    ///
+    /// If the previous vipd stopped for a restart and left its program pinned
+    /// on this interface, the new program is not attached: it takes over the
+    /// pinned link, with the pinned connections copied in, once its tables
+    /// hold their real servers (see [`pin`]). `restart_mode` is how the
+    /// previous process had attached it.
+    pub fn start(
+        spec: LvsSpec,
+        master: bool,
+        mode: AttachMode,
+        restart_mode: Option<XdpMode>,
+    ) -> Result<Self, LvsError> {
         let sizes = Sizes::default();
-        info!("data plane: loading the XDP director for {}", spec.iface);
+        let pinned = match pin::existing_root() {
+            Some(root) => pin::Pinned::open(&pin::dir(&root, &spec.iface))?,
+            None => None,
+        };
+        info!(
+            "data plane: loading the XDP director for {}{}",
+            spec.iface,
+            if pinned.is_some() {
+                " (the previous vipd's program forwards meanwhile: restart)"
+            } else {
+                ""
+            }
+        );
         let mut dir = Director::load(sizes)?;
         let n = dir.sync_ifaddrs()?;
         if n == 0 {
@@ -269,8 +323,28 @@ impl LvsPart {
             })
             .collect();
         let hops = neigh::keep_resolved(&rips.into_iter().collect::<Vec<_>>())?;
-        let mode = dir.attach(&spec.iface, mode)?;
-        let attach = format!("{} ({:?})", spec.iface, mode);
+        let (adoption, attach) = match pinned {
+            Some(pinned) => {
+                let mode = restart_mode.unwrap_or(XdpMode::Skb);
+                let attach = format!(
+                    "{} ({:?}, adopted from the previous vipd)",
+                    spec.iface, mode
+                );
+                (
+                    Some(Adoption {
+                        pinned,
+                        mode,
+                        since: Instant::now(),
+                        copied: false,
+                    }),
+                    attach,
+                )
+            }
+            None => {
+                let mode = dir.attach(&spec.iface, mode)?;
+                (None, format!("{} ({:?})", spec.iface, mode))
+            }
+        };
         let mut part = LvsPart {
             dp: Datapath {
                 dir,
@@ -285,15 +359,210 @@ impl LvsPart {
                 fill: datapath::TableFill::default(),
                 flood: vipd_core::conntable::FloodWatch::new(),
                 parked: translate::Parked::new(sizes.conns as usize),
+                adoption,
+                adopted: None,
             },
             spec,
             health,
             master,
         };
-        info!("data plane: XDP director attached to {}", part.dp.attach);
         part.handle(update);
         part.write_tables()?;
+        if part.dp.adoption.is_some() {
+            let first = part.adopt_pass(false);
+            if let Some(a) = part.dp.adoption.as_mut() {
+                a.copied = true;
+            }
+            info!(
+                "restart: {} connections, {} handshakes and {} persistence templates of the previous vipd copied into the new tables; {} wait for their real server, {} are for services or real servers no longer configured",
+                first.conns, first.half_open, first.templates, first.waiting, first.dropped
+            );
+            part.maybe_swap();
+        } else {
+            info!("data plane: XDP director attached to {}", part.dp.attach);
+        }
         Ok(part)
+    }
+
+    /// Copies the previous vipd's connections (and handshakes, and
+    /// persistence templates) into this one's tables, translating its ids by
+    /// address. `only_new`: skip connections the new table already has (the
+    /// pass right after the swap, for connections the old program made
+    /// meanwhile).
+    fn adopt_pass(&mut self, only_new: bool) -> AdoptPass {
+        let mut pass = AdoptPass::default();
+        let Some(a) = self.dp.adoption.as_ref() else {
+            return pass;
+        };
+        let read = a
+            .pinned
+            .old_plan()
+            .and_then(|p| Ok((p, a.pinned.conns()?, a.pinned.persist()?)));
+        let (old, conns, templates) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                error!("restart: reading the previous vipd's tables: {e}");
+                return pass;
+            }
+        };
+        let now = datapath::coarse_now_ns();
+        let Ok(cfg) = self.dp.dir.config() else {
+            return pass;
+        };
+        for c in conns {
+            let age = now.saturating_sub(c.conn.last_ns);
+            if age > cfg.timeout_ns(c.conn.state) {
+                continue;
+            }
+            let Some(key) = conn_key(&c.flow) else {
+                continue;
+            };
+            if only_new && matches!(self.dp.dir.conn(&c.flow), Ok(Some(_))) {
+                continue;
+            }
+            let age_ms = u32::try_from(age / 1_000_000).unwrap_or(u32::MAX);
+            let Ok(e) = translate::to_entry(
+                &old,
+                key,
+                u32::from(c.conn.svc),
+                c.conn.dest,
+                c.conn.state,
+                age_ms,
+            ) else {
+                pass.dropped += 1;
+                continue;
+            };
+            if c.half_open {
+                // A handshake: only where its real server is in the table now
+                // (a retransmitted SYN is scheduled again otherwise).
+                match translate::to_local(&self.dp.plan, &e) {
+                    Ok(l) => {
+                        let conn = datapath::abi::Conn {
+                            dest: l.dest,
+                            svc: l.slot as u16,
+                            ..c.conn
+                        };
+                        if self.dp.dir.set_half_open(&c.flow, conn).is_ok() {
+                            pass.half_open += 1;
+                        }
+                    }
+                    Err(_) => pass.dropped += 1,
+                }
+                continue;
+            }
+            match translate::to_local(&self.dp.plan, &e) {
+                Ok(_) => match self.place(&e, c.conn.flags) {
+                    Ok(()) => pass.conns += 1,
+                    Err(err) => {
+                        warn!("restart: installing an adopted connection: {err}");
+                        pass.dropped += 1;
+                    }
+                },
+                Err(_) => match self.install(&e) {
+                    Ok(Placement::Waiting) => pass.waiting += 1,
+                    _ => pass.dropped += 1,
+                },
+            }
+        }
+        for (k, v) in templates {
+            let Some(svc) = old.services.iter().find(|s| s.slot == k.svc_id) else {
+                continue;
+            };
+            let Some(d) = old.dests.iter().find(|d| d.id == v.dest) else {
+                continue;
+            };
+            let Some(ns) = self.dp.plan.services.iter().find(|s| s.key == svc.key) else {
+                continue;
+            };
+            let Some(nd) = self
+                .dp
+                .plan
+                .dests
+                .iter()
+                .find(|x| x.slot == ns.slot && x.rip == d.rip && x.port == d.port)
+            else {
+                continue;
+            };
+            let key = datapath::abi::PersistKey {
+                svc_id: ns.slot,
+                ..k
+            };
+            let v = datapath::abi::Persist { dest: nd.id, ..v };
+            if self.dp.dir.set_persist(&key, v).is_ok() {
+                pass.templates += 1;
+            }
+        }
+        pass
+    }
+
+    /// Swaps this program onto the previous vipd's pinned link once the new
+    /// tables hold the real servers of every adopted connection (none
+    /// waiting), or after [`ADOPT_WAIT`]; `force`: now (stopping).
+    fn maybe_swap_at(&mut self, force: bool) {
+        let Some(a) = self.dp.adoption.as_ref() else {
+            return;
+        };
+        let waited = a.since.elapsed();
+        if !force && (!a.copied || (!self.dp.parked.is_empty() && waited < ADOPT_WAIT)) {
+            return;
+        }
+        // The latest copy of the old tables, then the swap, then what the old
+        // program added between the two.
+        let before = self.adopt_pass(false);
+        let mut a = self.dp.adoption.take().expect("checked");
+        let Some(link) = a.pinned.link.take() else {
+            return;
+        };
+        if let Err(e) = self.dp.dir.adopt_link(&self.spec.iface, a.mode, link) {
+            error!(
+                "restart: {e}; the previous vipd's program keeps forwarding from {} (remove that directory to detach it)",
+                a.pinned.dir.display()
+            );
+            return;
+        }
+        self.dp.adoption = Some(a);
+        let after = self.adopt_pass(true);
+        let a = self.dp.adoption.take().expect("just put back");
+        if let Err(e) = a.pinned.unpin() {
+            warn!(
+                "restart: removing the pins in {}: {e}",
+                a.pinned.dir.display()
+            );
+        }
+        let adopted = status::Adopted {
+            conns: before.conns + after.conns,
+            half_open: before.half_open + after.half_open,
+            templates: before.templates,
+            waiting: before.waiting,
+            not_configured: before.dropped,
+            old_program_ms: waited.as_millis() as u64,
+        };
+        info!(
+            "restart: this vipd's program now runs on {} ({} connections, {} handshakes, {} templates carried over; {} waiting for their real server; the previous program forwarded {} ms more){}",
+            self.spec.iface,
+            adopted.conns,
+            adopted.half_open,
+            adopted.templates,
+            adopted.waiting,
+            adopted.old_program_ms,
+            if force {
+                ": stopping"
+            } else if waited >= ADOPT_WAIT {
+                ": waited long enough for the real servers"
+            } else {
+                ""
+            }
+        );
+        self.dp.adopted = Some(adopted);
+    }
+
+    fn maybe_swap(&mut self) {
+        self.maybe_swap_at(false);
+    }
+
+    /// The interface the data plane serves.
+    pub fn iface(&self) -> &str {
+        &self.spec.iface
     }
 
     /// Waits for the next health change. Cancel-safe.
@@ -318,6 +587,7 @@ impl LvsPart {
             if let Err(e) = self.write_tables() {
                 error!("data plane: writing the tables failed: {e}");
             }
+            self.maybe_swap();
         }
     }
 
@@ -443,6 +713,7 @@ impl LvsPart {
 
     /// Once a second: connection counts, counters and rates.
     pub fn sample(&mut self) {
+        self.maybe_swap();
         let dp = &mut self.dp;
         let secs = dp.last_sample.elapsed().as_secs_f64();
         dp.last_sample = Instant::now();
@@ -509,6 +780,7 @@ impl LvsPart {
             flood: self.dp.flood.status(),
             conns_map_id: self.dp.dir.map_id("conns"),
         });
+        st.restart = self.dp.adopted;
         let health = self.health.status();
         for ((svc, h), d) in st.services.iter_mut().zip(&health).zip(&self.spec.datapath) {
             let key = (d.vip, d.port, d.proto);
@@ -611,7 +883,7 @@ impl LvsPart {
     pub fn install(&mut self, e: &Entry) -> Result<Placement, InstallError> {
         match translate::to_local(&self.dp.plan, e) {
             Ok(_) => {
-                self.place(e)?;
+                self.place(e, datapath::abi::CONN_F_PEER)?;
                 Ok(Placement::Installed)
             }
             Err(err @ (TranslateError::UnknownReal(_) | TranslateError::UnknownService(_))) => {
@@ -658,16 +930,18 @@ impl LvsPart {
         );
         let n = placeable.len();
         for e in placeable {
-            if let Err(err) = self.place(&e) {
+            if let Err(err) = self.place(&e, datapath::abi::CONN_F_PEER) {
                 warn!("connection sharing: installing a waiting entry: {err}");
             }
         }
         if n > 0 {
-            info!("connection sharing: {n} shared connections installed now that their real servers are in the table");
+            info!("{n} waiting connections (shared by a peer, or adopted at a restart) installed now that their real servers are in the table");
         }
     }
 
-    fn place(&mut self, e: &Entry) -> Result<(), InstallError> {
+    /// Writes `e` into the connection table with `flags` (`CONN_F_PEER`: the
+    /// other director's) and its persistence template.
+    fn place(&mut self, e: &Entry, flags: u8) -> Result<(), InstallError> {
         let l = translate::to_local(&self.dp.plan, e)?;
         let now = datapath::coarse_now_ns();
         let flow = flow_of(&l.key);
@@ -675,7 +949,7 @@ impl LvsPart {
             last_ns: now.saturating_sub(u64::from(e.age_ms) * 1_000_000),
             dest: l.dest,
             state: e.state.number(),
-            flags: datapath::abi::CONN_F_PEER,
+            flags,
             svc: l.slot as u16,
         };
         self.dp.dir.set_conn(&flow, conn)?;
@@ -794,6 +1068,14 @@ impl LvsPart {
     /// Stops: omega notify programs, next-hop entries released, program
     /// detached (by dropping the director).
     pub fn stop(mut self) {
+        if let Some(a) = self.dp.adoption.take() {
+            // Stopped before the swap: the previous program goes too.
+            let _ = a.pinned.unpin();
+            info!(
+                "data plane: the previous vipd's program detached from {}",
+                self.spec.iface
+            );
+        }
         for (_, ev) in self.health.shutdown() {
             info!("{ev}");
             if let Some(script) = ev.script() {
@@ -804,5 +1086,26 @@ impl LvsPart {
         let attach = self.dp.attach.clone();
         drop(self);
         info!("data plane: XDP director detached from {attach}");
+    }
+
+    /// Stops for a restart of vipd: the program stays attached and forwards
+    /// with its last tables, pinned with them in bpffs for the next vipd to
+    /// adopt; the checkers stop without running notify programs (the real
+    /// servers stay in the table); next hops stay managed. Returns the pin
+    /// directory and how the program is attached.
+    pub fn handover(mut self) -> Result<(std::path::PathBuf, XdpMode), LvsError> {
+        // A restart before the previous one finished: take the link first.
+        self.maybe_swap_at(true);
+        let _ = self.health.shutdown();
+        let root = pin::root()?;
+        let dir = pin::dir(&root, &self.spec.iface);
+        let mode = self.dp.dir.attached().map_or(XdpMode::Skb, |(_, m)| *m);
+        self.dp.dir.pin_for_restart(&dir)?;
+        info!(
+            "data plane: XDP director left running on {} for the next vipd, its tables pinned in {}",
+            self.spec.iface,
+            dir.display()
+        );
+        Ok((dir, mode))
     }
 }

@@ -7,7 +7,10 @@
 //! (systemd style) and logs through `tracing`, one line per state change.
 //!
 //! Signals: TERM/INT stop (priority-0 advert, VIPs removed, programs detached,
-//! exit 0); HUP reloads (the new file is checked first; on errors the running
+//! exit 0); QUIT stops for a restart (the XDP program keeps forwarding with its
+//! tables pinned in bpffs, VIPs kept, no priority 0; the next vipd adopts the
+//! connections and resumes as MASTER: docs/OPERATIONS.md, "Restarting vipd");
+//! HUP reloads (the new file is checked first; on errors the running
 //! configuration stays and one log line says why); USR1 writes a state dump and
 //! USR2 a statistics dump to `--dump-dir` (default /tmp), as keepalived does.
 //!
@@ -148,6 +151,7 @@ fn unblock_signals() {
     for sig in [
         Signal::SIGTERM,
         Signal::SIGINT,
+        Signal::SIGQUIT,
         Signal::SIGHUP,
         Signal::SIGUSR1,
         Signal::SIGUSR2,

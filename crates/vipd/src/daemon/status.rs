@@ -36,6 +36,27 @@ pub struct Status {
     /// Connection sharing with the other directors, when the data plane runs.
     #[serde(default)]
     pub sharing: Option<Sharing>,
+    /// What this process took over from the vipd it restarted (SIGQUIT).
+    #[serde(default)]
+    pub restart: Option<Adopted>,
+}
+
+/// What a restarted vipd carried over from the previous one's pinned tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adopted {
+    /// Connections copied into this process's table.
+    pub conns: u64,
+    /// Handshakes in progress copied into the half-open table.
+    pub half_open: u64,
+    /// Persistence templates copied.
+    pub templates: u64,
+    /// Connections waiting for their real server to enter the table.
+    pub waiting: u64,
+    /// Connections of services or real servers no longer configured.
+    pub not_configured: u64,
+    /// How long the previous program kept forwarding after this process
+    /// started (until the swap), in ms.
+    pub old_program_ms: u64,
 }
 
 /// Connection sharing (docs/OPERATIONS.md, "Connection sharing").

@@ -13,7 +13,7 @@ use vipd_core::config::Config;
 use vipd_core::vrrp::State;
 
 use super::status;
-use crate::vrrp_io::driver::{run_observed, InstanceState};
+use crate::vrrp_io::driver::{run_observed, InstanceState, Stop};
 use crate::vrrp_io::{VrrpIoError, VrrpSpec};
 
 /// How long a stopping VRRP may take before the daemon gives up on it (the
@@ -24,7 +24,7 @@ const STOP_TIMEOUT: Duration = Duration::from_millis(800);
 #[derive(Debug)]
 pub struct VrrpPart {
     task: Option<JoinHandle<Result<(), VrrpIoError>>>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<oneshot::Sender<Stop>>,
     states: watch::Receiver<Vec<InstanceState>>,
     /// When each instance entered its current state.
     since: HashMap<String, (State, Instant)>,
@@ -39,13 +39,17 @@ pub fn spec(config: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec, Vrr
 impl VrrpPart {
     /// Starts VRRP for `spec` (must be inside the runtime).
     pub fn start(spec: VrrpSpec) -> Self {
+        Self::start_resuming(spec, Vec::new())
+    }
+
+    /// Starts VRRP; the instances named in `resume` start as MASTER, keeping
+    /// their VIPs (vipd restarted while they were MASTER).
+    pub fn start_resuming(spec: VrrpSpec, resume: Vec<String>) -> Self {
         let (tx, states) = watch::channel(Vec::new());
-        let (stop, stop_rx) = oneshot::channel::<()>();
+        let (stop, stop_rx) = oneshot::channel::<Stop>();
         let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop_rx.await;
-            };
-            run_observed(spec, shutdown, Some(tx)).await
+            let shutdown = async move { stop_rx.await.unwrap_or(Stop::Clean) };
+            run_observed(spec, resume, shutdown, Some(tx)).await
         });
         VrrpPart {
             task: Some(task),
@@ -92,6 +96,17 @@ impl VrrpPart {
         }
     }
 
+    /// The instances that are MASTER now, each with how long after a stop
+    /// without priority 0 no backup can have taken over.
+    pub fn masters(&self) -> Vec<(String, Duration)> {
+        self.states
+            .borrow()
+            .iter()
+            .filter(|s| s.state == State::Master)
+            .map(|s| (s.name.clone(), s.takeover_margin))
+            .collect()
+    }
+
     /// Is any instance MASTER? (`ha_suspend` runs checks only then.)
     pub fn is_master(&self) -> bool {
         self.states
@@ -129,10 +144,11 @@ impl VrrpPart {
             .collect()
     }
 
-    /// Stops VRRP: a MASTER sends priority 0 and removes its VIPs.
-    pub async fn stop(mut self) {
+    /// Stops VRRP: a MASTER sends priority 0 and removes its VIPs
+    /// ([`Stop::Clean`]), or keeps them for the next vipd ([`Stop::Handover`]).
+    pub async fn stop(mut self, how: Stop) {
         if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+            let _ = s.send(how);
         }
         if let Some(task) = self.task.take() {
             match tokio::time::timeout(STOP_TIMEOUT, task).await {

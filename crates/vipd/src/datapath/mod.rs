@@ -19,12 +19,14 @@ pub mod batch;
 pub mod bench;
 pub mod floor;
 pub mod neigh;
+pub mod pin;
 pub mod run;
 
 use std::net::IpAddr;
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
+use aya::programs::xdp::XdpLinkId;
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use vipd_core::plan::vip_filter::VipFilter;
@@ -82,7 +84,7 @@ pub enum DatapathError {
 
 type Result<T, E = DatapathError> = std::result::Result<T, E>;
 
-fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> DatapathError {
+pub(crate) fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> DatapathError {
     move |source| DatapathError::Map { map, source }
 }
 
@@ -166,6 +168,9 @@ pub struct Director {
     prog: &'static str,
     sizes: Sizes,
     attached: Option<(String, XdpMode)>,
+    /// The XDP link made by [`Director::attach`] or adopted by
+    /// [`Director::adopt_link`].
+    link: Option<XdpLinkId>,
     /// What `vip4_filter` holds.
     vip_filter: VipFilter,
     /// `rings` mapped into this process (None if the object's map is not
@@ -222,7 +227,7 @@ pub struct TableFill {
 }
 
 /// Entries of the connection table read per `bpf()` call when counting.
-const CONN_BATCH: u32 = 4096;
+pub(crate) const CONN_BATCH: u32 = 4096;
 
 /// Element stride of an array map: values are padded to 8 bytes.
 const ARRAY_STRIDE: usize = 8;
@@ -327,6 +332,7 @@ impl Director {
             prog,
             sizes,
             attached: None,
+            link: None,
             vip_filter: VipFilter::new(),
             rings_mm: None,
         };
@@ -374,9 +380,10 @@ impl Director {
         let mut last = None;
         for &m in tries {
             match prog.attach(iface, m) {
-                Ok(_) => {
+                Ok(id) => {
                     tracing::info!(iface, mode = ?m, "XDP director attached");
                     self.attached = Some((iface.to_string(), m));
+                    self.link = Some(id);
                     return Ok(m);
                 }
                 Err(e) => {
@@ -389,6 +396,74 @@ impl Director {
             what: format!("attach to {iface}"),
             source: last.expect("at least one mode tried"),
         })
+    }
+
+    /// Replaces the program a stopped vipd left on `link` (pinned, see
+    /// [`pin`]) with this one, atomically: one `bpf_link_update`, so every
+    /// packet meets either the old program or this one. `mode` is how the old
+    /// process had attached it.
+    pub fn adopt_link(
+        &mut self,
+        iface: &str,
+        mode: XdpMode,
+        link: aya::programs::links::PinnedLink,
+    ) -> Result<()> {
+        enable_fib_forwarding(iface)?;
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(self.prog)
+            .expect("loaded")
+            .try_into()
+            .expect("xdp");
+        let fd_link = aya::programs::links::FdLink::from(link);
+        let xdp_link = aya::programs::xdp::XdpLink::try_from(fd_link)
+            .map_err(|e| DatapathError::Io(format!("the pinned link is not an XDP link: {e}")))?;
+        let id = prog
+            .attach_to_link(xdp_link)
+            .map_err(|source| DatapathError::Program {
+                what: format!("swap onto the pinned link of {iface}"),
+                source,
+            })?;
+        self.attached = Some((iface.to_string(), mode));
+        self.link = Some(id);
+        tracing::info!(iface, mode = ?mode, "XDP director swapped onto the pinned link");
+        Ok(())
+    }
+
+    /// Leaves the program attached and its connection tables pinned in `dir`
+    /// for the next vipd (see [`pin`]); after this, dropping the director no
+    /// longer detaches it.
+    pub fn pin_for_restart(&mut self, dir: &Path) -> Result<()> {
+        let id = self
+            .link
+            .take()
+            .ok_or_else(|| DatapathError::Io("the director is not attached".into()))?;
+        pin::remove_dir(dir).map_err(|e| {
+            DatapathError::Io(format!("removing stale pins {}: {e}", dir.display()))
+        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DatapathError::Io(format!("creating {}: {e}", dir.display())))?;
+        for name in pin::PINNED_MAPS {
+            pin::pin_map(&self.ebpf, name, dir)?;
+        }
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(self.prog)
+            .expect("loaded")
+            .try_into()
+            .expect("xdp");
+        let link = prog
+            .take_link(id)
+            .map_err(|source| DatapathError::Program {
+                what: "taking the link".into(),
+                source,
+            })?;
+        let fd_link = aya::programs::links::FdLink::try_from(link).map_err(|e| {
+            DatapathError::Io(format!(
+                "the XDP attachment is not a bpf_link (kernel < 5.9?), it cannot outlive vipd: {e}"
+            ))
+        })?;
+        pin::pin_link(fd_link, dir)
     }
 
     /// The object's maps and programs (the benchmark loads more of them).
@@ -689,13 +764,20 @@ impl Director {
     /// Writes one connection-table entry (state restored or synchronised from
     /// another director; tests use it to stamp an entry).
     pub fn set_conn(&mut self, flow: &Flow, conn: abi::Conn) -> Result<()> {
-        let mut m: HashMap<&mut MapData, Flow, abi::Conn> = HashMap::try_from(
-            self.ebpf
-                .map_mut("conns")
-                .ok_or(DatapathError::Missing("conns"))?,
-        )
-        .map_err(map_err("conns"))?;
-        m.insert(flow, conn, 0).map_err(map_err("conns"))
+        self.insert_conn("conns", flow, conn)
+    }
+
+    /// Writes one entry of the half-open table (a handshake a restarted vipd
+    /// adopts).
+    pub fn set_half_open(&mut self, flow: &Flow, conn: abi::Conn) -> Result<()> {
+        self.insert_conn("half_open", flow, conn)
+    }
+
+    fn insert_conn(&mut self, map: &'static str, flow: &Flow, conn: abi::Conn) -> Result<()> {
+        let mut m: HashMap<&mut MapData, Flow, abi::Conn> =
+            HashMap::try_from(self.ebpf.map_mut(map).ok_or(DatapathError::Missing(map))?)
+                .map_err(map_err(map))?;
+        m.insert(flow, conn, 0).map_err(map_err(map))
     }
 
     /// Recomputes every real server's active/inactive counts from the connection

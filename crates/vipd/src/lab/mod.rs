@@ -356,6 +356,11 @@ pub fn up(opts: &LabOptions) -> Result<Lab, LabError> {
     } else {
         None
     };
+    // Directors stopped for a restart pin their program in bpffs; the next
+    // one, in its own mount namespace, finds it only on a bpffs mounted here.
+    if let Err(e) = crate::datapath::pin::root() {
+        tracing::warn!("no bpffs for the directors' restarts: {e}");
+    }
     if !state::create(&name).map_err(state_err(state::dir(&name)))? {
         return Err(LabError::Exists {
             name: name.clone(),
@@ -724,13 +729,24 @@ fn teardown(name: &str) -> Result<(), LabError> {
     targets.dedup();
     stop(&targets);
     let mut first_err = None;
+    let pin_root = crate::datapath::pin::existing_root();
     for ns in &namespaces {
+        // A director stopped for a restart (SIGQUIT) left its program and
+        // tables pinned under the namespace's inode: unpin them (the link goes
+        // with the namespace's interfaces, the pins would stay).
+        if let (Some(root), Ok(meta)) = (&pin_root, std::fs::metadata(netns::path(ns))) {
+            use std::os::unix::fs::MetadataExt;
+            let _ = crate::datapath::pin::remove_dir(&crate::datapath::pin::namespace_dir(
+                root,
+                meta.ino(),
+            ));
+        }
         if let Err(e) = netns::del(ns) {
             first_err.get_or_insert(LabError::from(e));
         }
         // What a daemon killed with -9 in the node left behind (its default
         // control socket and pid file are named after the namespace).
-        for ext in ["sock", "pid"] {
+        for ext in ["sock", "pid", "restart"] {
             let _ = std::fs::remove_file(format!("/run/vipd/vipd-{ns}.{ext}"));
         }
     }

@@ -60,11 +60,33 @@ pub struct InstanceState {
     pub state: State,
     /// Priority after tracking, as advertised.
     pub effective_priority: u8,
+    /// How long after a stop without priority 0 no backup can have taken
+    /// over ([`vipd_core::vrrp::Instance::takeover_margin`]).
+    pub takeover_margin: Duration,
+}
+
+/// How the node stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM: a MASTER sends priority 0 and removes its VIPs.
+    Clean,
+    /// SIGQUIT, a restart of vipd: VIPs stay, no priority 0 (the next process
+    /// resumes).
+    Handover,
 }
 
 /// Runs the node until `shutdown` resolves, then stops it cleanly.
 pub async fn run(spec: VrrpSpec, shutdown: impl Future<Output = ()>) -> Result<(), VrrpIoError> {
-    run_observed(spec, shutdown, None).await
+    run_observed(
+        spec,
+        Vec::new(),
+        async move {
+            shutdown.await;
+            Stop::Clean
+        },
+        None,
+    )
+    .await
 }
 
 fn publish(node: &Node, observer: Option<&tokio::sync::watch::Sender<Vec<InstanceState>>>) {
@@ -76,6 +98,7 @@ fn publish(node: &Node, observer: Option<&tokio::sync::watch::Sender<Vec<Instanc
             name: i.name().to_string(),
             state: i.state(),
             effective_priority: i.effective_priority(),
+            takeover_margin: i.takeover_margin(),
         })
         .collect();
     tx.send_if_modified(|old| {
@@ -89,9 +112,14 @@ fn publish(node: &Node, observer: Option<&tokio::sync::watch::Sender<Vec<Instanc
 }
 
 /// [`run`], publishing every instance's state to `observer` after each change.
+///
+/// The instances named in `resume` start as MASTER at once and keep the VIPs
+/// they hold (vipd restarted while they were MASTER); the others start clean,
+/// as BACKUP.
 pub async fn run_observed(
     spec: VrrpSpec,
-    shutdown: impl Future<Output = ()>,
+    resume: Vec<String>,
+    shutdown: impl Future<Output = Stop>,
     observer: Option<tokio::sync::watch::Sender<Vec<InstanceState>>>,
 ) -> Result<(), VrrpIoError> {
     let observer = observer.as_ref();
@@ -108,8 +136,12 @@ pub async fn run_observed(
     let groups: Vec<_> = spec.groups.iter().map(|(g, _)| g.clone()).collect();
     let mut node = Node::new(instances, &groups)?;
 
-    // A node killed while MASTER left its VIPs behind: start clean, as BACKUP.
-    for io in &ios {
+    // A node killed while MASTER left its VIPs behind: start clean, as BACKUP
+    // (unless it resumes after a restart: then the VIPs are its own).
+    for (io, inst) in ios.iter().zip(&spec.instances) {
+        if resume.contains(&inst.core.name) {
+            continue;
+        }
         for vip in &io.vips {
             netlink::del_address(&handle, vip.ifindex, vip.addr, vip.prefix_len).await?;
         }
@@ -215,13 +247,13 @@ pub async fn run_observed(
             .collect::<Vec<_>>()
             .join("; ")
     );
-    node.start(Instant::now());
+    node.start_resuming(Instant::now(), &resume);
     driver.perform_all(&mut node).await;
     publish(&node, observer);
 
     let mut link_poll = tokio::time::interval(LINK_POLL);
     tokio::pin!(shutdown);
-    loop {
+    let stop = loop {
         let deadline = node.poll_timeout();
         let sleep = async {
             match deadline {
@@ -230,7 +262,7 @@ pub async fn run_observed(
             }
         };
         tokio::select! {
-            () = &mut shutdown => break,
+            how = &mut shutdown => break how,
             () = sleep => node.handle_timeout(Instant::now()),
             Some(event) = rx.recv() => match event {
                 Event::Packet(idx, bytes) => driver.received(&mut node, idx, &bytes),
@@ -254,10 +286,18 @@ pub async fn run_observed(
         }
         driver.perform_all(&mut node).await;
         publish(&node, observer);
-    }
+    };
 
-    info!("VRRP shutting down");
-    node.shutdown(Instant::now());
+    match stop {
+        Stop::Clean => {
+            info!("VRRP shutting down");
+            node.shutdown(Instant::now());
+        }
+        Stop::Handover => {
+            info!("VRRP stopping for a restart: VIPs kept, no priority-0 advert");
+            node.handover(Instant::now());
+        }
+    }
     driver.perform_all(&mut node).await;
     publish(&node, observer);
     for t in tasks {

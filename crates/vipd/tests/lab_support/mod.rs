@@ -189,3 +189,39 @@ pub fn seed_conf(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> Pat
     std::fs::write(&p, edit(text)).unwrap();
     p
 }
+
+/// The seed's file `name` with the scheduler `sched` (`X+persistence`:
+/// persistence_timeout 300), as `dir/SCHED-NAME`.
+pub fn seed_conf_sched(dir: &Path, name: &str, sched: &str) -> PathBuf {
+    let (algo, persist) = match sched.split_once('+') {
+        Some((a, _)) => (a, true),
+        None => (sched, false),
+    };
+    let p = seed_conf(dir, name, |t| {
+        let t = t.replace("lb_algo rr", &format!("lb_algo {algo}"));
+        if persist {
+            t.replace("persistence_timeout 0", "persistence_timeout 300")
+        } else {
+            t
+        }
+    });
+    let out = dir.join(format!("{sched}-{name}"));
+    std::fs::rename(&p, &out).unwrap();
+    out
+}
+
+/// A baseline run (`VIPD_UNDER_TEST`): another build, perhaps without the
+/// feature under test: nothing asserted, only reported.
+pub fn baseline() -> bool {
+    std::env::var_os("VIPD_UNDER_TEST").is_some()
+}
+
+/// Schedulers from the environment variable `var` (comma-separated), or
+/// `default`.
+pub fn scheds_from(var: &str, default: &str) -> Vec<String> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
