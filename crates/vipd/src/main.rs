@@ -8,10 +8,21 @@ use clap::{Parser, Subcommand};
 ///
 /// Without a subcommand, `vipd -f keepalived.conf` runs the director (VRRP,
 /// health checkers and the XDP data plane) in the foreground, with keepalived's
-/// flags; TERM stops it, HUP reloads the file, USR1/USR2 write state/stats dumps.
-/// `vipd status` shows what it does.
+/// flags; TERM stops it, QUIT stops it for a restart, HUP reloads the file,
+/// USR1/USR2 write state/stats dumps. `vipd status` shows what it does.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    after_help = "Signals to the director:\n  \
+        TERM, INT  stop: priority-0 advert, VIPs removed, XDP program detached\n  \
+        QUIT       stop for a restart: the XDP program keeps forwarding with its\n             \
+        connections (pinned in bpffs), VIPs kept; the next `vipd -f FILE`\n             \
+        adopts them and resumes as MASTER (docs/OPERATIONS.md)\n  \
+        HUP        reload the file (refused, with the reason, if it has errors)\n  \
+        USR1/USR2  write a state / statistics dump to --dump-dir"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

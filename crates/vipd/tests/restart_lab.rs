@@ -92,10 +92,19 @@ fn restart_once(lab: &LabGuard, dir: &std::path::Path, sched: &str) -> usize {
     );
     if strict {
         assert_eq!(s.kept(), 30, "{sched}: lost {:?}", s.lost);
-        // New connections are scheduled by the new program, over every real.
+        // New connections are scheduled by the new program: over every real,
+        // or, with persistence, to the client's real by the adopted template.
         let fresh = open_conns(lab, 9);
         let spread = spread(&fresh);
-        assert_eq!(spread.len(), 3, "new connections: {spread:?}");
+        if sched.contains("persistence") {
+            assert_eq!(
+                spread.keys().collect::<Vec<_>>(),
+                vec![&conns[0].1],
+                "new connections of a persistent client: {spread:?}"
+            );
+        } else {
+            assert_eq!(spread.len(), 3, "new connections: {spread:?}");
+        }
     }
     drop(conns);
 
