@@ -24,12 +24,72 @@ pub struct Unsupported {
     pub service: String,
     /// What is wrong and what to do.
     pub reason: String,
+    /// Where in the configuration.
+    pub loc: config::Loc,
 }
 
 fn unsupported(vs: &VirtualServer, reason: impl Into<String>) -> Unsupported {
+    unsupported_at(vs, vs.loc, reason)
+}
+
+fn unsupported_at(vs: &VirtualServer, loc: config::Loc, reason: impl Into<String>) -> Unsupported {
     Unsupported {
         service: service_name(&vs.key, vs.protocol),
         reason: reason.into(),
+        // A keyword not written (a default) points at the block.
+        loc: if loc.0.is_some() { loc } else { vs.loc },
+    }
+}
+
+/// The data plane's scheduler for `lb_algo` (a typed conversion: every
+/// keepalived scheduler is named, those vipd lacks with what to use instead).
+pub fn scheduler(algo: config::LbAlgo) -> Result<Scheduler, String> {
+    use config::LbAlgo as A;
+    let instead = |name: &str, hint: &str| {
+        Err(format!(
+            "lb_algo {name} is not supported by vipd's data plane: {hint}"
+        ))
+    };
+    Ok(match algo {
+        A::Rr => Scheduler::Rr,
+        A::Wrr => Scheduler::Wrr,
+        A::Lc => Scheduler::Lc,
+        A::Wlc => Scheduler::Wlc,
+        A::Dh => Scheduler::Dh,
+        A::Sh => Scheduler::Sh,
+        A::Sed => Scheduler::Sed,
+        A::Nq => Scheduler::Nq,
+        A::Mh => Scheduler::Mh,
+        A::Lblc => {
+            return instead(
+                "lblc",
+                "use dh (destination hashing) or mh for cache affinity",
+            )
+        }
+        A::Lblcr => {
+            return instead(
+                "lblcr",
+                "use dh (destination hashing) or mh for cache affinity",
+            )
+        }
+        A::Fo => return instead("fo", "use wrr with weight 0 on the spare real servers"),
+        A::Ovf => return instead("ovf", "use wlc, or wrr with weights"),
+        A::Twos => return instead("twos", "use wlc or sed"),
+    })
+}
+
+/// The data plane's forwarding method for `lb_kind` / `lvs_method`
+/// (`written`: whether the file says it, or it is keepalived's default, NAT).
+pub fn forwarding(kind: config::LbKind, written: bool) -> Result<Forward, String> {
+    match kind {
+        config::LbKind::Tun => Ok(Forward::Tun),
+        config::LbKind::Dr => Ok(Forward::Dr),
+        config::LbKind::Nat if !written => Err(
+            "no lb_kind (lvs_method): keepalived's default is NAT, which vipd's data plane does not do yet: write `lb_kind TUN` (IP-in-IP, the seed's) or `lb_kind DR`".to_owned(),
+        ),
+        config::LbKind::Nat => Err(
+            "lb_kind NAT is not supported by vipd's data plane yet: use TUN (real servers answer clients directly through an IP-in-IP tunnel) or DR".to_owned(),
+        ),
     }
 }
 
@@ -56,21 +116,31 @@ pub fn datapath_spec(
             ))
         }
     };
-    let sched: Scheduler = vs
-        .lb_algo
-        .as_str()
-        .parse()
-        .map_err(|e| unsupported(vs, format!("lb_algo: {e}")))?;
-    let forward: Forward = vs
-        .lb_kind
-        .as_str()
-        .parse()
-        .map_err(|e| unsupported(vs, format!("{e}")))?;
+    if ip.is_ipv6() {
+        return Err(unsupported(
+            vs,
+            "IPv6 virtual servers are not supported by vipd's data plane yet: use an IPv4 VIP (or keepalived + IPVS for IPv6)",
+        ));
+    }
+    if let Some(rs) = vs.real_servers.iter().find(|r| r.ip.is_ipv6()) {
+        return Err(unsupported_at(
+            vs,
+            rs.loc,
+            format!(
+                "real server {} is IPv6: vipd's data plane forwards IPv4 only",
+                rs.ip
+            ),
+        ));
+    }
+    let sched = scheduler(vs.lb_algo).map_err(|e| unsupported_at(vs, vs.lb_algo_loc, e))?;
+    let forward = forwarding(vs.lb_kind, vs.lb_kind_loc.0.is_some())
+        .map_err(|e| unsupported_at(vs, vs.lb_kind_loc, e))?;
     for rs in &vs.real_servers {
         if let Some(m) = rs.lvs_method {
             if m != vs.lb_kind {
-                return Err(unsupported(
+                return Err(unsupported_at(
                     vs,
+                    rs.loc,
                     format!(
                         "real server {} has lvs_method {} but the service uses {}: vipd forwards a whole service one way; split it into two virtual_server blocks",
                         SocketAddr::new(rs.ip, rs.port),

@@ -61,6 +61,16 @@ pub fn run(args: &CheckArgs) -> u8 {
             }
         };
     let mut diags = loaded.diagnostics;
+    // What the daemon would refuse, with the daemon's own words and places.
+    if !diags.has_errors() {
+        let all = crate::daemon::load::Parts {
+            vrrp: true,
+            lvs: true,
+        };
+        for d in crate::daemon::load::translate(&loaded.config, all).refusals {
+            diags.push(d);
+        }
+    }
     if args.strict {
         diags.make_strict();
     }

@@ -88,3 +88,115 @@ fn dump_json_is_the_model() {
     assert_eq!(v["vrrp_instances"][0]["priority"], 99);
     assert_eq!(v["virtual_servers"][0]["lb_kind"], "TUN");
 }
+
+/// Files the daemon refuses to run fail `vipd -t` too, with exit 5, the place
+/// in the file, and the daemon's own words (one translation for both).
+#[test]
+fn what_the_daemon_refuses_fails_the_check_at_its_place() {
+    let dir = std::env::temp_dir().join(format!("vipd-refuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let vrrp = "vrrp_instance VI_1 {\n    interface eth1\n    virtual_router_id 51\n    priority 100\n    virtual_ipaddress {\n        10.0.0.1 dev eth1\n    }\n}\n";
+    let vs = |body: &str| {
+        format!("virtual_server 10.0.0.1 80 {{\n{body}    real_server 10.0.1.1 80 {{\n        weight 1\n    }}\n}}\n")
+    };
+    // (name, file, line of the error, words it must say)
+    let cases: Vec<(&str, String, usize, &str)> = vec![
+        (
+            "no lb_kind",
+            format!("{vrrp}{}", vs("    lb_algo rr\n")),
+            9,
+            "keepalived's default is NAT",
+        ),
+        (
+            "lb_algo lblc",
+            format!("{vrrp}{}", vs("    lb_algo lblc\n    lb_kind TUN\n")),
+            10,
+            "lb_algo lblc is not supported",
+        ),
+        (
+            "SCTP",
+            format!(
+                "{vrrp}{}",
+                vs("    lb_algo rr\n    lb_kind TUN\n    protocol SCTP\n")
+            ),
+            9,
+            "SCTP",
+        ),
+        (
+            "fwmark",
+            format!(
+                "{vrrp}virtual_server fwmark 1 {{\n    lb_algo rr\n    lb_kind TUN\n}}\n"
+            ),
+            9,
+            "fwmark and group services",
+        ),
+        (
+            "IPv6 VIP",
+            "global_defs {\n    default_interface eth1\n}\nvirtual_server 2001:db8::1 80 {\n    lb_algo rr\n    lb_kind TUN\n}\n".to_owned(),
+            4,
+            "IPv6 virtual servers",
+        ),
+        (
+            "AH",
+            format!(
+                "{}{}",
+                vrrp.replace(
+                    "    priority 100\n",
+                    "    priority 100\n    authentication {\n        auth_type AH\n        auth_pass x\n    }\n"
+                ),
+                vs("    lb_algo rr\n    lb_kind TUN\n")
+            ),
+            1,
+            "auth_type AH",
+        ),
+        (
+            "track_script without a script",
+            format!(
+                "{}{}",
+                vrrp.replace(
+                    "    priority 100\n",
+                    "    priority 100\n    track_script {\n        chk_none\n    }\n"
+                ),
+                vs("    lb_algo rr\n    lb_kind TUN\n")
+            ),
+            1,
+            "track_script chk_none names no vrrp_script",
+        ),
+        (
+            "VIPs on two interfaces",
+            format!(
+                "{}{}virtual_server 10.0.0.2 80 {{\n    lb_algo rr\n    lb_kind TUN\n}}\n",
+                vrrp.replace(
+                    "        10.0.0.1 dev eth1\n",
+                    "        10.0.0.1 dev eth1\n        10.0.0.2 dev eth2\n"
+                ),
+                vs("    lb_algo rr\n    lb_kind TUN\n")
+            ),
+            10,
+            "several interfaces",
+        ),
+    ];
+    for (name, text, line, words) in cases {
+        let f = dir.join(format!("{}.conf", name.replace(' ', "-")));
+        std::fs::write(&f, &text).unwrap();
+        let f = f.to_str().unwrap();
+        let (code, _, check) = vipd(&["-t", "-f", f]);
+        assert_eq!(code, 5, "{name}: vipd -t passed:\n{check}");
+        let at = format!("{f}:{line}:");
+        assert!(check.contains(&at), "{name}: no {at} in:\n{check}");
+        assert!(check.contains(words), "{name}: no `{words}` in:\n{check}");
+        let (code, _, daemon) = vipd(&["-f", f, "--socket", "/nonexistent/vipd.sock"]);
+        assert_eq!(code, 5, "{name}: the daemon did not refuse:\n{daemon}");
+        let errors = |out: &str| -> Vec<String> {
+            out.lines()
+                .filter(|l| l.starts_with("error") || l.contains(&at))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            errors(&check),
+            errors(&daemon),
+            "{name}: check and daemon differ"
+        );
+    }
+}

@@ -107,30 +107,29 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
             report,
         });
     }
-    let mut problems: Vec<String> = required_interfaces(&loaded.config, parts)
+    let Translated {
+        lvs,
+        vrrp,
+        notes,
+        refusals,
+    } = translate(&loaded.config, parts);
+    if !refusals.is_empty() {
+        let mut diags = loaded.diagnostics;
+        let errors = diags.error_count() + refusals.len();
+        for d in refusals {
+            diags.push(d);
+        }
+        return Err(LoadError::Invalid {
+            file: file.to_owned(),
+            errors,
+            report: diags.render(&loaded.sources),
+        });
+    }
+    let problems: Vec<String> = required_interfaces(&loaded.config, parts)
         .into_iter()
         .filter(|i| !config_io::interface_exists(i))
         .map(|i| format!("interface {i} does not exist in this network namespace (see `ip link`)"))
         .collect();
-    let mut notes = Vec::new();
-    let mut lvs = None;
-    if parts.lvs {
-        match super::lvs::spec(&loaded.config, &mut notes) {
-            Ok(s) => lvs = s,
-            Err(e) => problems.push(e.to_string()),
-        }
-    }
-    let vrrp = if parts.vrrp && !loaded.config.vrrp_instances.is_empty() {
-        match super::vrrp::spec(&loaded.config, &mut notes) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                problems.push(e.to_string());
-                None
-            }
-        }
-    } else {
-        None
-    };
     if !problems.is_empty() {
         return Err(LoadError::Host {
             file: file.to_owned(),
@@ -151,6 +150,48 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         lvs,
         notes,
     })
+}
+
+/// What the parts of the daemon run, from the model: the one translation
+/// `vipd check` (and `-t`) and the daemon share, so a file the daemon would
+/// refuse fails the check, with the same located errors.
+#[derive(Debug, Default)]
+pub struct Translated {
+    /// What the checkers and the data plane run, when they run.
+    pub lvs: Option<super::lvs::LvsSpec>,
+    /// What VRRP runs, when it runs.
+    pub vrrp: Option<crate::vrrp_io::VrrpSpec>,
+    /// Things accepted but ignored by the parts, one line each.
+    pub notes: Vec<String>,
+    /// What the daemon cannot run, as located errors.
+    pub refusals: Vec<Diagnostic>,
+}
+
+/// Translates `c` for the given parts (see [`Translated`]).
+pub fn translate(c: &Config, parts: Parts) -> Translated {
+    let mut t = Translated::default();
+    if parts.lvs {
+        match super::lvs::spec(c, &mut t.notes) {
+            Ok(s) => t.lvs = s,
+            Err(e) => t
+                .refusals
+                .push(Diagnostic::error(format!("vipd cannot run this: {e}")).at_loc(e.loc(c))),
+        }
+    }
+    if parts.vrrp && !c.vrrp_instances.is_empty() {
+        match super::vrrp::spec(c, &mut t.notes) {
+            Ok(s) => t.vrrp = Some(s),
+            Err(e) => {
+                let loc = match &e {
+                    crate::vrrp_io::VrrpIoError::Unsupported(_, loc) => *loc,
+                    _ => c.vrrp_instances.first().map(|i| i.loc).unwrap_or_default(),
+                };
+                t.refusals
+                    .push(Diagnostic::error(format!("vipd cannot run this: {e}")).at_loc(loc));
+            }
+        }
+    }
+    t
 }
 
 /// Interfaces the running parts need: VRRP's instance interfaces, VIP devices and

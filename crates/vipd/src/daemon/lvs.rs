@@ -39,6 +39,20 @@ pub enum LvsError {
     /// The data plane serves one interface.
     #[error("the virtual servers arrive on several interfaces ({0}); vipd's data plane attaches to one: put every VIP on one interface")]
     Interfaces(String),
+    /// Nothing says which interface receives a VIP.
+    #[error("{0}")]
+    NoInterface(String),
+}
+
+impl LvsError {
+    /// Where in `c` the problem is (the virtual server at fault, else the
+    /// first one).
+    pub fn loc(&self, c: &Config) -> vipd_core::config::Loc {
+        match self {
+            LvsError::Unsupported(u) => u.loc,
+            _ => c.virtual_servers.first().map(|v| v.loc).unwrap_or_default(),
+        }
+    }
 }
 
 /// Everything needed to run a configuration's virtual servers, computed
@@ -67,8 +81,11 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
     if c.virtual_servers.is_empty() {
         return Ok(None);
     }
-    let ifaces =
-        super::load::datapath_interfaces(c).map_err(|e| LvsError::Interfaces(e.to_string()))?;
+    // What no interface can fix first (a fwmark service has no VIP to place).
+    for vs in &c.virtual_servers {
+        director::datapath_spec(vs, None)?;
+    }
+    let ifaces = super::load::datapath_interfaces(c).map_err(LvsError::NoInterface)?;
     if ifaces.len() != 1 {
         return Err(LvsError::Interfaces(
             ifaces.into_iter().collect::<Vec<_>>().join(", "),

@@ -16,12 +16,16 @@ fn notify(n: &Option<config::Notify>) -> Option<String> {
     n.as_ref().map(|n| n.script.clone())
 }
 
-fn v4(instance: &str, what: &str, addr: IpAddr) -> Result<Ipv4Addr, VrrpIoError> {
+fn v4(inst: &config::VrrpInstance, what: &str, addr: IpAddr) -> Result<Ipv4Addr, VrrpIoError> {
     match addr {
         IpAddr::V4(a) => Ok(a),
-        IpAddr::V6(a) => Err(VrrpIoError::Unsupported(format!(
-            "vrrp_instance {instance}: {what} {a} is IPv6; vipd's VRRP is IPv4 only: use IPv4 addresses or keepalived for IPv6"
-        ))),
+        IpAddr::V6(a) => Err(VrrpIoError::Unsupported(
+            format!(
+                "vrrp_instance {}: {what} {a} is IPv6; vipd's VRRP is IPv4 only: use IPv4 addresses or keepalived for IPv6",
+                inst.name
+            ),
+            inst.loc,
+        )),
     }
 }
 
@@ -34,7 +38,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
         let interface = inst.interface.clone().ok_or_else(|| {
             VrrpIoError::Unsupported(format!(
                 "vrrp_instance {name}: no `interface`: add `interface eth1` (the interface adverts go out of)"
-            ))
+            ), inst.loc)
         })?;
         let version = match inst.version.or(g.vrrp_version).unwrap_or(2) {
             3 => Version::V3,
@@ -54,12 +58,12 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 AuthType::Ah => {
                     return Err(VrrpIoError::Unsupported(format!(
                         "vrrp_instance {name}: auth_type AH is not supported by vipd (RFC 3768 removed it): use auth_type PASS, or no authentication, on every node"
-                    )))
+                    ), inst.loc))
                 }
             },
         };
         let primary_ip = match inst.unicast_src_ip.or(inst.mcast_src_ip) {
-            Some(a) => v4(name, "unicast_src_ip", a)?,
+            Some(a) => v4(inst, "unicast_src_ip", a)?,
             None => Ipv4Addr::UNSPECIFIED,
         };
         let mut core = InstanceConfig::new(
@@ -75,7 +79,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
         core.nopreempt = inst.nopreempt;
         core.preempt_delay = inst.preempt_delay.unwrap_or(Duration::ZERO);
         for p in &inst.unicast_peer {
-            core.unicast_peers.push(v4(name, "unicast_peer", p.addr)?);
+            core.unicast_peers.push(v4(inst, "unicast_peer", p.addr)?);
         }
         if let Some(n) = inst.down_timer_adverts.or(g.vrrp_down_timer_adverts) {
             core.down_timer_adverts = n;
@@ -128,7 +132,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 return Err(VrrpIoError::Unsupported(format!(
                     "vrrp_instance {name}: track_script {} names no vrrp_script: define `vrrp_script {} {{ script ... }}`",
                     t.name, t.name
-                )));
+                ), inst.loc));
             }
             core.track.push(Track {
                 kind: TrackKind::Script,
@@ -138,7 +142,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
         }
         let mut vips = Vec::new();
         for v in &inst.virtual_ipaddress {
-            let addr = v4(name, "virtual_ipaddress", v.addr.addr)?;
+            let addr = v4(inst, "virtual_ipaddress", v.addr.addr)?;
             core.vips.push(addr);
             vips.push(VipSpec {
                 addr,
@@ -150,7 +154,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
         // Added and removed with the others, but not advertised (keepalived).
         for v in &inst.virtual_ipaddress_excluded {
             vips.push(VipSpec {
-                addr: v4(name, "virtual_ipaddress_excluded", v.addr.addr)?,
+                addr: v4(inst, "virtual_ipaddress_excluded", v.addr.addr)?,
                 prefix_len: v.addr.len,
                 dev: v.dev.clone(),
                 label: v.label.clone(),
@@ -185,6 +189,8 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 ));
             }
         }
+        core.validate()
+            .map_err(|e| VrrpIoError::Unsupported(e.to_string(), inst.loc))?;
         spec.instances.push(InstanceSpec {
             core,
             vips,

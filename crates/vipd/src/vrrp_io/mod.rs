@@ -66,9 +66,10 @@ pub enum VrrpIoError {
     /// A sync group is invalid.
     #[error("{0}")]
     SyncGroup(#[from] vipd_core::vrrp::group::UnknownMember),
-    /// The config model cannot be run by the VRRP engine.
+    /// The config model cannot be run by the VRRP engine: why, and where in
+    /// the configuration.
     #[error("{0}")]
-    Unsupported(String),
+    Unsupported(String, vipd_core::config::Loc),
 }
 
 impl VrrpIoError {
