@@ -248,6 +248,18 @@ pub fn text(st: &Status) -> String {
             let _ = writeln!(o, "connection sharing: {why}");
         }
     }
+    for i in &st.statics {
+        let _ = writeln!(
+            o,
+            "{}: {}: {}",
+            i.block,
+            i.item,
+            match &i.error {
+                None => "added".to_owned(),
+                Some(e) => format!("NOT ADDED: {e}"),
+            }
+        );
+    }
     if let Some(r) = &st.restart {
         let _ = writeln!(
             o,

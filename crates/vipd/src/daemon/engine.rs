@@ -16,6 +16,7 @@ use vipd_core::reload;
 use super::load::{self, Checked, Parts};
 use super::lvs::LvsPart;
 use super::sharing::{self, SharingPart};
+use super::statics::StaticsPart;
 use super::status::{self, Status};
 use super::vrrp::VrrpPart;
 use super::DaemonArgs;
@@ -50,6 +51,8 @@ struct Engine {
     sharing_off: Option<String>,
     /// VRRP waits for the start-up dump of connection sharing.
     pending_vrrp: Option<crate::vrrp_io::VrrpSpec>,
+    /// `static_ipaddress`, `static_routes`, `static_rules`.
+    statics: StaticsPart,
 }
 
 /// Removes the pid file on drop.
@@ -284,6 +287,9 @@ impl Engine {
     ) -> anyhow::Result<Self> {
         let has_vrrp = checked.vrrp.is_some() || resumed;
         let config = checked.config;
+        // Static addresses first: a VIP among them must be there before the
+        // data plane serves it.
+        let statics = StaticsPart::apply(checked.statics);
         let notes = checked.notes;
         // The data plane first (loading it takes a few seconds on a busy
         // machine): a node must not win the VIP before it can forward.
@@ -322,6 +328,7 @@ impl Engine {
             sharing,
             sharing_off,
             pending_vrrp: checked.vrrp,
+            statics,
         })
     }
 
@@ -395,6 +402,7 @@ impl Engine {
             }
         };
         let diff = reload::diff(&self.config, &checked.config);
+        self.statics.reload(checked.statics);
         if diff.vrrp_changed {
             if let Some(v) = self.vrrp.take() {
                 info!("reload: VRRP configuration changed, restarting VRRP");
@@ -539,6 +547,7 @@ impl Engine {
         if let Some(l) = self.lvs.take() {
             l.stop();
         }
+        std::mem::take(&mut self.statics).remove_all();
     }
 
     fn status(&self) -> Status {
@@ -611,6 +620,7 @@ impl Engine {
             tables: None,
             sharing: None,
             restart: None,
+            statics: self.statics.status(),
         }
     }
 

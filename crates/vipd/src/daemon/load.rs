@@ -93,6 +93,8 @@ pub struct Checked {
     pub lvs: Option<super::lvs::LvsSpec>,
     /// Things accepted but ignored by the parts, one line each.
     pub notes: Vec<String>,
+    /// Static addresses, routes and rules to apply.
+    pub statics: Vec<vipd_core::statics::Item>,
 }
 
 /// Loads and checks `file` for the given parts.
@@ -111,6 +113,7 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         lvs,
         vrrp,
         notes,
+        statics,
         refusals,
     } = translate(&loaded.config, parts);
     if !refusals.is_empty() {
@@ -149,6 +152,7 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         vrrp,
         lvs,
         notes,
+        statics,
     })
 }
 
@@ -163,6 +167,9 @@ pub struct Translated {
     pub vrrp: Option<crate::vrrp_io::VrrpSpec>,
     /// Things accepted but ignored by the parts, one line each.
     pub notes: Vec<String>,
+    /// Static addresses, routes and rules (with VRRP, as keepalived's VRRP
+    /// process applies them).
+    pub statics: Vec<vipd_core::statics::Item>,
     /// What the daemon cannot run, as located errors.
     pub refusals: Vec<Diagnostic>,
 }
@@ -170,6 +177,14 @@ pub struct Translated {
 /// Translates `c` for the given parts (see [`Translated`]).
 pub fn translate(c: &Config, parts: Parts) -> Translated {
     let mut t = Translated::default();
+    if parts.vrrp {
+        match vipd_core::statics::plan(c) {
+            Ok(items) => t.statics = items,
+            Err(e) => t
+                .refusals
+                .push(Diagnostic::error(format!("vipd cannot run this: {e}"))),
+        }
+    }
     if parts.lvs {
         match super::lvs::spec(c, &mut t.notes) {
             Ok(s) => t.lvs = s,

@@ -28,6 +28,7 @@ pub mod load;
 pub mod lvs;
 pub mod metrics;
 pub mod sharing;
+pub mod statics;
 pub mod status;
 pub mod story;
 pub mod vrrp;

@@ -39,6 +39,22 @@ pub struct Status {
     /// What this process took over from the vipd it restarted (SIGQUIT).
     #[serde(default)]
     pub restart: Option<Adopted>,
+    /// `static_ipaddress`, `static_routes`, `static_rules`.
+    #[serde(default)]
+    pub statics: Vec<StaticItem>,
+}
+
+/// One static address, route or rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticItem {
+    /// `static_ipaddress`, `static_routes` or `static_rules`.
+    pub block: String,
+    /// The item, as `ip` reads it.
+    pub item: String,
+    /// Added.
+    pub applied: bool,
+    /// Why it could not be added.
+    pub error: Option<String>,
 }
 
 /// What a restarted vipd carried over from the previous one's pinned tables.
