@@ -352,6 +352,38 @@ fn exec_passes_the_exit_code_and_spawned_processes_die_with_the_guard() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(7));
+    // In place: a signal sent to `vipd lab exec` reaches the command (it is
+    // the command), as with `ip netns exec`.
+    let mut sleeper = Command::new(vipd_bin())
+        .args([
+            "lab",
+            "exec",
+            "--name",
+            lab.name(),
+            "rs1",
+            "--",
+            "sleep",
+            "30",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sleeper.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = sleeper.wait().unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "sleep outlived the TERM"
+    );
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&st),
+        Some(15),
+        "{st}"
+    );
     let mut own = lab
         .spawn(
             "rs1",

@@ -69,7 +69,8 @@ enum LabCommand {
     /// List the labs that are up.
     List,
     /// Run a command in a node (client, router, dirN, rsN); without a command, a
-    /// shell. Exits with the command's exit code.
+    /// shell. The command replaces this process (as `ip netns exec`): signals
+    /// sent to it reach the command, and the exit code is the command's.
     ///
     /// Example: `vipd lab exec rs1 -- ip addr`
     Exec {
@@ -170,13 +171,12 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
             } else {
                 command
             };
-            let status = lab
-                .command(&node, &command[0])?
-                .args(&command[1..])
-                .status()
-                .with_context(|| format!("running {:?} in {node}", command[0]))?;
-            // The command's own exit code, as `ip netns exec` does.
-            std::process::exit(status.code().unwrap_or(128 + 9));
+            // In place, as `ip netns exec` does: this process becomes the
+            // command (in the node's namespace), so signals sent to it reach
+            // the command and its exit status is the command's.
+            use std::os::unix::process::CommandExt;
+            let err = lab.command(&node, &command[0])?.args(&command[1..]).exec();
+            Err(anyhow::Error::new(err).context(format!("running {:?} in {node}", command[0])))
         }
         LabCommand::Demo { name, keep } => demo(&name, keep),
         LabCommand::Httpd { node, listen } => {
