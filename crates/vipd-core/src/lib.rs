@@ -20,6 +20,7 @@
 //! - `reload`: what a configuration reload changes (config diff).
 //! - `lab`: the lab's nodes, names and addresses (`vipd lab` builds them).
 //! - `restart`: what a vipd stopping for a restart tells the next one (SIGQUIT).
+//! - `scripts`: which scripts `enable_script_security` lets vipd run.
 //! - `statics`: static_ipaddress / static_routes / static_rules as `ip` commands.
 //! - `sync`: connection sharing between directors (wire format, auth, replay, batching).
 #![forbid(unsafe_code)]
@@ -35,6 +36,7 @@ pub mod realserver;
 pub mod reload;
 pub mod restart;
 pub mod sched;
+pub mod scripts;
 pub mod statics;
 pub mod sync;
 pub mod vrrp;

@@ -47,9 +47,20 @@ fn samples_and_seeds_roundtrip() {
         ]
         .iter()
         .any(|k| name.ends_with(k));
+        // Warnings that name what vipd does not act on are about vipd, not
+        // about the dump.
+        let about_the_dump: Vec<_> = quiet
+            .diagnostics
+            .items
+            .iter()
+            .filter(|d| {
+                !d.message.contains("is not acted on by vipd yet")
+                    && !d.message.contains("is not supported by vipd")
+            })
+            .collect();
         if !keeps_warning {
             assert!(
-                quiet.diagnostics.items.is_empty(),
+                about_the_dump.is_empty(),
                 "{}: {:#?}",
                 f.display(),
                 quiet.diagnostics

@@ -26,12 +26,28 @@ fn expected() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
     let old2 = |n: usize| OLD.iter().copied().cycle().take(2 * n).collect::<Vec<_>>();
     vec![
         ("HTTP_GET.port", vec![], old2(1)),
-        ("IPv6", vec![], old2(1)),
+        (
+            "IPv6",
+            vec![],
+            [
+                old2(1),
+                vec![
+                    "`virtual_server_group` is not acted on",
+                    "`SMTP_CHECK` is not acted on",
+                ],
+            ]
+            .concat(),
+        ),
         ("PING_CHECK", vec![], old2(1)),
         (
             "SMTP_CHECK",
             vec![],
-            [old2(1), vec!["`host` blocks in SMTP_CHECK"; 6]].concat(),
+            [
+                old2(1),
+                vec!["`host` blocks in SMTP_CHECK"; 6],
+                vec!["`SMTP_CHECK` is not acted on"; 3],
+            ]
+            .concat(),
         ),
         ("UDP_CHECK", vec![], old2(1)),
         ("inhibit", vec![], old2(1)),
@@ -40,7 +56,11 @@ fn expected() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
         ("quorum", vec![], old2(1)),
         ("sample", vec![], old2(1)),
         ("status_code", vec![], old2(1)),
-        ("virtual_server_group", vec![], old2(1)),
+        (
+            "virtual_server_group",
+            vec![],
+            [old2(1), vec!["`virtual_server_group` is not acted on"]].concat(),
+        ),
         ("virtualhost", vec![], old2(1)),
         ("vrrp.scripts", vec![], vec![]),
         ("vrrp", vec![], vec![]),
@@ -69,7 +89,11 @@ fn expected() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
         ),
         // keepalived: "interface eth0.1 missing" (a host check; none here) and
         // "cannot track a route with no interface" (vipd does not track routes).
-        ("track_interface", vec![], vec![]),
+        (
+            "track_interface",
+            vec![],
+            vec!["`virtual_routes` is not acted on"],
+        ),
         // keepalived: script_security not enabled (exit 6): a keepalived policy
         // about running scripts as root; vipd's script runner decides its own.
         ("vrrp.localcheck", vec![], vec![]),
@@ -95,6 +119,7 @@ fn expected() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
             vec![
                 "`or` (an alternative gateway) is deprecated",
                 "`gw` is deprecated",
+                "`virtual_routes` is not acted on",
             ],
         ),
         // The sample itself is wrong: invalid IPs 192.168.100./24, 192.168.200./24.
@@ -104,10 +129,18 @@ fn expected() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
                 "`192.168.100./24` is not an IP address",
                 "`192.168.200./24` is not an IP address",
             ],
-            vec!["rule without a preference", "rule without a preference"],
+            vec![
+                "rule without a preference",
+                "rule without a preference",
+                "`virtual_rules` is not acted on",
+            ],
         ),
         // keepalived: "a route with no interface can't be tracked" (not in vipd).
-        ("vrrp.static_ipaddress", vec![], vec![]),
+        (
+            "vrrp.static_ipaddress",
+            vec![],
+            vec!["`virtual_routes` is not acted on"],
+        ),
     ]
 }
 

@@ -187,6 +187,17 @@ fn master_steps_down_for_higher_priority_and_higher_address() {
     assert_eq!(i.timer(Timer::Advert), None);
     assert!(i.timer(Timer::MasterDown).is_some());
 
+    // `higher_prio_send_advert false`: no farewell advert (RFC 3768).
+    let mut c = cfg(100);
+    c.higher_prio_send_advert = false;
+    let mut i = Instance::new(c).unwrap();
+    i.start(t);
+    let at2 = i.poll_timeout().unwrap();
+    i.handle_timeout(at2);
+    drain(&mut i);
+    i.handle_packet(at2, &advert(PEER, 101)).unwrap();
+    assert_eq!(drain(&mut i)[0], Action::RemoveVips);
+
     // Equal priority: the higher primary address wins.
     let (mut i, _, at) = master(100);
     assert_eq!(
@@ -233,6 +244,20 @@ fn shutdown_sends_priority_zero_and_removes_vips() {
         }
     ));
     assert_eq!(i.poll_timeout(), None);
+}
+
+#[test]
+fn adverts_go_to_the_configured_multicast_group() {
+    let mut c = cfg(100);
+    assert_eq!(
+        Instance::new(c.clone()).unwrap().destinations(),
+        vec![Ipv4Addr::new(224, 0, 0, 18)]
+    );
+    c.mcast_group = Ipv4Addr::new(224, 0, 0, 19);
+    assert_eq!(
+        Instance::new(c).unwrap().destinations(),
+        vec![Ipv4Addr::new(224, 0, 0, 19)]
+    );
 }
 
 #[test]

@@ -41,6 +41,7 @@ pub fn build(
     let mut cfg = Config::default();
     for n in nodes {
         let n = &n;
+        not_honoured(Ctx::Top, n, cx.diags);
         let kw = n.keyword.text.as_str();
         match kw {
             "global_defs" => {
@@ -118,6 +119,67 @@ pub fn build(
     cfg
 }
 
+/// The block a keyword of `ctx` opens, for the keyword table.
+fn child_ctx(ctx: Ctx, kw: &str) -> Option<Ctx> {
+    Some(match (ctx, kw) {
+        (Ctx::Top, "global_defs") => Ctx::GlobalDefs,
+        (Ctx::Top, "vrrp_script") => Ctx::VrrpScript,
+        (Ctx::Top, "vrrp_sync_group") => Ctx::SyncGroup,
+        (Ctx::Top, "vrrp_instance") => Ctx::Instance,
+        (Ctx::Top, "virtual_server") => Ctx::VirtualServer,
+        (Ctx::Instance, "authentication") => Ctx::Auth,
+        (Ctx::VirtualServer, "real_server") => Ctx::RealServer,
+        (Ctx::RealServer, "HTTP_GET" | "SSL_GET") => Ctx::HttpGet,
+        (Ctx::RealServer, "SMTP_CHECK") => Ctx::Smtp,
+        (Ctx::RealServer, "DNS_CHECK") => Ctx::Dns,
+        (Ctx::RealServer, "MISC_CHECK") => Ctx::Misc,
+        (Ctx::RealServer, "UDP_CHECK") => Ctx::Udp,
+        (Ctx::RealServer, "FILE_CHECK") => Ctx::File,
+        (Ctx::RealServer, "BFD_CHECK") => Ctx::Bfd,
+        (Ctx::RealServer, "TCP_CHECK" | "PING_CHECK") => Ctx::Checker,
+        (Ctx::HttpGet, "url") => Ctx::Url,
+        _ => return None,
+    })
+}
+
+/// Every keyword the table says vipd does not honour (unsupported, or
+/// parsed but not acted on yet) gets a warning that names it, wherever it is
+/// and whether or not the parser models it: what the file says is what runs,
+/// or vipd says what it leaves out.
+fn not_honoured(ctx: Ctx, n: &Node, diags: &mut Diagnostics) {
+    let kw = n.keyword.text.as_str();
+    let looked = keywords::lookup(ctx, kw).or_else(|| match ctx {
+        Ctx::HttpGet | Ctx::Smtp | Ctx::Dns | Ctx::Misc | Ctx::Udp | Ctx::File | Ctx::Bfd => {
+            keywords::lookup(Ctx::Checker, kw)
+        }
+        _ => None,
+    });
+    let (what, label) = match looked {
+        Some((Status::Unsupported, _)) => ("is not supported by vipd", "unsupported"),
+        Some((Status::Planned, _)) => ("is not acted on by vipd yet", "not implemented yet"),
+        _ => ("", ""),
+    };
+    if !what.is_empty() {
+        let note = looked.map_or("", |(_, n)| n);
+        let mut d = Diagnostic::warning(format!("`{kw}` {what}; ignored"))
+            .at(n.line_span())
+            .label(label);
+        if !note.is_empty() {
+            d = d.note(note);
+        }
+        diags.push(d);
+    }
+    // A block vipd ignores as a whole is named once, not line by line.
+    if !what.is_empty() {
+        return;
+    }
+    if let (Some(child), Some(b)) = (child_ctx(ctx, kw), &n.block) {
+        for c in &b.nodes {
+            not_honoured(child, c, diags);
+        }
+    }
+}
+
 struct Cx<'a, 'h> {
     diags: &'a mut Diagnostics,
     host: Option<&'a HostCheck<'h>>,
@@ -143,16 +205,8 @@ impl Cx<'_, '_> {
         });
         match looked {
             Some((Status::Ignored, _)) => {}
-            Some((Status::Unsupported, note)) => {
-                let mut d =
-                    Diagnostic::warning(format!("`{kw}` is not supported by vipd; ignored"))
-                        .at(n.line_span())
-                        .label("unsupported");
-                if !note.is_empty() {
-                    d = d.note(note);
-                }
-                self.err(d);
-            }
+            // Reported by `not_honoured`, for every block.
+            Some((Status::Unsupported | Status::Planned, _)) => {}
             Some(_) => {
                 // Listed as handled but reached here: wrong block shape.
                 self.err(
@@ -1232,8 +1286,13 @@ impl Cx<'_, '_> {
                     v.nopreempt = self.flag(l);
                     nopreempt_span = Some(l.keyword.span);
                 }
+                // The default; written after `nopreempt`, it undoes it
+                // (keepalived: the last one wins).
                 "preempt" => {
-                    self.flag(l);
+                    if self.flag(l) {
+                        v.nopreempt = false;
+                        nopreempt_span = None;
+                    }
                 }
                 "preempt_delay" => {
                     if let Some(d) = self.arg_dur(l) {

@@ -111,6 +111,14 @@ pub struct InstanceConfig {
     pub check_unicast_src: bool,
     /// `skip_check_adv_addr`: do not compare the advert's address list with ours.
     pub skip_check_adv_addr: bool,
+    /// `higher_prio_send_advert`: a MASTER that hears a higher priority sends
+    /// one advert at its own priority before it steps down, so the winner
+    /// re-announces the VIPs after a split brain (keepalived #166, #1528).
+    /// On by default in vipd (keepalived's default is off): hosts that
+    /// followed the losing side come back at once.
+    pub higher_prio_send_advert: bool,
+    /// `vrrp_mcast_group4` (224.0.0.18): where multicast adverts go.
+    pub mcast_group: Ipv4Addr,
 }
 
 impl InstanceConfig {
@@ -140,6 +148,8 @@ impl InstanceConfig {
             garp_lower_prio_repeat: 5,
             check_unicast_src: false,
             skip_check_adv_addr: false,
+            higher_prio_send_advert: true,
+            mcast_group: MULTICAST_GROUP,
         }
     }
 
@@ -604,7 +614,7 @@ impl Instance {
     /// Where adverts go: the unicast peers, or the multicast group.
     pub fn destinations(&self) -> Vec<Ipv4Addr> {
         if self.config.unicast_peers.is_empty() {
-            vec![MULTICAST_GROUP]
+            vec![self.config.mcast_group]
         } else {
             self.config.unicast_peers.clone()
         }
@@ -843,13 +853,15 @@ impl Instance {
                         self.master_adver_int =
                             Duration::from_millis(u64::from(adv.adver_int_cs) * 10);
                     }
-                    // A farewell advert at our priority: the winner hears a
-                    // lower-priority master and re-announces the VIP with gratuitous
-                    // ARP (keepalived does so too), so hosts that followed us after a
-                    // split brain come back at once. RFC 3768 §6.4.3 sends nothing
-                    // here; an extra advert is harmless to every receiver: backups
-                    // treat it as any advert of a (lower) master.
-                    self.send_advert(ours);
+                    // `higher_prio_send_advert` (vipd's default): a farewell
+                    // advert at our priority; the winner hears a lower-priority
+                    // master and re-announces the VIP with gratuitous ARP, so
+                    // hosts that followed us after a split brain come back at
+                    // once. RFC 3768 §6.4.3 sends nothing here; an extra advert
+                    // is harmless to every receiver.
+                    if self.config.higher_prio_send_advert {
+                        self.send_advert(ours);
+                    }
                     self.become_backup(now, reason);
                     self.master = Some((rx.src, adv.priority));
                     Ok(Accepted::SteppedDown)

@@ -114,6 +114,7 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         vrrp,
         notes,
         statics,
+        secure_scripts,
         refusals,
     } = translate(&loaded.config, parts);
     if !refusals.is_empty() {
@@ -128,11 +129,18 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
             report: diags.render(&loaded.sources),
         });
     }
-    let problems: Vec<String> = required_interfaces(&loaded.config, parts)
+    let mut problems: Vec<String> = required_interfaces(&loaded.config, parts)
         .into_iter()
         .filter(|i| !config_io::interface_exists(i))
         .map(|i| format!("interface {i} does not exist in this network namespace (see `ip link`)"))
         .collect();
+    for prog in &secure_scripts {
+        if let Err(e) = script_is_secure(prog) {
+            problems.push(format!(
+                "enable_script_security: script {prog}: {e}: vipd runs no script that anyone but root can change; fix the owner and modes, or remove enable_script_security"
+            ));
+        }
+    }
     if !problems.is_empty() {
         return Err(LoadError::Host {
             file: file.to_owned(),
@@ -170,6 +178,9 @@ pub struct Translated {
     /// Static addresses, routes and rules (with VRRP, as keepalived's VRRP
     /// process applies them).
     pub statics: Vec<vipd_core::statics::Item>,
+    /// With `enable_script_security`: the programs of every script vipd
+    /// runs, to be checked on this host before any runs.
+    pub secure_scripts: Vec<String>,
     /// What the daemon cannot run, as located errors.
     pub refusals: Vec<Diagnostic>,
 }
@@ -177,6 +188,15 @@ pub struct Translated {
 /// Translates `c` for the given parts (see [`Translated`]).
 pub fn translate(c: &Config, parts: Parts) -> Translated {
     let mut t = Translated::default();
+    if c.global_defs.enable_script_security {
+        let mut programs: Vec<String> = vipd_core::scripts::command_lines(c)
+            .iter()
+            .filter_map(|l| crate::vrrp_io::notify::split_command(l).into_iter().next())
+            .collect();
+        programs.sort();
+        programs.dedup();
+        t.secure_scripts = programs;
+    }
     if parts.vrrp {
         match vipd_core::statics::plan(c) {
             Ok(items) => t.statics = items,
@@ -207,6 +227,39 @@ pub fn translate(c: &Config, parts: Parts) -> Translated {
         }
     }
     t
+}
+
+/// Checks that only root can change `program` (found on PATH if not
+/// absolute): the file and every directory above it.
+pub fn script_is_secure(program: &str) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = if program.contains('/') {
+        std::path::PathBuf::from(program)
+    } else {
+        std::env::var("PATH")
+            .unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+            .split(':')
+            .map(|d| std::path::Path::new(d).join(program))
+            .find(|p| p.is_file())
+            .ok_or_else(|| "not found on PATH".to_owned())?
+    };
+    let path = path
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut chain = Vec::new();
+    for p in path.ancestors() {
+        let m = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        chain.push(vipd_core::scripts::PathFacts {
+            path: p.display().to_string(),
+            uid: m.uid(),
+            gid: m.gid(),
+            mode: m.mode() & 0o7777,
+        });
+    }
+    match vipd_core::scripts::insecure(&chain) {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
 }
 
 /// Interfaces the running parts need: VRRP's instance interfaces, VIP devices and
@@ -273,4 +326,31 @@ pub fn vip_interface(c: &Config, vip: IpAddr) -> Option<String> {
         }
     }
     c.global_defs.default_interface.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `enable_script_security`: a script anyone but root can change is
+    /// refused, one only root can change is accepted.
+    #[test]
+    fn script_security_checks_the_file_and_its_directories() {
+        assert_eq!(script_is_secure("/bin/true"), Ok(()));
+        assert_eq!(script_is_secure("true"), Ok(()));
+        let dir = std::env::temp_dir().join(format!("vipd-sec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("chk.sh");
+        std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = script_is_secure(f.to_str().unwrap()).unwrap_err();
+        assert!(e.contains("writable by everyone"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // /tmp itself is writable by everyone.
+        let e = script_is_secure(f.to_str().unwrap()).unwrap_err();
+        assert!(e.contains("/tmp is writable by everyone"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -65,6 +65,8 @@ pub struct LvsSpec {
     pub datapath: Vec<plan::ServiceSpec>,
     /// The interface the VIPs arrive on.
     pub iface: String,
+    /// `script_user`: who runs notify_up/down and quorum_up/down.
+    pub script_user: Option<vipd_core::config::ScriptUser>,
 }
 
 fn iface_mtu(iface: &str) -> Option<u16> {
@@ -124,6 +126,7 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
         health,
         datapath,
         iface,
+        script_user: c.global_defs.script_user.clone(),
     }))
 }
 
@@ -597,7 +600,7 @@ impl LvsPart {
                 _ => info!("{ev}"),
             }
             if let Some(script) = ev.script() {
-                crate::vrrp_io::notify::spawn(script, &[]);
+                crate::vrrp_io::notify::spawn_line(script, &[], self.spec.script_user.as_ref());
             }
         }
         if !update.plans.is_empty() {
@@ -1096,7 +1099,7 @@ impl LvsPart {
         for (_, ev) in self.health.shutdown() {
             info!("{ev}");
             if let Some(script) = ev.script() {
-                crate::vrrp_io::notify::spawn(script, &[]);
+                crate::vrrp_io::notify::spawn_line(script, &[], self.spec.script_user.as_ref());
             }
         }
         neigh::release(&self.dp.hops);

@@ -184,7 +184,8 @@ pub async fn run_observed(
         let script = script.clone();
         tasks.push(tokio::spawn(async move {
             loop {
-                let ok = notify::run_check(&script.script, script.timeout).await;
+                let ok =
+                    notify::run_check(&script.script, script.timeout, script.user.as_ref()).await;
                 if tx.send(Event::Script(idx, ok)).await.is_err() {
                     return;
                 }
@@ -247,12 +248,29 @@ pub async fn run_observed(
             .collect::<Vec<_>>()
             .join("; ")
     );
+    tokio::pin!(shutdown);
+    // `vrrp_startup_delay` (not when resuming after a restart: the VIPs are
+    // held and must keep being advertised).
+    if !spec.startup_delay.is_zero() && resume.is_empty() {
+        info!(
+            "VRRP waits {:?} before starting (vrrp_startup_delay)",
+            spec.startup_delay
+        );
+        tokio::select! {
+            () = tokio::time::sleep(spec.startup_delay) => {}
+            _ = &mut shutdown => {
+                for t in tasks {
+                    t.abort();
+                }
+                return Ok(());
+            }
+        }
+    }
     node.start_resuming(Instant::now(), &resume);
     driver.perform_all(&mut node).await;
     publish(&node, observer);
 
     let mut link_poll = tokio::time::interval(LINK_POLL);
-    tokio::pin!(shutdown);
     let stop = loop {
         let deadline = node.poll_timeout();
         let sleep = async {
@@ -350,6 +368,7 @@ async fn resolve(
         link.index,
         core.primary_ip,
         !core.unicast_peers.is_empty(),
+        core.mcast_group,
     )
     .map_err(socket_err("opening the raw VRRP socket (protocol 112)"))?;
     let mut vips = Vec::new();
@@ -420,8 +439,8 @@ impl Driver {
                 "VRRP {name}: heard lower-priority master {} (priority {}): re-asserting with an advert and gratuitous ARP",
                 rx.src, rx.repr.priority
             );
-                if let Some(line) = &self.ios[idx].notify.master_rx_lower_pri {
-                    notify::spawn(line, &[]);
+                if let Some(script) = &self.ios[idx].notify.master_rx_lower_pri {
+                    notify::spawn(script, &[]);
                 }
             }
             Ok(_) => {}

@@ -12,8 +12,15 @@ use vipd_core::vrrp::{Auth, InstanceConfig, SyncGroupConfig, Track, TrackKind, V
 
 use super::{InstanceSpec, NotifySpec, ScriptSpec, VipSpec, VrrpIoError, VrrpSpec};
 
-fn notify(n: &Option<config::Notify>) -> Option<String> {
-    n.as_ref().map(|n| n.script.clone())
+/// A notify script, run as its own `user`, else as `script_user`.
+fn notify(
+    n: &Option<config::Notify>,
+    script_user: Option<&config::ScriptUser>,
+) -> Option<config::Notify> {
+    n.as_ref().map(|n| config::Notify {
+        script: n.script.clone(),
+        user: n.user.clone().or_else(|| script_user.cloned()),
+    })
 }
 
 fn v4(inst: &config::VrrpInstance, what: &str, addr: IpAddr) -> Result<Ipv4Addr, VrrpIoError> {
@@ -32,7 +39,11 @@ fn v4(inst: &config::VrrpInstance, what: &str, addr: IpAddr) -> Result<Ipv4Addr,
 /// Builds the driver's spec; `warnings` receives what is accepted but ignored.
 pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec, VrrpIoError> {
     let g = &cfg.global_defs;
-    let mut spec = VrrpSpec::default();
+    let su = g.script_user.as_ref();
+    let mut spec = VrrpSpec {
+        startup_delay: g.vrrp_startup_delay.unwrap_or(Duration::ZERO),
+        ..VrrpSpec::default()
+    };
     for inst in &cfg.vrrp_instances {
         let name = &inst.name;
         let interface = inst.interface.clone().ok_or_else(|| {
@@ -84,6 +95,14 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
         if let Some(n) = inst.down_timer_adverts.or(g.vrrp_down_timer_adverts) {
             core.down_timer_adverts = n;
         }
+        // `vrrp_min_garp`: one gratuitous ARP at the transition, no second
+        // burst, no refresh (keepalived's meaning); explicit settings win.
+        if g.vrrp_min_garp == Some(true) {
+            core.garp_master_delay = Duration::ZERO;
+            core.garp_master_repeat = 1;
+            core.garp_master_refresh = Duration::ZERO;
+            core.garp_lower_prio_repeat = 1;
+        }
         if let Some(d) = inst.garp_master_delay.or(g.vrrp_garp_master_delay) {
             core.garp_master_delay = d;
         }
@@ -110,6 +129,13 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
             core.garp_lower_prio_repeat = n;
         }
         core.check_unicast_src = inst.check_unicast_src || g.vrrp_check_unicast_src;
+        core.higher_prio_send_advert = inst
+            .higher_prio_send_advert
+            .or(g.vrrp_higher_prio_send_advert)
+            .unwrap_or(true);
+        if let Some(group) = g.vrrp_mcast_group4 {
+            core.mcast_group = group;
+        }
         core.skip_check_adv_addr = inst
             .skip_check_adv_addr
             .unwrap_or(g.vrrp_skip_check_adv_addr);
@@ -165,7 +191,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
             .iter()
             .chain(&inst.track_script)
             .any(|t| t.reverse);
-        let ignored: [(&str, bool); 10] = [
+        let ignored: [(&str, bool); 9] = [
             ("virtual_routes", !inst.virtual_routes.is_empty()),
             ("virtual_rules", !inst.virtual_rules.is_empty()),
             ("mcast_dst_ip", inst.mcast_dst_ip.is_some()),
@@ -180,7 +206,6 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
             ("accept / no_accept", inst.accept.is_some()),
             ("promote_secondaries", inst.promote_secondaries),
             ("weight ... reverse", reverse),
-            ("smtp_alert", inst.smtp_alert.is_some()),
         ];
         for (kw, set) in ignored {
             if set {
@@ -195,12 +220,12 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
             core,
             vips,
             notify: NotifySpec {
-                master: notify(&inst.notify_master),
-                backup: notify(&inst.notify_backup),
-                fault: notify(&inst.notify_fault),
-                stop: notify(&inst.notify_stop),
-                any: notify(&inst.notify),
-                master_rx_lower_pri: notify(&inst.notify_master_rx_lower_pri),
+                master: notify(&inst.notify_master, su),
+                backup: notify(&inst.notify_backup, su),
+                fault: notify(&inst.notify_fault, su),
+                stop: notify(&inst.notify_stop, su),
+                any: notify(&inst.notify, su),
+                master_rx_lower_pri: notify(&inst.notify_master_rx_lower_pri, su),
             },
             track_primary: !inst.dont_track_primary,
         });
@@ -221,6 +246,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
             rise: s.rise,
             fall: s.fall,
             init_fail: s.init_fail,
+            user: s.user.clone().or_else(|| su.cloned()),
         });
     }
     for grp in &cfg.vrrp_sync_groups {
@@ -249,11 +275,11 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 members: grp.group.clone(),
             },
             NotifySpec {
-                master: notify(&grp.notify_master),
-                backup: notify(&grp.notify_backup),
-                fault: notify(&grp.notify_fault),
-                stop: notify(&grp.notify_stop),
-                any: notify(&grp.notify),
+                master: notify(&grp.notify_master, su),
+                backup: notify(&grp.notify_backup, su),
+                fault: notify(&grp.notify_fault, su),
+                stop: notify(&grp.notify_stop, su),
+                any: notify(&grp.notify, su),
                 master_rx_lower_pri: None,
             },
         ));
@@ -364,7 +390,11 @@ mod tests {
         assert_eq!(spec.scripts[0].fall, 3);
         assert_eq!(spec.scripts[0].interval, Duration::from_secs(2));
         assert_eq!(
-            spec.instances[0].notify.any.as_deref(),
+            spec.instances[0]
+                .notify
+                .any
+                .as_ref()
+                .map(|n| n.script.as_str()),
             Some("/x/notify.sh")
         );
         assert_eq!(spec.groups[0].0.members, vec!["VI_1".to_string()]);

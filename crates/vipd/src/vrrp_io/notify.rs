@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::process::Command;
 use tracing::warn;
 
+use vipd_core::config::{Notify, ScriptUser};
 use vipd_core::vrrp::State;
 
 /// Splits a command line into words; quotes group, backslash escapes.
@@ -50,17 +51,51 @@ pub fn split_command(line: &str) -> Vec<String> {
     words
 }
 
-fn command(line: &str, extra: &[String]) -> Option<Command> {
+fn command(line: &str, extra: &[String], user: Option<&ScriptUser>) -> Option<Command> {
     let words = split_command(line);
     let (program, args) = words.split_first()?;
     let mut cmd = Command::new(program);
     cmd.args(args).args(extra).stdin(Stdio::null());
+    if let Some(u) = user {
+        match run_as(u) {
+            Ok((uid, gid)) => {
+                cmd.uid(uid).gid(gid);
+            }
+            Err(e) => {
+                warn!("script `{line}` not run: {e}");
+                return None;
+            }
+        }
+    }
     Some(cmd)
 }
 
-/// Starts `line` with `extra` arguments and reaps it in the background.
-pub fn spawn(line: &str, extra: &[String]) {
-    let Some(mut cmd) = command(line, extra) else {
+/// The uid and gid of `script_user` / `user USER [GROUP]`.
+pub fn run_as(u: &ScriptUser) -> Result<(u32, u32), String> {
+    let user = nix::unistd::User::from_name(&u.user)
+        .map_err(|e| format!("cannot look up user `{}`: {e}", u.user))?
+        .ok_or_else(|| format!("user `{}` does not exist (script_user / user)", u.user))?;
+    let gid = match &u.group {
+        None => user.gid.as_raw(),
+        Some(g) => nix::unistd::Group::from_name(g)
+            .map_err(|e| format!("cannot look up group `{g}`: {e}"))?
+            .ok_or_else(|| format!("group `{g}` does not exist (script_user / user)"))?
+            .gid
+            .as_raw(),
+    };
+    Ok((user.uid.as_raw(), gid))
+}
+
+/// Starts `script` (as its user, if any) with `extra` arguments and reaps it
+/// in the background.
+pub fn spawn(script: &Notify, extra: &[String]) {
+    spawn_line(&script.script, extra, script.user.as_ref());
+}
+
+/// Starts `line` with `extra` arguments, as `user` if given, and reaps it in
+/// the background.
+pub fn spawn_line(line: &str, extra: &[String], user: Option<&ScriptUser>) {
+    let Some(mut cmd) = command(line, extra, user) else {
         return;
     };
     match cmd.spawn() {
@@ -83,12 +118,12 @@ pub fn run_notify(spec: &super::NotifySpec, kind: &str, name: &str, state: State
         State::Stopped => &spec.stop,
         State::Init => &None,
     };
-    if let Some(line) = specific {
-        spawn(line, &[]);
+    if let Some(script) = specific {
+        spawn(script, &[]);
     }
-    if let Some(line) = &spec.any {
+    if let Some(script) = &spec.any {
         spawn(
-            line,
+            script,
             &[
                 kind.to_string(),
                 name.to_string(),
@@ -99,9 +134,10 @@ pub fn run_notify(spec: &super::NotifySpec, kind: &str, name: &str, state: State
     }
 }
 
-/// Runs a `vrrp_script` once: success is exit status 0 within `timeout`.
-pub async fn run_check(line: &str, timeout: Duration) -> bool {
-    let Some(mut cmd) = command(line, &[]) else {
+/// Runs a `vrrp_script` once (as `user`, if given): success is exit status 0
+/// within `timeout`.
+pub async fn run_check(line: &str, timeout: Duration, user: Option<&ScriptUser>) -> bool {
+    let Some(mut cmd) = command(line, &[], user) else {
         return false;
     };
     cmd.stdout(Stdio::null())
@@ -128,5 +164,34 @@ mod tests {
             vec!["/x", "two words", "and more", "a b"]
         );
         assert_eq!(split_command("  "), Vec::<String>::new());
+    }
+
+    /// `script_user` / `user`: the script runs as that user (this needs
+    /// root, as vipd does; CI runs as root).
+    #[test]
+    fn a_script_runs_as_its_user() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let nobody = ScriptUser {
+            user: "nobody".into(),
+            group: None,
+        };
+        let uid = nix::unistd::User::from_name("nobody")
+            .unwrap()
+            .unwrap()
+            .uid
+            .as_raw();
+        let line = format!("/bin/sh -c 'test $(id -u) = {uid}'");
+        rt.block_on(async {
+            assert!(run_check(&line, Duration::from_secs(5), Some(&nobody)).await);
+            assert!(!run_check(&line, Duration::from_secs(5), None).await);
+            let ghost = ScriptUser {
+                user: "no-such-user-vipd".into(),
+                group: None,
+            };
+            assert!(!run_check("/bin/true", Duration::from_secs(5), Some(&ghost)).await);
+        });
     }
 }

@@ -9,7 +9,7 @@ use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type}
 use tokio::io::unix::AsyncFd;
 
 use vipd_core::vrrp::frame::TOS_INTERNETWORK_CONTROL;
-use vipd_core::vrrp::packet::{MULTICAST_GROUP, PROTOCOL, TTL};
+use vipd_core::vrrp::packet::{PROTOCOL, TTL};
 
 #[expect(
     unsafe_code,
@@ -68,8 +68,15 @@ fn raw(interface: &str) -> io::Result<Socket> {
 
 impl VrrpSocket {
     /// Opens the sockets on `interface` (index `ifindex`), sending from `src`;
-    /// joins the multicast group unless `unicast`.
-    pub fn open(interface: &str, ifindex: u32, src: Ipv4Addr, unicast: bool) -> io::Result<Self> {
+    /// joins the multicast `group` (224.0.0.18 unless `vrrp_mcast_group4`)
+    /// unless `unicast`.
+    pub fn open(
+        interface: &str,
+        ifindex: u32,
+        src: Ipv4Addr,
+        unicast: bool,
+        group: Ipv4Addr,
+    ) -> io::Result<Self> {
         let send = raw(interface)?;
         send.bind(&SockAddr::from(SocketAddrV4::new(src, 0)))?;
         send.set_ttl_v4(u32::from(TTL))?;
@@ -88,7 +95,7 @@ impl VrrpSocket {
         // Only the groups joined on this socket, not every group of the host.
         recv.set_multicast_all_v4(false)?;
         if !unicast {
-            recv.join_multicast_v4_n(&MULTICAST_GROUP, &InterfaceIndexOrAddress::Index(ifindex))?;
+            recv.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(ifindex))?;
         }
         recv.set_nonblocking(true)?;
         Ok(Self {

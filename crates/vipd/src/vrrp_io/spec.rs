@@ -4,6 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use vipd_core::config::{Notify, ScriptUser};
 use vipd_core::vrrp::{InstanceConfig, SyncGroupConfig};
 
 /// One `virtual_ipaddress` entry.
@@ -23,17 +24,17 @@ pub struct VipSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotifySpec {
     /// `notify_master`.
-    pub master: Option<String>,
+    pub master: Option<Notify>,
     /// `notify_backup`.
-    pub backup: Option<String>,
+    pub backup: Option<Notify>,
     /// `notify_fault`.
-    pub fault: Option<String>,
+    pub fault: Option<Notify>,
     /// `notify_stop`.
-    pub stop: Option<String>,
+    pub stop: Option<Notify>,
     /// `notify`: called with `INSTANCE|GROUP NAME STATE PRIORITY`.
-    pub any: Option<String>,
+    pub any: Option<Notify>,
     /// `notify_master_rx_lower_pri`: MASTER heard a lower-priority master.
-    pub master_rx_lower_pri: Option<String>,
+    pub master_rx_lower_pri: Option<Notify>,
 }
 
 /// One `vrrp_instance`.
@@ -68,6 +69,8 @@ pub struct ScriptSpec {
     pub fall: u32,
     /// `init_fail`.
     pub init_fail: bool,
+    /// Run as (`user`, else `script_user`); vipd's own user when `None`.
+    pub user: Option<ScriptUser>,
 }
 
 /// A node's whole VRRP configuration.
@@ -79,4 +82,7 @@ pub struct VrrpSpec {
     pub groups: Vec<(SyncGroupConfig, NotifySpec)>,
     /// Scripts.
     pub scripts: Vec<ScriptSpec>,
+    /// `vrrp_startup_delay`: VRRP waits this long before it starts (not on a
+    /// resume after a restart).
+    pub startup_delay: Duration,
 }
