@@ -73,6 +73,14 @@ pub struct Parser<'a> {
     lex: Lexer<'a>,
     peeked: Option<Token>,
     diags: Diagnostics,
+    /// The last token handed out was an end of line (or none yet): the next
+    /// one starts its line.
+    at_line_start: bool,
+    /// The first `}` that starts its line at another indentation than the
+    /// line that opened its block: (the `}`, the opening keyword or `{`).
+    misindented: Option<(Span, Span)>,
+    /// That diagnostic is out already.
+    misindented_told: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -82,6 +90,9 @@ impl<'a> Parser<'a> {
             lex: Lexer::new(lines),
             peeked: None,
             diags: Diagnostics::default(),
+            at_line_start: true,
+            misindented: None,
+            misindented_told: false,
         }
     }
 
@@ -100,6 +111,7 @@ impl<'a> Parser<'a> {
                             .label("no block is open here")
                             .help("remove this `}` or add the `{` it was meant to close"),
                     );
+                    self.tell_misindented();
                 }
                 TokenKind::Open => {
                     let open = self.bump()?.span;
@@ -126,7 +138,43 @@ impl<'a> Parser<'a> {
 
     fn bump(&mut self) -> Option<Token> {
         self.peek();
-        self.peeked.take()
+        let t = self.peeked.take();
+        if let Some(t) = &t {
+            self.at_line_start = matches!(t.kind, TokenKind::Eol);
+        }
+        t
+    }
+
+    /// With an unbalanced brace, the first `}` whose indentation disagrees
+    /// with the block it closes is where the mistake most likely is (as rustc
+    /// points at the delimiter the indentation shows to be misplaced).
+    fn tell_misindented(&mut self) {
+        let Some((close, opener)) = self.misindented else {
+            return;
+        };
+        if std::mem::replace(&mut self.misindented_told, true) {
+            return;
+        }
+        let (label, help) = if close.col < opener.col {
+            (
+                "a `}` is probably missing before this line",
+                "this `}` is indented like an outer block: close the inner block first",
+            )
+        } else {
+            (
+                "this `}` is probably one too many",
+                "this `}` is indented like an inner block that is already closed: remove it",
+            )
+        };
+        self.diags.push(
+            Diagnostic::error(format!(
+                "this `}}` closes the block opened at line {}, but its indentation does not match that line",
+                opener.line
+            ))
+            .at(close)
+            .label(label)
+            .help(help),
+        );
     }
 
     /// A `{` that follows no keyword: parsed (for brace balance) and dropped.
@@ -173,7 +221,7 @@ impl<'a> Parser<'a> {
                 TokenKind::Close => break,
                 TokenKind::Open => {
                     let open = self.bump()?.span;
-                    block = Some(self.block(open, depth));
+                    block = Some(self.block_of(open, span, depth));
                     break;
                 }
             }
@@ -185,7 +233,7 @@ impl<'a> Parser<'a> {
             }
             if matches!(self.peek().map(|t| &t.kind), Some(TokenKind::Open)) {
                 let open = self.bump()?.span;
-                block = Some(self.block(open, depth));
+                block = Some(self.block_of(open, span, depth));
             }
         }
         Some(Node {
@@ -197,6 +245,12 @@ impl<'a> Parser<'a> {
 
     /// Parses a block body after its `{`, and its `}`.
     fn block(&mut self, open: Span, depth: usize) -> Block {
+        self.block_of(open, open, depth)
+    }
+
+    /// [`Parser::block`] of a block whose line starts with `opener` (its
+    /// keyword): a `}` alone on its line should be indented like it.
+    fn block_of(&mut self, open: Span, opener: Span, depth: usize) -> Block {
         let mut nodes = Vec::new();
         if depth + 1 > MAX_DEPTH {
             self.diags.push(
@@ -229,10 +283,16 @@ impl<'a> Parser<'a> {
                             .label("block opened here")
                             .help("add the missing `}`"),
                     );
+                    self.tell_misindented();
                     break;
                 }
                 Some(TokenKind::Close) => {
-                    self.bump();
+                    let starts_line = self.at_line_start;
+                    if let Some(t) = self.bump() {
+                        if starts_line && t.span.col != opener.col && self.misindented.is_none() {
+                            self.misindented = Some((t.span, opener));
+                        }
+                    }
                     break;
                 }
                 Some(TokenKind::Eol) => {
@@ -292,6 +352,28 @@ mod tests {
         let (_, d) = tree("a {\n b {\n }\n");
         assert_eq!(d.error_count(), 1);
         assert_eq!(d.items[0].span.unwrap().line, 1);
+    }
+
+    #[test]
+    fn a_missing_close_is_pointed_at_by_indentation() {
+        let text = "virtual_server a {\n    real_server b {\n        TCP_CHECK {\n            connect_port 80\n    }\n}\n";
+        let (_, d) = tree(text);
+        assert_eq!(d.error_count(), 2, "{d:?}");
+        assert_eq!(d.items[0].span.unwrap().line, 1, "never closed");
+        let hint = &d.items[1];
+        assert_eq!(hint.span.unwrap().line, 5, "{hint:?}");
+        assert!(hint.message.contains("opened at line 3"), "{hint:?}");
+    }
+
+    #[test]
+    fn an_extra_close_is_pointed_at_by_indentation() {
+        let text = "virtual_server a {\n    real_server b {\n        TCP_CHECK {\n        }\n        }\n    }\n}\nvrrp_script c {\n}\n";
+        let (_, d) = tree(text);
+        assert_eq!(d.error_count(), 2, "{d:?}");
+        assert_eq!(d.items[0].span.unwrap().line, 7, "unmatched");
+        let hint = &d.items[1];
+        assert_eq!(hint.span.unwrap().line, 5, "{hint:?}");
+        assert!(hint.message.contains("opened at line 2"), "{hint:?}");
     }
 
     #[test]
