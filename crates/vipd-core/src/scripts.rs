@@ -7,6 +7,70 @@
 
 use crate::config::{CheckKind, Config, Notify};
 
+/// Splits a command line into words, as keepalived does (no shell is
+/// involved; every script vipd runs goes through here): whitespace separates, `'...'` keeps
+/// everything literal, `"..."` keeps whitespace and honours `\"` and `\\`, and a
+/// `\` outside quotes escapes the next character. An unterminated quote is an
+/// error.
+pub fn split_command(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unterminated ' in `{line}`")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(format!("unterminated \" in `{line}`")),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unterminated \" in `{line}`")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(c) = chars.next() {
+                    word.push(c);
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
 /// Ownership and mode of one path (the script, or a directory above it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathFacts {
@@ -108,6 +172,27 @@ mod tests {
             gid,
             mode,
         }
+    }
+
+    #[test]
+    fn splits_words_and_quotes() {
+        assert_eq!(
+            split_command("/usr/bin/check  -h 10.0.0.1\t--x").unwrap(),
+            vec!["/usr/bin/check", "-h", "10.0.0.1", "--x"]
+        );
+        assert_eq!(
+            split_command(r#"/bin/echo 'a b' "c \"d\" \\ e" f\ g '' "#).unwrap(),
+            vec!["/bin/echo", "a b", r#"c "d" \ e"#, "f g", ""]
+        );
+        assert_eq!(split_command("a'b'c").unwrap(), vec!["abc"]);
+        // Shell syntax is just text.
+        assert_eq!(
+            split_command("/bin/true; rm -rf /").unwrap(),
+            vec!["/bin/true;", "rm", "-rf", "/"]
+        );
+        assert!(split_command("'open").is_err());
+        assert!(split_command("\"open").is_err());
+        assert!(split_command("   ").unwrap().is_empty());
     }
 
     #[test]

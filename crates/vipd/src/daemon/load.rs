@@ -191,7 +191,12 @@ pub fn translate(c: &Config, parts: Parts) -> Translated {
     if c.global_defs.enable_script_security {
         let mut programs: Vec<String> = vipd_core::scripts::command_lines(c)
             .iter()
-            .filter_map(|l| crate::vrrp_io::notify::split_command(l).into_iter().next())
+            .filter_map(|l| {
+                vipd_core::scripts::split_command(l)
+                    .ok()?
+                    .into_iter()
+                    .next()
+            })
             .collect();
         programs.sort();
         programs.dedup();

@@ -21,68 +21,7 @@ use super::secs;
 /// Grace between SIGTERM and SIGKILL for a program that overran its timeout.
 const KILL_GRACE: Duration = Duration::from_secs(1);
 
-/// Split a command line into words: whitespace separates, `'...'` keeps
-/// everything literal, `"..."` keeps whitespace and honours `\"` and `\\`, and a
-/// `\` outside quotes escapes the next character. An unterminated quote is an
-/// error.
-pub fn split_command(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err(format!("unterminated ' in `{line}`")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err(format!("unterminated \" in `{line}`")),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err(format!("unterminated \" in `{line}`")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(c) = chars.next() {
-                    word.push(c);
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
-}
+pub use vipd_core::scripts::split_command;
 
 /// Build the command for a script line: split into words, or `/bin/sh -c LINE`
 /// when `shell`; run as `user` when given. Used by MISC_CHECK and by notify
@@ -189,27 +128,6 @@ pub async fn run_script(line: &str, user: Option<&str>, timeout: Duration) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_words_and_quotes() {
-        assert_eq!(
-            split_command("/usr/bin/check  -h 10.0.0.1\t--x").unwrap(),
-            vec!["/usr/bin/check", "-h", "10.0.0.1", "--x"]
-        );
-        assert_eq!(
-            split_command(r#"/bin/echo 'a b' "c \"d\" \\ e" f\ g '' "#).unwrap(),
-            vec!["/bin/echo", "a b", r#"c "d" \ e"#, "f g", ""]
-        );
-        assert_eq!(split_command("a'b'c").unwrap(), vec!["abc"]);
-        // Shell syntax is just text.
-        assert_eq!(
-            split_command("/bin/true; rm -rf /").unwrap(),
-            vec!["/bin/true;", "rm", "-rf", "/"]
-        );
-        assert!(split_command("'open").is_err());
-        assert!(split_command("\"open").is_err());
-        assert!(split_command("   ").unwrap().is_empty());
-    }
 
     #[test]
     fn command_rejects_empty_and_unknown_user() {

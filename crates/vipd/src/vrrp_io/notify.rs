@@ -12,47 +12,16 @@ use tracing::warn;
 use vipd_core::config::{Notify, ScriptUser};
 use vipd_core::vrrp::State;
 
-/// Splits a command line into words; quotes group, backslash escapes.
-pub fn split_command(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, '\\') => {
-                if let Some(n) = chars.next() {
-                    word.push(n);
-                    in_word = true;
-                }
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
-}
+pub use vipd_core::scripts::split_command;
 
 fn command(line: &str, extra: &[String], user: Option<&ScriptUser>) -> Option<Command> {
-    let words = split_command(line);
+    let words = match split_command(line) {
+        Ok(w) => w,
+        Err(e) => {
+            warn!("script not run: {e}");
+            return None;
+        }
+    };
     let (program, args) = words.split_first()?;
     let mut cmd = Command::new(program);
     cmd.args(args).args(extra).stdin(Stdio::null());
@@ -155,16 +124,6 @@ pub async fn run_check(line: &str, timeout: Duration, user: Option<&ScriptUser>)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_like_keepalived() {
-        assert_eq!(split_command("/bin/echo a  b"), vec!["/bin/echo", "a", "b"]);
-        assert_eq!(
-            split_command(r#"/x "two words" 'and more' a\ b"#),
-            vec!["/x", "two words", "and more", "a b"]
-        );
-        assert_eq!(split_command("  "), Vec::<String>::new());
-    }
 
     /// `script_user` / `user`: the script runs as that user (this needs
     /// root, as vipd does; CI runs as root).
