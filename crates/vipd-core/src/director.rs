@@ -135,6 +135,22 @@ pub fn datapath_spec(
     let sched = scheduler(vs.lb_algo).map_err(|e| unsupported_at(vs, vs.lb_algo_loc, e))?;
     let forward = forwarding(vs.lb_kind, vs.lb_kind_loc.0.is_some())
         .map_err(|e| unsupported_at(vs, vs.lb_kind_loc, e))?;
+    match &vs.tunnel_type {
+        None | Some(config::TunnelType::Ipip) => {}
+        Some(t) => {
+            let name = match t {
+                config::TunnelType::Gue { port } => format!("gue port {port}"),
+                _ => "gre".to_owned(),
+            };
+            return Err(unsupported_at(
+                vs,
+                vs.lb_kind_loc,
+                format!(
+                    "lvs_method TUN type {name}: vipd's data plane encapsulates in IP-in-IP only (real servers decapsulate with an ipip tunnel); remove `type {name}`, or keep keepalived + IPVS for {name}"
+                ),
+            ));
+        }
+    }
     for rs in &vs.real_servers {
         if let Some(m) = rs.lvs_method {
             if m != vs.lb_kind {

@@ -163,6 +163,15 @@ fn what_the_daemon_refuses_fails_the_check_at_its_place() {
             "track_script chk_none names no vrrp_script",
         ),
         (
+            "TUN type gue",
+            format!(
+                "{vrrp}{}",
+                vs("    lb_algo rr\n    lvs_method TUN type gue port 6080\n")
+            ),
+            10,
+            "encapsulates in IP-in-IP only",
+        ),
+        (
             "VIPs on two interfaces",
             format!(
                 "{}{}virtual_server 10.0.0.2 80 {{\n    lb_algo rr\n    lb_kind TUN\n}}\n",
