@@ -456,3 +456,20 @@ proptest! {
         prop_assert_eq!(again, c);
     }
 }
+
+#[test]
+fn lvs_timeouts_parse_dump_and_refuse_nonsense() {
+    let ok = config::parse_str("k", "global_defs {\n lvs_timeouts tcp 600 udp 60\n}\n");
+    assert!(ok.diagnostics.items.is_empty(), "{:?}", ok.diagnostics);
+    let t = ok.config.global_defs.lvs_timeouts.unwrap();
+    assert_eq!((t.tcp, t.tcpfin, t.udp), (Some(600), None, Some(60)));
+    assert!(dump::to_conf(&ok.config).contains("lvs_timeouts tcp 600 udp 60"));
+    for bad in [
+        "lvs_timeouts tcp",
+        "lvs_timeouts sctp 5",
+        "lvs_timeouts tcp 0",
+    ] {
+        let r = config::parse_str("k", &format!("global_defs {{\n {bad}\n}}\n"));
+        assert!(r.diagnostics.has_errors(), "{bad}: {:?}", r.diagnostics);
+    }
+}

@@ -380,6 +380,15 @@ impl W {
             self.kv("script_user", user(u));
         }
         self.flag("lvs_flush", g.lvs_flush);
+        if let Some(t) = &g.lvs_timeouts {
+            let mut v = Vec::new();
+            for (k, x) in [("tcp", t.tcp), ("tcpfin", t.tcpfin), ("udp", t.udp)] {
+                if let Some(x) = x {
+                    v.push(format!("{k} {x}"));
+                }
+            }
+            self.kv("lvs_timeouts", v.join(" "));
+        }
         self.opt_b("checker_log_all_failures", &g.checker_log_all_failures);
         if let Some(l) = &g.lvs_sync_daemon {
             let mut v = l.interface.clone();

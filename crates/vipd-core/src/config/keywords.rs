@@ -228,8 +228,8 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (
         GlobalDefs,
         "lvs_timeouts",
-        Unsupported,
-        "vipd's connection table has its own timeouts",
+        Implemented,
+        "tcp, tcpfin, udp: the connection table's idle timeouts",
     ),
     (
         GlobalDefs,

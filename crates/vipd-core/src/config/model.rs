@@ -98,6 +98,9 @@ pub struct GlobalDefs {
     pub script_user: Option<ScriptUser>,
     /// `lvs_flush`
     pub lvs_flush: bool,
+    /// `lvs_timeouts [tcp N] [tcpfin N] [udp N]` (seconds).
+    #[serde(default)]
+    pub lvs_timeouts: Option<LvsTimeouts>,
     /// `checker_log_all_failures`
     pub checker_log_all_failures: Option<bool>,
     /// `lvs_sync_daemon IFACE [INSTANCE] [id N] [maxlen N] [port N] [ttl N]
@@ -124,6 +127,17 @@ pub struct LvsSyncDaemon {
     pub ttl: Option<u8>,
     /// `group ADDR`: multicast group (default 224.0.0.81, IPVS's).
     pub group: Option<IpAddr>,
+}
+
+/// `lvs_timeouts`: how long an idle connection stays in the connection table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LvsTimeouts {
+    /// `tcp N`: an established TCP connection.
+    pub tcp: Option<u32>,
+    /// `tcpfin N`: a TCP connection after FIN.
+    pub tcpfin: Option<u32>,
+    /// `udp N`: a UDP flow.
+    pub udp: Option<u32>,
 }
 
 /// `user [group]` for scripts.

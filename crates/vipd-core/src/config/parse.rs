@@ -336,6 +336,38 @@ impl Cx<'_, '_> {
         }
     }
 
+    /// `lvs_timeouts [tcp N] [tcpfin N] [udp N]`.
+    fn lvs_timeouts(&mut self, n: &Node) -> Option<LvsTimeouts> {
+        self.no_block(n);
+        let mut t = LvsTimeouts::default();
+        let mut args = n.args.iter();
+        while let Some(k) = args.next() {
+            let Some(v) = args.next() else {
+                self.err(
+                    Diagnostic::error(format!(
+                        "`lvs_timeouts {}` needs a number of seconds",
+                        k.text
+                    ))
+                    .at(k.span)
+                    .help("write e.g. `lvs_timeouts tcp 900 tcpfin 120 udp 300`"),
+                );
+                break;
+            };
+            let secs = self.int::<u32>(v, &format!("`lvs_timeouts {}`", k.text), 1, 31_536_000);
+            match k.text.as_str() {
+                "tcp" => t.tcp = secs,
+                "tcpfin" => t.tcpfin = secs,
+                "udp" => t.udp = secs,
+                other => self.err(
+                    Diagnostic::error(format!("unknown `lvs_timeouts` field `{other}`"))
+                        .at(k.span)
+                        .help("the fields are tcp, tcpfin and udp"),
+                ),
+            }
+        }
+        Some(t)
+    }
+
     fn arg_u32(&mut self, n: &Node, min: i64, max: i64) -> Option<u32> {
         let w = self.arg(n)?.clone();
         self.int::<u32>(&w, &format!("`{}`", n.keyword.text), min, max)
@@ -582,6 +614,7 @@ impl Cx<'_, '_> {
                     }
                 }
                 "lvs_flush" => g.lvs_flush = self.flag(n),
+                "lvs_timeouts" => g.lvs_timeouts = self.lvs_timeouts(n),
                 "checker_log_all_failures" => g.checker_log_all_failures = self.opt_bool(n),
                 "lvs_sync_daemon" => g.lvs_sync_daemon = self.lvs_sync_daemon(n),
                 _ => self.other(Ctx::GlobalDefs, n),

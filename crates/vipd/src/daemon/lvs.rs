@@ -67,6 +67,23 @@ pub struct LvsSpec {
     pub iface: String,
     /// `script_user`: who runs notify_up/down and quorum_up/down.
     pub script_user: Option<vipd_core::config::ScriptUser>,
+    /// `lvs_timeouts`: the connection table's idle timeouts.
+    pub timeouts: Option<vipd_core::config::LvsTimeouts>,
+}
+
+/// Writes `lvs_timeouts` (IPVS's defaults where unset) into the program's
+/// settings, keeping its flags.
+fn apply_timeouts(
+    dir: &mut Director,
+    t: Option<vipd_core::config::LvsTimeouts>,
+) -> Result<(), datapath::DatapathError> {
+    let d = datapath::abi::Config::default();
+    let t = t.unwrap_or_default();
+    let mut cfg = dir.config()?;
+    cfg.tcp_timeout = t.tcp.unwrap_or(d.tcp_timeout);
+    cfg.tcp_fin_timeout = t.tcpfin.unwrap_or(d.tcp_fin_timeout);
+    cfg.udp_timeout = t.udp.unwrap_or(d.udp_timeout);
+    dir.set_config(cfg)
 }
 
 fn iface_mtu(iface: &str) -> Option<u16> {
@@ -127,6 +144,7 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
         datapath,
         iface,
         script_user: c.global_defs.script_user.clone(),
+        timeouts: c.global_defs.lvs_timeouts,
     }))
 }
 
@@ -325,6 +343,7 @@ impl LvsPart {
             }
         );
         let mut dir = Director::load(sizes)?;
+        apply_timeouts(&mut dir, spec.timeouts)?;
         let n = dir.sync_ifaddrs()?;
         if n == 0 {
             warn!("no IPv4 address in this network namespace: TUN needs one as the outer source");
@@ -726,6 +745,13 @@ impl LvsPart {
             Err(e) => warn!("keeping next hops resolved: {e}"),
         }
         let update = self.health.reload(spec.health.clone(), seed(), self.master);
+        if spec.timeouts != self.spec.timeouts {
+            apply_timeouts(&mut self.dp.dir, spec.timeouts)?;
+            info!(
+                "data plane: connection timeouts now {:?} (lvs_timeouts)",
+                spec.timeouts
+            );
+        }
         self.spec = spec;
         self.handle(update);
         self.write_tables()
@@ -946,7 +972,14 @@ impl LvsPart {
         let placeable = self.dp.parked.take_placeable(
             datapath::monotonic(),
             &self.dp.plan,
-            std::time::Duration::from_secs(u64::from(datapath::abi::Config::default().tcp_timeout)),
+            std::time::Duration::from_secs(u64::from(
+                self.dp
+                    .dir
+                    .config()
+                    .map_or(datapath::abi::Config::default().tcp_timeout, |c| {
+                        c.tcp_timeout
+                    }),
+            )),
         );
         let n = placeable.len();
         for e in placeable {
