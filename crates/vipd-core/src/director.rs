@@ -7,6 +7,7 @@
 //! virtual server, so that the daemon refuses a configuration at start or on
 //! reload before touching anything.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -193,6 +194,52 @@ pub fn datapath_spec(
         mss: if forward == Forward::Tun { mss } else { None },
         reals: Vec::new(),
     })
+}
+
+/// The interface on which each virtual server's VIP arrives: the `dev` of the
+/// `virtual_ipaddress` (or `static_ipaddress`) entry that carries it, else its
+/// VRRP instance's interface, else `global_defs { default_interface }`.
+pub fn datapath_interfaces(c: &config::Config) -> Result<BTreeSet<String>, String> {
+    let mut out = BTreeSet::new();
+    for vs in &c.virtual_servers {
+        let VsKey::Addr { ip, .. } = vs.key else {
+            continue;
+        };
+        match vip_interface(c, ip) {
+            Some(i) => {
+                out.insert(i);
+            }
+            None => {
+                return Err(format!(
+                    "virtual_server {ip}: no virtual_ipaddress, static_ipaddress or global_defs default_interface says which interface receives {ip}; add `{ip} dev IFACE` to a virtual_ipaddress block, or default_interface IFACE"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The interface that receives `vip` (see [`datapath_interfaces`]).
+pub fn vip_interface(c: &config::Config, vip: IpAddr) -> Option<String> {
+    for i in &c.vrrp_instances {
+        for v in i
+            .virtual_ipaddress
+            .iter()
+            .chain(&i.virtual_ipaddress_excluded)
+        {
+            if v.addr.addr == vip {
+                return v.dev.clone().or_else(|| i.interface.clone());
+            }
+        }
+    }
+    for v in &c.static_ipaddress {
+        if v.addr.addr == vip {
+            if let Some(d) = &v.dev {
+                return Some(d.clone());
+            }
+        }
+    }
+    c.global_defs.default_interface.clone()
 }
 
 /// The data plane's real servers from a health plan (sorry server included:

@@ -4,9 +4,8 @@
 //! lacks, is refused with the check's diagnostics, at start and on reload alike.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 
-use vipd_core::config::{Config, Diagnostic, Severity, VsKey};
+use vipd_core::config::{Config, Diagnostic, Severity};
 
 use crate::config_io;
 
@@ -280,57 +279,11 @@ pub fn required_interfaces(c: &Config, parts: Parts) -> BTreeSet<String> {
         out.extend(c.static_ipaddress.iter().filter_map(|v| v.dev.clone()));
     }
     if parts.lvs {
-        if let Ok(ifs) = datapath_interfaces(c) {
+        if let Ok(ifs) = vipd_core::director::datapath_interfaces(c) {
             out.extend(ifs);
         }
     }
     out
-}
-
-/// The interface on which each virtual server's VIP arrives: the `dev` of the
-/// `virtual_ipaddress` (or `static_ipaddress`) entry that carries it, else its
-/// VRRP instance's interface, else `global_defs { default_interface }`.
-pub fn datapath_interfaces(c: &Config) -> Result<BTreeSet<String>, String> {
-    let mut out = BTreeSet::new();
-    for vs in &c.virtual_servers {
-        let VsKey::Addr { ip, .. } = vs.key else {
-            continue;
-        };
-        match vip_interface(c, ip) {
-            Some(i) => {
-                out.insert(i);
-            }
-            None => {
-                return Err(format!(
-                    "virtual_server {ip}: no virtual_ipaddress, static_ipaddress or global_defs default_interface says which interface receives {ip}; add `{ip} dev IFACE` to a virtual_ipaddress block, or default_interface IFACE"
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The interface that receives `vip` (see [`datapath_interfaces`]).
-pub fn vip_interface(c: &Config, vip: IpAddr) -> Option<String> {
-    for i in &c.vrrp_instances {
-        for v in i
-            .virtual_ipaddress
-            .iter()
-            .chain(&i.virtual_ipaddress_excluded)
-        {
-            if v.addr.addr == vip {
-                return v.dev.clone().or_else(|| i.interface.clone());
-            }
-        }
-    }
-    for v in &c.static_ipaddress {
-        if v.addr.addr == vip {
-            if let Some(d) = &v.dev {
-                return Some(d.clone());
-            }
-        }
-    }
-    c.global_defs.default_interface.clone()
 }
 
 #[cfg(test)]

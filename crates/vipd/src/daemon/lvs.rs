@@ -104,7 +104,7 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
     for vs in &c.virtual_servers {
         director::datapath_spec(vs, None)?;
     }
-    let ifaces = super::load::datapath_interfaces(c).map_err(LvsError::NoInterface)?;
+    let ifaces = director::datapath_interfaces(c).map_err(LvsError::NoInterface)?;
     if ifaces.len() != 1 {
         return Err(LvsError::Interfaces(
             ifaces.into_iter().collect::<Vec<_>>().join(", "),

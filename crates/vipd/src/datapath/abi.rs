@@ -500,6 +500,47 @@ mod tests {
                 writeln!(want, "{name}.{f} {off}").unwrap();
             }
         }
+        // Every enum the program and the daemon share, value by value: the
+        // schedulers, forwarding methods, connection states and counters.
+        use vipd_core::sched::Scheduler;
+        let mut enums: Vec<(String, u32)> = [
+            Scheduler::Rr,
+            Scheduler::Wrr,
+            Scheduler::Sh,
+            Scheduler::Dh,
+            Scheduler::Mh,
+            Scheduler::Lc,
+            Scheduler::Wlc,
+            Scheduler::Sed,
+            Scheduler::Nq,
+        ]
+        .into_iter()
+        .map(|s| (format!("VIPD_SCHED_{s:?}").to_uppercase(), s as u32))
+        .collect();
+        enums.push(("VIPD_FWD_TUN".into(), u32::from(FWD_TUN)));
+        enums.push(("VIPD_FWD_DR".into(), u32::from(FWD_DR)));
+        for (n, v) in [
+            ("SYN", conn_state::SYN),
+            ("ESTABLISHED", conn_state::ESTABLISHED),
+            ("FIN", conn_state::FIN),
+            ("CLOSE", conn_state::CLOSE),
+            ("UDP", conn_state::UDP),
+            ("FRAG", conn_state::FRAG),
+        ] {
+            enums.push((format!("VIPD_CONN_{n}"), u32::from(v)));
+        }
+        for (i, n) in super::super::COUNTER_NAMES.iter().enumerate() {
+            let c = if n.starts_with("drop_") {
+                format!("VIPD_{}", n.to_uppercase())
+            } else {
+                format!("VIPD_EV_{}", n.to_uppercase())
+            };
+            enums.push((c, i as u32));
+        }
+        for (name, value) in &enums {
+            writeln!(c, "printf(\"{name} %u\\n\", (unsigned){name});").unwrap();
+            writeln!(want, "{name} {value}").unwrap();
+        }
         for (name, value) in [
             ("VIPD_VIP_BUCKETS", VIP_BUCKETS),
             ("VIPD_VIP_SLOTS", VIP_SLOTS as u32),
