@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use crate::config::{Broadcast, Config, IpPrefix, Route, Rule, Scope, VirtualIp};
+use crate::config::{Broadcast, Config, IpPrefix, Route, Rule, VirtualIp};
 
 /// What a static item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,16 +69,6 @@ fn family(a: IpAddr) -> Vec<String> {
     }
 }
 
-fn scope(s: &Scope) -> &'static str {
-    match s {
-        Scope::Global => "global",
-        Scope::Site => "site",
-        Scope::Link => "link",
-        Scope::Host => "host",
-        Scope::Nowhere => "nowhere",
-    }
-}
-
 fn s(x: impl ToString) -> String {
     x.to_string()
 }
@@ -116,7 +106,7 @@ fn address(v: &VirtualIp, default_dev: Option<&str>) -> Result<Item, StaticError
         spec.extend([s("label"), l.clone()]);
     }
     if let Some(sc) = &v.scope {
-        spec.extend([s("scope"), s(scope(sc))]);
+        spec.extend([s("scope"), s(sc.as_str())]);
     }
     spec.extend(v.flags.iter().cloned());
     if let Some(p) = &v.preferred_lft {
@@ -150,7 +140,7 @@ fn route(r: &Route) -> Item {
         spec.extend([s("src"), s(a)]);
     }
     if let Some(sc) = &r.scope {
-        spec.extend([s("scope"), s(scope(sc))]);
+        spec.extend([s("scope"), s(sc.as_str())]);
     }
     spec.extend(r.options.iter().cloned());
     let fam = family(r.to.addr);

@@ -7,20 +7,11 @@ mod bench_support;
 use std::time::{Duration, Instant};
 
 use bench_support::{response_bytes, Mode, TestServer};
-use clap::Parser;
-use vipd::bench::{run, BenchArgs, Options};
+use vipd::bench::{run, Options};
 use vipd_core::bench::report::Report;
 
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    bench: BenchArgs,
-}
-
 fn opts(args: &[&str]) -> Options {
-    let cli = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
-        .expect("valid bench arguments");
-    Options::from_args(&cli.bench).expect("valid bench options")
+    Options::from_command_line(args).expect("valid bench options")
 }
 
 fn timeline_total(r: &Report) -> (u64, u64) {

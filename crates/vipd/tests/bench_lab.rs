@@ -8,21 +8,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use vipd::bench::{run, BenchArgs, Options};
+use vipd::bench::{run, Options};
 use vipd::httpd;
 use vipd::lab::{client, LabGuard, LabOptions};
 
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    bench: BenchArgs,
-}
-
 fn opts(args: &[&str]) -> Options {
-    let cli = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
-        .expect("valid bench arguments");
-    Options::from_args(&cli.bench).expect("valid bench options")
+    Options::from_command_line(args).expect("valid bench options")
 }
 
 fn vipd_bin() -> PathBuf {

@@ -7,19 +7,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use vipd::bench::{run, BenchArgs, Options};
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    bench: BenchArgs,
-}
+use vipd::bench::{run, Options};
 
 fn opts(args: &[&str]) -> Options {
-    let cli = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
-        .expect("valid bench arguments");
-    Options::from_args(&cli.bench).expect("valid bench options")
+    Options::from_command_line(args).expect("valid bench options")
 }
 
 /// An nginx master process in the foreground, stopped (SIGQUIT, then SIGKILL) on drop.

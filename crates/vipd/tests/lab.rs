@@ -337,36 +337,18 @@ fn exec_passes_the_exit_code_and_spawned_processes_die_with_the_guard() {
     })
     .unwrap();
     // httpd: false: the real server's port 80 is free for the test's own server.
-    let status = Command::new(vipd_bin())
-        .args([
-            "lab",
-            "exec",
-            "--name",
-            lab.name(),
-            "rs1",
-            "--",
-            "sh",
-            "-c",
-            "exit 7",
-        ])
-        .status()
-        .unwrap();
+    // `vipd lab exec --name LAB rs1 -- CMD...`
+    let exec = |cmd: &[&str]| {
+        let mut c = Command::new(vipd_bin());
+        c.args(["lab", "exec", "--name", lab.name(), "rs1", "--"])
+            .args(cmd);
+        c
+    };
+    let status = exec(&["sh", "-c", "exit 7"]).status().unwrap();
     assert_eq!(status.code(), Some(7));
     // In place: a signal sent to `vipd lab exec` reaches the command (it is
     // the command), as with `ip netns exec`.
-    let mut sleeper = Command::new(vipd_bin())
-        .args([
-            "lab",
-            "exec",
-            "--name",
-            lab.name(),
-            "rs1",
-            "--",
-            "sleep",
-            "30",
-        ])
-        .spawn()
-        .unwrap();
+    let mut sleeper = exec(&["sleep", "30"]).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let t0 = std::time::Instant::now();
     nix::sys::signal::kill(

@@ -135,13 +135,7 @@ fn b(x: bool) -> &'static str {
 }
 
 fn scope(s: &Scope) -> &'static str {
-    match s {
-        Scope::Global => "global",
-        Scope::Site => "site",
-        Scope::Link => "link",
-        Scope::Host => "host",
-        Scope::Nowhere => "nowhere",
-    }
+    s.as_str()
 }
 
 fn vip(v: &VirtualIp) -> String {

@@ -270,6 +270,19 @@ pub enum Scope {
     Nowhere,
 }
 
+impl Scope {
+    /// The keyword, as `ip` also spells it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Site => "site",
+            Scope::Link => "link",
+            Scope::Host => "host",
+            Scope::Nowhere => "nowhere",
+        }
+    }
+}
+
 /// Broadcast address of a VIP: an address, or `-` / `+` (clear / set host bits).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -150,6 +150,21 @@ pub struct Options {
 }
 
 impl Options {
+    /// Options from `vipd bench`'s arguments as written on a command line
+    /// (without the program name): what scripts and tests call.
+    pub fn from_command_line(args: &[&str]) -> Result<Options, String> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from(
+            std::iter::once("bench").chain(args.iter().copied()),
+        )
+        .map_err(|e| e.to_string())?;
+        Options::from_args(&cli.bench).map_err(|e| e.to_string())
+    }
+
     /// Validate command-line arguments.
     pub fn from_args(a: &BenchArgs) -> Result<Options, BenchError> {
         let targets = a

@@ -248,6 +248,21 @@ impl Account {
     }
 }
 
+/// The traffic account of real server `d` of `plan` (by service and
+/// address, so that it survives id changes).
+fn real_account<'a>(
+    reals: &'a mut HashMap<(plan::ServiceKey, SocketAddr), Account>,
+    plan: &Plan,
+    d: &plan::DestTable,
+) -> Option<&'a mut Account> {
+    let s = plan.services.iter().find(|s| s.slot == d.slot)?;
+    Some(
+        reals
+            .entry((s.key, SocketAddr::new(d.rip, d.port)))
+            .or_default(),
+    )
+}
+
 /// The loaded, attached data plane.
 #[derive(Debug)]
 struct Datapath {
@@ -702,13 +717,9 @@ impl LvsPart {
             }
         }
         for d in &dp.plan.dests {
-            let Some(s) = dp.plan.services.iter().find(|s| s.slot == d.slot) else {
+            let Some(acc) = real_account(&mut dp.reals, &dp.plan, d) else {
                 continue;
             };
-            let acc = dp
-                .reals
-                .entry((s.key, SocketAddr::new(d.rip, d.port)))
-                .or_default();
             if acc.seen.map(|(id, _)| id) != Some(d.id) {
                 if let Ok(st) = dp.dir.dest_stats(d.id) {
                     acc.seen = Some((d.id, st));
@@ -776,13 +787,9 @@ impl LvsPart {
             }
         }
         for d in &dp.plan.dests {
-            let Some(s) = dp.plan.services.iter().find(|s| s.slot == d.slot) else {
+            let Some(acc) = real_account(&mut dp.reals, &dp.plan, d) else {
                 continue;
             };
-            let acc = dp
-                .reals
-                .entry((s.key, SocketAddr::new(d.rip, d.port)))
-                .or_default();
             if let Ok(st) = dp.dir.dest_stats(d.id) {
                 acc.observe(d.id, st, secs);
             }

@@ -349,6 +349,14 @@ impl Director {
         self.sizes
     }
 
+    /// The loaded program, to attach.
+    fn xdp_mut(&mut self) -> &mut Xdp {
+        self.ebpf
+            .program_mut(self.prog)
+            .and_then(|p| p.try_into().ok())
+            .expect("loaded in Director::load")
+    }
+
     /// The verified program (for `BPF_PROG_TEST_RUN`).
     pub fn program(&self) -> &Xdp {
         self.ebpf
@@ -365,12 +373,7 @@ impl Director {
         }
         let physical = sys.join("device").exists();
         enable_fib_forwarding(iface)?;
-        let prog: &mut Xdp = self
-            .ebpf
-            .program_mut(self.prog)
-            .expect("loaded")
-            .try_into()
-            .expect("xdp");
+        let prog = self.xdp_mut();
         let tries: &[XdpMode] = match mode {
             AttachMode::Native => &[XdpMode::Driver],
             AttachMode::Generic => &[XdpMode::Skb],
@@ -409,12 +412,7 @@ impl Director {
         link: aya::programs::links::PinnedLink,
     ) -> Result<()> {
         enable_fib_forwarding(iface)?;
-        let prog: &mut Xdp = self
-            .ebpf
-            .program_mut(self.prog)
-            .expect("loaded")
-            .try_into()
-            .expect("xdp");
+        let prog = self.xdp_mut();
         let fd_link = aya::programs::links::FdLink::from(link);
         let xdp_link = aya::programs::xdp::XdpLink::try_from(fd_link)
             .map_err(|e| DatapathError::Io(format!("the pinned link is not an XDP link: {e}")))?;
@@ -446,12 +444,7 @@ impl Director {
         for name in pin::PINNED_MAPS {
             pin::pin_map(&self.ebpf, name, dir)?;
         }
-        let prog: &mut Xdp = self
-            .ebpf
-            .program_mut(self.prog)
-            .expect("loaded")
-            .try_into()
-            .expect("xdp");
+        let prog = self.xdp_mut();
         let link = prog
             .take_link(id)
             .map_err(|source| DatapathError::Program {
