@@ -73,7 +73,7 @@ pub fn scheduler(algo: config::LbAlgo) -> Result<Scheduler, String> {
                 "use dh (destination hashing) or mh for cache affinity",
             )
         }
-        A::Fo => return instead("fo", "use wrr with weight 0 on the spare real servers"),
+        A::Fo => Scheduler::Fo,
         A::Ovf => return instead("ovf", "use wlc, or wrr with weights"),
         A::Twos => return instead("twos", "use wlc or sed"),
     })

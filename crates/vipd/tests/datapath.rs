@@ -487,6 +487,14 @@ fn wrr_follows_the_weighted_cycle() {
 }
 
 #[test]
+fn fo_sends_every_new_connection_to_the_highest_weight() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Fo, &[1, 3, 2])]);
+    let rips = new_flow_rips(&fx, CLIENT, 100..106);
+    assert_eq!(count_by_real(&rips, 3), vec![0, 6, 0]);
+}
+
+#[test]
 fn hash_schedulers_pick_what_the_control_plane_predicts() {
     for sched in [Scheduler::Mh, Scheduler::Sh, Scheduler::Dh] {
         let mut fx = Fx::new();

@@ -536,7 +536,7 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
         VirtualServer,
         "lvs_sched",
         Implemented,
-        "rr wrr lc wlc lblc sh mh dh fo ovf lblcr sed nq twos; unknown is an error",
+        "rr wrr lc wlc sh mh dh sed nq fo run; lblc lblcr ovf twos are refused with what to use instead; unknown is an error",
     ),
     (
         VirtualServer,

@@ -93,6 +93,10 @@ pub enum Scheduler {
     Sed = 7,
     /// Never queue.
     Nq = 8,
+    /// Weighted failover: every new connection to the live real server with
+    /// the highest weight (the first of them on a tie). The program runs it
+    /// as rr over a one-entry cycle.
+    Fo = 9,
 }
 
 impl Scheduler {
@@ -108,6 +112,16 @@ impl Scheduler {
             Self::Wlc => "wlc",
             Self::Sed => "sed",
             Self::Nq => "nq",
+            Self::Fo => "fo",
+        }
+    }
+
+    /// The number the XDP program dispatches on (`enum vipd_sched`): `fo`'s
+    /// table is a cycle, walked as `rr`'s.
+    pub fn datapath(self) -> u8 {
+        match self {
+            Self::Fo => Self::Rr as u8,
+            s => s as u8,
         }
     }
 }
@@ -140,7 +154,7 @@ impl FromStr for Scheduler {
             "lblc" | "lblcr" => {
                 return unsupported("use dh (destination hashing) or mh for cache affinity")
             }
-            "fo" => return unsupported("use wrr with weight 0 on the spare real servers"),
+            "fo" => Self::Fo,
             "ovf" => return unsupported("use wlc, or wrr with weights"),
             "twos" => return unsupported("use wlc or sed"),
             _ => return Err(SchedError::Unknown(s.to_string())),
@@ -192,6 +206,19 @@ pub fn build(sched: Scheduler, reals: &[RealSpec]) -> Result<Table, SchedError> 
     let weights: Vec<u32> = reals.iter().map(|r| r.weight).collect();
     Ok(match sched {
         Scheduler::Rr => Table::Cycle(wrr::rr_cycle(&weights)),
+        // IPVS's ip_vs_fo_schedule: the first live real with the highest weight.
+        Scheduler::Fo => Table::Cycle(
+            weights
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w > 0)
+                .fold(None::<(usize, u32)>, |best, (i, &w)| match best {
+                    Some((_, bw)) if bw >= w => best,
+                    _ => Some((i, w)),
+                })
+                .map(|(i, _)| vec![i as u32])
+                .unwrap_or_default(),
+        ),
         Scheduler::Wrr => Table::Cycle(wrr::wrr_cycle(&weights)?),
         Scheduler::Sh | Scheduler::Dh => Table::Hash(sh_table(&weights)),
         Scheduler::Mh => {
@@ -299,10 +326,12 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unsupported_are_refused() {
-        for s in ["rr", "wrr", "sh", "dh", "mh", "lc", "wlc", "sed", "nq"] {
+        for s in [
+            "rr", "wrr", "sh", "dh", "mh", "lc", "wlc", "sed", "nq", "fo",
+        ] {
             assert_eq!(s.parse::<Scheduler>().unwrap().name(), s);
         }
-        for s in ["lblc", "lblcr", "fo", "ovf", "twos"] {
+        for s in ["lblc", "lblcr", "ovf", "twos"] {
             let e = s.parse::<Scheduler>().unwrap_err();
             assert!(matches!(e, SchedError::Unsupported { .. }), "{s}");
             assert!(e.to_string().contains("not supported"), "{e}");
@@ -311,6 +340,19 @@ mod tests {
             "fastest".parse::<Scheduler>(),
             Err(SchedError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn fo_is_the_first_live_real_with_the_highest_weight() {
+        let t = |ws: &[u32]| match build(Scheduler::Fo, &reals(ws)).unwrap() {
+            Table::Cycle(c) => c,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(t(&[1, 3, 2]), vec![1]);
+        assert_eq!(t(&[2, 5, 5]), vec![1], "first on a tie");
+        assert_eq!(t(&[2, 0, 1]), vec![0], "the best is down: the next");
+        assert_eq!(t(&[0, 0]), Vec::<u32>::new());
+        assert_eq!(Scheduler::Fo.datapath(), Scheduler::Rr as u8);
     }
 
     #[test]

@@ -587,7 +587,7 @@ impl Director {
                 let mut v = Svc {
                     id: s.slot,
                     ring_len: s.ring.len() as u32,
-                    sched: s.sched as u8,
+                    sched: s.sched.datapath(),
                     gen: s.gen,
                     ..Default::default()
                 };
