@@ -309,6 +309,7 @@ fn resume_with_a_tracked_object_down_is_fault() {
         kind: TrackKind::Interface,
         name: "eth0".into(),
         weight: 0,
+        reverse: false,
     }];
     let mut i = Instance::new(c).unwrap();
     i.set_tracked(t0, TrackKind::Interface, "eth0", false);
@@ -438,6 +439,39 @@ fn garp_refresh_repeats_while_master() {
 }
 
 #[test]
+fn reverse_tracking_counts_an_object_up_while_it_is_down() {
+    let t0 = Instant::now();
+    let mut c = cfg(100);
+    c.track = vec![
+        Track {
+            kind: TrackKind::Script,
+            name: "chk_maint".into(),
+            weight: -30,
+            reverse: true,
+        },
+        Track {
+            kind: TrackKind::Script,
+            name: "chk_standby".into(),
+            weight: 0,
+            reverse: true,
+        },
+    ];
+    let mut i = Instance::new(c).unwrap();
+    // Both start up: the reversed ones count as down: -30, and FAULT.
+    i.start(t0);
+    assert_eq!(i.state(), State::Fault);
+    assert_eq!(i.effective_priority(), 70);
+    // chk_standby fails: no longer FAULT; chk_maint fails: no penalty.
+    i.set_tracked(t0, TrackKind::Script, "chk_standby", false);
+    assert_eq!(i.state(), State::Backup);
+    i.set_tracked(t0, TrackKind::Script, "chk_maint", false);
+    assert_eq!(i.effective_priority(), 100);
+    // chk_maint succeeds again: -30.
+    i.set_tracked(t0, TrackKind::Script, "chk_maint", true);
+    assert_eq!(i.effective_priority(), 70);
+}
+
+#[test]
 fn tracking_fault_and_weight() {
     let t0 = Instant::now();
     let mut c = cfg(100);
@@ -446,16 +480,19 @@ fn tracking_fault_and_weight() {
             kind: TrackKind::Interface,
             name: "eth1".into(),
             weight: 0,
+            reverse: false,
         },
         Track {
             kind: TrackKind::Script,
             name: "chk_http".into(),
             weight: -20,
+            reverse: false,
         },
         Track {
             kind: TrackKind::Script,
             name: "chk_bonus".into(),
             weight: 10,
+            reverse: false,
         },
     ];
     let mut i = Instance::new(c).unwrap();
@@ -516,6 +553,7 @@ fn sync_group_members_move_together() {
         kind: TrackKind::Interface,
         name: "eth1".into(),
         weight: 0,
+        reverse: false,
     }];
     let mut b = InstanceConfig::new("VI_2", "eth2", 52, 100, Ipv4Addr::new(10, 0, 0, 1));
     b.vips = vec![Ipv4Addr::new(10, 0, 0, 250)];

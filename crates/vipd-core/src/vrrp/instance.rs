@@ -56,6 +56,10 @@ pub struct Track {
     /// keepalived's `weight`: 0 means "down -> FAULT"; a positive weight is added to
     /// the priority while the object is up, a negative one while it is down.
     pub weight: i32,
+    /// `weight N reverse`: the object counts as down while it is up and the
+    /// other way round (a positive weight is added while it is down, a
+    /// negative one subtracted while it is up, weight 0: FAULT while up).
+    pub reverse: bool,
 }
 
 /// What an instance needs to know, in keepalived's words. Build it from the config
@@ -560,7 +564,8 @@ impl Instance {
     /// A stopped-in-INIT instance; call [`Instance::start`].
     pub fn new(config: InstanceConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let track_up = vec![true; config.track.len()];
+        // Objects start up; a reversed one therefore counts as down.
+        let track_up = config.track.iter().map(|t| !t.reverse).collect();
         Ok(Self {
             master_adver_int: config.advert_int,
             config,
@@ -972,8 +977,9 @@ impl Instance {
     pub fn set_tracked(&mut self, now: Instant, kind: TrackKind, name: &str, up: bool) {
         let mut changed = false;
         for (track, state) in self.config.track.iter().zip(self.track_up.iter_mut()) {
-            if track.kind == kind && track.name == name && *state != up {
-                *state = up;
+            let counts_up = up != track.reverse;
+            if track.kind == kind && track.name == name && *state != counts_up {
+                *state = counts_up;
                 changed = true;
             }
         }

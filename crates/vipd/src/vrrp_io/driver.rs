@@ -353,6 +353,7 @@ async fn resolve(
             kind: TrackKind::Interface,
             name: core.interface.clone(),
             weight: 0,
+            reverse: false,
         });
     }
     let socket_err = |what| {

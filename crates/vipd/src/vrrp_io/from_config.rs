@@ -144,16 +144,16 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 kind: TrackKind::Interface,
                 name: t.name.clone(),
                 weight: t.weight.unwrap_or(0),
+                reverse: t.reverse,
             });
         }
         for t in &inst.track_script {
             // The script's own weight unless the instance overrides it.
-            let weight = t.weight.unwrap_or_else(|| {
-                cfg.vrrp_scripts
-                    .iter()
-                    .find(|s| s.name == t.name)
-                    .map_or(0, |s| s.weight)
-            });
+            let script = cfg.vrrp_scripts.iter().find(|s| s.name == t.name);
+            let (weight, reverse) = match t.weight {
+                Some(w) => (w, t.reverse),
+                None => script.map_or((0, false), |s| (s.weight, s.weight_reverse)),
+            };
             if !cfg.vrrp_scripts.iter().any(|s| s.name == t.name) {
                 return Err(VrrpIoError::Unsupported(format!(
                     "vrrp_instance {name}: track_script {} names no vrrp_script: define `vrrp_script {} {{ script ... }}`",
@@ -164,6 +164,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 kind: TrackKind::Script,
                 name: t.name.clone(),
                 weight,
+                reverse,
             });
         }
         let mut vips = Vec::new();
@@ -186,12 +187,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 label: v.label.clone(),
             });
         }
-        let reverse = inst
-            .track_interface
-            .iter()
-            .chain(&inst.track_script)
-            .any(|t| t.reverse);
-        let ignored: [(&str, bool); 9] = [
+        let ignored: [(&str, bool); 8] = [
             ("virtual_routes", !inst.virtual_routes.is_empty()),
             ("virtual_rules", !inst.virtual_rules.is_empty()),
             ("mcast_dst_ip", inst.mcast_dst_ip.is_some()),
@@ -205,7 +201,6 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
             ("strict_mode", inst.strict_mode.unwrap_or(g.vrrp_strict)),
             ("accept / no_accept", inst.accept.is_some()),
             ("promote_secondaries", inst.promote_secondaries),
-            ("weight ... reverse", reverse),
         ];
         for (kw, set) in ignored {
             if set {
@@ -258,6 +253,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                         kind: TrackKind::Interface,
                         name: t.name.clone(),
                         weight: t.weight.unwrap_or(0),
+                        reverse: t.reverse,
                     });
                 }
                 for t in &grp.track_script {
@@ -265,6 +261,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                         kind: TrackKind::Script,
                         name: t.name.clone(),
                         weight: t.weight.unwrap_or(0),
+                        reverse: t.reverse,
                     });
                 }
             }
@@ -383,7 +380,8 @@ mod tests {
             vec![Track {
                 kind: TrackKind::Script,
                 name: "chk".into(),
-                weight: -20
+                weight: -20,
+                reverse: false,
             }]
         );
         assert_eq!(spec.scripts[0].rise, 2);
