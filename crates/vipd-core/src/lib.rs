@@ -18,6 +18,7 @@
 //! - `bench`: the pure half of `vipd bench` (URL, request, response parser, report).
 //! - `director`: the director's desired state from the config model (health specs, data-plane specs).
 //! - `reload`: what a configuration reload changes (config diff).
+//! - `overload`: uthreshold / lthreshold (IPVS's overloaded real servers).
 //! - `lab`: the lab's nodes, names and addresses (`vipd lab` builds them).
 //! - `restart`: what a vipd stopping for a restart tells the next one (SIGQUIT).
 //! - `scripts`: which scripts `enable_script_security` lets vipd run.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod conntable;
 pub mod director;
 pub mod lab;
+pub mod overload;
 pub mod plan;
 pub mod realserver;
 pub mod reload;

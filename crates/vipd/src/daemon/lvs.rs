@@ -69,6 +69,8 @@ pub struct LvsSpec {
     pub script_user: Option<vipd_core::config::ScriptUser>,
     /// `lvs_timeouts`: the connection table's idle timeouts.
     pub timeouts: Option<vipd_core::config::LvsTimeouts>,
+    /// `uthreshold` / `lthreshold` of the real servers that have them.
+    pub thresholds: BTreeMap<(plan::ServiceKey, SocketAddr), vipd_core::overload::Threshold>,
 }
 
 /// Writes `lvs_timeouts` (IPVS's defaults where unset) into the program's
@@ -139,10 +141,25 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
         })
         .collect();
     scratch.plan(&full)?;
+    let mut thresholds = BTreeMap::new();
+    for (d, vs) in datapath.iter().zip(&c.virtual_servers) {
+        for rs in &vs.real_servers {
+            if let Some(upper) = rs.uthreshold.filter(|u| *u > 0) {
+                thresholds.insert(
+                    ((d.vip, d.port, d.proto), SocketAddr::new(rs.ip, rs.port)),
+                    vipd_core::overload::Threshold {
+                        upper,
+                        lower: rs.lthreshold.unwrap_or(0),
+                    },
+                );
+            }
+        }
+    }
     Ok(Some(LvsSpec {
         health,
         datapath,
         iface,
+        thresholds,
         script_user: c.global_defs.script_user.clone(),
         timeouts: c.global_defs.lvs_timeouts,
     }))
@@ -318,6 +335,8 @@ pub struct LvsPart {
     health: HealthDriver,
     dp: Datapath,
     master: bool,
+    /// Real servers over their `uthreshold`.
+    overloaded: BTreeSet<(plan::ServiceKey, SocketAddr)>,
 }
 
 fn seed() -> u64 {
@@ -419,6 +438,7 @@ impl LvsPart {
             spec,
             health,
             master,
+            overloaded: BTreeSet::new(),
         };
         part.handle(update);
         part.write_tables()?;
@@ -653,9 +673,16 @@ impl LvsPart {
             .datapath
             .iter()
             .zip(plans)
-            .map(|(d, p)| plan::ServiceSpec {
-                reals: director::datapath_reals(p),
-                ..d.clone()
+            .map(|(d, p)| {
+                let mut reals = director::datapath_reals(p);
+                // Overloaded (uthreshold): no new connections, old ones go on.
+                for r in &mut reals {
+                    let key = ((d.vip, d.port, d.proto), SocketAddr::new(r.rip, r.port));
+                    if self.overloaded.contains(&key) {
+                        r.weight = 0;
+                    }
+                }
+                plan::ServiceSpec { reals, ..d.clone() }
             })
             .collect();
         let plan = self.dp.planner.plan(&wanted)?;
@@ -771,6 +798,8 @@ impl LvsPart {
     /// Once a second: connection counts, counters and rates.
     pub fn sample(&mut self) {
         self.maybe_swap();
+        // With the counts of the previous sample (a second old at most).
+        self.check_thresholds();
         let dp = &mut self.dp;
         let secs = dp.last_sample.elapsed().as_secs_f64();
         dp.last_sample = Instant::now();
@@ -797,6 +826,7 @@ impl LvsPart {
                 acc.conns = c;
             }
         }
+
         if let Ok(c) = dp.dir.counters() {
             dp.counters = COUNTER_NAMES
                 .iter()
@@ -814,6 +844,48 @@ impl LvsPart {
                 Some(ev @ vipd_core::conntable::FloodEvent::Started { .. }) => warn!("{ev}"),
                 Some(ev) => info!("{ev}"),
                 None => {}
+            }
+        }
+    }
+
+    /// `uthreshold` / `lthreshold`: marks real servers overloaded or not from
+    /// the connection counts just read, and rewrites the tables if that
+    /// changed (overloaded ones keep their connections, take no new ones).
+    fn check_thresholds(&mut self) {
+        if self.spec.thresholds.is_empty() {
+            return;
+        }
+        let mut changed = false;
+        for (key, t) in &self.spec.thresholds {
+            let conns = self.dp.reals.get(key).map_or(0, |a| {
+                u64::from(a.conns.active) + u64::from(a.conns.inactive)
+            });
+            let was = self.overloaded.contains(key);
+            let now = t.overloaded(was, conns);
+            if now != was {
+                changed = true;
+                let (vip, port, proto) = key.0;
+                let svc = format!("{}/{proto:?}", SocketAddr::new(vip, port));
+                if now {
+                    self.overloaded.insert(*key);
+                    warn!(
+                        "{svc}: real server {} overloaded: {conns} connections >= uthreshold {}; no new connections until it has fewer than {}",
+                        key.1,
+                        t.upper,
+                        if t.lower > 0 { t.lower } else { t.upper * 3 / 4 }
+                    );
+                } else {
+                    self.overloaded.remove(key);
+                    info!(
+                        "{svc}: real server {} no longer overloaded ({conns} connections): new connections again",
+                        key.1
+                    );
+                }
+            }
+        }
+        if changed {
+            if let Err(e) = self.write_tables() {
+                error!("data plane: writing the tables failed: {e}");
             }
         }
     }
