@@ -156,6 +156,8 @@ fn checker(
     let ip: IpAddr = common.connect_ip.unwrap_or(rs.ip);
     let default_port = match (&c.kind, rs.port) {
         (K::Dns { .. }, 0) => 53,
+        // keepalived checks SMTP on port 25 unless connect_port says otherwise.
+        (K::Smtp { .. }, _) => 25,
         (_, p) => p,
     };
     let connect = ConnectSpec {
@@ -305,6 +307,11 @@ fn checker(
                 max_reply_len: max_reply_length.map(|n| n as usize),
             })
         }
+        K::Smtp { helo_name } => CheckKind::Smtp {
+            helo_name: helo_name
+                .clone()
+                .unwrap_or_else(|| super::smtp::DEFAULT_HELO.to_owned()),
+        },
         other => {
             note(format!(
                 "{at}: {} is not supported by vipd; the checker is ignored",
@@ -514,21 +521,31 @@ virtual_server 192.0.2.10 53 {
         }
         SMTP_CHECK {
         }
+        FILE_CHECK {
+        }
     }
 }
 "#;
         let loaded = parse_str("t.conf", text);
         let (specs, notes) = services(&loaded.config);
         let r = &specs[0].reals[0];
-        assert_eq!(r.checkers.len(), 3);
+        assert_eq!(r.checkers.len(), 4);
         assert_eq!(r.checkers[0].timing.retry, 3);
         assert_eq!(r.checkers[0].timing.delay_before_retry, s(60));
         assert_eq!(r.checkers[1].timing.retry, 0);
         assert_eq!(r.checkers[2].timing.retry, 1);
         assert_eq!(r.checkers[2].timing.delay_before_retry, s(3));
+        // SMTP_CHECK: port 25, keepalived's HELO name.
+        assert_eq!(
+            r.checkers[3].kind,
+            CheckKind::Smtp {
+                helo_name: "smtpchecker.keepalived.org".into()
+            }
+        );
+        assert_eq!(r.checkers[3].connect.target.port(), 25);
         assert_eq!(notes.len(), 1);
         assert!(
-            notes[0].message.contains("SMTP_CHECK is not supported"),
+            notes[0].message.contains("FILE_CHECK is not supported"),
             "{notes:?}"
         );
     }

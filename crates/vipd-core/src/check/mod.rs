@@ -50,6 +50,7 @@ pub mod dns;
 pub mod from_config;
 pub mod http;
 pub mod service;
+pub mod smtp;
 pub mod spec;
 
 pub use checker::{Checker, Outcome, Verdict};

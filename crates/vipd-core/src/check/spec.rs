@@ -283,6 +283,11 @@ pub enum CheckKind {
     Dns(DnsSpec),
     /// `UDP_CHECK`.
     Udp(UdpSpec),
+    /// `SMTP_CHECK`: banner 220, `HELO helo_name` answered 250, `QUIT`.
+    Smtp {
+        /// `helo_name` (keepalived's default: smtpchecker.keepalived.org).
+        helo_name: String,
+    },
     /// `PING_CHECK`: an ICMP echo is answered.
     Ping,
 }
@@ -297,6 +302,7 @@ impl CheckKind {
             CheckKind::Misc(_) => "MISC_CHECK",
             CheckKind::Dns(_) => "DNS_CHECK",
             CheckKind::Udp(_) => "UDP_CHECK",
+            CheckKind::Smtp { .. } => "SMTP_CHECK",
             CheckKind::Ping => "PING_CHECK",
         }
     }

@@ -640,7 +640,7 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (RealServer, "TCP_CHECK", Implemented, ""),
     (RealServer, "HTTP_GET", Implemented, ""),
     (RealServer, "SSL_GET", Implemented, ""),
-    (RealServer, "SMTP_CHECK", Planned, "no SMTP checker yet: a real server checked only by SMTP_CHECK is always up"),
+    (RealServer, "SMTP_CHECK", Implemented, "banner 220, HELO answered 250, QUIT; port 25 unless connect_port; `host` sub-blocks are not supported"),
     (RealServer, "DNS_CHECK", Implemented, ""),
     (RealServer, "MISC_CHECK", Implemented, ""),
     (RealServer, "UDP_CHECK", Implemented, ""),
@@ -699,7 +699,7 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (Url, "regex_min_offset", Unsupported, ""),
     (Url, "regex_max_offset", Unsupported, ""),
     // ---- other checkers
-    (Smtp, "helo_name", Planned, "see SMTP_CHECK"),
+    (Smtp, "helo_name", Implemented, "default smtpchecker.keepalived.org"),
     (
         Smtp,
         "host",

@@ -27,6 +27,7 @@ pub mod genhash;
 pub mod http;
 pub mod misc;
 pub mod ping;
+pub mod smtp;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -83,6 +84,9 @@ impl Prober {
             }
             CheckKind::Dns(d) => tokio::time::timeout(timeout, dns::probe(&spec.connect, d)).await,
             CheckKind::Ping => tokio::time::timeout(timeout, ping::probe(&spec.connect)).await,
+            CheckKind::Smtp { helo_name } => {
+                tokio::time::timeout(timeout, smtp::probe(&spec.connect, helo_name)).await
+            }
         };
         bounded.unwrap_or_else(|_| Outcome::fail(format!("timed out after {}", secs(timeout))))
     }
