@@ -82,7 +82,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             (r.code, r.text.as_str(), n),
-            (250, "mx PIPELINING 8BITMIME", 35)
+            (250, "mx PIPELINING 8BITMIME", 38)
         );
         assert_eq!(parse_reply(b"250-mx\r\n250-more"), Ok(None));
         assert!(matches!(
