@@ -29,21 +29,13 @@ fn expected() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
         (
             "IPv6",
             vec![],
-            [
-                old2(1),
-                vec!["`virtual_server_group` is not acted on"],
-            ]
-            .concat(),
+            [old2(1), vec!["`virtual_server_group` is not acted on"]].concat(),
         ),
         ("PING_CHECK", vec![], old2(1)),
         (
             "SMTP_CHECK",
             vec![],
-            [
-                old2(1),
-                vec!["`host` blocks in SMTP_CHECK"; 6],
-            ]
-            .concat(),
+            [old2(1), vec!["`host` blocks in SMTP_CHECK"; 6]].concat(),
         ),
         ("UDP_CHECK", vec![], old2(1)),
         ("inhibit", vec![], old2(1)),
