@@ -236,8 +236,8 @@ fn checker(
                 },
                 virtualhost: vhost,
                 protocol,
-                verify_cert: false,
-                ca_file: None,
+                verify_cert: tls && h.verify_cert.is_some(),
+                ca_file: h.verify_cert.as_ref().and_then(|v| v.ca_file.clone()),
             })
         }
         K::Misc {
@@ -501,6 +501,22 @@ virtual_server 192.0.2.10 443 {
         );
         assert!(ping.timing.alpha);
         assert_eq!(ping.connect.connect_timeout, s(5));
+    }
+
+    #[test]
+    fn ssl_get_verify_cert_with_and_without_a_ca_file() {
+        let text = "virtual_server 192.0.2.10 443 {\n real_server 192.0.2.1 443 {\n  SSL_GET {\n   url {\n    path /\n   }\n   verify_cert /etc/vipd/ca.pem\n  }\n  SSL_GET {\n   url {\n    path /\n   }\n  }\n }\n}\n";
+        let loaded = parse_str("t.conf", text);
+        assert!(!loaded.diagnostics.has_errors(), "{:?}", loaded.diagnostics);
+        let (specs, _) = services(&loaded.config);
+        let r = &specs[0].reals[0];
+        let (CheckKind::Http(a), CheckKind::Http(b)) = (&r.checkers[0].kind, &r.checkers[1].kind)
+        else {
+            panic!("{r:?}")
+        };
+        assert!(a.verify_cert);
+        assert_eq!(a.ca_file.as_deref(), Some("/etc/vipd/ca.pem"));
+        assert!(!b.verify_cert && b.ca_file.is_none());
     }
 
     #[test]

@@ -656,6 +656,12 @@ impl W {
                 self.opt_s("virtualhost", &h.virtualhost);
                 self.opt_b("fast_recovery", &h.fast_recovery);
                 self.flag("enable_sni", h.enable_sni);
+                if let Some(v) = &h.verify_cert {
+                    match &v.ca_file {
+                        Some(f) => self.kv("verify_cert", q(f)),
+                        None => self.line("verify_cert"),
+                    }
+                }
             }
             CheckKind::Smtp { helo_name } => self.opt_s("helo_name", helo_name),
             CheckKind::Dns { r#type, name } => {

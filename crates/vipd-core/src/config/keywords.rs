@@ -683,6 +683,12 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (HttpGet, "virtualhost", Implemented, ""),
     (HttpGet, "fast_recovery", Planned, "not acted on yet"),
     (HttpGet, "enable_sni", Implemented, "SSL_GET"),
+    (
+        HttpGet,
+        "verify_cert",
+        Implemented,
+        "vipd's: SSL_GET verifies the server's certificate (against CA_FILE if given, else the system's roots); off by default as in keepalived",
+    ),
     (Url, "path", Implemented, ""),
     (Url, "digest", Implemented, "32 hex digits (MD5)"),
     (

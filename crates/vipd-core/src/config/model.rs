@@ -870,6 +870,17 @@ pub struct HttpCheck {
     pub fast_recovery: Option<bool>,
     /// `enable_sni` (SSL_GET)
     pub enable_sni: bool,
+    /// `verify_cert [CA_FILE]` (SSL_GET): verify the server's certificate
+    /// chain (against CA_FILE, else the system's roots) and name.
+    #[serde(default)]
+    pub verify_cert: Option<VerifyCert>,
+}
+
+/// `verify_cert [CA_FILE]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyCert {
+    /// PEM file of the CAs to trust (None: the system's roots).
+    pub ca_file: Option<String>,
 }
 
 /// The kind of a checker and its own settings.

@@ -2138,6 +2138,13 @@ impl Cx<'_, '_> {
                     h.enable_sni = self.flag(l);
                     true
                 }
+                (CheckKind::Ssl(h), "verify_cert") => {
+                    self.no_block(l);
+                    h.verify_cert = Some(VerifyCert {
+                        ca_file: l.args.first().map(|w| w.text.clone()),
+                    });
+                    true
+                }
                 (CheckKind::Smtp { helo_name }, "helo_name") => {
                     *helo_name = self.arg(l).map(|w| w.text.clone());
                     true
