@@ -13,4 +13,5 @@ pub mod httpd;
 pub mod lab;
 pub mod probe;
 pub mod realserver;
+pub mod sysctl;
 pub mod vrrp_io;

@@ -20,7 +20,6 @@
 //! - [`status`]: the serializable [`status::Status`] `vipd status` shows.
 //! - [`lvs`]: health checkers + XDP data plane (keepalived's checker + IPVS).
 //! - [`vrrp`]: the VRRP engine (`vrrp_io`) as a task whose states the loop follows.
-//! - [`story`]: the seed's story for `vipd lab demo`.
 //! - [`metrics`]: the optional Prometheus endpoint (`--metrics ADDR`).
 
 pub mod engine;
@@ -30,7 +29,6 @@ pub mod metrics;
 pub mod sharing;
 pub mod statics;
 pub mod status;
-pub mod story;
 pub mod vrrp;
 
 use std::net::SocketAddr;

@@ -931,18 +931,20 @@ pub fn test_run(prog: &Xdp, frame: &[u8], ifindex: u32) -> Result<(u32, Vec<u8>)
 /// (`BPF_FIB_LKUP_RET_FWD_DISABLED` otherwise), so the director turns it on for
 /// its interface (`net.ipv4.conf.IFACE.forwarding`, this namespace only).
 pub fn enable_fib_forwarding(iface: &str) -> Result<()> {
-    let p = format!("/proc/sys/net/ipv4/conf/{iface}/forwarding");
-    if std::fs::read_to_string(&p)
-        .map(|s| s.trim() == "1")
-        .unwrap_or(false)
-    {
+    let p = format!("net/ipv4/conf/{iface}/forwarding");
+    if crate::sysctl::read(&p).ok().flatten().as_deref() == Some("1") {
         return Ok(());
     }
     tracing::info!(
         iface,
         "enabling net.ipv4.conf.{iface}.forwarding for bpf_fib_lookup"
     );
-    std::fs::write(&p, "1").map_err(|e| DatapathError::Io(format!("writing {p}: {e}")))
+    crate::sysctl::write(&p, "1").map_err(|e| {
+        DatapathError::Io(format!(
+            "writing {}: {e}",
+            crate::sysctl::path(&p).display()
+        ))
+    })
 }
 
 /// The `services` key of (VIP, port, protocol number).

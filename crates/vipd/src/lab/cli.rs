@@ -281,8 +281,8 @@ fn demo_steps(name: &str, keep: bool) -> anyhow::Result<()> {
             }
         }
     }
-    // The seed's story with vipd as the director (crate::daemon::story).
-    let story = crate::daemon::story::run(&guard);
+    // The seed's story with vipd as the director (super::story).
+    let story = super::story::run(&guard);
     if let Err(e) = &story {
         println!("\n== the seed's story FAILED: {e:#}");
         failed += 1;

@@ -69,6 +69,7 @@ pub mod client;
 pub mod ethtool;
 pub mod netns;
 pub mod state;
+pub mod story;
 mod topo;
 pub mod xdp;
 

@@ -216,8 +216,8 @@ pub fn rtnetlink(name: &str) -> Result<::rtnetlink::Handle, NetnsError> {
 /// Writes `value` to sysctl `key` (dotted, e.g. `net.ipv4.ip_forward`) inside
 /// namespace `name`: `/proc/sys/net` shows the namespace of the thread that opens it.
 pub fn sysctl(name: &str, key: &str, value: &str) -> Result<(), NetnsError> {
-    let file = format!("/proc/sys/{}", key.replace('.', "/"));
-    run_in(name, || std::fs::write(&file, value))?.map_err(|e| NetnsError::Sys {
+    let key = crate::sysctl::dotted(key);
+    run_in(name, || crate::sysctl::write(&key, value))?.map_err(|e| NetnsError::Sys {
         what: "write sysctl",
         name: format!("{name} ({key})"),
         source: e,

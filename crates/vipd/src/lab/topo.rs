@@ -70,9 +70,9 @@ pub fn create_namespaces(plan: &LabPlan, created: &mut Vec<String>) -> Result<()
         }
         if node == "router" {
             for (key, value) in ROUTER_BRIDGE_SYSCTLS {
-                let path = format!("/proc/sys/{}", key.replace('.', "/"));
+                let path = crate::sysctl::path(&crate::sysctl::dotted(key));
                 match netns::sysctl(&ns, key, value) {
-                    Err(_) if !netns::run_in(&ns, || std::path::Path::new(&path).exists())? => {}
+                    Err(_) if !netns::run_in(&ns, || path.exists())? => {}
                     r => r?,
                 }
             }

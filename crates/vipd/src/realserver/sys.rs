@@ -13,22 +13,18 @@ use super::RealserverError;
 
 /// Read one sysctl (trimmed), `None` when it does not exist (interface gone).
 pub fn read_sysctl(key: &SysctlKey) -> Result<Option<String>, RealserverError> {
-    let path = Path::new("/proc/sys").join(key.proc_path());
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Ok(Some(s.trim().to_string())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(RealserverError::Io {
-            what: format!("reading {}", path.display()),
-            error: source,
-        }),
-    }
+    let k = key.proc_path();
+    crate::sysctl::read(&k).map_err(|source| RealserverError::Io {
+        what: format!("reading {}", crate::sysctl::path(&k).display()),
+        error: source,
+    })
 }
 
 /// Write one sysctl.
 pub fn write_sysctl(key: &SysctlKey, value: &str) -> Result<(), RealserverError> {
-    let path = Path::new("/proc/sys").join(key.proc_path());
-    std::fs::write(&path, format!("{value}\n")).map_err(|source| RealserverError::Io {
-        what: format!("writing {value} to {}", path.display()),
+    let k = key.proc_path();
+    crate::sysctl::write(&k, value).map_err(|source| RealserverError::Io {
+        what: format!("writing {value} to {}", crate::sysctl::path(&k).display()),
         error: source,
     })
 }

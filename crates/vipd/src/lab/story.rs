@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::status::Status;
+use crate::daemon::status::Status;
 use crate::lab::{client, Lab};
 
 /// The seed's MASTER configuration, verbatim.
