@@ -8,13 +8,4 @@ int vipd_director_xdp(struct xdp_md *ctx)
 	return vipd_director(ctx);
 }
 
-/* A program that passes everything: attached natively to the veth peer of an
- * interface running the director natively, since veth drops XDP_TX frames whose
- * peer has no XDP program (see docs/DATAPATH.md). */
-SEC("xdp")
-int vipd_pass_xdp(struct xdp_md *ctx)
-{
-	return XDP_PASS;
-}
-
 char LICENSE[] SEC("license") = "GPL";

@@ -43,8 +43,6 @@ pub(crate) static BENCH_OBJ: &[u8] =
 
 /// Name of the director's XDP program in the object.
 pub const DIRECTOR_PROG: &str = "vipd_director_xdp";
-/// Name of the pass-everything program for veth peers.
-pub const PASS_PROG: &str = "vipd_pass_xdp";
 
 /// Errors of the data plane's IO shell.
 #[derive(Debug, thiserror::Error)]
