@@ -865,7 +865,14 @@ impl LvsPart {
             if now != was {
                 changed = true;
                 let (vip, port, proto) = key.0;
-                let svc = format!("{}/{proto:?}", SocketAddr::new(vip, port));
+                let svc = format!(
+                    "{}/{}",
+                    SocketAddr::new(vip, port),
+                    match proto {
+                        plan::Proto::Tcp => "TCP",
+                        plan::Proto::Udp => "UDP",
+                    }
+                );
                 if now {
                     self.overloaded.insert(*key);
                     warn!(
