@@ -108,6 +108,21 @@ pub fn to_entry(
     })
 }
 
+/// Where a persistence template of plan `old` (its service slot and real-server
+/// id) goes in plan `new`: the same service and real server, found by
+/// address. `None` if `new` lacks either (a restart with another file, or a
+/// real server not in the table yet).
+pub fn move_ids(old: &Plan, new: &Plan, slot: u32, dest: u32) -> Option<(u32, u32)> {
+    let svc = old.services.iter().find(|s| s.slot == slot)?;
+    let d = old.dests.iter().find(|d| d.id == dest && d.slot == slot)?;
+    let ns = new.services.iter().find(|s| s.key == svc.key)?;
+    let nd = new
+        .dests
+        .iter()
+        .find(|x| x.slot == ns.slot && x.rip == d.rip && x.port == d.port)?;
+    Some((ns.slot, nd.id))
+}
+
 /// Where `e` goes in this director's tables.
 pub fn to_local(plan: &Plan, e: &Entry) -> Result<Local, TranslateError> {
     let svc = plan
@@ -311,6 +326,29 @@ mod tests {
                 "10.253.26.1:80".parse().unwrap()
             ))
         );
+    }
+
+    #[test]
+    fn template_ids_move_by_address_to_another_numbering() {
+        let mut a = Planner::new(4, 16);
+        let pa = a.plan(&[spec(&[1, 2, 3], None)]).unwrap();
+        let mut b = Planner::new(4, 16);
+        let mut other = spec(&[9], None);
+        other.port = 443;
+        let pb = b.plan(&[other, spec(&[3, 2], None)]).unwrap();
+        let by_rip = |p: &Plan, i: u8| {
+            p.dests
+                .iter()
+                .find(|d| d.rip == format!("10.253.26.{i}").parse::<IpAddr>().unwrap())
+                .map(|d| (d.slot, d.id))
+        };
+        let (slot, id) = by_rip(&pa, 2).unwrap();
+        assert_eq!(move_ids(&pa, &pb, slot, id), by_rip(&pb, 2));
+        assert_ne!(by_rip(&pb, 2), Some((slot, id)), "another numbering");
+        // rs1 is not in the new table; an unknown id is nothing.
+        let (slot, id) = by_rip(&pa, 1).unwrap();
+        assert_eq!(move_ids(&pa, &pb, slot, id), None);
+        assert_eq!(move_ids(&pa, &pb, slot, 999), None);
     }
 
     #[test]

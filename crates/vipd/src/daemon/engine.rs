@@ -121,10 +121,10 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
                 None => String::new(),
             }
         );
-        restart_mode = r.xdp_mode.as_deref().map(|m| match m {
-            "native" => aya::programs::XdpMode::Driver,
-            _ => aya::programs::XdpMode::Skb,
-        });
+        restart_mode = r
+            .xdp_mode
+            .as_deref()
+            .map(crate::datapath::pin::mode_from_name);
         if let Some(spec) = checked.vrrp.as_ref() {
             let names: Vec<&str> = spec
                 .instances
@@ -500,14 +500,7 @@ impl Engine {
             match l.handover() {
                 Ok((dir, mode)) => {
                     record.iface = Some(iface);
-                    record.xdp_mode = Some(
-                        if mode == aya::programs::XdpMode::Driver {
-                            "native"
-                        } else {
-                            "generic"
-                        }
-                        .to_owned(),
-                    );
+                    record.xdp_mode = Some(crate::datapath::pin::mode_name(mode).to_owned());
                     record.pin_dir = Some(dir.display().to_string());
                 }
                 Err(e) => error!(

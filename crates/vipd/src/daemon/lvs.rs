@@ -524,44 +524,27 @@ impl LvsPart {
                 }
                 continue;
             }
-            match translate::to_local(&self.dp.plan, &e) {
-                Ok(_) => match self.place(&e, c.conn.flags) {
-                    Ok(()) => pass.conns += 1,
-                    Err(err) => {
-                        warn!("restart: installing an adopted connection: {err}");
-                        pass.dropped += 1;
-                    }
-                },
-                Err(_) => match self.install(&e) {
+            match self.place(&e, c.conn.flags) {
+                Ok(()) => pass.conns += 1,
+                // Not in this table yet (or not configured): park it as a
+                // shared entry waits.
+                Err(InstallError::Translate(_)) => match self.install(&e) {
                     Ok(Placement::Waiting) => pass.waiting += 1,
                     _ => pass.dropped += 1,
                 },
+                Err(err) => {
+                    warn!("restart: installing an adopted connection: {err}");
+                    pass.dropped += 1;
+                }
             }
         }
         for (k, v) in templates {
-            let Some(svc) = old.services.iter().find(|s| s.slot == k.svc_id) else {
-                continue;
-            };
-            let Some(d) = old.dests.iter().find(|d| d.id == v.dest) else {
-                continue;
-            };
-            let Some(ns) = self.dp.plan.services.iter().find(|s| s.key == svc.key) else {
-                continue;
-            };
-            let Some(nd) = self
-                .dp
-                .plan
-                .dests
-                .iter()
-                .find(|x| x.slot == ns.slot && x.rip == d.rip && x.port == d.port)
+            let Some((slot, dest)) = translate::move_ids(&old, &self.dp.plan, k.svc_id, v.dest)
             else {
                 continue;
             };
-            let key = datapath::abi::PersistKey {
-                svc_id: ns.slot,
-                ..k
-            };
-            let v = datapath::abi::Persist { dest: nd.id, ..v };
+            let key = datapath::abi::PersistKey { svc_id: slot, ..k };
+            let v = datapath::abi::Persist { dest, ..v };
             if self.dp.dir.set_persist(&key, v).is_ok() {
                 pass.templates += 1;
             }
@@ -864,15 +847,14 @@ impl LvsPart {
             let now = t.overloaded(was, conns);
             if now != was {
                 changed = true;
-                let (vip, port, proto) = key.0;
-                let svc = format!(
-                    "{}/{}",
-                    SocketAddr::new(vip, port),
-                    match proto {
-                        plan::Proto::Tcp => "TCP",
-                        plan::Proto::Udp => "UDP",
-                    }
-                );
+                // The service's name as every other line gives it.
+                let svc = self
+                    .spec
+                    .datapath
+                    .iter()
+                    .zip(&self.spec.health)
+                    .find(|(d, _)| (d.vip, d.port, d.proto) == key.0)
+                    .map_or_else(String::new, |(_, h)| h.name.clone());
                 if now {
                     self.overloaded.insert(*key);
                     warn!(

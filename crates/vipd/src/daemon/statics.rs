@@ -3,8 +3,6 @@
 //! does. A restart (`QUIT`) leaves them for the next vipd, which applies them
 //! again (idempotently). The commands come from `vipd_core::statics`.
 
-use std::process::Command;
-
 use tracing::{info, warn};
 use vipd_core::statics::{Item, Kind};
 
@@ -17,19 +15,9 @@ pub struct StaticsPart {
 }
 
 fn ip(args: &[String]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("running `ip` (install iproute2): {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}`: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    crate::datapath::neigh::ip(args)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 fn add(item: &Item) -> Result<(), String> {

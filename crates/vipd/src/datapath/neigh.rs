@@ -22,7 +22,11 @@ pub struct NextHop {
     pub dev: String,
 }
 
-fn ip(args: &[&str]) -> Result<String, DatapathError> {
+/// Runs `ip ARGS` (iproute2) in this network namespace: its standard output,
+/// or an error with its standard error.
+pub(crate) fn ip<S: AsRef<std::ffi::OsStr> + std::fmt::Display>(
+    args: &[S],
+) -> Result<String, DatapathError> {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -30,7 +34,10 @@ fn ip(args: &[&str]) -> Result<String, DatapathError> {
     if !out.status.success() {
         return Err(DatapathError::Io(format!(
             "`ip {}` failed: {}",
-            args.join(" "),
+            args.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }

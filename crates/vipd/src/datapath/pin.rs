@@ -39,6 +39,23 @@ fn is_bpffs(p: &Path) -> bool {
     nix::sys::statfs::statfs(p).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::BPF_FS_MAGIC)
 }
 
+/// How a pinned link is attached, as the restart record spells it.
+pub fn mode_name(mode: aya::programs::XdpMode) -> &'static str {
+    if mode == aya::programs::XdpMode::Driver {
+        "native"
+    } else {
+        "generic"
+    }
+}
+
+/// The inverse of [`mode_name`].
+pub fn mode_from_name(name: &str) -> aya::programs::XdpMode {
+    match name {
+        "native" => aya::programs::XdpMode::Driver,
+        _ => aya::programs::XdpMode::Skb,
+    }
+}
+
 /// The bpffs vipd pins in, if one is mounted (no side effect).
 pub fn existing_root() -> Option<PathBuf> {
     ["/sys/fs/bpf", FALLBACK_ROOT]
