@@ -207,8 +207,13 @@ fn chain(lab: &LabGuard, dir: &Path, key: &Path, sched: &str, results: &mut Vec<
     }
 }
 
+/// The tests of this file run one at a time: each brings up a lab and puts a
+/// load on it, and two at once on two CPUs make failover timings flaky.
+static ONE_LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn no_connection_is_lost_when_the_director_changes() {
+    let _one_lab = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let lab = LabGuard::up(LabOptions {
         reals: 4,
         ..LabOptions::unique("share")
@@ -390,10 +395,12 @@ fn kill_under_load(lab: &LabGuard, d: &mut Directors<'_>, sched: &str, results: 
 /// two other clients open new connections as fast as they can. Prints p50 /
 /// p99 / max and the bytes per shared connection. A benchmark
 /// (docs/BENCHMARKS.md): `cargo test --release -p vipd --test sharing_lab
-/// sharing_lag -- --ignored --nocapture`.
+/// sharing_lag -- --nocapture`. In CI it checks that every connection reaches
+/// the peer within a second under that load; it waits for the chain test (one
+/// lab with a load at a time: two would make the chain's timings flaky).
 #[test]
-#[ignore = "benchmark: about a minute"]
 fn sharing_lag_under_load() {
+    let _one_lab = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
     use std::time::Instant;
