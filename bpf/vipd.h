@@ -45,13 +45,14 @@ typedef uint32_t __be32;
 enum vipd_sched {
 	VIPD_SCHED_RR = 0,  /* ring = cycle, cursor steps per new connection      */
 	VIPD_SCHED_WRR = 1, /* ring = weighted cycle, same cursor                   */
-	VIPD_SCHED_SH = 2,  /* ring = buckets, indexed by hash(client address)      */
+	VIPD_SCHED_SH = 2,  /* ring = buckets, indexed by hash(client address[:port]) */
 	VIPD_SCHED_DH = 3,  /* ring = buckets, indexed by hash(destination address) */
-	VIPD_SCHED_MH = 4,  /* ring = Maglev table, indexed by hash(connection)     */
+	VIPD_SCHED_MH = 4,  /* ring = Maglev table, hash(client address[:port])     */
 	VIPD_SCHED_LC = 5,  /* ring = live reals, scanned for least connections     */
 	VIPD_SCHED_WLC = 6,
 	VIPD_SCHED_SED = 7,
 	VIPD_SCHED_NQ = 8,
+	VIPD_SCHED_OVF = 10, /* ring = live reals: the heaviest with active <= weight */
 };
 
 /* enum vipd_fwd: forwarding method of a real server (IPVS's lb_kind). */
@@ -134,7 +135,11 @@ struct vipd_svc_key {
 };
 
 /* Service flags. */
-#define VIPD_SVC_F_PERSIST 0x1 /* persistence_timeout set: use `persist`      */
+#define VIPD_SVC_F_PERSIST 0x1  /* persistence_timeout set: use `persist`      */
+#define VIPD_SVC_F_HASH_PORT 0x2 /* sh/mh: hash the client port too (sh-port)   */
+#define VIPD_SVC_F_FALLBACK 0x4  /* sh/mh: rehash past an unavailable real      */
+/* Rehashes an sh/mh lookup tries past unavailable (weight 0) real servers. */
+#define VIPD_FALLBACK_TRIES 16
 
 /* Value of `services`. Replaced as a whole by one map update, which is how a new
  * scheduling table goes live atomically (the `gen` flip). */

@@ -70,6 +70,20 @@ static __always_inline __u32 vipd_addr_hash(const struct vipd_addr *a)
 	return h;
 }
 
+/* Hash of the client for sh/mh (mirrors sched::hash::client_hash): its
+ * address, and its port with VIPD_SVC_F_HASH_PORT. */
+static __always_inline __u32 vipd_client_hash(const struct vipd_flow *f, __u8 svc_flags)
+{
+	__u32 h = vipd_addr_hash(&f->src);
+	return (svc_flags & VIPD_SVC_F_HASH_PORT) ? vipd_fmix32(h ^ f->sport) : h;
+}
+
+/* The `try`th rehash of `h` for a fallback (mirrors sched::hash::rehash). */
+static __always_inline __u32 vipd_rehash(__u32 h, __u32 try)
+{
+	return vipd_fmix32(h ^ (try * 0x9e3779b9));
+}
+
 /* ---- the first test: is the destination a VIP? ---- */
 
 /* Bucket of an IPv4 address in `vip4_filter` (mirrors vipd_core::plan::vip_bucket). */
@@ -264,6 +278,16 @@ static __always_inline int vipd_least_conn(const struct vipd_svc *svc, __u32 bas
 			*out = dest;
 			return 0;
 		}
+		if (svc->sched == VIPD_SCHED_OVF) {
+			/* IPVS's ovf: the heaviest real not over its weight in active
+			 * connections, the first of them on a tie. */
+			if (active > d->weight || (found && d->weight <= bw))
+				continue;
+			found = 1;
+			bw = d->weight;
+			*out = dest;
+			continue;
+		}
 		__u64 oh, w;
 		if (svc->sched == VIPD_SCHED_SED || svc->sched == VIPD_SCHED_NQ)
 			oh = active + 1;
@@ -278,6 +302,36 @@ static __always_inline int vipd_least_conn(const struct vipd_svc *svc, __u32 bas
 		}
 	}
 	return found ? 0 : -1;
+}
+
+/* Whether real server `id` takes new connections (IPVS: not is_unavailable). */
+static __always_inline int vipd_dest_available(__u32 id)
+{
+	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &id);
+	return d && (d->flags & VIPD_DEST_F_LIVE) && d->weight > 0;
+}
+
+/* sh / mh: the table entry of the client's hash. A quiesced or overloaded real
+ * keeps its entries (the other clients stay where they are); its clients get
+ * no real server, or with sh-fallback / mh-fallback the first available one
+ * along their rehashes, as IPVS does. */
+static __always_inline int vipd_hash_pick(const struct vipd_svc *svc, __u32 base, __u32 len,
+					  const struct vipd_flow *flow, __u32 *out)
+{
+	__u32 h = vipd_client_hash(flow, svc->flags);
+	for (__u32 try = 0; try <= VIPD_FALLBACK_TRIES; try++) {
+		__u32 k = base + (try ? vipd_rehash(h, try) : h) % len;
+		__u32 *id = bpf_map_lookup_elem(&rings, &k);
+		if (!id)
+			return -1;
+		if (vipd_dest_available(*id)) {
+			*out = *id;
+			return 0;
+		}
+		if (!(svc->flags & VIPD_SVC_F_FALLBACK))
+			return -1;
+	}
+	return -1;
 }
 
 static __always_inline int vipd_schedule(const struct vipd_svc *svc, const struct vipd_flow *flow,
@@ -298,19 +352,17 @@ static __always_inline int vipd_schedule(const struct vipd_svc *svc, const struc
 		pos = __sync_fetch_and_add(cur, 1) % len;
 		break;
 	}
-	case VIPD_SCHED_SH:
-		pos = vipd_addr_hash(&flow->src) % len;
-		break;
 	case VIPD_SCHED_DH:
 		pos = vipd_addr_hash(&flow->dst) % len;
 		break;
+	case VIPD_SCHED_SH:
 	case VIPD_SCHED_MH:
-		pos = vipd_flow_hash(flow) % len;
-		break;
+		return vipd_hash_pick(svc, base, len, flow, out);
 	case VIPD_SCHED_LC:
 	case VIPD_SCHED_WLC:
 	case VIPD_SCHED_SED:
 	case VIPD_SCHED_NQ:
+	case VIPD_SCHED_OVF:
 		return vipd_least_conn(svc, base, len, out);
 	default:
 		return -1;

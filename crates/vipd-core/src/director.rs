@@ -15,7 +15,7 @@ use crate::check::{self, CheckTiming};
 use crate::config::{self, VirtualServer, VsKey};
 use crate::plan::{self, Forward, Persistence, Proto};
 use crate::reload::service_name;
-use crate::sched::{RealSpec, Scheduler};
+use crate::sched::{RealSpec, SchedFlags, Scheduler};
 
 /// Why a virtual server cannot be run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,7 +74,7 @@ pub fn scheduler(algo: config::LbAlgo) -> Result<Scheduler, String> {
             )
         }
         A::Fo => Scheduler::Fo,
-        A::Ovf => return instead("ovf", "use wlc, or wrr with weights"),
+        A::Ovf => Scheduler::Ovf,
         A::Twos => return instead("twos", "use wlc or sed"),
     })
 }
@@ -94,12 +94,43 @@ pub fn forwarding(kind: config::LbKind, written: bool) -> Result<Forward, String
     }
 }
 
+/// IPVS's scheduler flags of `vs` (`flag-1` = `sh-fallback` = `mh-fallback`,
+/// `flag-2` = `sh-port` = `mh-port`, the same bits in IPVS), with a note for
+/// each flag that does nothing under the service's scheduler.
+pub fn sched_flags(vs: &VirtualServer, notes: &mut Vec<String>) -> SchedFlags {
+    let mut f = SchedFlags::default();
+    let hashed = matches!(vs.lb_algo, config::LbAlgo::Sh | config::LbAlgo::Mh);
+    for flag in &vs.sched_flags {
+        let (bit, named_for) = match flag.as_str() {
+            "flag-1" => (Some(&mut f.fallback), None),
+            "flag-2" => (Some(&mut f.port), None),
+            "sh-fallback" => (Some(&mut f.fallback), Some("sh")),
+            "mh-fallback" => (Some(&mut f.fallback), Some("mh")),
+            "sh-port" => (Some(&mut f.port), Some("sh")),
+            "mh-port" => (Some(&mut f.port), Some("mh")),
+            "ops" => continue, // one-packet scheduling: not a hash flag
+            _ => (None, None),
+        };
+        let applies = hashed && named_for.is_none_or(|s| s == vs.lb_algo.as_str());
+        match bit {
+            Some(b) if applies => *b = true,
+            _ => notes.push(format!(
+                "virtual_server {}: {flag} has no effect with lb_algo {} (as in keepalived: flag-1 and flag-2 act on sh and mh, sh-* on sh, mh-* on mh): ignored",
+                service_name(&vs.key, vs.protocol),
+                vs.lb_algo.as_str()
+            )),
+        }
+    }
+    f
+}
+
 /// The data-plane spec of one virtual server, without real servers (the
 /// health plan supplies them). `mss` is the clamp for TUN (the receiving
 /// interface's MTU minus the outer header and TCP/IP headers).
 pub fn datapath_spec(
     vs: &VirtualServer,
     mss: Option<u16>,
+    notes: &mut Vec<String>,
 ) -> Result<plan::ServiceSpec, Unsupported> {
     let VsKey::Addr { ip, port } = vs.key else {
         return Err(unsupported(
@@ -189,6 +220,7 @@ pub fn datapath_spec(
         port,
         proto,
         sched,
+        flags: sched_flags(vs, notes),
         forward,
         persistence,
         mss: if forward == Forward::Tun { mss } else { None },
@@ -305,7 +337,7 @@ mod tests {
             Duration::from_secs(3 + 9 + 6)
         );
 
-        let d = datapath_spec(&l.config.virtual_servers[0], Some(1440)).unwrap();
+        let d = datapath_spec(&l.config.virtual_servers[0], Some(1440), &mut Vec::new()).unwrap();
         assert_eq!(d.sched, Scheduler::Rr);
         assert_eq!(d.forward, Forward::Tun);
         assert_eq!(d.persistence, None, "persistence_timeout 0 is off");
@@ -316,11 +348,11 @@ mod tests {
     #[test]
     fn refusals_name_the_service_and_the_way_out() {
         let l = config::parse_str("t.conf", &SEED.replace("lb_algo rr", "lb_algo lblc"));
-        let e = datapath_spec(&l.config.virtual_servers[0], None).unwrap_err();
+        let e = datapath_spec(&l.config.virtual_servers[0], None, &mut Vec::new()).unwrap_err();
         assert_eq!(e.service, "10.253.85.250:80/TCP");
         assert!(e.to_string().contains("lblc"), "{e}");
         let l = config::parse_str("t.conf", &SEED.replace("lb_kind TUN", "lb_kind NAT"));
-        let e = datapath_spec(&l.config.virtual_servers[0], None).unwrap_err();
+        let e = datapath_spec(&l.config.virtual_servers[0], None, &mut Vec::new()).unwrap_err();
         assert!(e.to_string().contains("NAT"), "{e}");
     }
 }

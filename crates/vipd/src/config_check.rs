@@ -67,8 +67,13 @@ pub fn run(args: &CheckArgs) -> u8 {
             vrrp: true,
             lvs: true,
         };
-        for d in crate::daemon::load::translate(&loaded.config, all).refusals {
+        let t = crate::daemon::load::translate(&loaded.config, all);
+        for d in t.refusals {
             diags.push(d);
+        }
+        // What the daemon logs at start as accepted but not acted on.
+        for n in t.notes {
+            diags.push(vipd_core::config::Diagnostic::warning(n));
         }
     }
     if args.strict {

@@ -14,8 +14,8 @@ use common::*;
 use vipd::datapath::abi::{self, DestConns};
 use vipd::datapath::{Director, Sizes};
 use vipd_core::plan::{Forward, Persistence, Plan, Planner, Proto, ServiceSpec};
-use vipd_core::sched::hash::{addr_hash, flow_hash, port_word, v4_words};
-use vipd_core::sched::{RealSpec, Scheduler};
+use vipd_core::sched::hash::{addr_hash, client_hash, port_word, rehash, v4_words};
+use vipd_core::sched::{RealSpec, SchedFlags, Scheduler};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -129,6 +129,7 @@ fn service(sched: Scheduler, ws: &[u32]) -> ServiceSpec {
         port: 80,
         proto: Proto::Tcp,
         sched,
+        flags: SchedFlags::default(),
         forward: Forward::Tun,
         persistence: None,
         mss: Some(1440),
@@ -507,8 +508,7 @@ fn hash_schedulers_pick_what_the_control_plane_predicts() {
             let (_, f) = syn_from(&client, sport, &[]);
             let src = v4_words(client.parse().unwrap());
             let h = match sched {
-                Scheduler::Mh => flow_hash(&src, &vip, port_word(sport), port_word(80), 6),
-                Scheduler::Sh => addr_hash(&src),
+                Scheduler::Mh | Scheduler::Sh => client_hash(&src, None),
                 _ => addr_hash(&vip),
             };
             let want = ring[(h as usize) % ring.len()];
@@ -516,6 +516,92 @@ fn hash_schedulers_pick_what_the_control_plane_predicts() {
             assert_eq!(got, want, "{sched} flow {i}");
         }
     }
+}
+
+#[test]
+fn sh_and_mh_flags_hash_the_port_and_fall_back_as_ipvs_does() {
+    for sched in [Scheduler::Sh, Scheduler::Mh] {
+        // By default one client goes to one real server, whatever its port.
+        let mut fx = Fx::new();
+        fx.apply(&[service(sched, &[1, 1, 1])]);
+        let rips = new_flow_rips(&fx, CLIENT, 100..130);
+        assert!(rips.iter().all(|r| *r == rips[0]), "{sched}: {rips:?}");
+        // With sh-port / mh-port its connections spread, as predicted.
+        let mut s = service(sched, &[1, 1, 1]);
+        s.flags.port = true;
+        fx.apply(&[s.clone()]);
+        let ring = fx.plan.services[0].ring.clone();
+        let src = v4_words(CLIENT.parse().unwrap());
+        for sport in 1100..1130u16 {
+            let want = ring[client_hash(&src, Some(port_word(sport))) as usize % ring.len()];
+            let (_, f) = syn_from(CLIENT, sport, &[]);
+            assert_eq!(
+                fx.dest_id(&tun_rip(&fx.run(&f).1).to_string()),
+                want,
+                "{sched} {sport}"
+            );
+        }
+        // The client's real server quiesced: without fallback, no real server
+        // (the others keep theirs); with it, the first available rehash.
+        let h = client_hash(&src, None);
+        let mut fx = Fx::new();
+        fx.apply(&[service(sched, &[1, 1, 1])]);
+        let ring = fx.plan.services[0].ring.clone();
+        let mine = ring[h as usize % ring.len()];
+        let pos = fx.plan.dests.iter().position(|d| d.id == mine).unwrap();
+        let mut ws = [1, 1, 1];
+        ws[pos] = 0;
+        let mut s = service(sched, &ws);
+        fx.apply(&[s.clone()]);
+        assert_eq!(fx.plan.services[0].ring, ring, "{sched}: the table stays");
+        let (_, f) = syn_from(CLIENT, 200, &[]);
+        let dropped = fx.counter("drop_no_real");
+        assert_eq!(
+            fx.run(&f).0,
+            XDP_DROP,
+            "{sched}: no fallback, no real server"
+        );
+        assert_eq!(fx.counter("drop_no_real"), dropped + 1);
+        s.flags.fallback = true;
+        fx.apply(&[s]);
+        let want = (1..=16)
+            .map(|i| ring[rehash(h, i) as usize % ring.len()])
+            .find(|&id| id != mine)
+            .unwrap();
+        let (_, f) = syn_from(CLIENT, 201, &[]);
+        assert_eq!(
+            fx.dest_id(&tun_rip(&fx.run(&f).1).to_string()),
+            want,
+            "{sched} fallback"
+        );
+    }
+}
+
+#[test]
+fn ovf_fills_the_heaviest_real_up_to_its_weight_then_the_next() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(Scheduler::Ovf, &[1, 3, 2])]);
+    let heavy = fx.dest_id("10.253.26.2");
+    let next = fx.dest_id("10.253.26.3");
+    let at = |fx: &mut Fx, active| {
+        fx.dir
+            .set_dest_conns(
+                heavy,
+                DestConns {
+                    active,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    };
+    let pick = |fx: &Fx, sport| {
+        let (_, f) = syn_from(CLIENT, sport, &[]);
+        fx.dest_id(&tun_rip(&fx.run(&f).1).to_string())
+    };
+    at(&mut fx, 3);
+    assert_eq!(pick(&fx, 300), heavy, "at its weight it still takes one");
+    at(&mut fx, 4);
+    assert_eq!(pick(&fx, 301), next, "over it, the next heaviest");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
-use crate::sched::{self, RealSpec, SchedError, Scheduler};
+use crate::sched::{self, RealSpec, SchedError, SchedFlags, Scheduler};
 
 pub mod vip_filter;
 
@@ -100,6 +100,8 @@ pub struct ServiceSpec {
     pub proto: Proto,
     /// Scheduler.
     pub sched: Scheduler,
+    /// Its flags (`sh`/`mh`).
+    pub flags: SchedFlags,
     /// Forwarding method of every real server of the service.
     pub forward: Forward,
     /// Persistence, if any.
@@ -172,6 +174,8 @@ pub struct ServiceTable {
     pub gen: u8,
     /// Scheduler.
     pub sched: Scheduler,
+    /// Its flags (`sh`/`mh`).
+    pub flags: SchedFlags,
     /// Real-server ids: the scheduling table (cycle, hash table or list).
     pub ring: Vec<u32>,
     /// Persistence.
@@ -371,6 +375,7 @@ impl Planner {
                 slot,
                 gen,
                 sched: s.sched,
+                flags: s.flags,
                 ring: table.entries().iter().map(|&i| ids[i as usize]).collect(),
                 persistence: s.persistence.filter(|p| p.timeout > 0),
                 mss,
@@ -397,6 +402,7 @@ mod tests {
             port,
             proto: Proto::Tcp,
             sched,
+            flags: Default::default(),
             forward: Forward::Tun,
             persistence: None,
             mss: Some(1440),

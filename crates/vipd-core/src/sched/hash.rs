@@ -57,6 +57,22 @@ pub fn addr_hash(addr: &AddrWords) -> u32 {
     h
 }
 
+/// Hash of the client for `sh` and `mh` (mirrors `vipd_client_hash`): its
+/// address, and with `sh-port` / `mh-port` its port ([`port_word`]) too.
+pub fn client_hash(src: &AddrWords, sport: Option<u16>) -> u32 {
+    let h = addr_hash(src);
+    match sport {
+        Some(p) => fmix32(h ^ u32::from(p)),
+        None => h,
+    }
+}
+
+/// The `try`th rehash of `h`, where `sh-fallback` / `mh-fallback` look past
+/// an unavailable real server (mirrors `vipd_rehash`).
+pub fn rehash(h: u32, try_: u32) -> u32 {
+    fmix32(h ^ try_.wrapping_mul(0x9e37_79b9))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,14 +5,19 @@
 //! - `rr`, `wrr`: a cycle of reals ([`Table::Cycle`]); the program steps a shared
 //!   cursor through it, one step per new connection (IPVS's order, exact weights).
 //! - `sh`, `dh`, `mh`: a hash table ([`Table::Hash`]) indexed by a hash of the
-//!   client address (`sh`), the destination address (`dh`) or the connection
-//!   (`mh`, Maglev with 65537 slots) modulo its length.
-//! - `lc`, `wlc`, `sed`, `nq`: the list of live reals ([`Table::LeastConn`]); these
-//!   depend on connection counts that change with every packet, so the program
-//!   scans the list and applies [`least_conn_pick`]'s rule (mirrored in C).
+//!   client address (`sh`, `mh`; with its port under `sh-port` / `mh-port`) or
+//!   the destination address (`dh`) modulo its length (`mh`: Maglev with 65537
+//!   slots). As in IPVS, `sh` and `mh` keep a quiesced or overloaded real in
+//!   their table, so no other client moves; its clients get no real server, or
+//!   another one along their rehashes with `sh-fallback` / `mh-fallback`
+//!   ([`SchedFlags`]).
+//! - `lc`, `wlc`, `sed`, `nq`, `ovf`: the list of live reals
+//!   ([`Table::LeastConn`]); these depend on connection counts that change with
+//!   every packet, so the program scans the list and applies
+//!   [`least_conn_pick`]'s rule (mirrored in C).
 //!
-//! IPVS's `lblc`, `lblcr`, `fo`, `ovf` and `twos` are refused by name with a
-//! message saying what to use instead: vipd never swaps a scheduler silently.
+//! IPVS's `lblc`, `lblcr` and `twos` are refused by name with a message saying
+//! what to use instead: vipd never swaps a scheduler silently.
 //!
 //! Tables hold indices into the slice of reals given to [`build`]; the plan layer
 //! maps them to the data plane's real-server ids.
@@ -97,6 +102,20 @@ pub enum Scheduler {
     /// the highest weight (the first of them on a tie). The program runs it
     /// as rr over a one-entry cycle.
     Fo = 9,
+    /// Weighted overflow: every new connection to the live real server with
+    /// the highest weight whose active connections do not exceed its weight.
+    Ovf = 10,
+}
+
+/// IPVS's scheduler flags, for `sh` and `mh` (keepalived's `sh-port`,
+/// `sh-fallback`, `mh-port`, `mh-fallback`, `flag-1`, `flag-2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchedFlags {
+    /// Hash the client's port with its address (`*-port`, `flag-2`).
+    pub port: bool,
+    /// A client whose real server is unavailable gets another one
+    /// (`*-fallback`, `flag-1`); without it, none.
+    pub fallback: bool,
 }
 
 impl Scheduler {
@@ -113,6 +132,7 @@ impl Scheduler {
             Self::Sed => "sed",
             Self::Nq => "nq",
             Self::Fo => "fo",
+            Self::Ovf => "ovf",
         }
     }
 
@@ -155,7 +175,7 @@ impl FromStr for Scheduler {
                 return unsupported("use dh (destination hashing) or mh for cache affinity")
             }
             "fo" => Self::Fo,
-            "ovf" => return unsupported("use wlc, or wrr with weights"),
+            "ovf" => Self::Ovf,
             "twos" => return unsupported("use wlc or sed"),
             _ => return Err(SchedError::Unknown(s.to_string())),
         })
@@ -220,12 +240,16 @@ pub fn build(sched: Scheduler, reals: &[RealSpec]) -> Result<Table, SchedError> 
                 .unwrap_or_default(),
         ),
         Scheduler::Wrr => Table::Cycle(wrr::wrr_cycle(&weights)?),
-        Scheduler::Sh | Scheduler::Dh => Table::Hash(sh_table(&weights)),
+        Scheduler::Dh => Table::Hash(sh_table(&weights)),
+        // A quiesced real keeps one share (IPVS's sh_reassign gives a weight-0
+        // real one bucket; its mh keeps the last weight, vipd one share): the
+        // program finds it unavailable and falls back, or not.
+        Scheduler::Sh => Table::Hash(sh_table(&hash_weights(&weights))),
         Scheduler::Mh => {
             let ids: Vec<Vec<u8>> = reals.iter().map(RealSpec::id).collect();
-            Table::Hash(maglev_table(&ids, &weights, MAGLEV_SIZE))
+            Table::Hash(maglev_table(&ids, &hash_weights(&weights), MAGLEV_SIZE))
         }
-        Scheduler::Lc | Scheduler::Wlc | Scheduler::Sed | Scheduler::Nq => {
+        Scheduler::Lc | Scheduler::Wlc | Scheduler::Sed | Scheduler::Nq | Scheduler::Ovf => {
             let live = wrr::rr_cycle(&weights);
             if live.len() > LC_MAX {
                 return Err(SchedError::TooManyReals {
@@ -236,6 +260,11 @@ pub fn build(sched: Scheduler, reals: &[RealSpec]) -> Result<Table, SchedError> 
             Table::LeastConn(live)
         }
     })
+}
+
+/// Weights `sh` and `mh` build their tables with: a quiesced real keeps one share.
+fn hash_weights(weights: &[u32]) -> Vec<u32> {
+    weights.iter().map(|&w| w.max(1)).collect()
 }
 
 /// IPVS's `sh`/`dh` bucket table (`ip_vs_sh_reassign`): buckets are dealt to the
@@ -279,7 +308,19 @@ pub struct ConnCounts {
 /// - `wlc`: least `(active * 256 + inactive) / weight`.
 /// - `sed`: least `(active + 1) / weight`.
 /// - `nq`: the first real with no active connection, else as `sed`.
+/// - `ovf`: the heaviest real whose active connections do not exceed its weight.
 pub fn least_conn_pick(sched: Scheduler, reals: &[ConnCounts]) -> Option<usize> {
+    if sched == Scheduler::Ovf {
+        return reals
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.weight > 0 && c.active <= c.weight)
+            .fold(None::<(usize, u32)>, |best, (i, c)| match best {
+                Some((_, bw)) if bw >= c.weight => best,
+                _ => Some((i, c.weight)),
+            })
+            .map(|b| b.0);
+    }
     let overhead = |c: &ConnCounts| -> u64 {
         match sched {
             Scheduler::Sed | Scheduler::Nq => u64::from(c.active) + 1,
@@ -327,11 +368,11 @@ mod tests {
     #[test]
     fn names_round_trip_and_unsupported_are_refused() {
         for s in [
-            "rr", "wrr", "sh", "dh", "mh", "lc", "wlc", "sed", "nq", "fo",
+            "rr", "wrr", "sh", "dh", "mh", "lc", "wlc", "sed", "nq", "fo", "ovf",
         ] {
             assert_eq!(s.parse::<Scheduler>().unwrap().name(), s);
         }
-        for s in ["lblc", "lblcr", "ovf", "twos"] {
+        for s in ["lblc", "lblcr", "twos"] {
             let e = s.parse::<Scheduler>().unwrap_err();
             assert!(matches!(e, SchedError::Unsupported { .. }), "{s}");
             assert!(e.to_string().contains("not supported"), "{e}");
@@ -340,6 +381,40 @@ mod tests {
             "fastest".parse::<Scheduler>(),
             Err(SchedError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn ovf_takes_the_heaviest_real_until_it_is_over_its_weight() {
+        let c = |weight, active| ConnCounts {
+            weight,
+            active,
+            inactive: 0,
+        };
+        let pick = |r: &[ConnCounts]| least_conn_pick(Scheduler::Ovf, r);
+        assert_eq!(pick(&[c(1, 0), c(3, 0), c(2, 0)]), Some(1));
+        assert_eq!(
+            pick(&[c(1, 0), c(3, 3), c(2, 0)]),
+            Some(1),
+            "at its weight: still"
+        );
+        assert_eq!(
+            pick(&[c(1, 0), c(3, 4), c(2, 0)]),
+            Some(2),
+            "over it: the next"
+        );
+        assert_eq!(pick(&[c(2, 0), c(2, 0)]), Some(0), "first on a tie");
+        assert_eq!(pick(&[c(1, 2), c(0, 0)]), None, "all over or quiesced");
+    }
+
+    #[test]
+    fn sh_and_mh_keep_a_quiesced_real_in_their_table() {
+        for sched in [Scheduler::Sh, Scheduler::Mh] {
+            let up = build(sched, &reals(&[1, 1, 1])).unwrap();
+            let quiesced = build(sched, &reals(&[1, 0, 1])).unwrap();
+            assert_eq!(up, quiesced, "{sched}: nobody else moves");
+        }
+        let dh = build(Scheduler::Dh, &reals(&[1, 0, 1])).unwrap();
+        assert!(!dh.entries().contains(&1), "dh leaves it out");
     }
 
     #[test]

@@ -263,6 +263,7 @@ mod tests {
             port: 80,
             proto: Proto::Tcp,
             sched: Scheduler::Rr,
+            flags: Default::default(),
             forward: Forward::Tun,
             persistence,
             mss: None,

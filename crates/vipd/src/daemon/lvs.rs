@@ -104,7 +104,7 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
     }
     // What no interface can fix first (a fwmark service has no VIP to place).
     for vs in &c.virtual_servers {
-        director::datapath_spec(vs, None)?;
+        director::datapath_spec(vs, None, &mut Vec::new())?;
     }
     let ifaces = director::datapath_interfaces(c).map_err(LvsError::NoInterface)?;
     if ifaces.len() != 1 {
@@ -124,7 +124,7 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
     let datapath = c
         .virtual_servers
         .iter()
-        .map(|vs| director::datapath_spec(vs, mss))
+        .map(|vs| director::datapath_spec(vs, mss, notes))
         .collect::<Result<Vec<_>, _>>()?;
     // Plan once on a scratch planner: scheduler tables that cannot be built are
     // refused now, not when a real server comes up.

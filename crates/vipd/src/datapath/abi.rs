@@ -28,6 +28,10 @@ pub const FLOW_CACHE: u32 = 4096;
 pub const AF_INET: u8 = 2;
 /// `VIPD_SVC_F_PERSIST`.
 pub const SVC_F_PERSIST: u8 = 0x1;
+/// `VIPD_SVC_F_HASH_PORT` (`sh-port`, `mh-port`).
+pub const SVC_F_HASH_PORT: u8 = 0x2;
+/// `VIPD_SVC_F_FALLBACK` (`sh-fallback`, `mh-fallback`).
+pub const SVC_F_FALLBACK: u8 = 0x4;
 /// `VIPD_DEST_F_LIVE`.
 pub const DEST_F_LIVE: u8 = 0x1;
 /// `VIPD_FWD_TUN`.
@@ -513,6 +517,7 @@ mod tests {
             Scheduler::Wlc,
             Scheduler::Sed,
             Scheduler::Nq,
+            Scheduler::Ovf,
         ]
         .into_iter()
         .map(|s| (format!("VIPD_SCHED_{s:?}").to_uppercase(), s as u32))
@@ -551,6 +556,9 @@ mod tests {
             ("VIPD_SYNC_RING", SYNC_RING),
             ("VIPD_CFG_F_SYNC", CFG_F_SYNC),
             ("VIPD_CONN_F_PEER", u32::from(CONN_F_PEER)),
+            ("VIPD_SVC_F_PERSIST", u32::from(SVC_F_PERSIST)),
+            ("VIPD_SVC_F_HASH_PORT", u32::from(SVC_F_HASH_PORT)),
+            ("VIPD_SVC_F_FALLBACK", u32::from(SVC_F_FALLBACK)),
             ("VIPD_COUNTER_MAX", super::super::COUNTER_NAMES.len() as u32),
         ] {
             writeln!(c, "printf(\"{name} %u\\n\", (unsigned){name});").unwrap();

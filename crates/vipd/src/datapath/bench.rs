@@ -682,6 +682,11 @@ fn bench_service() -> ServiceSpec {
         port: 80,
         proto: Proto::Tcp,
         sched: Scheduler::Mh,
+        // Flows differ by client port: hash it, as mh-port does.
+        flags: vipd_core::sched::SchedFlags {
+            port: true,
+            fallback: false,
+        },
         forward: Forward::Tun,
         persistence: None,
         mss: Some(1440),

@@ -589,6 +589,12 @@ impl Director {
                     gen: s.gen,
                     ..Default::default()
                 };
+                if s.flags.port {
+                    v.flags |= abi::SVC_F_HASH_PORT;
+                }
+                if s.flags.fallback {
+                    v.flags |= abi::SVC_F_FALLBACK;
+                }
                 if let Some(p) = s.persistence {
                     v.flags |= abi::SVC_F_PERSIST;
                     v.persist_timeout = p.timeout;

@@ -221,6 +221,7 @@ impl Pinned {
                 slot: v.id,
                 gen: v.gen,
                 sched: Scheduler::Rr,
+                flags: Default::default(),
                 ring: Vec::new(),
                 persistence: (v.flags & abi::SVC_F_PERSIST != 0).then(|| Persistence {
                     timeout: v.persist_timeout,

@@ -112,6 +112,7 @@ pub fn service_from_args(a: &RunArgs) -> anyhow::Result<ServiceSpec> {
         port: a.vip.port(),
         proto,
         sched,
+        flags: Default::default(),
         forward,
         persistence: (a.persistence > 0).then_some(Persistence {
             timeout: a.persistence,
