@@ -183,21 +183,25 @@ pub fn datapath_spec(
             ));
         }
     }
+    // IPVS forwards each real server its own way: a real server's
+    // `lvs_method`, and the sorry server's `sorry_server_lvs_method`.
+    let mut forward_of = std::collections::BTreeMap::new();
     for rs in &vs.real_servers {
-        if let Some(m) = rs.lvs_method {
-            if m != vs.lb_kind {
-                return Err(unsupported_at(
+        if let Some(m) = rs.lvs_method.filter(|m| *m != vs.lb_kind) {
+            let f = forwarding(m, true).map_err(|e| {
+                unsupported_at(
                     vs,
                     rs.loc,
-                    format!(
-                        "real server {} has lvs_method {} but the service uses {}: vipd forwards a whole service one way; split it into two virtual_server blocks",
-                        SocketAddr::new(rs.ip, rs.port),
-                        m.as_str(),
-                        vs.lb_kind.as_str()
-                    ),
-                ));
-            }
+                    format!("real server {}: {e}", SocketAddr::new(rs.ip, rs.port)),
+                )
+            })?;
+            forward_of.insert((rs.ip, rs.port), f);
         }
+    }
+    if let (Some(sorry), Some(m)) = (&vs.sorry_server, vs.sorry_server_lvs_method) {
+        let f = forwarding(m, true)
+            .map_err(|e| unsupported(vs, format!("sorry_server_lvs_method: {e}")))?;
+        forward_of.insert((sorry.ip, sorry.port.unwrap_or(port)), f);
     }
     let persistence = match vs.persistence_timeout.filter(|t| *t > 0) {
         None => None,
@@ -222,8 +226,9 @@ pub fn datapath_spec(
         sched,
         flags: sched_flags(vs, notes),
         forward,
+        forward_of,
         persistence,
-        mss: if forward == Forward::Tun { mss } else { None },
+        mss,
         reals: Vec::new(),
     })
 }

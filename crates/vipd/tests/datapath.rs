@@ -131,6 +131,7 @@ fn service(sched: Scheduler, ws: &[u32]) -> ServiceSpec {
         sched,
         flags: SchedFlags::default(),
         forward: Forward::Tun,
+        forward_of: Default::default(),
         persistence: None,
         mss: Some(1440),
         reals: reals(ws),

@@ -5,9 +5,6 @@
 //! marked line (or block) the file without it must translate into something
 //! else (the data plane's and checkers' specs, VRRP's spec, the static items,
 //! the sharing plan) than the whole file. Warnings do not count as an effect.
-//! A line marked `# same:KEYWORD` can only repeat a value (a real server's
-//! `lvs_method` must be its service's: any other is refused, which
-//! `config_check_cli.rs` shows): it counts as present, not as an effect.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -79,10 +76,6 @@ fn every_implemented_keyword_changes_what_runs() {
         );
         let lines: Vec<&str> = text.lines().collect();
         for (i, l) in lines.iter().enumerate() {
-            if let Some((_, kw)) = l.split_once("# same:") {
-                marked.insert(kw.split_whitespace().next().unwrap_or("").to_owned());
-                continue;
-            }
             let Some((_, kw)) = l.split_once("# k:") else {
                 continue;
             };

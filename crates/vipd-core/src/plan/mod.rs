@@ -102,8 +102,11 @@ pub struct ServiceSpec {
     pub sched: Scheduler,
     /// Its flags (`sh`/`mh`).
     pub flags: SchedFlags,
-    /// Forwarding method of every real server of the service.
+    /// Forwarding method of the service's real servers.
     pub forward: Forward,
+    /// Real servers forwarded otherwise (a real server's own `lvs_method`,
+    /// `sorry_server_lvs_method`), by (address, port).
+    pub forward_of: BTreeMap<(IpAddr, u16), Forward>,
     /// Persistence, if any.
     pub persistence: Option<Persistence>,
     /// Clamp the MSS of client SYNs to this (TUN); `None`: no clamp.
@@ -337,11 +340,14 @@ impl Planner {
                 source,
             })?;
             // Real-server ids: keep existing ones, allocate new, retire removed.
-            let mss = if s.forward == Forward::Tun {
-                s.mss.unwrap_or(0)
-            } else {
-                0
+            let mss_of = |f: Forward| {
+                if f == Forward::Tun {
+                    s.mss.unwrap_or(0)
+                } else {
+                    0
+                }
             };
+            let mss = mss_of(s.forward);
             let mut st = self.services.remove(&key).expect("inserted above");
             let mut ids = Vec::with_capacity(s.reals.len());
             let mut keep = BTreeMap::new();
@@ -353,14 +359,15 @@ impl Planner {
                 };
                 keep.insert(rk, id);
                 ids.push(id);
+                let forward = s.forward_of.get(&rk).copied().unwrap_or(s.forward);
                 plan.dests.push(DestTable {
                     id,
                     slot,
                     rip: r.rip,
                     port: r.port,
                     weight: r.weight,
-                    forward: s.forward,
-                    mss,
+                    forward,
+                    mss: mss_of(forward),
                 });
             }
             for (_, id) in std::mem::take(&mut st.dests) {
@@ -404,6 +411,7 @@ mod tests {
             sched,
             flags: Default::default(),
             forward: Forward::Tun,
+            forward_of: BTreeMap::new(),
             persistence: None,
             mss: Some(1440),
             reals: ws
@@ -416,6 +424,21 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_real_server_can_be_forwarded_otherwise_than_its_service() {
+        let mut p = Planner::new(4, 16);
+        let mut s = svc(80, Scheduler::Rr, &[1, 1]);
+        s.forward_of
+            .insert(("10.253.26.2".parse().unwrap(), 80), Forward::Dr);
+        let plan = p.plan(&[s]).unwrap();
+        let f: Vec<_> = plan.dests.iter().map(|d| (d.forward, d.mss)).collect();
+        assert_eq!(
+            f,
+            vec![(Forward::Tun, 1440), (Forward::Dr, 0)],
+            "DR: no clamp"
+        );
     }
 
     #[test]

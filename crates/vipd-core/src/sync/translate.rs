@@ -265,6 +265,7 @@ mod tests {
             sched: Scheduler::Rr,
             flags: Default::default(),
             forward: Forward::Tun,
+            forward_of: Default::default(),
             persistence,
             mss: None,
             reals: reals

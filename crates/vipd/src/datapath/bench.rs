@@ -688,6 +688,7 @@ fn bench_service() -> ServiceSpec {
             fallback: false,
         },
         forward: Forward::Tun,
+        forward_of: Default::default(),
         persistence: None,
         mss: Some(1440),
         reals: (1..=3)

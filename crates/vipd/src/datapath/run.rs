@@ -114,6 +114,7 @@ pub fn service_from_args(a: &RunArgs) -> anyhow::Result<ServiceSpec> {
         sched,
         flags: Default::default(),
         forward,
+        forward_of: Default::default(),
         persistence: (a.persistence > 0).then_some(Persistence {
             timeout: a.persistence,
             granularity: a.granularity,
