@@ -997,3 +997,67 @@ fn failover_benchmark() {
         }
     }
 }
+
+/// The times (s) of the gratuitous ARPs for the VIP that the router hears
+/// while vipd starts as MASTER with `globals` in global_defs.
+fn garp_times(lab: &LabGuard, scratch: &Scratch, globals: &str) -> Vec<f64> {
+    let dump_path = scratch.0.join(format!("arp-{}.txt", globals.len()));
+    let out = fs::File::create(&dump_path).unwrap();
+    let mut cmd = lab.command("router", "tcpdump").unwrap();
+    cmd.args(["-i", "br-dir", "-n", "-tt", "-l", "-U", "arp"])
+        .stdout(out)
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut dump = lab.spawn_command("router", &mut cmd).unwrap();
+    std::thread::sleep(Duration::from_millis(1000)); // tcpdump attaches
+    let mut node = Peer::new(lab, scratch, "dir1", Impl::Vipd);
+    let text = conf(&NodeConf {
+        mode: V2_MULTICAST,
+        priority: 150,
+        state: "MASTER",
+        nopreempt: false,
+        auth_pass: "garp",
+        me: DIR1_IP,
+        peer: DIR2_IP,
+    });
+    node.start(&format!("global_defs {{\n{globals}}}\n{text}"));
+    wait_for("dir1 holds the VIP", Duration::from_secs(10), || {
+        node.holds_vip()
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    node.stop();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dump.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = dump.wait();
+    // "1796612615.013403 ARP, Request who-has VIP (ff:ff:ff:ff:ff:ff) tell VIP, length 28"
+    fs::read_to_string(&dump_path)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&format!("who-has {VIP} ")) && l.contains(&format!("tell {VIP},")))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// `vrrp_garp_interval` spaces the gratuitous ARPs of a burst on the wire;
+/// without it they go back to back.
+#[test]
+fn garp_interval_spaces_the_gratuitous_arps() {
+    let lab = lab("vga");
+    let scratch = Scratch::new(&lab);
+    let repeat = "    vrrp_garp_master_repeat 4\n    vrrp_garp_master_delay 0\n";
+    let tight = garp_times(&lab, &scratch, repeat);
+    let spaced = garp_times(
+        &lab,
+        &scratch,
+        &format!("{repeat}    vrrp_garp_interval 0.3\n"),
+    );
+    println!("gratuitous ARPs at {tight:?} without, {spaced:?} with vrrp_garp_interval 0.3");
+    assert_eq!(tight.len(), 4, "{tight:?}");
+    assert!(tight[3] - tight[0] < 0.1, "back to back: {tight:?}");
+    assert_eq!(spaced.len(), 4, "{spaced:?}");
+    for w in spaced.windows(2) {
+        assert!(w[1] - w[0] >= 0.28, "less than 0.3 s apart: {spaced:?}");
+    }
+}

@@ -206,7 +206,7 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
         "parsed; vipd's VRRP warns that it is ignored",
     ),
     (GlobalDefs, "vrrp_garp_lower_prio_repeat", Implemented, ""),
-    (GlobalDefs, "vrrp_garp_interval", Planned, "gratuitous ARPs of a burst are sent back to back"),
+    (GlobalDefs, "vrrp_garp_interval", Implemented, "gratuitous ARPs on one interface at least this far apart, whichever instance sends them (keepalived also collapses a burst's repeats; vipd sends them all)"),
     (GlobalDefs, "vrrp_gna_interval", Planned, "vipd sends no unsolicited neighbour advertisements (IPv4 only)"),
     (GlobalDefs, "vrrp_min_garp", Implemented, ""),
     (GlobalDefs, "vrrp_lower_prio_no_advert", Implemented, ""),

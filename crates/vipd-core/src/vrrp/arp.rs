@@ -153,3 +153,62 @@ mod tests {
         assert_eq!(ArpRepr::parse(&frame[14..20]), Err(ArpError::Truncated(6)));
     }
 }
+
+/// `vrrp_garp_interval`: gratuitous ARPs on one interface at least `interval`
+/// apart, whichever instance sends them (keepalived keeps one "next free"
+/// time per interface too).
+#[derive(Debug, Clone, Default)]
+pub struct GarpPacer {
+    next: std::collections::BTreeMap<u32, std::time::Instant>,
+}
+
+impl GarpPacer {
+    /// When to send `n` gratuitous ARPs on interface `ifindex`, asked at
+    /// `now`: back to back when `interval` is zero, else each `interval`
+    /// after the previous one sent there (by any instance).
+    pub fn slots(
+        &mut self,
+        ifindex: u32,
+        now: std::time::Instant,
+        interval: std::time::Duration,
+        n: u32,
+    ) -> Vec<std::time::Instant> {
+        if interval.is_zero() {
+            return vec![now; n as usize];
+        }
+        let next = self.next.entry(ifindex).or_insert(now);
+        let mut at = (*next).max(now);
+        let mut out = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            out.push(at);
+            at += interval;
+        }
+        *next = at;
+        out
+    }
+}
+
+#[cfg(test)]
+mod pacer_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn garps_on_one_interface_are_spaced_across_instances() {
+        let mut p = GarpPacer::default();
+        let t0 = Instant::now();
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(
+            p.slots(2, t0, Duration::ZERO, 3),
+            vec![t0; 3],
+            "no interval"
+        );
+        let a = p.slots(2, t0, ms(200), 2);
+        assert_eq!(a, vec![t0, t0 + ms(200)]);
+        // Another instance on the same interface queues behind them...
+        assert_eq!(p.slots(2, t0 + ms(10), ms(200), 1), vec![t0 + ms(400)]);
+        // ...not on another interface, nor once the interface is idle again.
+        assert_eq!(p.slots(3, t0 + ms(10), ms(200), 1), vec![t0 + ms(10)]);
+        assert_eq!(p.slots(2, t0 + ms(5000), ms(200), 1), vec![t0 + ms(5000)]);
+    }
+}

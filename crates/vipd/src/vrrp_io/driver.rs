@@ -34,7 +34,7 @@ struct Vip {
     ifindex: u32,
     label: Option<String>,
     mac: [u8; 6],
-    garp: PacketSocket,
+    garp: std::sync::Arc<PacketSocket>,
 }
 
 /// An instance's IO side.
@@ -43,6 +43,9 @@ struct InstanceIo {
     socket: std::sync::Arc<VrrpSocket>,
     vips: Vec<Vip>,
     notify: NotifySpec,
+    /// Gratuitous ARPs waiting for their slot (`vrrp_garp_interval`);
+    /// aborted when the instance removes its VIPs.
+    garp_pending: Vec<tokio::task::JoinHandle<()>>,
 }
 
 enum Event {
@@ -231,6 +234,8 @@ pub async fn run_observed(
             .collect(),
         group_state: vec![State::Init; spec.groups.len()],
         discard_logged: HashMap::new(),
+        garp_interval: spec.garp_interval,
+        garp_pacer: Default::default(),
     };
     info!(
         "VRRP starting: {}",
@@ -384,8 +389,10 @@ async fn resolve(
             ifindex: dev.index,
             label: v.label.clone(),
             mac: dev.mac,
-            garp: PacketSocket::open(dev.index)
-                .map_err(socket_err("opening the packet socket for gratuitous ARP"))?,
+            garp: std::sync::Arc::new(
+                PacketSocket::open(dev.index)
+                    .map_err(socket_err("opening the packet socket for gratuitous ARP"))?,
+            ),
         });
     }
     let inst = Instance::new(core)?;
@@ -395,6 +402,7 @@ async fn resolve(
             socket: std::sync::Arc::new(socket),
             vips,
             notify: spec.notify.clone(),
+            garp_pending: Vec::new(),
         },
     ))
 }
@@ -405,6 +413,8 @@ struct Driver {
     group_notify: Vec<(Vec<String>, String, NotifySpec)>,
     group_state: Vec<State>,
     discard_logged: HashMap<(usize, Discriminant<Discard>), Instant>,
+    garp_interval: Duration,
+    garp_pacer: vipd_core::vrrp::arp::GarpPacer,
 }
 
 impl Driver {
@@ -461,6 +471,36 @@ impl Driver {
         }
     }
 
+    /// `count` gratuitous ARPs for each VIP of instance `idx`: now, or with
+    /// `vrrp_garp_interval` each in its slot on its interface.
+    fn send_garps(&mut self, name: &str, idx: usize, count: u32) {
+        let now = Instant::now();
+        let io = &mut self.ios[idx];
+        io.garp_pending.retain(|t| !t.is_finished());
+        for vip in &io.vips {
+            for at in self
+                .garp_pacer
+                .slots(vip.ifindex, now, self.garp_interval, count)
+            {
+                let (garp, mac, addr, name) =
+                    (vip.garp.clone(), vip.mac, vip.addr, name.to_owned());
+                let send = move || {
+                    if let Err(e) = garp.announce(mac, addr, 1) {
+                        warn!("VRRP {name}: gratuitous ARP for {addr}: {e}");
+                    }
+                };
+                if at <= now {
+                    send();
+                } else {
+                    io.garp_pending.push(tokio::spawn(async move {
+                        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                        send();
+                    }));
+                }
+            }
+        }
+    }
+
     async fn perform_all(&mut self, node: &mut Node) {
         while let Some((idx, action)) = node.poll_action() {
             self.perform(node, idx, action).await;
@@ -469,6 +509,14 @@ impl Driver {
 
     async fn perform(&mut self, node: &Node, idx: usize, action: Action) {
         let inst = &node.instances()[idx];
+        if let Action::SendGarp { count } = action {
+            return self.send_garps(inst.name(), idx, count);
+        }
+        if let Action::RemoveVips = action {
+            for t in self.ios[idx].garp_pending.drain(..) {
+                t.abort();
+            }
+        }
         let io = &self.ios[idx];
         match action {
             Action::SendAdvert(repr) => {
@@ -504,13 +552,7 @@ impl Driver {
                     }
                 }
             }
-            Action::SendGarp { count } => {
-                for vip in &io.vips {
-                    if let Err(e) = vip.garp.announce(vip.mac, vip.addr, count) {
-                        warn!("VRRP {}: gratuitous ARP for {}: {e}", inst.name(), vip.addr);
-                    }
-                }
-            }
+            Action::SendGarp { .. } => unreachable!("sent above"),
             Action::StateChanged { from, to, reason } => {
                 info!(
                     "VRRP {} (vrid {}, {}): {from} -> {to}: {reason}",

@@ -42,6 +42,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
     let su = g.script_user.as_ref();
     let mut spec = VrrpSpec {
         startup_delay: g.vrrp_startup_delay.unwrap_or(Duration::ZERO),
+        garp_interval: g.vrrp_garp_interval.unwrap_or(Duration::ZERO),
         ..VrrpSpec::default()
     };
     for inst in &cfg.vrrp_instances {

@@ -85,4 +85,7 @@ pub struct VrrpSpec {
     /// `vrrp_startup_delay`: VRRP waits this long before it starts (not on a
     /// resume after a restart).
     pub startup_delay: Duration,
+    /// `vrrp_garp_interval`: gratuitous ARPs on one interface at least this
+    /// far apart (zero: back to back).
+    pub garp_interval: Duration,
 }
