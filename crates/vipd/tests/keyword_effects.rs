@@ -29,8 +29,8 @@ fn runs(dir: &Path, name: &str, text: &str) -> String {
     let share = vipd_core::sync::plan::plan(&loaded.config, t.vrrp.is_some(), false);
     let refusals: Vec<String> = t.refusals.iter().map(|d| format!("{d:?}")).collect();
     format!(
-        "{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{refusals:#?}",
-        t.lvs, t.vrrp, t.statics, share, t.secure_scripts
+        "{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{refusals:#?}",
+        t.lvs, t.vrrp, t.statics, share, t.secure_scripts, t.init_files
     )
 }
 

@@ -312,6 +312,46 @@ fn checker(
                 .clone()
                 .unwrap_or_else(|| super::smtp::DEFAULT_HELO.to_owned()),
         },
+        K::File {
+            track_file,
+            weight,
+            reverse,
+            ..
+        } => {
+            let Some(tf) = track_file
+                .as_ref()
+                .and_then(|n| cfg.track_files.iter().find(|t| &t.name == n))
+            else {
+                note(format!(
+                    "{at}: FILE_CHECK names no defined track_file; the checker is ignored"
+                ));
+                return None;
+            };
+            // The file is read each second, whatever the checker's timing
+            // (keepalived reacts to inotify events at once).
+            let timing = CheckTiming {
+                delay_loop: Duration::from_secs(1),
+                retry: 0,
+                delay_before_retry: Duration::from_secs(1),
+                warmup: Duration::ZERO,
+                alpha: false,
+            };
+            return Some(CheckerSpec {
+                kind: CheckKind::File(super::file::FileSpec {
+                    name: tf.name.clone(),
+                    path: tf.file.clone().unwrap_or_default(),
+                    weight: weight.unwrap_or(tf.weight),
+                    reverse: if weight.is_some() {
+                        *reverse
+                    } else {
+                        tf.reverse
+                    },
+                    base_weight: rs.weight,
+                }),
+                connect,
+                timing,
+            });
+        }
         other => {
             note(format!(
                 "{at}: {} is not supported by vipd; the checker is ignored",
@@ -539,13 +579,22 @@ virtual_server 192.0.2.10 53 {
         }
         FILE_CHECK {
         }
+        FILE_CHECK {
+            track_file maint
+        }
+        BFD_CHECK {
+        }
     }
+}
+track_file maint {
+    file /run/maint
+    weight 0
 }
 "#;
         let loaded = parse_str("t.conf", text);
         let (specs, notes) = services(&loaded.config);
         let r = &specs[0].reals[0];
-        assert_eq!(r.checkers.len(), 4);
+        assert_eq!(r.checkers.len(), 5);
         assert_eq!(r.checkers[0].timing.retry, 3);
         assert_eq!(r.checkers[0].timing.delay_before_retry, s(60));
         assert_eq!(r.checkers[1].timing.retry, 0);
@@ -559,11 +608,17 @@ virtual_server 192.0.2.10 53 {
             }
         );
         assert_eq!(r.checkers[3].connect.target.port(), 25);
-        assert_eq!(notes.len(), 1);
-        assert!(
-            notes[0].message.contains("FILE_CHECK is not supported"),
-            "{notes:?}"
-        );
+        // FILE_CHECK: read each second, the track_file's weight.
+        let CheckKind::File(f) = &r.checkers[4].kind else {
+            panic!("{:?}", r.checkers[4]);
+        };
+        assert_eq!((f.path.as_str(), f.weight), ("/run/maint", 0));
+        assert_eq!(r.checkers[4].timing.delay_loop, s(1));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0]
+            .message
+            .contains("FILE_CHECK names no defined track_file"));
+        assert!(notes[1].message.contains("BFD_CHECK is not supported"));
     }
 
     #[test]

@@ -47,6 +47,7 @@
 
 pub mod checker;
 pub mod dns;
+pub mod file;
 pub mod from_config;
 pub mod http;
 pub mod service;

@@ -290,6 +290,8 @@ pub enum CheckKind {
     },
     /// `PING_CHECK`: an ICMP echo is answered.
     Ping,
+    /// `FILE_CHECK`: the number in a `track_file`.
+    File(super::file::FileSpec),
 }
 
 impl CheckKind {
@@ -304,6 +306,7 @@ impl CheckKind {
             CheckKind::Udp(_) => "UDP_CHECK",
             CheckKind::Smtp { .. } => "SMTP_CHECK",
             CheckKind::Ping => "PING_CHECK",
+            CheckKind::File(_) => "FILE_CHECK",
         }
     }
 }

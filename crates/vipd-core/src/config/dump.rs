@@ -38,6 +38,21 @@ pub fn to_conf(c: &Config) -> String {
     for s in &c.vrrp_scripts {
         w.vrrp_script(s);
     }
+    for t in &c.track_files {
+        w.open(&format!("track_file {}", q(&t.name)));
+        w.opt_s("file", &t.file);
+        if t.reverse {
+            w.kv("weight", format!("{} reverse", t.weight));
+        } else {
+            w.kv("weight", t.weight);
+        }
+        match t.init_file {
+            Some((v, true)) => w.kv("init_file", format!("{v} overwrite")),
+            Some((v, false)) => w.kv("init_file", v),
+            None => {}
+        }
+        w.close();
+    }
     for g in &c.vrrp_sync_groups {
         w.sync_group(g);
     }

@@ -37,6 +37,8 @@ pub enum Ctx {
     GlobalDefs,
     /// `vrrp_script`
     VrrpScript,
+    /// `track_file`
+    TrackFile,
     /// `vrrp_sync_group`
     SyncGroup,
     /// `vrrp_instance`
@@ -74,6 +76,7 @@ impl Ctx {
             Ctx::Top => "top level",
             Ctx::GlobalDefs => "global_defs",
             Ctx::VrrpScript => "vrrp_script",
+            Ctx::TrackFile => "track_file",
             Ctx::SyncGroup => "vrrp_sync_group",
             Ctx::Instance => "vrrp_instance",
             Ctx::Auth => "authentication",
@@ -142,13 +145,11 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (Top, "child_wait_time", Ignored, ""),
     (Top, "linkbeat_interfaces", Ignored, ""),
     (Top, "track_group", Unsupported, ""),
-    (Top, "track_file", Unsupported, ""),
-    (
-        Top,
-        "vrrp_track_file",
-        Unsupported,
-        "old name of track_file",
-    ),
+    (Top, "track_file", Implemented, "followed by FILE_CHECK (vrrp_instance's track_file is not supported)"),
+    (Top, "vrrp_track_file", Implemented, "old name of track_file"),
+    (TrackFile, "file", Implemented, "read each second (keepalived: on inotify events); a missing, empty or non-numeric file reads as 0"),
+    (TrackFile, "weight", Implemented, "-254..254, default 1; `reverse` negates"),
+    (TrackFile, "init_file", Implemented, "written at start when the file is missing (always with `overwrite`)"),
     (Top, "vrrp_track_process", Unsupported, ""),
     (Top, "bfd_instance", Unsupported, ""),
     (Top, "garp_group", Unsupported, ""),
@@ -648,8 +649,8 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (
         RealServer,
         "FILE_CHECK",
-        Planned,
-        "parsed; needs track_file, which is unsupported",
+        Implemented,
+        "weight 0: a non-zero value in the file takes the real server down (`reverse`: zero does); else its weight becomes weight + value x weight (at least 0)",
     ),
     (
         RealServer,
@@ -681,7 +682,7 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (HttpGet, "url", Implemented, ""),
     (HttpGet, "http_protocol", Implemented, ""),
     (HttpGet, "virtualhost", Implemented, ""),
-    (HttpGet, "fast_recovery", Planned, "not acted on yet"),
+    (HttpGet, "fast_recovery", Ignored, "vipd fetches every url of a checker in each probe, back to back: what fast_recovery asks for at start and while down is vipd's way always"),
     (HttpGet, "enable_sni", Implemented, "SSL_GET"),
     (
         HttpGet,
@@ -722,9 +723,9 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (Udp, "require_reply", Implemented, ""),
     (Udp, "min_reply_length", Implemented, ""),
     (Udp, "max_reply_length", Implemented, ""),
-    (File, "track_file", Planned, ""),
-    (File, "dynamic", Planned, ""),
-    (File, "weight", Planned, ""),
+    (File, "track_file", Implemented, "the track_file to follow"),
+    (File, "dynamic", Unsupported, "keepalived 2.2.7 does not accept it either"),
+    (File, "weight", Implemented, "default: the track_file's weight and reverse"),
     (Bfd, "name", Planned, ""),
 ];
 

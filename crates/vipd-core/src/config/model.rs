@@ -29,6 +29,9 @@ pub struct Config {
     pub static_rules: Vec<Rule>,
     /// `vrrp_script NAME { ... }`
     pub vrrp_scripts: Vec<VrrpScript>,
+    /// `track_file NAME { ... }` (`vrrp_track_file`)
+    #[serde(default)]
+    pub track_files: Vec<TrackFile>,
     /// `vrrp_sync_group NAME { ... }`
     pub vrrp_sync_groups: Vec<VrrpSyncGroup>,
     /// `vrrp_instance NAME { ... }`
@@ -181,6 +184,26 @@ pub struct VrrpScript {
     pub user: Option<ScriptUser>,
     /// `init_fail`
     pub init_fail: bool,
+    /// Where it was defined.
+    #[serde(skip)]
+    pub loc: Loc,
+}
+
+/// `track_file NAME { file PATH; weight N [reverse]; init_file [VALUE] [overwrite] }`:
+/// a number in a file that others (`FILE_CHECK`) follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackFile {
+    /// The name `FILE_CHECK`'s `track_file` refers to.
+    pub name: String,
+    /// `file`
+    pub file: Option<String>,
+    /// `weight` -254..=254 (default 1).
+    pub weight: i32,
+    /// `weight N reverse`
+    pub reverse: bool,
+    /// `init_file [VALUE] [overwrite]`: write VALUE (default 0) at start if
+    /// the file does not exist (or always, with `overwrite`).
+    pub init_file: Option<(i64, bool)>,
     /// Where it was defined.
     #[serde(skip)]
     pub loc: Loc,

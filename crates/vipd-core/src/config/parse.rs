@@ -81,6 +81,11 @@ pub fn build(
                     cfg.vrrp_scripts.push(s);
                 }
             }
+            "track_file" | "vrrp_track_file" => {
+                if let Some(t) = cx.track_file(n) {
+                    cfg.track_files.push(t);
+                }
+            }
             "vrrp_sync_group" => {
                 if let Some(s) = cx.sync_group(n) {
                     cfg.vrrp_sync_groups.push(s);
@@ -124,6 +129,7 @@ fn child_ctx(ctx: Ctx, kw: &str) -> Option<Ctx> {
     Some(match (ctx, kw) {
         (Ctx::Top, "global_defs") => Ctx::GlobalDefs,
         (Ctx::Top, "vrrp_script") => Ctx::VrrpScript,
+        (Ctx::Top, "track_file" | "vrrp_track_file") => Ctx::TrackFile,
         (Ctx::Top, "vrrp_sync_group") => Ctx::SyncGroup,
         (Ctx::Top, "vrrp_instance") => Ctx::Instance,
         (Ctx::Top, "virtual_server") => Ctx::VirtualServer,
@@ -1074,6 +1080,55 @@ impl Cx<'_, '_> {
             );
         }
         Some(s)
+    }
+
+    fn track_file(&mut self, n: &Node) -> Option<TrackFile> {
+        let name = self.name(n)?.text.clone();
+        let b = self.block(n)?;
+        let mut t = TrackFile {
+            name,
+            file: None,
+            weight: 1,
+            reverse: false,
+            init_file: None,
+            loc: n.keyword.span.into(),
+        };
+        for l in b {
+            match l.keyword.text.as_str() {
+                "file" => t.file = self.arg(l).map(|w| w.text.clone()),
+                "weight" => {
+                    if let Some(w) = l.args.first().cloned() {
+                        t.weight = self.int::<i32>(&w, "`weight`", -254, 254).unwrap_or(1);
+                        t.reverse = l.args.get(1).is_some_and(|r| r.text == "reverse");
+                    } else {
+                        self.arg(l);
+                    }
+                }
+                "init_file" => {
+                    let mut value = 0;
+                    let mut overwrite = false;
+                    for a in &l.args {
+                        if a.text == "overwrite" {
+                            overwrite = true;
+                        } else if let Some(v) =
+                            self.int::<i64>(a, "`init_file`", i32::MIN.into(), i32::MAX.into())
+                        {
+                            value = v;
+                        }
+                    }
+                    t.init_file = Some((value, overwrite));
+                }
+                _ => self.other(Ctx::TrackFile, l),
+            }
+        }
+        if t.file.is_none() {
+            self.err(
+                Diagnostic::error(format!("track_file `{}` has no `file`", t.name))
+                    .at(n.keyword.span)
+                    .help("add `file /path/to/file`"),
+            );
+        }
+        Some(t)
     }
 
     fn sync_group(&mut self, n: &Node) -> Option<VrrpSyncGroup> {
@@ -2396,6 +2451,25 @@ impl Cx<'_, '_> {
 
     fn cross_checks(&mut self, cfg: &Config) {
         for vs in &cfg.virtual_servers {
+            for c in vs.real_servers.iter().flat_map(|r| &r.checkers) {
+                if let CheckKind::File {
+                    track_file: Some(t),
+                    ..
+                } = &c.kind
+                {
+                    if !cfg.track_files.iter().any(|f| &f.name == t) {
+                        self.err(
+                            Diagnostic::error(format!(
+                                "FILE_CHECK follows track_file `{t}`, which is not defined"
+                            ))
+                            .at_loc(c.loc)
+                            .help(format!(
+                                "define it at the top level: track_file {t} {{ file /path }}"
+                            )),
+                        );
+                    }
+                }
+            }
             if let VsKey::Group(g) = &vs.key {
                 if !cfg.virtual_server_groups.iter().any(|x| &x.name == g) {
                     self.err(

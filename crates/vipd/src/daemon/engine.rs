@@ -290,6 +290,7 @@ impl Engine {
         // Static addresses first: a VIP among them must be there before the
         // data plane serves it.
         let statics = StaticsPart::apply(checked.statics);
+        init_track_files(&checked.init_files);
         let notes = checked.notes;
         // The data plane first (loading it takes a few seconds on a busy
         // machine): a node must not win the VIP before it can forward.
@@ -688,4 +689,22 @@ fn config_service(vs: &vipd_core::config::VirtualServer) -> Option<status::Servi
             })
             .collect(),
     })
+}
+
+/// `track_file`'s `init_file VALUE [overwrite]`: the file gets VALUE at start
+/// when it does not exist, or always with `overwrite` (not on a reload, as
+/// keepalived).
+fn init_track_files(files: &[vipd_core::check::file::InitFile]) {
+    for f in files {
+        if !f.overwrite && std::path::Path::new(&f.path).exists() {
+            continue;
+        }
+        match std::fs::write(&f.path, format!("{}\n", f.value)) {
+            Ok(()) => info!(
+                "track_file {}: wrote {} to {} (init_file)",
+                f.name, f.value, f.path
+            ),
+            Err(e) => warn!("track_file {}: init_file: writing {}: {e}", f.name, f.path),
+        }
+    }
 }

@@ -94,6 +94,8 @@ pub struct Checked {
     pub notes: Vec<String>,
     /// Static addresses, routes and rules to apply.
     pub statics: Vec<vipd_core::statics::Item>,
+    /// Files `init_file` writes at start.
+    pub init_files: Vec<vipd_core::check::file::InitFile>,
 }
 
 /// Loads and checks `file` for the given parts.
@@ -115,6 +117,7 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         statics,
         secure_scripts,
         refusals,
+        init_files,
     } = translate(&loaded.config, parts);
     if !refusals.is_empty() {
         let mut diags = loaded.diagnostics;
@@ -160,6 +163,7 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         lvs,
         notes,
         statics,
+        init_files,
     })
 }
 
@@ -182,11 +186,16 @@ pub struct Translated {
     pub secure_scripts: Vec<String>,
     /// What the daemon cannot run, as located errors.
     pub refusals: Vec<Diagnostic>,
+    /// Files `track_file`'s `init_file` writes at start.
+    pub init_files: Vec<vipd_core::check::file::InitFile>,
 }
 
 /// Translates `c` for the given parts (see [`Translated`]).
 pub fn translate(c: &Config, parts: Parts) -> Translated {
-    let mut t = Translated::default();
+    let mut t = Translated {
+        init_files: vipd_core::check::file::init_files(c),
+        ..Translated::default()
+    };
     if c.global_defs.enable_script_security {
         let mut programs: Vec<String> = vipd_core::scripts::command_lines(c)
             .iter()

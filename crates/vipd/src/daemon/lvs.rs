@@ -944,9 +944,13 @@ impl LvsPart {
                 .and_then(|s| s.sorry_server.as_ref())
             {
                 if !svc.reals.iter().any(|r| r.addr == sorry.addr) {
+                    let forward = d
+                        .forward_of
+                        .get(&(sorry.addr.ip(), sorry.addr.port()))
+                        .map_or_else(|| svc.lb_kind.clone(), |f| f.to_string());
                     svc.reals.push(status::Real {
                         addr: sorry.addr,
-                        forward: svc.lb_kind.clone(),
+                        forward,
                         in_table: false,
                         weight: 0,
                         configured_weight: sorry.weight,

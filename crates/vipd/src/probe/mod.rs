@@ -78,6 +78,14 @@ impl Prober {
             // unless require_reply.
             CheckKind::Misc(m) => return misc::probe(m, spec.timing.delay_loop).await,
             CheckKind::Udp(u) => return udp::probe(&spec.connect, u, timeout).await,
+            // A file read: a missing or unreadable file counts as 0.
+            CheckKind::File(f) => {
+                let text = tokio::fs::read(&f.path).await.ok().map(|b| {
+                    let n = b.len().min(127); // keepalived reads at most 127 bytes
+                    String::from_utf8_lossy(&b[..n]).into_owned()
+                });
+                return vipd_core::check::file::judge(f, text.as_deref());
+            }
             CheckKind::Tcp => tokio::time::timeout(timeout, tcp::probe(&spec.connect)).await,
             CheckKind::Http(h) => {
                 tokio::time::timeout(timeout, http::probe(&spec.connect, h, &self.tls)).await
