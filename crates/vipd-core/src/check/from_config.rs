@@ -38,14 +38,9 @@ pub struct Note {
 
 /// The name vipd uses for a virtual service in logs and status:
 /// `10.253.85.250:80/TCP`, `[2001:db8::1]:443/TCP`, `fwmark 5/TCP`,
-/// `group NAME:80/TCP`.
+/// `group NAME/TCP`.
 pub fn service_name(vs: &VirtualServer) -> String {
-    let proto = vs.protocol.as_str();
-    match &vs.key {
-        VsKey::Addr { ip, port } => format!("{}/{proto}", SocketAddr::new(*ip, *port)),
-        VsKey::Fwmark(m) => format!("fwmark {m}/{proto}"),
-        VsKey::Group(g) => format!("group {g}/{proto}"),
-    }
+    crate::reload::service_name(&vs.key, vs.protocol)
 }
 
 /// Every virtual server of `cfg` as a [`ServiceSpec`], in order, and notes.

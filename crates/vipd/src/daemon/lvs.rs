@@ -59,10 +59,8 @@ impl LvsError {
 /// before anything is touched (so that a reload can be refused cleanly).
 #[derive(Debug, Clone)]
 pub struct LvsSpec {
-    /// Health specs, one per virtual server.
-    pub health: Vec<HealthSpec>,
-    /// Data-plane specs (without real servers), same order.
-    pub datapath: Vec<plan::ServiceSpec>,
+    /// One entry per virtual_server, in configuration order.
+    pub services: Vec<LvsService>,
     /// The interface the VIPs arrive on.
     pub iface: String,
     /// `script_user`: who runs notify_up/down and quorum_up/down.
@@ -71,6 +69,47 @@ pub struct LvsSpec {
     pub timeouts: Option<vipd_core::config::LvsTimeouts>,
     /// `uthreshold` / `lthreshold` of the real servers that have them.
     pub thresholds: BTreeMap<(plan::ServiceKey, SocketAddr), vipd_core::overload::Threshold>,
+}
+
+/// One virtual_server: what its checkers check and what the data plane
+/// serves for it, together.
+#[derive(Debug, Clone)]
+pub struct LvsService {
+    /// Its checkers, real servers, quorum and sorry server.
+    pub health: HealthSpec,
+    /// The data-plane services it is (without real servers: the health plan
+    /// gives them).
+    pub datapath: Vec<plan::ServiceSpec>,
+}
+
+impl LvsService {
+    /// Does it serve (VIP, port, protocol)?
+    fn serves(&self, key: plan::ServiceKey) -> bool {
+        self.datapath
+            .iter()
+            .any(|d| (d.vip, d.port, d.proto) == key)
+    }
+}
+
+impl LvsSpec {
+    /// The health specs, in order (the checkers' driver keeps this order).
+    fn health_specs(&self) -> Vec<HealthSpec> {
+        self.services.iter().map(|s| s.health.clone()).collect()
+    }
+
+    /// The real servers' (and sorry servers') addresses.
+    fn rips(&self) -> BTreeSet<IpAddr> {
+        self.services
+            .iter()
+            .flat_map(|s| {
+                s.health
+                    .reals
+                    .iter()
+                    .map(|r| r.addr.ip())
+                    .chain(s.health.sorry_server.as_ref().map(|s| s.addr.ip()))
+            })
+            .collect()
+    }
 }
 
 /// Writes `lvs_timeouts` (IPVS's defaults where unset) into the program's
@@ -115,49 +154,54 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
     let iface = ifaces.into_iter().next().expect("one");
     // Room for the outer IPv4 header (20) plus IPv4 and TCP headers (40).
     let mss = iface_mtu(&iface).map(|m| m.saturating_sub(60));
-    let (health, check_notes) = vipd_core::check::from_config::services(c);
+    let mut check_notes = Vec::new();
+    let mut services = Vec::with_capacity(c.virtual_servers.len());
+    for vs in &c.virtual_servers {
+        services.push(LvsService {
+            health: vipd_core::check::from_config::service(c, vs, &mut check_notes),
+            datapath: vec![director::datapath_spec(vs, mss, notes)?],
+        });
+    }
     notes.extend(
         check_notes
             .into_iter()
             .map(|n| format!("{}: {}", n.service, n.message)),
     );
-    let datapath = c
-        .virtual_servers
-        .iter()
-        .map(|vs| director::datapath_spec(vs, mss, notes))
-        .collect::<Result<Vec<_>, _>>()?;
     // Plan once on a scratch planner: scheduler tables that cannot be built are
     // refused now, not when a real server comes up.
     let mut scratch = Planner::new(
         datapath::abi::MAX_SERVICES as usize,
         datapath::abi::MAX_DESTS as usize,
     );
-    let full: Vec<plan::ServiceSpec> = datapath
+    let full: Vec<plan::ServiceSpec> = services
         .iter()
         .zip(&c.virtual_servers)
-        .map(|(d, vs)| plan::ServiceSpec {
-            reals: director::configured_reals(vs),
-            ..d.clone()
+        .flat_map(|(s, vs)| {
+            s.datapath.iter().map(|d| plan::ServiceSpec {
+                reals: director::configured_reals(vs),
+                ..d.clone()
+            })
         })
         .collect();
     scratch.plan(&full)?;
     let mut thresholds = BTreeMap::new();
-    for (d, vs) in datapath.iter().zip(&c.virtual_servers) {
-        for rs in &vs.real_servers {
-            if let Some(upper) = rs.uthreshold.filter(|u| *u > 0) {
-                thresholds.insert(
-                    ((d.vip, d.port, d.proto), SocketAddr::new(rs.ip, rs.port)),
-                    vipd_core::overload::Threshold {
-                        upper,
-                        lower: rs.lthreshold.unwrap_or(0),
-                    },
-                );
+    for (s, vs) in services.iter().zip(&c.virtual_servers) {
+        for d in &s.datapath {
+            for rs in &vs.real_servers {
+                if let Some(upper) = rs.uthreshold.filter(|u| *u > 0) {
+                    thresholds.insert(
+                        ((d.vip, d.port, d.proto), SocketAddr::new(rs.ip, rs.port)),
+                        vipd_core::overload::Threshold {
+                            upper,
+                            lower: rs.lthreshold.unwrap_or(0),
+                        },
+                    );
+                }
             }
         }
     }
     Ok(Some(LvsSpec {
-        health,
-        datapath,
+        services,
         iface,
         thresholds,
         script_user: c.global_defs.script_user.clone(),
@@ -384,17 +428,8 @@ impl LvsPart {
         }
         let planner = Planner::new(sizes.services as usize, sizes.dests as usize);
         let (health, update) =
-            HealthDriver::start(spec.health.clone(), Prober::new(), seed(), master);
-        let rips: BTreeSet<IpAddr> = spec
-            .health
-            .iter()
-            .flat_map(|s| {
-                s.reals
-                    .iter()
-                    .map(|r| r.addr.ip())
-                    .chain(s.sorry_server.as_ref().map(|s| s.addr.ip()))
-            })
-            .collect();
+            HealthDriver::start(spec.health_specs(), Prober::new(), seed(), master);
+        let rips = spec.rips();
         let hops = neigh::keep_resolved(&rips.into_iter().collect::<Vec<_>>())?;
         let (adoption, attach) = match pinned {
             Some(pinned) => {
@@ -651,12 +686,10 @@ impl LvsPart {
     /// Writes the current health plans to the data plane.
     fn write_tables(&mut self) -> Result<(), LvsError> {
         let plans = self.health.plans();
-        let wanted: Vec<plan::ServiceSpec> = self
-            .spec
-            .datapath
-            .iter()
-            .zip(plans)
-            .map(|(d, p)| {
+        // (service name, what the data plane serves), one per data-plane service.
+        let mut wanted: Vec<(&str, plan::ServiceSpec)> = Vec::new();
+        for (s, p) in self.spec.services.iter().zip(plans) {
+            for d in &s.datapath {
                 let mut reals = director::datapath_reals(p);
                 // Overloaded (uthreshold): no new connections, old ones go on.
                 for r in &mut reals {
@@ -665,12 +698,13 @@ impl LvsPart {
                         r.weight = 0;
                     }
                 }
-                plan::ServiceSpec { reals, ..d.clone() }
-            })
-            .collect();
-        let plan = self.dp.planner.plan(&wanted)?;
+                wanted.push((&s.health.name, plan::ServiceSpec { reals, ..d.clone() }));
+            }
+        }
+        let specs: Vec<plan::ServiceSpec> = wanted.iter().map(|(_, d)| d.clone()).collect();
+        let plan = self.dp.planner.plan(&specs)?;
         self.dp.dir.apply(&plan)?;
-        for (svc, spec) in wanted.iter().zip(&self.spec.health) {
+        for (name, svc) in &wanted {
             let old: Vec<_> = self
                 .dp
                 .plan
@@ -697,8 +731,7 @@ impl LvsPart {
                     .map(|r| format!("{}@{}", SocketAddr::new(r.rip, r.port), r.weight))
                     .collect();
                 info!(
-                    "{}: data-plane table now [{}]",
-                    spec.name,
+                    "{name}: data-plane table now [{}]",
                     if list.is_empty() {
                         "empty: no real server up".to_owned()
                     } else {
@@ -756,16 +789,12 @@ impl LvsPart {
                 spec.iface, self.spec.iface
             )));
         }
-        let rips: Vec<IpAddr> = spec
-            .health
-            .iter()
-            .flat_map(|s| s.reals.iter().map(|r| r.addr.ip()))
-            .collect();
+        let rips: Vec<IpAddr> = spec.rips().into_iter().collect();
         match neigh::keep_resolved(&rips) {
             Ok(h) => self.dp.hops.extend(h),
             Err(e) => warn!("keeping next hops resolved: {e}"),
         }
-        let update = self.health.reload(spec.health.clone(), seed(), self.master);
+        let update = self.health.reload(spec.health_specs(), seed(), self.master);
         if spec.timeouts != self.spec.timeouts {
             apply_timeouts(&mut self.dp.dir, spec.timeouts)?;
             info!(
@@ -850,11 +879,10 @@ impl LvsPart {
                 // The service's name as every other line gives it.
                 let svc = self
                     .spec
-                    .datapath
+                    .services
                     .iter()
-                    .zip(&self.spec.health)
-                    .find(|(d, _)| (d.vip, d.port, d.proto) == key.0)
-                    .map_or_else(String::new, |(_, h)| h.name.clone());
+                    .find(|s| s.serves(key.0))
+                    .map_or_else(String::new, |s| s.health.name.clone());
                 if now {
                     self.overloaded.insert(*key);
                     warn!(
@@ -896,7 +924,13 @@ impl LvsPart {
         });
         st.restart = self.dp.adopted;
         let health = self.health.status();
-        for ((svc, h), d) in st.services.iter_mut().zip(&health).zip(&self.spec.datapath) {
+        for (s, h) in self.spec.services.iter().zip(&health) {
+            let Some(svc) = st.services.iter_mut().find(|x| x.name == s.health.name) else {
+                continue;
+            };
+            let Some(d) = s.datapath.first() else {
+                continue;
+            };
             let key = (d.vip, d.port, d.proto);
             svc.quorum_up = Some(h.quorum_up);
             svc.checks_suspended = h.suspended;
@@ -936,13 +970,7 @@ impl LvsPart {
                 }
             }
             // The sorry server, when the table holds it.
-            if let Some(sorry) = self
-                .spec
-                .health
-                .iter()
-                .find(|s| s.name == svc.name)
-                .and_then(|s| s.sorry_server.as_ref())
-            {
+            if let Some(sorry) = s.health.sorry_server.as_ref() {
                 if !svc.reals.iter().any(|r| r.addr == sorry.addr) {
                     let forward = d
                         .forward_of
@@ -1008,19 +1036,15 @@ impl LvsPart {
                 self.dp.parked.park(datapath::monotonic(), *e);
                 // Down or not checked yet is normal on a BACKUP; not in the
                 // configuration at all means the directors' files differ.
-                let configured = self
-                    .spec
-                    .datapath
-                    .iter()
-                    .zip(&self.spec.health)
-                    .any(|(d, h)| {
-                        (d.vip, d.port, d.proto) == (e.vip, e.vport, e.proto)
-                            && h.reals
-                                .iter()
-                                .map(|r| r.addr)
-                                .chain(h.sorry_server.as_ref().map(|s| s.addr))
-                                .any(|a| a == SocketAddr::new(e.rip, e.rport))
-                    });
+                let configured = self.spec.services.iter().any(|s| {
+                    let h = &s.health;
+                    s.serves((e.vip, e.vport, e.proto))
+                        && h.reals
+                            .iter()
+                            .map(|r| r.addr)
+                            .chain(h.sorry_server.as_ref().map(|s| s.addr))
+                            .any(|a| a == SocketAddr::new(e.rip, e.rport))
+                });
                 Ok(if configured {
                     Placement::Waiting
                 } else {
