@@ -42,15 +42,31 @@ fn unsupported_at(vs: &VirtualServer, loc: config::Loc, reason: impl Into<String
     }
 }
 
+/// What the data plane cannot run, of one keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A keepalived scheduler vipd does not have.
+    #[error("lb_algo {name} is not supported by vipd's data plane: {hint}")]
+    Scheduler {
+        /// Its name.
+        name: &'static str,
+        /// What to use instead.
+        hint: &'static str,
+    },
+    /// No `lb_kind`: keepalived's default, NAT.
+    #[error("no lb_kind (lvs_method): keepalived's default is NAT, which vipd's data plane does not do yet: write `lb_kind TUN` (IP-in-IP, the seed's) or `lb_kind DR`")]
+    DefaultNat,
+    /// `lb_kind NAT`.
+    #[error("lb_kind NAT is not supported by vipd's data plane yet: use TUN (real servers answer clients directly through an IP-in-IP tunnel) or DR")]
+    Nat,
+}
+
 /// The data plane's scheduler for `lb_algo` (a typed conversion: every
 /// keepalived scheduler is named, those vipd lacks with what to use instead).
-pub fn scheduler(algo: config::LbAlgo) -> Result<Scheduler, String> {
+pub fn scheduler(algo: config::LbAlgo) -> Result<Scheduler, Refusal> {
     use config::LbAlgo as A;
-    let instead = |name: &str, hint: &str| {
-        Err(format!(
-            "lb_algo {name} is not supported by vipd's data plane: {hint}"
-        ))
-    };
+    const AFFINITY: &str = "use dh (destination hashing) or mh for cache affinity";
+    let instead = |name, hint| Err(Refusal::Scheduler { name, hint });
     Ok(match algo {
         A::Rr => Scheduler::Rr,
         A::Wrr => Scheduler::Wrr,
@@ -61,36 +77,22 @@ pub fn scheduler(algo: config::LbAlgo) -> Result<Scheduler, String> {
         A::Sed => Scheduler::Sed,
         A::Nq => Scheduler::Nq,
         A::Mh => Scheduler::Mh,
-        A::Lblc => {
-            return instead(
-                "lblc",
-                "use dh (destination hashing) or mh for cache affinity",
-            )
-        }
-        A::Lblcr => {
-            return instead(
-                "lblcr",
-                "use dh (destination hashing) or mh for cache affinity",
-            )
-        }
         A::Fo => Scheduler::Fo,
         A::Ovf => Scheduler::Ovf,
+        A::Lblc => return instead("lblc", AFFINITY),
+        A::Lblcr => return instead("lblcr", AFFINITY),
         A::Twos => return instead("twos", "use wlc or sed"),
     })
 }
 
 /// The data plane's forwarding method for `lb_kind` / `lvs_method`
 /// (`written`: whether the file says it, or it is keepalived's default, NAT).
-pub fn forwarding(kind: config::LbKind, written: bool) -> Result<Forward, String> {
+pub fn forwarding(kind: config::LbKind, written: bool) -> Result<Forward, Refusal> {
     match kind {
         config::LbKind::Tun => Ok(Forward::Tun),
         config::LbKind::Dr => Ok(Forward::Dr),
-        config::LbKind::Nat if !written => Err(
-            "no lb_kind (lvs_method): keepalived's default is NAT, which vipd's data plane does not do yet: write `lb_kind TUN` (IP-in-IP, the seed's) or `lb_kind DR`".to_owned(),
-        ),
-        config::LbKind::Nat => Err(
-            "lb_kind NAT is not supported by vipd's data plane yet: use TUN (real servers answer clients directly through an IP-in-IP tunnel) or DR".to_owned(),
-        ),
+        config::LbKind::Nat if !written => Err(Refusal::DefaultNat),
+        config::LbKind::Nat => Err(Refusal::Nat),
     }
 }
 
@@ -164,9 +166,10 @@ pub fn datapath_spec(
             ),
         ));
     }
-    let sched = scheduler(vs.lb_algo).map_err(|e| unsupported_at(vs, vs.lb_algo_loc, e))?;
+    let sched =
+        scheduler(vs.lb_algo).map_err(|e| unsupported_at(vs, vs.lb_algo_loc, e.to_string()))?;
     let forward = forwarding(vs.lb_kind, vs.lb_kind_loc.0.is_some())
-        .map_err(|e| unsupported_at(vs, vs.lb_kind_loc, e))?;
+        .map_err(|e| unsupported_at(vs, vs.lb_kind_loc, e.to_string()))?;
     match &vs.tunnel_type {
         None | Some(config::TunnelType::Ipip) => {}
         Some(t) => {

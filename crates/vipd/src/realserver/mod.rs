@@ -733,23 +733,24 @@ async fn apply(
 
 /// Undo one recorded step. Things already gone (device deleted, address removed)
 /// count as undone.
-async fn undo(h: &Handle, host: Option<&Host>, step: &Applied) -> Result<(), String> {
+async fn undo(h: &Handle, host: Option<&Host>, step: &Applied) -> Result<(), RealserverError> {
     let gone = |e: &rtnetlink::Error| {
         net::is_errno(e, libc::ENODEV)
             || net::is_errno(e, libc::ESRCH)
             || net::is_errno(e, libc::EADDRNOTAVAIL)
             || net::is_errno(e, libc::ENOENT)
     };
+    let undone = |what: &str, r: Result<(), rtnetlink::Error>| match r {
+        Err(e) if !gone(&e) => Err(RealserverError::Netlink {
+            what: what.to_owned(),
+            error: e,
+        }),
+        _ => Ok(()),
+    };
     let index = |dev: &str| host.and_then(|h| h.link(dev)).map(|l| l.index);
     match step {
         Applied::CreatedTunnel { dev } => match index(dev) {
-            Some(i) => net::del_link(h, i).await.or_else(|e| {
-                if gone(&e) {
-                    Ok(())
-                } else {
-                    Err(e.to_string())
-                }
-            }),
+            Some(i) => undone(&format!("deleting {dev}"), net::del_link(h, i).await),
             None => Ok(()),
         },
         Applied::LinkFlags {
@@ -757,53 +758,43 @@ async fn undo(h: &Handle, host: Option<&Host>, step: &Applied) -> Result<(), Str
             was_up,
             was_noarp,
         } => match index(dev) {
-            Some(i) => net::set_link(h, i, Some(*was_up), Some(!*was_noarp))
-                .await
-                .or_else(|e| if gone(&e) { Ok(()) } else { Err(e.to_string()) }),
+            Some(i) => undone(
+                &format!("restoring the flags of {dev}"),
+                net::set_link(h, i, Some(*was_up), Some(!*was_noarp)).await,
+            ),
             None => Ok(()),
         },
         Applied::AddedVip { vip, dev, .. } => match index(dev) {
-            Some(i) => net::del_vip(h, i, *vip).await.or_else(|e| {
-                if gone(&e) {
-                    Ok(())
-                } else {
-                    Err(e.to_string())
-                }
-            }),
+            Some(i) => undone(
+                &format!("removing {vip} from {dev}"),
+                net::del_vip(h, i, *vip).await,
+            ),
             None => Ok(()),
         },
         Applied::AddedRoute { vip, dev } => match index(dev) {
-            Some(i) => net::del_route(h, i, *vip).await.or_else(|e| {
-                if gone(&e) {
-                    Ok(())
-                } else {
-                    Err(e.to_string())
-                }
-            }),
+            Some(i) => undone(
+                &format!("removing the route to {vip} via {dev}"),
+                net::del_route(h, i, *vip).await,
+            ),
             None => Ok(()),
         },
         Applied::Sysctl { key, previous, .. } => match sys::read_sysctl(key) {
-            Ok(Some(_)) => sys::write_sysctl(key, previous).map_err(|e| e.to_string()),
+            Ok(Some(_)) => sys::write_sysctl(key, previous),
             Ok(None) => Ok(()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         },
         Applied::AddedClsact { dev } => match index(dev) {
             Some(i) => {
                 // Someone else's filters on the qdisc we added: keep it rather than delete theirs.
-                let left = net::ingress_bpf_filters(h, i)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let left = net::ingress_bpf_filters(h, i).await?;
                 if !left.is_empty() {
                     eprintln!("note: keeping the clsact qdisc on {dev}: other tc filters use it");
                     return Ok(());
                 }
-                net::del_clsact(h, i).await.or_else(|e| {
-                    if gone(&e) {
-                        Ok(())
-                    } else {
-                        Err(e.to_string())
-                    }
-                })
+                undone(
+                    &format!("removing the clsact qdisc of {dev}"),
+                    net::del_clsact(h, i).await,
+                )
             }
             None => Ok(()),
         },
@@ -815,15 +806,13 @@ async fn undo(h: &Handle, host: Option<&Host>, step: &Applied) -> Result<(), Str
             ..
         } => match index(dev) {
             Some(i) => {
-                let filters = net::ingress_bpf_filters(h, i)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let filters = net::ingress_bpf_filters(h, i).await?;
                 if !filters.iter().any(|f| {
                     f.prog_id == *prog_id && f.priority == *priority && f.handle == *handle
                 }) {
                     return Ok(()); // already removed (by hand or with its device)
                 }
-                decap::detach(dev, *priority, *handle).map_err(|e| e.to_string())
+                decap::detach(dev, *priority, *handle)
             }
             None => Ok(()),
         },
