@@ -126,20 +126,106 @@ pub fn sched_flags(vs: &VirtualServer, notes: &mut Vec<String>) -> SchedFlags {
     f
 }
 
-/// The data-plane spec of one virtual server, without real servers (the
-/// health plan supplies them). `mss` is the clamp for TUN (the receiving
-/// interface's MTU minus the outer header and TCP/IP headers).
-pub fn datapath_spec(
+/// The most addresses and ports one `virtual_server_group` may expand to.
+pub const GROUP_MAX: usize = 1024;
+
+/// What XDP cannot do with a firewall mark, and what to write instead.
+const NO_FWMARK: &str = "vipd's data plane runs in XDP, before netfilter marks packets, so it never sees a fwmark: list the addresses and ports in a virtual_server_group instead (ADDR PORT, FIRST-LAST PORT or ADDR/LEN PORT lines) and write `virtual_server group NAME`";
+
+/// The (VIP, port) pairs a virtual server serves: its own, or every address
+/// and port of its `virtual_server_group` (ranges and prefixes expanded, as
+/// keepalived gives each to IPVS). fwmark services and entries are refused.
+pub fn service_addrs(
+    c: &config::Config,
+    vs: &VirtualServer,
+) -> Result<Vec<(IpAddr, u16)>, Unsupported> {
+    match &vs.key {
+        VsKey::Addr { ip, port } => Ok(vec![(*ip, *port)]),
+        VsKey::Fwmark(m) => Err(unsupported(vs, format!("fwmark {m}: {NO_FWMARK}"))),
+        VsKey::Group(name) => {
+            let g = c
+                .virtual_server_groups
+                .iter()
+                .find(|g| &g.name == name)
+                .ok_or_else(|| {
+                    unsupported(vs, format!("virtual_server_group {name} is not defined"))
+                })?;
+            let mut out = Vec::new();
+            for e in &g.entries {
+                match e {
+                    config::VsgEntry::Fwmark { mark, .. } => {
+                        return Err(unsupported_at(
+                            vs,
+                            g.loc,
+                            format!("virtual_server_group {name}: fwmark {mark}: {NO_FWMARK}"),
+                        ))
+                    }
+                    config::VsgEntry::Range { first, last, port } => {
+                        let (IpAddr::V4(a), IpAddr::V4(b)) = (first, last) else {
+                            out.push((*first, *port)); // IPv6: refused by the caller
+                            continue;
+                        };
+                        let (a, b) = (u32::from(*a), u32::from(*b));
+                        if b < a || (b - a) as usize >= GROUP_MAX - out.len().min(GROUP_MAX) {
+                            return Err(unsupported_at(
+                                vs,
+                                g.loc,
+                                format!(
+                                    "virtual_server_group {name}: more than {GROUP_MAX} addresses and ports; vipd serves at most {GROUP_MAX} per group"
+                                ),
+                            ));
+                        }
+                        out.extend((a..=b).map(|x| (IpAddr::V4(Ipv4Addr::from(x)), *port)));
+                    }
+                }
+            }
+            if out.is_empty() {
+                return Err(unsupported_at(
+                    vs,
+                    g.loc,
+                    format!("virtual_server_group {name} has no address"),
+                ));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The data-plane services of one virtual server (one per address and port
+/// of its group), without real servers (the health plan supplies them).
+/// `mss` is the clamp for TUN (the receiving interface's MTU minus the outer
+/// header and TCP/IP headers).
+pub fn datapath_specs(
+    c: &config::Config,
     vs: &VirtualServer,
     mss: Option<u16>,
     notes: &mut Vec<String>,
+) -> Result<Vec<plan::ServiceSpec>, Unsupported> {
+    let addrs = service_addrs(c, vs)?;
+    let first = datapath_spec(vs, addrs[0], mss, notes)?;
+    let mut out = Vec::with_capacity(addrs.len());
+    for (ip, port) in addrs {
+        if ip.is_ipv6() {
+            return Err(unsupported(vs, IPV6_VIP));
+        }
+        out.push(plan::ServiceSpec {
+            vip: ip,
+            port,
+            ..first.clone()
+        });
+    }
+    Ok(out)
+}
+
+const IPV6_VIP: &str = "IPv6 virtual servers are not supported by vipd's data plane yet: use an IPv4 VIP (or keepalived + IPVS for IPv6)";
+
+/// The data-plane spec of one virtual server at one of its addresses.
+fn datapath_spec(
+    vs: &VirtualServer,
+    (ip, port): (IpAddr, u16),
+    mss: Option<u16>,
+    notes: &mut Vec<String>,
 ) -> Result<plan::ServiceSpec, Unsupported> {
-    let VsKey::Addr { ip, port } = vs.key else {
-        return Err(unsupported(
-            vs,
-            "fwmark and group services are not supported by vipd's data plane yet: write one virtual_server IP PORT block per address",
-        ));
-    };
     let proto = match vs.protocol {
         config::Protocol::Tcp => Proto::Tcp,
         config::Protocol::Udp => Proto::Udp,
@@ -151,10 +237,7 @@ pub fn datapath_spec(
         }
     };
     if ip.is_ipv6() {
-        return Err(unsupported(
-            vs,
-            "IPv6 virtual servers are not supported by vipd's data plane yet: use an IPv4 VIP (or keepalived + IPVS for IPv6)",
-        ));
+        return Err(unsupported(vs, IPV6_VIP));
     }
     if let Some(rs) = vs.real_servers.iter().find(|r| r.ip.is_ipv6()) {
         return Err(unsupported_at(
@@ -241,10 +324,14 @@ pub fn datapath_spec(
 /// VRRP instance's interface, else `global_defs { default_interface }`.
 pub fn datapath_interfaces(c: &config::Config) -> Result<BTreeSet<String>, String> {
     let mut out = BTreeSet::new();
-    for vs in &c.virtual_servers {
-        let VsKey::Addr { ip, .. } = vs.key else {
-            continue;
-        };
+    let vips: BTreeSet<IpAddr> = c
+        .virtual_servers
+        .iter()
+        .filter_map(|vs| service_addrs(c, vs).ok())
+        .flatten()
+        .map(|(ip, _)| ip)
+        .collect();
+    for ip in vips {
         match vip_interface(c, ip) {
             Some(i) => {
                 out.insert(i);
@@ -345,7 +432,14 @@ mod tests {
             Duration::from_secs(3 + 9 + 6)
         );
 
-        let d = datapath_spec(&l.config.virtual_servers[0], Some(1440), &mut Vec::new()).unwrap();
+        let d = datapath_specs(
+            &l.config,
+            &l.config.virtual_servers[0],
+            Some(1440),
+            &mut Vec::new(),
+        )
+        .unwrap()
+        .remove(0);
         assert_eq!(d.sched, Scheduler::Rr);
         assert_eq!(d.forward, Forward::Tun);
         assert_eq!(d.persistence, None, "persistence_timeout 0 is off");
@@ -356,11 +450,62 @@ mod tests {
     #[test]
     fn refusals_name_the_service_and_the_way_out() {
         let l = config::parse_str("t.conf", &SEED.replace("lb_algo rr", "lb_algo lblc"));
-        let e = datapath_spec(&l.config.virtual_servers[0], None, &mut Vec::new()).unwrap_err();
+        let specs = |l: &config::Loaded| {
+            datapath_specs(
+                &l.config,
+                &l.config.virtual_servers[0],
+                None,
+                &mut Vec::new(),
+            )
+        };
+        let e = specs(&l).unwrap_err();
         assert_eq!(e.service, "10.253.85.250:80/TCP");
         assert!(e.to_string().contains("lblc"), "{e}");
         let l = config::parse_str("t.conf", &SEED.replace("lb_kind TUN", "lb_kind NAT"));
-        let e = datapath_spec(&l.config.virtual_servers[0], None, &mut Vec::new()).unwrap_err();
+        let e = specs(&l).unwrap_err();
         assert!(e.to_string().contains("NAT"), "{e}");
+        let fw = SEED.replace("10.253.85.250 80 {", "fwmark 5 {");
+        let e = specs(&config::parse_str("t.conf", &fw)).unwrap_err();
+        assert!(
+            e.to_string().contains("virtual_server_group instead"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_group_is_one_service_per_address_and_port() {
+        let text = SEED.replace("10.253.85.250 80 {", "group web {")
+            + "virtual_server_group web {\n    10.253.85.250 80\n    10.253.85.251-253 8080\n    10.253.85.8/30 443\n}\n";
+        let l = config::parse_str("t.conf", &text);
+        assert!(!l.diagnostics.has_errors(), "{:?}", l.diagnostics);
+        let vs = &l.config.virtual_servers[0];
+        let got: Vec<String> = datapath_specs(&l.config, vs, None, &mut Vec::new())
+            .unwrap()
+            .iter()
+            .map(|d| format!("{}:{}", d.vip, d.port))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "10.253.85.250:80",
+                "10.253.85.251:8080",
+                "10.253.85.252:8080",
+                "10.253.85.253:8080",
+                "10.253.85.8:443",
+                "10.253.85.9:443",
+                "10.253.85.10:443",
+                "10.253.85.11:443",
+            ]
+        );
+        let big = text.replace("10.253.85.8/30 443", "10.0.0.0/16 443");
+        let l = config::parse_str("t.conf", &big);
+        let e = datapath_specs(
+            &l.config,
+            &l.config.virtual_servers[0],
+            None,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("at most 1024"), "{e}");
     }
 }

@@ -26,11 +26,7 @@ fn expected() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
     let old2 = |n: usize| OLD.iter().copied().cycle().take(2 * n).collect::<Vec<_>>();
     vec![
         ("HTTP_GET.port", vec![], old2(1)),
-        (
-            "IPv6",
-            vec![],
-            [old2(1), vec!["`virtual_server_group` is not acted on"]].concat(),
-        ),
+        ("IPv6", vec![], old2(1)),
         ("PING_CHECK", vec![], old2(1)),
         (
             "SMTP_CHECK",
@@ -44,11 +40,7 @@ fn expected() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
         ("quorum", vec![], old2(1)),
         ("sample", vec![], old2(1)),
         ("status_code", vec![], old2(1)),
-        (
-            "virtual_server_group",
-            vec![],
-            [old2(1), vec!["`virtual_server_group` is not acted on"]].concat(),
-        ),
+        ("virtual_server_group", vec![], old2(1)),
         ("virtualhost", vec![], old2(1)),
         ("vrrp.scripts", vec![], vec![]),
         ("vrrp", vec![], vec![]),

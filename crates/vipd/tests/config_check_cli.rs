@@ -128,7 +128,7 @@ fn what_the_daemon_refuses_fails_the_check_at_its_place() {
                 "{vrrp}virtual_server fwmark 1 {{\n    lb_algo rr\n    lb_kind TUN\n}}\n"
             ),
             9,
-            "fwmark and group services",
+            "list the addresses and ports in a virtual_server_group instead",
         ),
         (
             "IPv6 VIP",

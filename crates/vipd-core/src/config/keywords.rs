@@ -123,7 +123,7 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (Top, "vrrp_script", Implemented, ""),
     (Top, "vrrp_sync_group", Implemented, ""),
     (Top, "vrrp_instance", Implemented, ""),
-    (Top, "virtual_server_group", Planned, "parsed; a virtual_server naming a group is refused until the data plane serves groups"),
+    (Top, "virtual_server_group", Implemented, "ADDR PORT, FIRST-LAST PORT and ADDR/LEN PORT lines: one data-plane service each (at most 1024 per group); fwmark lines are refused (XDP sees packets before netfilter marks them)"),
     (Top, "virtual_server", Implemented, ""),
     (
         Top,

@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::config::model::{Config, VsKey};
+use crate::config::model::Config;
 
 /// IPVS's sync multicast group, used by default.
 pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 81);
@@ -106,10 +106,11 @@ pub fn plan(c: &Config, vrrp: bool, disabled: bool) -> Result<SharePlan, Off> {
     let vips: Vec<IpAddr> = c
         .virtual_servers
         .iter()
-        .filter_map(|vs| match &vs.key {
-            VsKey::Addr { ip, .. } => Some(*ip),
-            _ => None,
-        })
+        .filter_map(|vs| crate::director::service_addrs(c, vs).ok())
+        .flatten()
+        .map(|(ip, _)| ip)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
     let sd = c.global_defs.lvs_sync_daemon.as_ref();
     // The instance: the one `lvs_sync_daemon` names, else the first on its

@@ -182,6 +182,10 @@ pub fn text(st: &Status) -> String {
                 s.lb_algo
             );
             let _ = writeln!(o, "{:<42} {}", head, traffic_cols(&s.traffic));
+            if !s.group.is_empty() {
+                let members: Vec<String> = s.group.iter().map(|a| a.to_string()).collect();
+                let _ = writeln!(o, "     [{}: {}]", s.name, members.join(" "));
+            }
             if !flags.is_empty() {
                 let _ = writeln!(o, "     [{}]", flags.join(", "));
             }

@@ -605,7 +605,7 @@ impl Engine {
                 self.config
                     .virtual_servers
                     .iter()
-                    .filter_map(config_service)
+                    .filter_map(|vs| config_service(&self.config, vs))
                     .collect()
             } else {
                 Vec::new()
@@ -641,14 +641,23 @@ impl Engine {
 
 /// A virtual server as the configuration describes it (the parts fill in
 /// health and traffic).
-fn config_service(vs: &vipd_core::config::VirtualServer) -> Option<status::Service> {
-    let VsKey::Addr { ip, port } = vs.key else {
-        return None;
-    };
+fn config_service(
+    c: &vipd_core::config::Config,
+    vs: &vipd_core::config::VirtualServer,
+) -> Option<status::Service> {
+    let addrs = vipd_core::director::service_addrs(c, vs).ok()?;
+    let (ip, port) = addrs[0];
     Some(status::Service {
         name: reload::service_name(&vs.key, vs.protocol),
         vip: ip,
         port,
+        group: match vs.key {
+            VsKey::Group(_) => addrs
+                .iter()
+                .map(|&(ip, port)| std::net::SocketAddr::new(ip, port))
+                .collect(),
+            _ => Vec::new(),
+        },
         protocol: vs.protocol.as_str().to_owned(),
         lb_algo: vs.lb_algo.as_str().to_owned(),
         lb_kind: vs.lb_kind.as_str().to_owned(),

@@ -143,7 +143,7 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
     }
     // What no interface can fix first (a fwmark service has no VIP to place).
     for vs in &c.virtual_servers {
-        director::datapath_spec(vs, None, &mut Vec::new())?;
+        director::datapath_specs(c, vs, None, &mut Vec::new())?;
     }
     let ifaces = director::datapath_interfaces(c).map_err(LvsError::NoInterface)?;
     if ifaces.len() != 1 {
@@ -159,7 +159,7 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
     for vs in &c.virtual_servers {
         services.push(LvsService {
             health: vipd_core::check::from_config::service(c, vs, &mut check_notes),
-            datapath: vec![director::datapath_spec(vs, mss, notes)?],
+            datapath: director::datapath_specs(c, vs, mss, notes)?,
         });
     }
     notes.extend(
@@ -931,13 +931,22 @@ impl LvsPart {
             let Some(d) = s.datapath.first() else {
                 continue;
             };
+            // A group's members share real servers and tables: the first
+            // member's say which are in; traffic is the members' sum.
             let key = (d.vip, d.port, d.proto);
+            let keys: Vec<plan::ServiceKey> = s
+                .datapath
+                .iter()
+                .map(|d| (d.vip, d.port, d.proto))
+                .collect();
             svc.quorum_up = Some(h.quorum_up);
             svc.checks_suspended = h.suspended;
             svc.sorry_active = h.sorry_active;
-            if let Some(a) = self.dp.services.get(&key) {
-                svc.traffic = a.traffic();
-            }
+            svc.traffic = status::Traffic::sum(
+                keys.iter()
+                    .filter_map(|k| self.dp.services.get(k))
+                    .map(|a| a.traffic()),
+            );
             let slot = self
                 .dp
                 .plan
@@ -1000,12 +1009,14 @@ impl LvsPart {
                     r.in_table = false;
                     r.weight = 0;
                 }
-                if let Some(a) = self.dp.reals.get(&(key, r.addr)) {
-                    r.traffic = a.traffic();
-                    if r.in_table {
-                        r.active_conns = u64::from(a.conns.active);
-                        r.inactive_conns = u64::from(a.conns.inactive);
-                    }
+                let per_member: Vec<_> = keys
+                    .iter()
+                    .filter_map(|k| self.dp.reals.get(&(*k, r.addr)))
+                    .collect();
+                r.traffic = status::Traffic::sum(per_member.iter().map(|a| a.traffic()));
+                if r.in_table {
+                    r.active_conns = per_member.iter().map(|a| u64::from(a.conns.active)).sum();
+                    r.inactive_conns = per_member.iter().map(|a| u64::from(a.conns.inactive)).sum();
                 }
             }
         }

@@ -222,6 +222,20 @@ pub struct Traffic {
     pub bps: f64,
 }
 
+impl Traffic {
+    /// The sum of several (a group's members).
+    pub fn sum(all: impl IntoIterator<Item = Traffic>) -> Traffic {
+        all.into_iter().fold(Traffic::default(), |a, b| Traffic {
+            conns: a.conns + b.conns,
+            packets: a.packets + b.packets,
+            bytes: a.bytes + b.bytes,
+            cps: a.cps + b.cps,
+            pps: a.pps + b.pps,
+            bps: a.bps + b.bps,
+        })
+    }
+}
+
 /// One virtual service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Service {
@@ -231,6 +245,10 @@ pub struct Service {
     pub vip: IpAddr,
     /// Port (0: all ports).
     pub port: u16,
+    /// A `virtual_server group`: every address and port it serves (`vip`
+    /// and `port` are the first); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group: Vec<SocketAddr>,
     /// TCP, UDP, SCTP.
     pub protocol: String,
     /// `lb_algo`.
