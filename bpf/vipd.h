@@ -100,7 +100,8 @@ enum vipd_counter {
 	VIPD_EV_CONN_STALE = 23,    /* table entries removed: expired, port reused... */
 	VIPD_EV_SYNC_SENT = 24,     /* promoted entries handed to the sharing ring   */
 	VIPD_EV_SYNC_LOST = 25,     /* sharing ring full: entry not shared            */
-	VIPD_COUNTER_MAX = 26,
+	VIPD_EV_OPS = 26,           /* datagrams scheduled on their own (ops), no entry */
+	VIPD_COUNTER_MAX = 27,
 };
 
 /* struct vipd_addr: an IPv4 or IPv6 address, network byte order. */
@@ -138,6 +139,7 @@ struct vipd_svc_key {
 #define VIPD_SVC_F_PERSIST 0x1  /* persistence_timeout set: use `persist`      */
 #define VIPD_SVC_F_HASH_PORT 0x2 /* sh/mh: hash the client port too (sh-port)   */
 #define VIPD_SVC_F_FALLBACK 0x4  /* sh/mh: rehash past an unavailable real      */
+#define VIPD_SVC_F_OPS 0x8       /* ops: each UDP datagram scheduled, no entry  */
 /* Rehashes an sh/mh lookup tries past unavailable (weight 0) real servers. */
 #define VIPD_FALLBACK_TRIES 16
 
@@ -273,6 +275,7 @@ struct vipd_config {
 
 /* Config flags. */
 #define VIPD_CFG_F_SYNC 0x1 /* connection sharing on: promoted entries go to sync_ring */
+#define VIPD_CFG_F_OPS 0x2  /* a service has VIPD_SVC_F_OPS: UDP looks the service up first */
 
 /* A record of `sync_ring`: a connection that just became established (or a UDP
  * flow that sent its second datagram), for the daemon to share with the other

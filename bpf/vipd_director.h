@@ -582,9 +582,11 @@ static __always_inline int vipd_conn_hit(const struct vipd_pkt *pkt, __u64 now,
 	return 0;
 }
 
-/* A new connection of service svc: persistence, else the scheduler's table. */
+/* A new connection of service svc: persistence, else the scheduler's table.
+ * With `ops` (one-packet scheduling) the datagram is scheduled and leaves no
+ * entry: the next one of the same flow is scheduled again. */
 static __always_inline int vipd_new_conn(const struct vipd_pkt *pkt, const struct vipd_svc *svc,
-					 __u64 now, __u32 *dest_out, __u32 *reason)
+					 __u64 now, __u32 *dest_out, __u32 *reason, int ops)
 {
 	__u32 dest = 0;
 	int have = 0;
@@ -622,16 +624,47 @@ static __always_inline int vipd_new_conn(const struct vipd_pkt *pkt, const struc
 			bpf_map_update_elem(&persist, &pk, &pv, BPF_ANY);
 		}
 	}
+	vipd_count(VIPD_EV_CONN_NEW);
+	*dest_out = dest;
+	if (ops) {
+		vipd_count(VIPD_EV_OPS);
+		return 0;
+	}
 	/* Every new entry starts half-open: only a completed handshake (or a
 	 * flow's second packet) earns a place in `conns`. */
 	struct vipd_conn nc = {
 		.last_ns = now, .dest = dest, .state = vipd_new_state(pkt), .svc = svc->id};
 	bpf_map_update_elem(&half_open, &pkt->flow, &nc, BPF_ANY);
 	vipd_conns_add(dest, nc.state, 1);
-	vipd_count(VIPD_EV_CONN_NEW);
 	vipd_count(VIPD_EV_HALF_OPEN_NEW);
-	*dest_out = dest;
 	return 0;
+}
+
+/* The service of a packet: (VIP, port, proto), then the port-0 (all ports) one. */
+static __always_inline struct vipd_svc *vipd_service(const struct vipd_pkt *pkt, __be16 dport)
+{
+	struct vipd_svc_key sk;
+	__builtin_memset(&sk, 0, sizeof(sk));
+	sk.vip = pkt->flow.dst;
+	sk.port = dport;
+	sk.proto = pkt->flow.proto;
+	sk.family = VIPD_AF_INET;
+	struct vipd_svc *svc = bpf_map_lookup_elem(&services, &sk);
+	if (!svc) {
+		sk.port = 0;
+		svc = bpf_map_lookup_elem(&services, &sk);
+	}
+	return svc;
+}
+
+/* Whether UDP packets may belong to a one-packet-scheduling service (a
+ * service has `ops`): only then do they look their service up before the
+ * connection tables, so no other traffic pays for the lookup. */
+static __always_inline int vipd_ops_anywhere(void)
+{
+	__u32 zero = 0;
+	struct vipd_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	return cfg && (cfg->flags & VIPD_CFG_F_OPS);
 }
 
 static __always_inline int vipd_director(struct xdp_md *ctx)
@@ -687,28 +720,34 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 			return XDP_PASS;
 		dest_id = c->dest;
 		vipd_count(VIPD_EV_ICMP_FWD);
-	} else if (!vipd_conn_hit(&pkt, now, fc, &dest_id)) {
-		/* Later fragments have no port, hence no service: only their
-		 * datagram's entry could have placed them. */
-		if (pkt.later_frag)
-			return vipd_drop(VIPD_DROP_FRAG_UNKNOWN);
-		/* Service: (VIP, port, proto), then the port-0 (all ports) one. */
-		struct vipd_svc_key sk;
-		__builtin_memset(&sk, 0, sizeof(sk));
-		sk.vip = pkt.flow.dst;
-		sk.port = dport;
-		sk.proto = pkt.flow.proto;
-		sk.family = VIPD_AF_INET;
-		struct vipd_svc *svc = bpf_map_lookup_elem(&services, &sk);
-		if (!svc) {
-			sk.port = 0;
-			svc = bpf_map_lookup_elem(&services, &sk);
+	} else {
+		/* One-packet scheduling (ops): a UDP datagram of such a service is
+		 * scheduled on its own, without the connection tables. Fragments
+		 * keep their entry: a datagram's later fragments must follow its
+		 * first. */
+		struct vipd_svc *svc = NULL;
+		int looked = 0;
+		if (pkt.flow.proto == IPPROTO_UDP && !pkt.frag && vipd_ops_anywhere()) {
+			svc = vipd_service(&pkt, dport);
+			looked = 1;
 		}
-		if (!svc)
-			return XDP_PASS; /* VIP, but no such service: the kernel answers */
-		if (vipd_new_conn(&pkt, svc, now, &dest_id, &reason))
-			return vipd_drop(reason);
-		new_conn = 1;
+		if (svc && (svc->flags & VIPD_SVC_F_OPS)) {
+			if (vipd_new_conn(&pkt, svc, now, &dest_id, &reason, 1))
+				return vipd_drop(reason);
+			new_conn = 1;
+		} else if (!vipd_conn_hit(&pkt, now, fc, &dest_id)) {
+			/* Later fragments have no port, hence no service: only their
+			 * datagram's entry could have placed them. */
+			if (pkt.later_frag)
+				return vipd_drop(VIPD_DROP_FRAG_UNKNOWN);
+			if (!looked)
+				svc = vipd_service(&pkt, dport);
+			if (!svc)
+				return XDP_PASS; /* VIP, but no such service: the kernel answers */
+			if (vipd_new_conn(&pkt, svc, now, &dest_id, &reason, 0))
+				return vipd_drop(reason);
+			new_conn = 1;
+		}
 	}
 	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
 	if (!d)

@@ -126,6 +126,24 @@ pub fn sched_flags(vs: &VirtualServer, notes: &mut Vec<String>) -> SchedFlags {
     f
 }
 
+/// keepalived's `ops` (IPVS's one-packet scheduling) for `vs`: every UDP
+/// datagram scheduled on its own, no connection entry. IPVS applies it to UDP
+/// only; on another protocol it is noted and ignored.
+pub fn one_packet(vs: &VirtualServer, notes: &mut Vec<String>) -> bool {
+    if !vs.sched_flags.iter().any(|f| f == "ops") {
+        return false;
+    }
+    if vs.protocol == config::Protocol::Udp {
+        return true;
+    }
+    notes.push(format!(
+        "virtual_server {}: ops has no effect with protocol {} (as in IPVS: one-packet scheduling is for UDP only): ignored",
+        service_name(&vs.key, vs.protocol),
+        vs.protocol.as_str()
+    ));
+    false
+}
+
 /// The most addresses and ports one `virtual_server_group` may expand to.
 pub const GROUP_MAX: usize = 1024;
 
@@ -311,6 +329,7 @@ fn datapath_spec(
         proto,
         sched,
         flags: sched_flags(vs, notes),
+        ops: one_packet(vs, notes),
         forward,
         forward_of,
         persistence,
@@ -445,6 +464,36 @@ mod tests {
         assert_eq!(d.persistence, None, "persistence_timeout 0 is off");
         assert_eq!(d.mss, Some(1440));
         assert_eq!(configured_reals(&l.config.virtual_servers[0]).len(), 3);
+    }
+
+    #[test]
+    fn ops_is_one_packet_scheduling_for_udp_only() {
+        let udp = SEED
+            .replace("protocol TCP", "protocol UDP\n    ops")
+            .replace("lb_algo rr", "lb_algo wrr");
+        let l = config::parse_str("t.conf", &udp);
+        let mut notes = Vec::new();
+        let d = datapath_specs(&l.config, &l.config.virtual_servers[0], None, &mut notes)
+            .unwrap()
+            .remove(0);
+        assert!(d.ops);
+        assert!(notes.is_empty(), "{notes:?}");
+        // IPVS ignores ops for TCP: so does vipd, and says so.
+        let l = config::parse_str(
+            "t.conf",
+            &SEED.replace("protocol TCP", "protocol TCP\n    ops"),
+        );
+        let d = datapath_specs(&l.config, &l.config.virtual_servers[0], None, &mut notes)
+            .unwrap()
+            .remove(0);
+        assert!(!d.ops);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("10.253.85.250:80/TCP: ops has no effect with protocol TCP"));
+        let l = config::parse_str("t.conf", SEED);
+        let d = datapath_specs(&l.config, &l.config.virtual_servers[0], None, &mut notes)
+            .unwrap()
+            .remove(0);
+        assert!(!d.ops);
     }
 
     #[test]

@@ -130,6 +130,7 @@ fn service(sched: Scheduler, ws: &[u32]) -> ServiceSpec {
         proto: Proto::Tcp,
         sched,
         flags: SchedFlags::default(),
+        ops: false,
         forward: Forward::Tun,
         forward_of: Default::default(),
         persistence: None,
@@ -733,6 +734,125 @@ fn port_zero_service_matches_every_port_and_udp_works() {
     // TCP to the same VIP has no service: untouched.
     let (_, syn) = syn_from(CLIENT, 1, &[]);
     assert_eq!(fx.run(&syn).0, XDP_PASS);
+}
+
+/// Client:sport -> VIP:53 UDP frame.
+fn dns_from(client: &str, sport: u16) -> Vec<u8> {
+    let ip = Ip::new(client, VIP, 17);
+    eth(
+        D0_MAC,
+        CLIENT_MAC,
+        None,
+        &ip.build(&udp(&ip, sport, 53, b"query")),
+    )
+}
+
+fn udp_flow(client: &str, sport: u16) -> abi::Flow {
+    abi::Flow {
+        dport: 53u16.to_be(),
+        proto: 17,
+        ..tcp_flow(client, sport)
+    }
+}
+
+fn dns_service(ops: bool) -> ServiceSpec {
+    let mut s = service(Scheduler::Rr, &[1, 1, 1]);
+    s.port = 53;
+    s.proto = Proto::Udp;
+    s.ops = ops;
+    s
+}
+
+#[test]
+fn ops_schedules_every_datagram_of_one_flow() {
+    let mut fx = Fx::new();
+    // Without ops, a flow's datagrams stick to its real server (the second
+    // one promotes the entry to the connection table).
+    fx.apply(&[dns_service(false)]);
+    assert_eq!(fx.dir.config().unwrap().flags & abi::CFG_F_OPS, 0);
+    let sticky: Vec<u8> = (0..6)
+        .map(|_| {
+            let f = dns_from(CLIENT, 5353);
+            let (v, out) = fx.run(&f);
+            assert_eq!(v, XDP_TX);
+            tun_rip(&out).octets()[3]
+        })
+        .collect();
+    assert_eq!(sticky, vec![1; 6]);
+    assert!(fx.dir.conn(&udp_flow(CLIENT, 5353)).unwrap().is_some());
+    assert_eq!(fx.counter("ops"), 0);
+
+    // With ops (the same service replanned), rr sends each datagram of one
+    // flow to the next real server, and no entry is made or used.
+    fx.apply(&[dns_service(true)]);
+    assert_ne!(fx.dir.config().unwrap().flags & abi::CFG_F_OPS, 0);
+    let new0 = fx.counter("conn_new");
+    let half0 = fx.counter("half_open_new");
+    for sport in [5354, 5355] {
+        let order: Vec<u8> = (0..9)
+            .map(|_| {
+                let f = dns_from(CLIENT, sport);
+                let (v, out) = fx.run(&f);
+                assert_eq!(v, XDP_TX);
+                assert_eq!(out, tun_frame(ip_of(&f), &tun_rip(&out).to_string(), None));
+                tun_rip(&out).octets()[3]
+            })
+            .collect();
+        // rr's cursor went on from 1 (the sticky flow's one new connection).
+        assert_eq!(order, vec![2, 3, 1, 2, 3, 1, 2, 3, 1], "port {sport}");
+    }
+    assert!(fx.dir.half_open(&udp_flow(CLIENT, 5354)).unwrap().is_none());
+    assert!(fx.dir.conn(&udp_flow(CLIENT, 5354)).unwrap().is_none());
+    // The flow that had an entry before ops was turned on: its entry is no
+    // longer looked at once the flow cache's 250 ms have passed.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let order: Vec<u8> = (0..3)
+        .map(|_| tun_rip(&fx.run(&dns_from(CLIENT, 5353)).1).octets()[3])
+        .collect();
+    assert_eq!(order, vec![2, 3, 1]);
+    // Counted as IPVS counts them: a connection per datagram, no table entry.
+    assert_eq!(fx.counter("conn_new") - new0, 21);
+    assert_eq!(fx.counter("ops"), 21);
+    assert_eq!(fx.counter("half_open_new"), half0);
+    let svc = fx.dir.service_stats(0).unwrap();
+    assert_eq!((svc.packets, svc.conns), (6 + 21, 1 + 21));
+    for rs in 1..=3 {
+        let id = fx.dest_id(&format!("10.253.26.{rs}"));
+        // The sticky flow's entry (on rs1) is the only one counted.
+        let want = u32::from(rs == 1);
+        assert_eq!(fx.dir.dest_conns(id).unwrap().inactive, want, "rs{rs}");
+    }
+
+    // TCP to an ops VIP is not affected (ops is for UDP), and a first
+    // fragment still makes the entry its later fragments follow.
+    let mut tcp = service(Scheduler::Rr, &[1, 1, 1]);
+    tcp.ops = true;
+    fx.apply(&[dns_service(true), tcp]);
+    let (_, syn) = syn_from(CLIENT, 4000, &[]);
+    let rs = tun_rip(&fx.run(&syn).1);
+    let again = ack_from(CLIENT, 4000, b"x");
+    assert_eq!(tun_rip(&fx.run(&again).1), rs);
+    let mut ip = Ip::new("203.0.113.60", VIP, 17);
+    ip.df = false;
+    ip.mf = true;
+    let dgram = udp(&ip, 5353, 53, &[7u8; 40]);
+    let first = eth(D0_MAC, CLIENT_MAC, None, &ip.build(&dgram[..24]));
+    let (v, out1) = fx.run(&first);
+    assert_eq!(v, XDP_TX);
+    ip.mf = false;
+    ip.offset = 3;
+    let later = eth(D0_MAC, CLIENT_MAC, None, &ip.build(&dgram[24..]));
+    let (v, out2) = fx.run(&later);
+    assert_eq!(v, XDP_TX);
+    assert_eq!(tun_rip(&out1), tun_rip(&out2));
+    assert_eq!(fx.counter("ops"), 21);
+
+    // Without ops again, the flag goes down with the last ops service.
+    fx.apply(&[dns_service(false)]);
+    assert_eq!(fx.dir.config().unwrap().flags & abi::CFG_F_OPS, 0);
+    let a = tun_rip(&fx.run(&dns_from(CLIENT, 6000)).1);
+    let b = tun_rip(&fx.run(&dns_from(CLIENT, 6000)).1);
+    assert_eq!(a, b);
 }
 
 #[test]

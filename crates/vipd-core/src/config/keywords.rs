@@ -608,7 +608,7 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (VirtualServer, "sh-fallback", Implemented, "lb_algo sh: a client whose real server is quiesced or overloaded gets another (without it: none, as IPVS)"),
     (VirtualServer, "mh-port", Implemented, "lb_algo mh: hash the client's port with its address (without it mh hashes the address only, as IPVS)"),
     (VirtualServer, "mh-fallback", Implemented, "lb_algo mh: as sh-fallback"),
-    (VirtualServer, "ops", Planned, "one-packet scheduling is not done yet"),
+    (VirtualServer, "ops", Implemented, "UDP: every datagram scheduled on its own, no connection entry (IPVS's one-packet scheduling); ignored with a warning for TCP, as IPVS does"),
     (VirtualServer, "snmp_name", Ignored, ""),
     (
         VirtualServer,

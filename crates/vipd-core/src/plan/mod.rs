@@ -102,6 +102,9 @@ pub struct ServiceSpec {
     pub sched: Scheduler,
     /// Its flags (`sh`/`mh`).
     pub flags: SchedFlags,
+    /// One-packet scheduling (keepalived's `ops`, UDP only): every datagram
+    /// is scheduled on its own and leaves no connection entry.
+    pub ops: bool,
     /// Forwarding method of the service's real servers.
     pub forward: Forward,
     /// Real servers forwarded otherwise (a real server's own `lvs_method`,
@@ -179,6 +182,9 @@ pub struct ServiceTable {
     pub sched: Scheduler,
     /// Its flags (`sh`/`mh`).
     pub flags: SchedFlags,
+    /// One-packet scheduling (`ops`): no connection entry, every datagram
+    /// scheduled.
+    pub ops: bool,
     /// Real-server ids: the scheduling table (cycle, hash table or list).
     pub ring: Vec<u32>,
     /// Persistence.
@@ -383,6 +389,7 @@ impl Planner {
                 gen,
                 sched: s.sched,
                 flags: s.flags,
+                ops: s.ops && s.proto == Proto::Udp,
                 ring: table.entries().iter().map(|&i| ids[i as usize]).collect(),
                 persistence: s.persistence.filter(|p| p.timeout > 0),
                 mss,
@@ -410,6 +417,7 @@ mod tests {
             proto: Proto::Tcp,
             sched,
             flags: Default::default(),
+            ops: false,
             forward: Forward::Tun,
             forward_of: BTreeMap::new(),
             persistence: None,
@@ -499,6 +507,19 @@ mod tests {
         assert!(matches!(e, PlanError::Duplicate { .. }));
         let plan = p.plan(&[svc(80, Scheduler::Rr, &[1])]).unwrap();
         assert_eq!(plan.services[0].gen, 1);
+    }
+
+    #[test]
+    fn ops_reaches_the_table_for_udp_only() {
+        let mut p = Planner::new(4, 16);
+        let mut udp = svc(53, Scheduler::Rr, &[1, 1]);
+        udp.proto = Proto::Udp;
+        udp.ops = true;
+        let mut tcp = svc(80, Scheduler::Rr, &[1, 1]);
+        tcp.ops = true;
+        let plan = p.plan(&[udp, tcp]).unwrap();
+        let ops: Vec<_> = plan.services.iter().map(|s| (s.key.2, s.ops)).collect();
+        assert_eq!(ops, vec![(Proto::Udp, true), (Proto::Tcp, false)]);
     }
 
     #[test]

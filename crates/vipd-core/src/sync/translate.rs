@@ -264,6 +264,7 @@ mod tests {
             proto: Proto::Tcp,
             sched: Scheduler::Rr,
             flags: Default::default(),
+            ops: false,
             forward: Forward::Tun,
             forward_of: Default::default(),
             persistence,

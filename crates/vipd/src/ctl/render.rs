@@ -166,6 +166,9 @@ pub fn text(st: &Status) -> String {
             if let Some(p) = s.persistence_timeout {
                 flags.push(format!("persistent {p}"));
             }
+            if s.ops {
+                flags.push("ops".to_owned());
+            }
             if s.checks_suspended {
                 flags.push("checks suspended (ha_suspend)".to_owned());
             }

@@ -662,6 +662,7 @@ fn config_service(
         lb_algo: vs.lb_algo.as_str().to_owned(),
         lb_kind: vs.lb_kind.as_str().to_owned(),
         persistence_timeout: vs.persistence_timeout.filter(|t| *t > 0),
+        ops: vipd_core::director::one_packet(vs, &mut Vec::new()),
         quorum_up: None,
         checks_suspended: false,
         sorry_active: false,

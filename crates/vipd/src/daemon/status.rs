@@ -257,6 +257,9 @@ pub struct Service {
     pub lb_kind: String,
     /// `persistence_timeout` when persistence is on.
     pub persistence_timeout: Option<u32>,
+    /// One-packet scheduling (`ops`, UDP): every datagram scheduled.
+    #[serde(default)]
+    pub ops: bool,
     /// Has quorum (None without checkers).
     pub quorum_up: Option<bool>,
     /// Checks paused by `ha_suspend`.

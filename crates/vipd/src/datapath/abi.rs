@@ -18,6 +18,9 @@ pub const HALF_OPEN_MAX: u32 = 262_144;
 pub const SYNC_RING: u32 = 256 * 1024;
 /// `VIPD_CFG_F_SYNC`: connection sharing on.
 pub const CFG_F_SYNC: u32 = 0x1;
+/// `VIPD_CFG_F_OPS`: some service has `SVC_F_OPS` (UDP packets look their
+/// service up before the connection tables).
+pub const CFG_F_OPS: u32 = 0x2;
 /// Buckets of the IPv4 VIP filter (`VIPD_VIP_BUCKETS`).
 pub const VIP_BUCKETS: u32 = vipd_core::plan::vip_filter::VIP_BUCKETS as u32;
 /// VIPs per filter bucket (`VIPD_VIP_SLOTS`).
@@ -32,6 +35,8 @@ pub const SVC_F_PERSIST: u8 = 0x1;
 pub const SVC_F_HASH_PORT: u8 = 0x2;
 /// `VIPD_SVC_F_FALLBACK` (`sh-fallback`, `mh-fallback`).
 pub const SVC_F_FALLBACK: u8 = 0x4;
+/// `VIPD_SVC_F_OPS` (`ops`: one-packet scheduling, UDP).
+pub const SVC_F_OPS: u8 = 0x8;
 /// `VIPD_DEST_F_LIVE`.
 pub const DEST_F_LIVE: u8 = 0x1;
 /// `VIPD_FWD_TUN`.
@@ -555,10 +560,12 @@ mod tests {
             ("VIPD_HALF_OPEN_MAX", HALF_OPEN_MAX),
             ("VIPD_SYNC_RING", SYNC_RING),
             ("VIPD_CFG_F_SYNC", CFG_F_SYNC),
+            ("VIPD_CFG_F_OPS", CFG_F_OPS),
             ("VIPD_CONN_F_PEER", u32::from(CONN_F_PEER)),
             ("VIPD_SVC_F_PERSIST", u32::from(SVC_F_PERSIST)),
             ("VIPD_SVC_F_HASH_PORT", u32::from(SVC_F_HASH_PORT)),
             ("VIPD_SVC_F_FALLBACK", u32::from(SVC_F_FALLBACK)),
+            ("VIPD_SVC_F_OPS", u32::from(SVC_F_OPS)),
             ("VIPD_COUNTER_MAX", super::super::COUNTER_NAMES.len() as u32),
         ] {
             writeln!(c, "printf(\"{name} %u\\n\", (unsigned){name});").unwrap();

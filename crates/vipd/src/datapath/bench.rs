@@ -687,6 +687,7 @@ fn bench_service() -> ServiceSpec {
             port: true,
             fallback: false,
         },
+        ops: false,
         forward: Forward::Tun,
         forward_of: Default::default(),
         persistence: None,

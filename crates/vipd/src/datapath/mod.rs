@@ -125,7 +125,7 @@ impl Default for Sizes {
 }
 
 /// Drop reasons and events, in `enum vipd_counter` order.
-pub const COUNTER_NAMES: [&str; 26] = [
+pub const COUNTER_NAMES: [&str; 27] = [
     "drop_bad_ip",
     "drop_trunc_l4",
     "drop_no_real",
@@ -152,6 +152,7 @@ pub const COUNTER_NAMES: [&str; 26] = [
     "conn_stale",
     "sync_sent",
     "sync_lost",
+    "ops",
 ];
 
 /// Index of a counter by name (see [`COUNTER_NAMES`]).
@@ -526,6 +527,13 @@ impl Director {
 
     /// Writes `plan` (see the module docs for the order and why).
     pub fn apply(&mut self, plan: &Plan) -> Result<()> {
+        // `VIPD_CFG_F_OPS` is raised before a service has `SVC_F_OPS` and
+        // lowered after none has: the program never meets an ops service
+        // without first looking for one (`plan.services` is every service).
+        let ops = plan.services.iter().any(|s| s.ops);
+        if ops {
+            self.set_config_flag(abi::CFG_F_OPS, true)?;
+        }
         {
             let mut dests: Array<&mut MapData, Dest> = Array::try_from(
                 self.ebpf
@@ -595,6 +603,9 @@ impl Director {
                 if s.flags.fallback {
                     v.flags |= abi::SVC_F_FALLBACK;
                 }
+                if s.ops {
+                    v.flags |= abi::SVC_F_OPS;
+                }
                 if let Some(p) = s.persistence {
                     v.flags |= abi::SVC_F_PERSIST;
                     v.persist_timeout = p.timeout;
@@ -631,6 +642,9 @@ impl Director {
                     .set(id, Dest::default(), 0)
                     .map_err(map_err("dests"))?;
             }
+        }
+        if !ops {
+            self.set_config_flag(abi::CFG_F_OPS, false)?;
         }
         Ok(())
     }
@@ -877,12 +891,21 @@ impl Director {
 
     /// Turns the program's sharing of promoted connections on or off.
     pub fn set_sync(&mut self, on: bool) -> Result<()> {
+        self.set_config_flag(abi::CFG_F_SYNC, on)
+    }
+
+    /// Raises or lowers one `CFG_F_*` flag (written only when it changes).
+    fn set_config_flag(&mut self, flag: u32, on: bool) -> Result<()> {
         let mut cfg = self.config()?;
-        if on {
-            cfg.flags |= abi::CFG_F_SYNC;
+        let flags = if on {
+            cfg.flags | flag
         } else {
-            cfg.flags &= !abi::CFG_F_SYNC;
+            cfg.flags & !flag
+        };
+        if flags == cfg.flags {
+            return Ok(());
         }
+        cfg.flags = flags;
         self.set_config(cfg)
     }
 

@@ -222,6 +222,7 @@ impl Pinned {
                 gen: v.gen,
                 sched: Scheduler::Rr,
                 flags: Default::default(),
+                ops: v.flags & abi::SVC_F_OPS != 0,
                 ring: Vec::new(),
                 persistence: (v.flags & abi::SVC_F_PERSIST != 0).then(|| Persistence {
                     timeout: v.persist_timeout,

@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// persistence_granularity: mask applied to client addresses.
     #[arg(long, default_value = "255.255.255.255")]
     pub granularity: std::net::Ipv4Addr,
+    /// One-packet scheduling (keepalived's `ops`; --proto udp only): every
+    /// datagram is scheduled on its own and leaves no connection entry.
+    #[arg(long)]
+    pub ops: bool,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
     pub xdp_mode: AttachMode,
@@ -97,6 +101,9 @@ pub fn service_from_args(a: &RunArgs) -> anyhow::Result<ServiceSpec> {
     let sched: Scheduler = a.sched.parse()?;
     let forward: Forward = a.forward.parse()?;
     let proto: Proto = a.proto.parse()?;
+    if a.ops && proto != Proto::Udp {
+        bail!("--ops is one-packet scheduling for UDP: add --proto udp");
+    }
     let reals = a
         .reals
         .iter()
@@ -113,6 +120,7 @@ pub fn service_from_args(a: &RunArgs) -> anyhow::Result<ServiceSpec> {
         proto,
         sched,
         flags: Default::default(),
+        ops: a.ops,
         forward,
         forward_of: Default::default(),
         persistence: (a.persistence > 0).then_some(Persistence {
