@@ -59,6 +59,7 @@ enum vipd_sched {
 enum vipd_fwd {
 	VIPD_FWD_TUN = 0, /* IP-in-IP: outer DIP -> RIP, protocol 4 */
 	VIPD_FWD_DR = 1,  /* direct routing: destination MAC rewrite */
+	VIPD_FWD_NAT = 2, /* masquerading: VIP:vport -> RIP:rport, replies back */
 };
 
 /* enum vipd_conn_state: what the director saw of a connection (client side only). */
@@ -101,7 +102,9 @@ enum vipd_counter {
 	VIPD_EV_SYNC_SENT = 24,     /* promoted entries handed to the sharing ring   */
 	VIPD_EV_SYNC_LOST = 25,     /* sharing ring full: entry not shared            */
 	VIPD_EV_OPS = 26,           /* datagrams scheduled on their own (ops), no entry */
-	VIPD_COUNTER_MAX = 27,
+	VIPD_EV_NAT_OUT = 27,       /* NAT replies: source rewritten to the VIP, sent */
+	VIPD_EV_NAT_PASS = 28,      /* NAT replies given to the kernel (no route/neighbour, TTL) */
+	VIPD_COUNTER_MAX = 29,
 };
 
 /* struct vipd_addr: an IPv4 or IPv6 address, network byte order. */
@@ -181,9 +184,22 @@ struct vipd_dest_conns {
 
 /* Value of `svc_stats` and `dest_stats` (per CPU; the reader sums). */
 struct vipd_stats {
-	__u64 packets; /* packets forwarded                   */
-	__u64 bytes;   /* bytes forwarded (inner IP packets)   */
-	__u64 conns;   /* connections scheduled               */
+	__u64 packets;     /* packets forwarded                   */
+	__u64 bytes;       /* bytes forwarded (inner IP packets)   */
+	__u64 conns;       /* connections scheduled               */
+	__u64 out_packets; /* NAT replies sent back to clients    */
+	__u64 out_bytes;   /* their bytes                         */
+};
+
+/* Value of `nat_rev`, keyed by a NAT connection's reply flow (src = real
+ * server:port, dst = client:port): what the reply's source becomes. */
+struct vipd_nat_rev {
+	struct vipd_addr vip; /* the VIP the client talks to             */
+	__be16 vport;         /* its port                                 */
+	__u16 _pad;           /* zero                                     */
+	__u32 svc;            /* service slot (statistics)                */
+	__u32 dest;           /* real-server id (statistics)              */
+	__u32 _pad2;          /* zero                                     */
 };
 
 /* Key of `conns`: one connection (or, for fragments, one address pair). */
@@ -276,6 +292,7 @@ struct vipd_config {
 /* Config flags. */
 #define VIPD_CFG_F_SYNC 0x1 /* connection sharing on: promoted entries go to sync_ring */
 #define VIPD_CFG_F_OPS 0x2  /* a service has VIPD_SVC_F_OPS: UDP looks the service up first */
+#define VIPD_CFG_F_NAT 0x4  /* a real server is NAT: packets not for a VIP may be replies */
 
 /* A record of `sync_ring`: a connection that just became established (or a UDP
  * flow that sent its second datagram), for the daemon to share with the other

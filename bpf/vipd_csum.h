@@ -29,4 +29,11 @@ static __always_inline __u16 vipd_csum_replace2(__u16 check, __u16 old, __u16 ne
 	return vipd_csum_fold(s);
 }
 
+/* The same for a 32-bit field (an address): its two 16-bit halves. */
+static __always_inline __u16 vipd_csum_replace4(__u16 check, __u32 old, __u32 new)
+{
+	check = vipd_csum_replace2(check, (__u16)old, (__u16)new);
+	return vipd_csum_replace2(check, (__u16)(old >> 16), (__u16)(new >> 16));
+}
+
 #endif /* VIPD_CSUM_H */

@@ -430,6 +430,160 @@ __noinline int vipd_nexthop_refresh(struct xdp_md *ctx, __u32 dest_id, __u32 rip
 	return 0;
 }
 
+/* ---- NAT (masquerading) ---- */
+
+/* Rewrites the destination (`dst`: a client's packet, which IPVS sends from
+ * the director itself, TTL unchanged) or the source (a reply, which IPVS
+ * forwards: TTL decremented) address and port of the IPv4 packet at
+ * data + l2len to `naddr`:`nport`, with the IPv4 and TCP/UDP checksums
+ * updated incrementally (RFC 1624; a UDP checksum of 0 stays 0: none). Later
+ * fragments have no ports. Returns 0, 1 when a reply's TTL runs out (the
+ * kernel answers), -1 when malformed. */
+static __always_inline int vipd_nat_rewrite(struct xdp_md *ctx, const struct vipd_pkt *pkt,
+					    int dst, __be32 naddr, __be16 nport)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + (pkt->l2len & 0x1f);
+	if ((void *)(ip + 1) > data_end)
+		return -1;
+	__u16 check = ip->check;
+	if (!dst) {
+		if (ip->ttl <= 1)
+			return 1;
+		__u16 *ttl_proto = (__u16 *)((void *)ip + 8);
+		__u16 old_w = *ttl_proto;
+		ip->ttl--;
+		check = vipd_csum_replace2(check, old_w, *ttl_proto);
+	}
+	__be32 oaddr = dst ? ip->daddr : ip->saddr;
+	if (dst)
+		ip->daddr = naddr;
+	else
+		ip->saddr = naddr;
+	ip->check = vipd_csum_replace4(check, oaddr, naddr);
+	if (pkt->later_frag)
+		return 0;
+	void *l4 = (void *)ip + (pkt->l3len & 0x3c);
+	if (ip->protocol == IPPROTO_TCP) {
+		struct tcphdr *t = l4;
+		if ((void *)(t + 1) > data_end)
+			return -1;
+		__be16 *port = dst ? &t->dest : &t->source;
+		__be16 oport = *port;
+		*port = nport;
+		__u16 c = vipd_csum_replace4(t->check, oaddr, naddr);
+		t->check = vipd_csum_replace2(c, oport, nport);
+	} else if (ip->protocol == IPPROTO_UDP) {
+		struct udphdr *u = l4;
+		if ((void *)(u + 1) > data_end)
+			return -1;
+		__be16 *port = dst ? &u->dest : &u->source;
+		__be16 oport = *port;
+		*port = nport;
+		if (u->check) {
+			__u16 c = vipd_csum_replace4(u->check, oaddr, naddr);
+			c = vipd_csum_replace2(c, oport, nport);
+			u->check = c ? c : 0xffff;
+		}
+	}
+	return 0;
+}
+
+/* Whether some real server is NAT: only then may a packet that is not for a
+ * VIP be a reply to translate. */
+static __always_inline int vipd_nat_anywhere(void)
+{
+	__u32 zero = 0;
+	struct vipd_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	return cfg && (cfg->flags & VIPD_CFG_F_NAT);
+}
+
+/* Remembers how to translate the replies of a NAT connection: the reply flow
+ * (real server -> client) -> VIP:vport. Written when missing or stale. */
+static __always_inline void vipd_nat_remember(const struct vipd_pkt *pkt, __be32 rip,
+					      __be16 rport, __be16 vport, __u32 svc, __u32 dest)
+{
+	struct vipd_flow rev;
+	__builtin_memset(&rev, 0, sizeof(rev));
+	rev.src.w[0] = rip;
+	rev.dst = pkt->flow.src;
+	rev.sport = rport;
+	rev.dport = pkt->flow.sport;
+	rev.proto = pkt->flow.proto;
+	rev.family = VIPD_AF_INET;
+	struct vipd_nat_rev *old = bpf_map_lookup_elem(&nat_rev, &rev);
+	if (old && old->dest == dest && old->vip.w[0] == pkt->flow.dst.w[0] && old->vport == vport)
+		return;
+	struct vipd_nat_rev v;
+	__builtin_memset(&v, 0, sizeof(v));
+	v.vip = pkt->flow.dst;
+	v.vport = vport;
+	v.svc = svc;
+	v.dest = dest;
+	bpf_map_update_elem(&nat_rev, &rev, &v, BPF_ANY);
+}
+
+/* A packet not for a VIP, while some real server is NAT: a reply of a NAT
+ * connection gets the VIP:vport back as its source and goes to the client
+ * by the routing table; anything else is the kernel's. */
+static __noinline int vipd_nat_reply(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct vipd_pkt pkt;
+	__builtin_memset(&pkt, 0, sizeof(pkt));
+	struct iphdr *ip = vipd_parse_l2(data, data_end, &pkt);
+	if (!ip || ip->protocol == IPPROTO_ICMP)
+		return XDP_PASS;
+	__u32 reason = 0;
+	if (vipd_parse_l3l4(data, data_end, ip, &pkt, &reason) != VIPD_PARSE_OK || pkt.frag)
+		return XDP_PASS;
+	struct vipd_nat_rev *nr = bpf_map_lookup_elem(&nat_rev, &pkt.flow);
+	if (!nr)
+		return XDP_PASS;
+	__be32 vip = nr->vip.w[0];
+	__be16 vport = nr->vport;
+	__u32 svc = nr->svc, dest = nr->dest;
+	struct bpf_fib_lookup fib;
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.family = AF_INET;
+	fib.tos = pkt.tos;
+	fib.l4_protocol = pkt.flow.proto;
+	fib.tot_len = pkt.tot_len;
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.ipv4_src = vip;
+	fib.ipv4_dst = pkt.flow.dst.w[0];
+	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS) {
+		vipd_count(VIPD_EV_NAT_PASS);
+		return XDP_PASS;
+	}
+	int r = vipd_nat_rewrite(ctx, &pkt, 0, vip, vport);
+	if (r) {
+		vipd_count(r > 0 ? VIPD_EV_NAT_PASS : VIPD_DROP_BAD_IP);
+		return r > 0 ? XDP_PASS : XDP_DROP;
+	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (!vipd_write_l2(data, data_end, fib.dmac, fib.smac, &pkt))
+		return XDP_DROP;
+	struct vipd_stats *s = bpf_map_lookup_elem(&svc_stats, &svc);
+	if (s) {
+		s->out_packets++;
+		s->out_bytes += pkt.tot_len;
+	}
+	s = bpf_map_lookup_elem(&dest_stats, &dest);
+	if (s) {
+		s->out_packets++;
+		s->out_bytes += pkt.tot_len;
+	}
+	vipd_count(VIPD_EV_NAT_OUT);
+	if (fib.ifindex == ctx->ingress_ifindex || pkt.vlan_proto)
+		return XDP_TX;
+	vipd_count(VIPD_EV_REDIRECT);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
 /* ---- the director ---- */
 
 static __always_inline int vipd_drop(__u32 reason)
@@ -678,7 +832,8 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	if (!ip)
 		return XDP_PASS;
 	if (!vipd_is_vip4(ip->daddr))
-		return XDP_PASS; /* not for a VIP: never touched */
+		/* not for a VIP: never touched, unless a NAT reply */
+		return vipd_nat_anywhere() ? vipd_nat_reply(ctx) : XDP_PASS;
 
 	__u32 reason = 0;
 	int r = vipd_parse_l3l4(data, data_end, ip, &pkt, &reason);
@@ -784,6 +939,16 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 		if (vipd_encap_ipip(ctx, &pkt, nh->dmac, nh->smac, nh->src, rip))
 			return vipd_drop(VIPD_DROP_ENCAP);
 	} else {
+		if (d->fwd == VIPD_FWD_NAT && !pkt.icmp_err) {
+			/* A port-0 (all ports) service keeps the client's port. */
+			__be16 rport = d->port ? d->port : dport;
+			if (vipd_nat_rewrite(ctx, &pkt, 1, rip, rport))
+				return vipd_drop(VIPD_DROP_BAD_IP);
+			if (!pkt.frag)
+				vipd_nat_remember(&pkt, rip, rport, dport, d->svc_id, dest_id);
+		} else if (d->fwd == VIPD_FWD_NAT) {
+			return XDP_PASS; /* ICMP errors are not translated for NAT yet */
+		}
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;
 		if (!vipd_write_l2(data, data_end, nh->dmac, nh->smac, &pkt))

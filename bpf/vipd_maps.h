@@ -79,6 +79,17 @@ struct {
 	__type(value, struct vipd_conn);
 } conns SEC(".maps");
 
+/* NAT replies: reply flow -> the VIP and port to put back as their source.
+ * Written with the connection (and again when a connection is adopted or
+ * shared); sized as `conns`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(max_entries, VIPD_CONN_MAX);
+	__type(key, struct vipd_flow);
+	__type(value, struct vipd_nat_rev);
+} nat_rev SEC(".maps");
+
 /* Half-open table: connections whose handshake the client has not completed
  * (SYN seen), UDP flows that sent one datagram, TCP flows picked up mid-way
  * with one packet seen. A flood of spoofed SYNs only ever fills this table: the

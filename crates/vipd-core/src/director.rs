@@ -8,7 +8,7 @@
 //! reload before touching anything.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::check::{self, CheckTiming};
@@ -53,12 +53,6 @@ pub enum Refusal {
         /// What to use instead.
         hint: &'static str,
     },
-    /// No `lb_kind`: keepalived's default, NAT.
-    #[error("no lb_kind (lvs_method): keepalived's default is NAT, which vipd's data plane does not do yet: write `lb_kind TUN` (IP-in-IP, the seed's) or `lb_kind DR`")]
-    DefaultNat,
-    /// `lb_kind NAT`.
-    #[error("lb_kind NAT is not supported by vipd's data plane yet: use TUN (real servers answer clients directly through an IP-in-IP tunnel) or DR")]
-    Nat,
 }
 
 /// The data plane's scheduler for `lb_algo` (a typed conversion: every
@@ -85,14 +79,13 @@ pub fn scheduler(algo: config::LbAlgo) -> Result<Scheduler, Refusal> {
     })
 }
 
-/// The data plane's forwarding method for `lb_kind` / `lvs_method`
-/// (`written`: whether the file says it, or it is keepalived's default, NAT).
-pub fn forwarding(kind: config::LbKind, written: bool) -> Result<Forward, Refusal> {
+/// The data plane's forwarding method for `lb_kind` / `lvs_method` (NAT,
+/// keepalived's default, when none is written).
+pub fn forwarding(kind: config::LbKind) -> Forward {
     match kind {
-        config::LbKind::Tun => Ok(Forward::Tun),
-        config::LbKind::Dr => Ok(Forward::Dr),
-        config::LbKind::Nat if !written => Err(Refusal::DefaultNat),
-        config::LbKind::Nat => Err(Refusal::Nat),
+        config::LbKind::Tun => Forward::Tun,
+        config::LbKind::Dr => Forward::Dr,
+        config::LbKind::Nat => Forward::Nat,
     }
 }
 
@@ -269,8 +262,7 @@ fn datapath_spec(
     }
     let sched =
         scheduler(vs.lb_algo).map_err(|e| unsupported_at(vs, vs.lb_algo_loc, e.to_string()))?;
-    let forward = forwarding(vs.lb_kind, vs.lb_kind_loc.0.is_some())
-        .map_err(|e| unsupported_at(vs, vs.lb_kind_loc, e.to_string()))?;
+    let forward = forwarding(vs.lb_kind);
     match &vs.tunnel_type {
         None | Some(config::TunnelType::Ipip) => {}
         Some(t) => {
@@ -292,20 +284,11 @@ fn datapath_spec(
     let mut forward_of = std::collections::BTreeMap::new();
     for rs in &vs.real_servers {
         if let Some(m) = rs.lvs_method.filter(|m| *m != vs.lb_kind) {
-            let f = forwarding(m, true).map_err(|e| {
-                unsupported_at(
-                    vs,
-                    rs.loc,
-                    format!("real server {}: {e}", SocketAddr::new(rs.ip, rs.port)),
-                )
-            })?;
-            forward_of.insert((rs.ip, rs.port), f);
+            forward_of.insert((rs.ip, rs.port), forwarding(m));
         }
     }
     if let (Some(sorry), Some(m)) = (&vs.sorry_server, vs.sorry_server_lvs_method) {
-        let f = forwarding(m, true)
-            .map_err(|e| unsupported(vs, format!("sorry_server_lvs_method: {e}")))?;
-        forward_of.insert((sorry.ip, sorry.port.unwrap_or(port)), f);
+        forward_of.insert((sorry.ip, sorry.port.unwrap_or(port)), forwarding(m));
     }
     let persistence = match vs.persistence_timeout.filter(|t| *t > 0) {
         None => None,
@@ -510,9 +493,6 @@ mod tests {
         let e = specs(&l).unwrap_err();
         assert_eq!(e.service, "10.253.85.250:80/TCP");
         assert!(e.to_string().contains("lblc"), "{e}");
-        let l = config::parse_str("t.conf", &SEED.replace("lb_kind TUN", "lb_kind NAT"));
-        let e = specs(&l).unwrap_err();
-        assert!(e.to_string().contains("NAT"), "{e}");
         let fw = SEED.replace("10.253.85.250 80 {", "fwmark 5 {");
         let e = specs(&config::parse_str("t.conf", &fw)).unwrap_err();
         assert!(

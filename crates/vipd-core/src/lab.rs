@@ -44,6 +44,37 @@ pub const DLAN_PREFIX: u8 = 24;
 /// The seed's virtual IP, on the director LAN. The lab never assigns it: the
 /// directors' VRRP does.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 253, 85, 250);
+/// The NAT lab's gateway VIP on the director LAN: the active director holds it
+/// (a second `virtual_ipaddress`, moving with the VIP) and the router sends
+/// the real servers' replies to clients through it.
+pub const NAT_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 253, 85, 254);
+/// The routing table the NAT lab's router uses for those replies.
+pub const NAT_TABLE: u32 = 100;
+
+/// The router's commands for the NAT lab (`vipd lab up --nat`): traffic from
+/// the real-server LAN to the client subnet goes through [`NAT_GATEWAY`],
+/// the active director, which puts the VIP back as its source (LVS-NAT's
+/// "the real servers' gateway is the director", with the router in between).
+pub fn nat_router_commands() -> Vec<Vec<String>> {
+    let client_net = format!(
+        "{}/{CLIENT_PREFIX}",
+        Ipv4Addr::from(u32::from(CLIENT_IP) & !0xff)
+    );
+    let rlan = format!(
+        "{}/{RLAN_PREFIX}",
+        Ipv4Addr::from(u32::from(ROUTER_RLAN_IP) & !0xff)
+    );
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    vec![
+        words(&format!(
+            "ip route add {client_net} via {NAT_GATEWAY} table {NAT_TABLE}"
+        )),
+        words(&format!(
+            "ip rule add from {rlan} to {client_net} lookup {NAT_TABLE} priority 100"
+        )),
+    ]
+}
+
 /// The real-server LAN's router address (the real servers' default gateway).
 pub const ROUTER_RLAN_IP: Ipv4Addr = Ipv4Addr::new(10, 253, 26, 254);
 /// Prefix length of the real-server LAN.
@@ -311,6 +342,18 @@ impl fmt::Display for LabPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nat_router_sends_replies_to_clients_through_the_gateway_vip() {
+        let c: Vec<String> = nat_router_commands().iter().map(|c| c.join(" ")).collect();
+        assert_eq!(
+            c,
+            [
+                "ip route add 203.0.113.0/24 via 10.253.85.254 table 100",
+                "ip rule add from 10.253.26.0/24 to 203.0.113.0/24 lookup 100 priority 100"
+            ]
+        );
+    }
 
     #[test]
     fn names() {

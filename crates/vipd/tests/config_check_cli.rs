@@ -102,12 +102,6 @@ fn what_the_daemon_refuses_fails_the_check_at_its_place() {
     // (name, file, line of the error, words it must say)
     let cases: Vec<(&str, String, usize, &str)> = vec![
         (
-            "no lb_kind",
-            format!("{vrrp}{}", vs("    lb_algo rr\n")),
-            9,
-            "keepalived's default is NAT",
-        ),
-        (
             "lb_algo lblc",
             format!("{vrrp}{}", vs("    lb_algo lblc\n    lb_kind TUN\n")),
             10,

@@ -59,6 +59,7 @@ impl Fx {
                 "ip neigh replace 10.253.85.1 lladdr 02:00:00:00:85:01 dev d0 nud permanent",
                 "ip neigh replace 10.253.85.21 lladdr 02:00:00:00:85:21 dev d0 nud permanent",
                 "ip route add 10.253.26.0/24 via 10.253.85.1",
+                "ip route add 203.0.113.0/24 via 10.253.85.1",
             ],
         );
         let sizes = Sizes {
@@ -253,6 +254,79 @@ fn conn_table_hits_and_counts_active_connections() {
     let f = ack_from(CLIENT, 2001, b"x");
     assert_eq!(fx.run(&f).0, XDP_TX);
     assert_eq!(fx.counter("conn_new"), 2);
+}
+
+/// NAT: the client's packets go to RIP:rport, the real server's replies come
+/// back with VIP:vport as their source (TTL - 1: forwarded), checksums
+/// updated incrementally and checked here against ones computed from scratch.
+#[test]
+fn nat_rewrites_both_directions_with_correct_checksums() {
+    let mut fx = Fx::new();
+    let mut s = service(Scheduler::Rr, &[1]);
+    s.forward = Forward::Nat;
+    s.reals[0].port = 8080;
+    let mut u = s.clone();
+    u.proto = Proto::Udp;
+    u.port = 53;
+    u.reals[0].port = 5353;
+    fx.apply(&[s, u]);
+    let (_, syn) = syn_from(CLIENT, 3000, &mss_opt(1460));
+    let (v, out) = fx.run(&syn);
+    assert_eq!(v, XDP_TX);
+    let to_rs = Ip::new(CLIENT, "10.253.26.1", 6);
+    let seg = tcp(&to_rs, 3000, 8080, SYN, &mss_opt(1460), &[]);
+    assert_eq!(
+        out,
+        eth(ROUTER_MAC, D0_MAC, None, &to_rs.build(&seg)),
+        "no MSS clamp"
+    );
+
+    let from_rs = Ip::new("10.253.26.1", CLIENT, 6);
+    let seg = tcp(&from_rs, 8080, 3000, SYN | ACK, &[], b"");
+    let reply = eth(D0_MAC, ROUTER_MAC, None, &from_rs.build(&seg));
+    let (v, out) = fx.run(&reply);
+    assert_eq!(v, XDP_TX);
+    let mut to_client = Ip::new(VIP, CLIENT, 6);
+    to_client.ttl = 62;
+    let seg = tcp(&to_client, 80, 3000, SYN | ACK, &[], b"");
+    assert_eq!(out, eth(ROUTER_MAC, D0_MAC, None, &to_client.build(&seg)));
+    assert_eq!(fx.counter("nat_out"), 1);
+    let st = fx.dir.service_stats(fx.plan.services[0].slot).unwrap();
+    assert_eq!((st.packets, st.out_packets), (1, 1), "{st:?}");
+
+    // UDP, with a checksum and without one (0 stays 0).
+    for zero in [false, true] {
+        let sport = if zero { 4001 } else { 4000 };
+        let q = Ip::new(CLIENT, VIP, 17);
+        let mut pkt = q.build(&udp(&q, sport, 53, b"query"));
+        let to_rs = Ip::new(CLIENT, "10.253.26.1", 17);
+        let mut want = to_rs.build(&udp(&to_rs, sport, 5353, b"query"));
+        if zero {
+            pkt[26..28].fill(0);
+            want[26..28].fill(0);
+        }
+        let (v, out) = fx.run(&eth(D0_MAC, CLIENT_MAC, None, &pkt));
+        assert_eq!(v, XDP_TX, "zero {zero}");
+        assert_eq!(out, eth(ROUTER_MAC, D0_MAC, None, &want), "zero {zero}");
+        let a = Ip::new("10.253.26.1", CLIENT, 17);
+        let mut ans = a.build(&udp(&a, 5353, sport, b"answer"));
+        let mut back = Ip::new(VIP, CLIENT, 17);
+        back.ttl = 62;
+        let mut want = back.build(&udp(&back, 53, sport, b"answer"));
+        if zero {
+            ans[26..28].fill(0);
+            want[26..28].fill(0);
+        }
+        let (v, out) = fx.run(&eth(D0_MAC, ROUTER_MAC, None, &ans));
+        assert_eq!(v, XDP_TX, "zero {zero}");
+        assert_eq!(out, eth(ROUTER_MAC, D0_MAC, None, &want), "zero {zero}");
+    }
+
+    // A real server's packet that belongs to no NAT connection is the kernel's.
+    let other = Ip::new("10.253.26.1", CLIENT, 6);
+    let seg = tcp(&other, 8080, 3999, ACK, &[], b"");
+    let frame = eth(D0_MAC, ROUTER_MAC, None, &other.build(&seg));
+    assert_eq!(fx.run(&frame), (XDP_PASS, frame.clone()));
 }
 
 #[test]

@@ -56,6 +56,10 @@ pub enum Forward {
     Tun,
     /// Destination MAC rewrite on a shared LAN (LVS-DR).
     Dr,
+    /// Masquerading (LVS-NAT): the destination becomes the real server's
+    /// address and port, and its replies, which return through the
+    /// director, get the VIP and port back as their source.
+    Nat,
 }
 
 impl FromStr for Forward {
@@ -64,7 +68,7 @@ impl FromStr for Forward {
         match s.to_ascii_uppercase().as_str() {
             "TUN" => Ok(Self::Tun),
             "DR" => Ok(Self::Dr),
-            "NAT" | "MASQ" => Err(PlanError::NatUnsupported),
+            "NAT" | "MASQ" => Ok(Self::Nat),
             _ => Err(PlanError::Forward(s.to_string())),
         }
     }
@@ -75,6 +79,7 @@ impl fmt::Display for Forward {
         f.write_str(match self {
             Self::Tun => "TUN",
             Self::Dr => "DR",
+            Self::Nat => "NAT",
         })
     }
 }
@@ -131,12 +136,6 @@ pub enum PlanError {
         /// Why.
         source: SchedError,
     },
-    /// NAT is a later issue.
-    #[error(
-        "lb_kind NAT is not supported yet by vipd's data plane (replies would have to \
-         return through the director); use TUN or DR"
-    )]
-    NatUnsupported,
     /// Not a forwarding method.
     #[error("lb_kind {0}: unknown forwarding method; use TUN or DR")]
     Forward(String),
@@ -523,10 +522,11 @@ mod tests {
     }
 
     #[test]
-    fn nat_is_refused_clearly() {
-        let e = "NAT".parse::<Forward>().unwrap_err();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
+    fn forwarding_methods_by_ipvs_and_ipvsadm_names() {
+        assert_eq!("NAT".parse::<Forward>().unwrap(), Forward::Nat);
+        assert_eq!("masq".parse::<Forward>().unwrap(), Forward::Nat);
         assert_eq!("tun".parse::<Forward>().unwrap(), Forward::Tun);
+        assert!("gate".parse::<Forward>().is_err());
     }
 
     #[test]

@@ -279,18 +279,22 @@ struct Account {
 
 impl Account {
     fn observe(&mut self, id: u32, cur: datapath::abi::Stats, secs: f64) {
-        let (pk, by, cn) = match self.seen {
+        let (pk, by, cn, opk, oby) = match self.seen {
             Some((sid, last)) if sid == id => (
                 cur.packets.saturating_sub(last.packets),
                 cur.bytes.saturating_sub(last.bytes),
                 cur.conns.saturating_sub(last.conns),
+                cur.out_packets.saturating_sub(last.out_packets),
+                cur.out_bytes.saturating_sub(last.out_bytes),
             ),
             // A new id: count from now (an id may be reused from another server).
-            _ => (0, 0, 0),
+            _ => (0, 0, 0, 0, 0),
         };
         self.total.packets += pk;
         self.total.bytes += by;
         self.total.conns += cn;
+        self.total.out_packets += opk;
+        self.total.out_bytes += oby;
         self.seen = Some((id, cur));
         if secs > 0.0 {
             self.rate = (cn as f64 / secs, pk as f64 / secs, by as f64 / secs);
@@ -302,6 +306,8 @@ impl Account {
             conns: self.total.conns,
             packets: self.total.packets,
             bytes: self.total.bytes,
+            out_packets: self.total.out_packets,
+            out_bytes: self.total.out_bytes,
             cps: self.rate.0,
             pps: self.rate.1,
             bps: self.rate.2,
@@ -1113,6 +1119,32 @@ impl LvsPart {
             svc: l.slot as u16,
         };
         self.dp.dir.set_conn(&flow, conn)?;
+        // NAT: the replies need their translation before the first client
+        // packet reaches this director (the data plane writes it then too).
+        let nat = self
+            .dp
+            .plan
+            .dests
+            .iter()
+            .any(|d| d.id == l.dest && d.forward == plan::Forward::Nat);
+        if nat {
+            let rport = if e.rport != 0 { e.rport } else { e.dport };
+            let reply = datapath::abi::Flow {
+                src: datapath::abi::addr_words(e.rip),
+                dst: flow.src,
+                sport: rport.to_be(),
+                dport: flow.sport,
+                ..flow
+            };
+            let v = datapath::abi::NatRev {
+                vip: flow.dst,
+                vport: flow.dport,
+                svc: l.slot,
+                dest: l.dest,
+                ..Default::default()
+            };
+            self.dp.dir.set_nat_rev(&reply, v)?;
+        }
         if let Some(client) = l.persist {
             let key = datapath::abi::PersistKey {
                 client: datapath::abi::addr_words(client),

@@ -214,6 +214,12 @@ pub struct Traffic {
     pub packets: u64,
     /// Bytes forwarded.
     pub bytes: u64,
+    /// NAT replies sent back to clients (IPVS's OutPkts).
+    #[serde(default)]
+    pub out_packets: u64,
+    /// Their bytes (IPVS's OutBytes).
+    #[serde(default)]
+    pub out_bytes: u64,
     /// New connections per second (over the last sampling interval).
     pub cps: f64,
     /// Packets per second.
@@ -229,6 +235,8 @@ impl Traffic {
             conns: a.conns + b.conns,
             packets: a.packets + b.packets,
             bytes: a.bytes + b.bytes,
+            out_packets: a.out_packets + b.out_packets,
+            out_bytes: a.out_bytes + b.out_bytes,
             cps: a.cps + b.cps,
             pps: a.pps + b.pps,
             bps: a.bps + b.bps,

@@ -21,6 +21,9 @@ pub const CFG_F_SYNC: u32 = 0x1;
 /// `VIPD_CFG_F_OPS`: some service has `SVC_F_OPS` (UDP packets look their
 /// service up before the connection tables).
 pub const CFG_F_OPS: u32 = 0x2;
+/// `VIPD_CFG_F_NAT`: some real server is NAT (packets not for a VIP may be
+/// replies to translate).
+pub const CFG_F_NAT: u32 = 0x4;
 /// Buckets of the IPv4 VIP filter (`VIPD_VIP_BUCKETS`).
 pub const VIP_BUCKETS: u32 = vipd_core::plan::vip_filter::VIP_BUCKETS as u32;
 /// VIPs per filter bucket (`VIPD_VIP_SLOTS`).
@@ -43,6 +46,8 @@ pub const DEST_F_LIVE: u8 = 0x1;
 pub const FWD_TUN: u8 = 0;
 /// `VIPD_FWD_DR`.
 pub const FWD_DR: u8 = 1;
+/// `VIPD_FWD_NAT`.
+pub const FWD_NAT: u8 = 2;
 
 /// `enum vipd_conn_state`.
 pub mod conn_state {
@@ -177,6 +182,28 @@ pub struct Stats {
     pub bytes: u64,
     /// `conns`.
     pub conns: u64,
+    /// `out_packets` (NAT replies).
+    pub out_packets: u64,
+    /// `out_bytes`.
+    pub out_bytes: u64,
+}
+
+/// `struct vipd_nat_rev`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NatRev {
+    /// `vip`.
+    pub vip: [u32; 4],
+    /// `vport` (network order).
+    pub vport: u16,
+    /// `_pad`.
+    pub _pad: u16,
+    /// `svc`.
+    pub svc: u32,
+    /// `dest`.
+    pub dest: u32,
+    /// `_pad2`.
+    pub _pad2: u32,
 }
 
 /// `struct vipd_flow`.
@@ -406,7 +433,7 @@ pub struct FloorCfg {
 
 pod!(
     VipKey, VipBucket, SvcKey, Svc, Dest, DestConns, Stats, Flow, FlowCache, Clock, Conn,
-    PersistKey, Persist, Nexthop, Config, FloorCfg, SyncEvent
+    PersistKey, Persist, Nexthop, Config, FloorCfg, SyncEvent, NatRev
 );
 
 /// Every struct with its C name, Rust size and (C field, Rust offset) list: what
@@ -453,7 +480,12 @@ pub(crate) fn layout() -> Vec<Layout> {
             [rip, svc_id, weight, port, family, fwd, flags, _pad, mss]
         ),
         s!("vipd_dest_conns", DestConns, [active, inactive]),
-        s!("vipd_stats", Stats, [packets, bytes, conns]),
+        s!(
+            "vipd_stats",
+            Stats,
+            [packets, bytes, conns, out_packets, out_bytes]
+        ),
+        s!("vipd_nat_rev", NatRev, [vip, vport, _pad, svc, dest, _pad2]),
         s!(
             "vipd_flow",
             Flow,
@@ -529,6 +561,7 @@ mod tests {
         .collect();
         enums.push(("VIPD_FWD_TUN".into(), u32::from(FWD_TUN)));
         enums.push(("VIPD_FWD_DR".into(), u32::from(FWD_DR)));
+        enums.push(("VIPD_FWD_NAT".into(), u32::from(FWD_NAT)));
         for (n, v) in [
             ("SYN", conn_state::SYN),
             ("ESTABLISHED", conn_state::ESTABLISHED),
@@ -561,6 +594,7 @@ mod tests {
             ("VIPD_SYNC_RING", SYNC_RING),
             ("VIPD_CFG_F_SYNC", CFG_F_SYNC),
             ("VIPD_CFG_F_OPS", CFG_F_OPS),
+            ("VIPD_CFG_F_NAT", CFG_F_NAT),
             ("VIPD_CONN_F_PEER", u32::from(CONN_F_PEER)),
             ("VIPD_SVC_F_PERSIST", u32::from(SVC_F_PERSIST)),
             ("VIPD_SVC_F_HASH_PORT", u32::from(SVC_F_HASH_PORT)),

@@ -125,7 +125,7 @@ impl Default for Sizes {
 }
 
 /// Drop reasons and events, in `enum vipd_counter` order.
-pub const COUNTER_NAMES: [&str; 27] = [
+pub const COUNTER_NAMES: [&str; 29] = [
     "drop_bad_ip",
     "drop_trunc_l4",
     "drop_no_real",
@@ -153,6 +153,8 @@ pub const COUNTER_NAMES: [&str; 27] = [
     "sync_sent",
     "sync_lost",
     "ops",
+    "nat_out",
+    "nat_pass",
 ];
 
 /// Index of a counter by name (see [`COUNTER_NAMES`]).
@@ -311,6 +313,7 @@ impl Director {
             .map_max_entries("dest_stats", sizes.dests)
             .map_max_entries("nexthops", sizes.dests)
             .map_max_entries("conns", sizes.conns)
+            .map_max_entries("nat_rev", sizes.conns)
             .map_max_entries("half_open", sizes.half_open)
             .map_max_entries("flow_cache", flow_cache_entries())
             .load(obj)?;
@@ -534,6 +537,11 @@ impl Director {
         if ops {
             self.set_config_flag(abi::CFG_F_OPS, true)?;
         }
+        // The same for NAT replies and `VIPD_CFG_F_NAT`.
+        let nat = plan.dests.iter().any(|d| d.forward == Forward::Nat);
+        if nat {
+            self.set_config_flag(abi::CFG_F_NAT, true)?;
+        }
         {
             let mut dests: Array<&mut MapData, Dest> = Array::try_from(
                 self.ebpf
@@ -554,6 +562,7 @@ impl Director {
                     fwd: match d.forward {
                         Forward::Tun => abi::FWD_TUN,
                         Forward::Dr => abi::FWD_DR,
+                        Forward::Nat => abi::FWD_NAT,
                     },
                     flags: abi::DEST_F_LIVE,
                     _pad: 0,
@@ -646,6 +655,9 @@ impl Director {
         if !ops {
             self.set_config_flag(abi::CFG_F_OPS, false)?;
         }
+        if !nat {
+            self.set_config_flag(abi::CFG_F_NAT, false)?;
+        }
         Ok(())
     }
 
@@ -719,6 +731,8 @@ impl Director {
             packets: a.packets + s.packets,
             bytes: a.bytes + s.bytes,
             conns: a.conns + s.conns,
+            out_packets: a.out_packets + s.out_packets,
+            out_bytes: a.out_bytes + s.out_bytes,
         }))
     }
 
@@ -918,6 +932,18 @@ impl Director {
         )
         .map_err(map_err("persist"))?;
         m.insert(key, value, 0).map_err(map_err("persist"))
+    }
+
+    /// How to translate the replies of a NAT connection (`reply` is the
+    /// real server -> client flow).
+    pub fn set_nat_rev(&mut self, reply: &Flow, value: abi::NatRev) -> Result<()> {
+        let mut m: HashMap<&mut MapData, Flow, abi::NatRev> = HashMap::try_from(
+            self.ebpf
+                .map_mut("nat_rev")
+                .ok_or(DatapathError::Missing("nat_rev"))?,
+        )
+        .map_err(map_err("nat_rev"))?;
+        m.insert(reply, value, 0).map_err(map_err("nat_rev"))
     }
 
     /// The half-open table's entry for a flow, if any.

@@ -247,10 +247,10 @@ impl Pinned {
                 rip: abi::words_addr(d.family, d.rip),
                 port: u16::from_be(d.port),
                 weight: d.weight,
-                forward: if d.fwd == abi::FWD_DR {
-                    Forward::Dr
-                } else {
-                    Forward::Tun
+                forward: match d.fwd {
+                    abi::FWD_DR => Forward::Dr,
+                    abi::FWD_NAT => Forward::Nat,
+                    _ => Forward::Tun,
                 },
                 mss: d.mss,
             });

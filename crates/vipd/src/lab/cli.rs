@@ -52,6 +52,12 @@ enum LabCommand {
         /// (native XDP_TX on a director's eth1 then drops frames).
         #[arg(long)]
         no_xdp_pass: bool,
+        /// The NAT variant (lb_kind NAT): the router sends the real servers'
+        /// replies to clients through 10.253.85.254, a gateway VIP the active
+        /// director holds beside the VIP (put it in the VRRP instance's
+        /// virtual_ipaddress).
+        #[arg(long)]
+        nat: bool,
     },
     /// Remove a lab: kill its processes, delete its namespaces, links and state.
     Down {
@@ -116,6 +122,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
             mtu,
             no_httpd,
             no_xdp_pass,
+            nat,
         } => {
             let opts = LabOptions {
                 name: name.name,
@@ -124,6 +131,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
                 mtu,
                 httpd: !no_httpd,
                 xdp_pass: !no_xdp_pass,
+                nat,
                 vipd_bin: None,
             };
             let lab = super::up(&opts)?;

@@ -232,6 +232,9 @@ pub struct LabOptions {
     pub httpd: bool,
     /// Attach the pass XDP program to the directors' bridge ports (default true).
     pub xdp_pass: bool,
+    /// The NAT variant: the router sends the real servers' replies to
+    /// clients through the active director (the gateway VIP 10.253.85.254).
+    pub nat: bool,
     /// The vipd binary that runs `vipd lab httpd`; `None` finds it (see
     /// [`vipd_binary`]).
     pub vipd_bin: Option<PathBuf>,
@@ -246,6 +249,7 @@ impl Default for LabOptions {
             mtu: 1500,
             httpd: true,
             xdp_pass: true,
+            nat: false,
             vipd_bin: None,
         }
     }
@@ -298,6 +302,7 @@ pub fn vipd_binary(explicit: Option<&Path>) -> Result<PathBuf, LabError> {
 pub struct Lab {
     plan: LabPlan,
     xdp_pass: bool,
+    nat: bool,
     /// Children started by this process (reaped by `down`, so no zombies remain).
     children: Mutex<Vec<Child>>,
 }
@@ -371,6 +376,7 @@ pub fn up(opts: &LabOptions) -> Result<Lab, LabError> {
     let lab = Lab {
         plan,
         xdp_pass: opts.xdp_pass,
+        nat: opts.nat,
         children: Mutex::new(Vec::new()),
     };
     match lab.build(vipd_bin.as_deref()) {
@@ -406,6 +412,7 @@ impl Lab {
         Ok(Lab {
             plan: LabPlan::new(&stored.name, stored.directors, stored.reals, stored.mtu)?,
             xdp_pass: stored.xdp_pass,
+            nat: stored.nat,
             children: Mutex::new(Vec::new()),
         })
     }
@@ -416,6 +423,11 @@ impl Lab {
         let plan = &self.plan;
         let xdp_pass = self.xdp_pass;
         block_on(|| topo::build(plan, xdp_pass))?;
+        if self.nat {
+            for cmd in vipd_core::lab::nat_router_commands() {
+                self.exec_ok("router", &cmd)?;
+            }
+        }
         if let Some(bin) = vipd_bin {
             self.start_httpds(bin)?;
         }
@@ -425,6 +437,7 @@ impl Lab {
             reals: self.plan.reals(),
             mtu: self.plan.mtu(),
             xdp_pass: self.xdp_pass,
+            nat: self.nat,
         };
         state::save(&stored).map_err(state_err(state::dir(self.name()).join("lab.json")))
     }

@@ -39,6 +39,9 @@ pub struct Stored {
     pub mtu: u32,
     /// Whether the directors' bridge ports carry the pass XDP program.
     pub xdp_pass: bool,
+    /// The NAT variant.
+    #[serde(default)]
+    pub nat: bool,
 }
 
 /// A process the lab started.
