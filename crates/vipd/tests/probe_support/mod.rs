@@ -84,6 +84,34 @@ pub async fn hanging_server() -> SocketAddr {
     addr
 }
 
+/// The digests of `vipd genhash ARGS` (which must succeed) and of
+/// `keepalived --genhash ARGS`, as each prints it.
+pub fn genhash_ours_and_keepalived(args: &[&str]) -> (String, String) {
+    let ours = Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .arg("genhash")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let theirs = Command::new("keepalived")
+        .arg("--genhash")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "keepalived is needed to cross-check genhash ({e}): apt-get install -y keepalived"
+            )
+        });
+    (
+        String::from_utf8(ours.stdout).unwrap(),
+        String::from_utf8(theirs.stdout).unwrap(),
+    )
+}
+
 /// A loopback port with nothing listening (bound, then released).
 pub fn closed_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
