@@ -13,7 +13,7 @@ use probe_support::*;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::Acceptor;
 use rustls::ServerConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::LazyConfigAcceptor;
 use vipd::probe::Prober;
@@ -61,14 +61,7 @@ async fn tls_server() -> TlsServer {
                 let Ok(mut tls) = start.into_stream(config).await else {
                     return;
                 };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
+                read_head(&mut tls).await;
                 let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", BODY.len());
                 let _ = tls.write_all(head.as_bytes()).await;
                 let _ = tls.write_all(BODY).await;
