@@ -33,7 +33,11 @@ struct {
 /* Source port of the next new flow (one generator CPU: no atomics needed). */
 __u32 bench_seq = 0;
 
-static __always_inline struct ethhdr *bench_restore_eth(struct xdp_md *ctx)
+/* Writes the template's Ethernet header into the frame: as it arrives from the
+ * client (to_next 0: client -> own, IPv4), or as XDP_TX sends it on (to_next 1:
+ * own -> next hop). 0, or -1 if the frame is shorter than an Ethernet header or
+ * the bench wrote no addresses. */
+static __always_inline int bench_write_eth(struct xdp_md *ctx, int to_next)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -41,25 +45,26 @@ static __always_inline struct ethhdr *bench_restore_eth(struct xdp_md *ctx)
 	__u32 zero = 0;
 	struct vipd_bench_l2 *l2 = bpf_map_lookup_elem(&bench_l2, &zero);
 	if (!l2 || (void *)(eth + 1) > data_end)
-		return NULL;
-	__builtin_memcpy(eth->h_dest, l2->own, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, l2->client, ETH_ALEN);
-	eth->h_proto = bpf_htons(ETH_P_IP);
-	return eth;
+		return -1;
+	__builtin_memcpy(eth->h_dest, to_next ? l2->next : l2->own, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, to_next ? l2->own : l2->client, ETH_ALEN);
+	if (!to_next)
+		eth->h_proto = bpf_htons(ETH_P_IP);
+	return 0;
+}
+
+/* Undoes what the last pass changed in the Ethernet header: 0, or -1. */
+static __always_inline int bench_restore_eth(struct xdp_md *ctx)
+{
+	return bench_write_eth(ctx, 0);
 }
 
 /* Established flow: the same connection every time (connection-table hit). */
 static __always_inline int bench_director_est(struct xdp_md *ctx)
 {
-	if (!bench_restore_eth(ctx))
+	if (bench_restore_eth(ctx))
 		return XDP_DROP;
 	return vipd_director(ctx);
-}
-
-SEC("xdp")
-int vipd_bench_director_est(struct xdp_md *ctx)
-{
-	return bench_director_est(ctx);
 }
 
 /* Rewrites the template's client to flow number `flow`: port 1024 + flow mod
@@ -67,7 +72,7 @@ int vipd_bench_director_est(struct xdp_md *ctx)
  * 16-bit ports never repeat a tuple soon. */
 static __always_inline int bench_set_client(struct xdp_md *ctx, __u32 base, __u32 flow)
 {
-	if (!bench_restore_eth(ctx))
+	if (bench_restore_eth(ctx))
 		return -1;
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -89,12 +94,6 @@ static __always_inline int bench_director_new(struct xdp_md *ctx)
 	return vipd_director(ctx);
 }
 
-SEC("xdp")
-int vipd_bench_director_new(struct xdp_md *ctx)
-{
-	return bench_director_new(ctx);
-}
-
 /* Whole connections: each flow sends two packets in a row, the first creates
  * its half-open entry, the second promotes it to the connection table (and,
  * when sharing is on, hands it to the sharing ring). The cost of a connection
@@ -107,31 +106,10 @@ static __always_inline int bench_director_conn(struct xdp_md *ctx)
 	return vipd_director(ctx);
 }
 
-SEC("xdp")
-int vipd_bench_director_conn(struct xdp_md *ctx)
-{
-	return bench_director_conn(ctx);
-}
-
 /* The ceiling: no parsing, rewrite both MACs, XDP_TX. */
 static __always_inline int bench_tx_bare(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	__u32 zero = 0;
-	struct vipd_bench_l2 *l2 = bpf_map_lookup_elem(&bench_l2, &zero);
-	if (!l2 || (void *)(eth + 1) > data_end)
-		return XDP_DROP;
-	__builtin_memcpy(eth->h_dest, l2->next, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, l2->own, ETH_ALEN);
-	return XDP_TX;
-}
-
-SEC("xdp")
-int vipd_bench_tx_bare(struct xdp_md *ctx)
-{
-	return bench_tx_bare(ctx);
+	return bench_write_eth(ctx, 1) ? XDP_DROP : XDP_TX;
 }
 
 /* The floor of any IPIP encapsulator: grow the head by an outer IPv4 header,
@@ -160,12 +138,6 @@ static __always_inline int bench_tx_encap_bare(struct xdp_md *ctx)
 	vipd_write_outer4(outer, 0, bpf_ntohs(inner->tot_len), bpf_htons(VIPD_IP_DF), 0,
 			  bpf_htonl(0x0afd550b), bpf_htonl(0x0afd1a01));
 	return XDP_TX;
-}
-
-SEC("xdp")
-int vipd_bench_tx_encap_bare(struct xdp_md *ctx)
-{
-	return bench_tx_encap_bare(ctx);
 }
 
 /* ---- plain test runs (kernels that refuse live frames) ----
@@ -206,35 +178,25 @@ struct {
 		return verdict;                                                      \
 	} while (0)
 
-SEC("xdp")
-int vipd_bench_tr_director_conn(struct xdp_md *ctx)
-{
-	BENCH_TR(ctx, bench_director_conn);
-}
+/* Each variant's two entry points: vipd_bench_VARIANT for live frames and
+ * vipd_bench_tr_VARIANT, behind BENCH_TR, for plain test runs. */
+#define BENCH_ENTRY_POINTS(variant)                                                  \
+	SEC("xdp")                                                                   \
+	int vipd_bench_##variant(struct xdp_md *ctx)                                 \
+	{                                                                            \
+		return bench_##variant(ctx);                                         \
+	}                                                                            \
+	SEC("xdp")                                                                   \
+	int vipd_bench_tr_##variant(struct xdp_md *ctx)                              \
+	{                                                                            \
+		BENCH_TR(ctx, bench_##variant);                                      \
+	}
 
-SEC("xdp")
-int vipd_bench_tr_tx_bare(struct xdp_md *ctx)
-{
-	BENCH_TR(ctx, bench_tx_bare);
-}
-
-SEC("xdp")
-int vipd_bench_tr_tx_encap_bare(struct xdp_md *ctx)
-{
-	BENCH_TR(ctx, bench_tx_encap_bare);
-}
-
-SEC("xdp")
-int vipd_bench_tr_director_est(struct xdp_md *ctx)
-{
-	BENCH_TR(ctx, bench_director_est);
-}
-
-SEC("xdp")
-int vipd_bench_tr_director_new(struct xdp_md *ctx)
-{
-	BENCH_TR(ctx, bench_director_new);
-}
+BENCH_ENTRY_POINTS(director_est)
+BENCH_ENTRY_POINTS(director_new)
+BENCH_ENTRY_POINTS(director_conn)
+BENCH_ENTRY_POINTS(tx_bare)
+BENCH_ENTRY_POINTS(tx_encap_bare)
 
 /* ---- `vipd datapath floor`: the cheapest TUN director, for `vipd compare` ----
  * What any IPIP director must do and nothing else: TCP to VIP:port (IPv4, no
@@ -298,7 +260,7 @@ int vipd_floor_tun(struct xdp_md *ctx)
 SEC("xdp")
 int vipd_bench_kernel_fwd(struct xdp_md *ctx)
 {
-	if (!bench_restore_eth(ctx))
+	if (bench_restore_eth(ctx))
 		return XDP_DROP;
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use vipd_core::vrrp::arp::ArpRepr;
-use vipd_core::vrrp::frame::Ipv4Repr;
-use vipd_core::vrrp::packet::{self, ChecksumMode, Packet, Repr, MULTICAST_GROUP, PROTOCOL};
+use vipd_core::vrrp::packet::{self, ChecksumMode, Packet, Repr, MULTICAST_GROUP};
 use vipd_core::vrrp::{Auth, Instance, InstanceConfig, State, Version};
 
 fuzz_target!(|data: &[u8]| {
@@ -34,19 +33,7 @@ fuzz_target!(|data: &[u8]| {
         ChecksumMode::MessageOnly
     };
     Packet::new_unchecked(&mut msg[..]).fill_checksum(mode);
-    let mut datagram = vec![0u8; 20 + msg.len()];
-    Ipv4Repr {
-        src,
-        dst: MULTICAST_GROUP,
-        protocol: PROTOCOL,
-        ttl,
-        tos: 0xc0,
-        ident: 0,
-        dont_frag: false,
-        payload_len: msg.len(),
-    }
-    .emit(&mut datagram);
-    datagram[20..].copy_from_slice(&msg);
+    let datagram = packet::wrap_datagram(&msg, src, MULTICAST_GROUP, ttl, 0);
     let Ok(rx) = packet::parse_datagram(&datagram, v3_as_v2) else { return };
 
     // Round trip: what we emit parses back to the same advert.

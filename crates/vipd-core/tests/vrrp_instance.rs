@@ -46,23 +46,72 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
+/// An instance of `c`, started at `t0`.
+fn started(c: InstanceConfig, t0: Instant) -> Instance {
+    let mut i = Instance::new(c).unwrap();
+    i.start(t0);
+    i
+}
+
+/// Lets the next timer (the master-down timer of a fresh backup) fire and drains
+/// the actions; returns when it fired.
+fn fire_next_timer(i: &mut Instance) -> Instant {
+    let at = i.poll_timeout().unwrap();
+    i.handle_timeout(at);
+    drain(i);
+    at
+}
+
 /// An instance that became MASTER at `t0 + 3.61 s`, actions drained.
 fn master(priority: u8) -> (Instance, Instant, Instant) {
     let t0 = Instant::now();
-    let mut i = Instance::new(cfg(priority)).unwrap();
-    i.start(t0);
-    let at = i.poll_timeout().unwrap();
-    i.handle_timeout(at);
+    let mut i = started(cfg(priority), t0);
+    let at = fire_next_timer(&mut i);
     assert_eq!(i.state(), State::Master);
-    drain(&mut i);
     (i, t0, at)
+}
+
+/// A MASTER of priority 100 that hears `from` advertise `priority`, `after`
+/// seconds past taking over, and answers with `verdict`; returns it and the time.
+fn master_hears(
+    from: Ipv4Addr,
+    priority: u8,
+    after: f64,
+    verdict: Accepted,
+) -> (Instance, Instant) {
+    let (mut i, _, at) = master(100);
+    let t = at + secs(after);
+    assert_eq!(i.handle_packet(t, &advert(from, priority)), Ok(verdict));
+    (i, t)
+}
+
+/// The actions of leaving MASTER: an advert with `priority` (a farewell, or 0),
+/// the VIPs removed, then the change to state `to`, whose reason is returned.
+fn left_master(actions: &[Action], priority: u8, to: State) -> &Reason {
+    assert!(
+        matches!(&actions[0], Action::SendAdvert(r) if r.priority == priority),
+        "advert with priority {priority} first: {actions:?}"
+    );
+    assert_eq!(actions[1], Action::RemoveVips);
+    match &actions[2] {
+        Action::StateChanged { to: t, reason, .. } if *t == to => reason,
+        other => panic!("not a change to {to:?}: {other:?}"),
+    }
+}
+
+fn track(kind: TrackKind, name: &str, weight: i32, reverse: bool) -> Track {
+    Track {
+        kind,
+        name: name.into(),
+        weight,
+        reverse,
+    }
 }
 
 #[test]
 fn starts_backup_and_takes_over_after_the_master_down_interval() {
     let t0 = Instant::now();
-    let mut i = Instance::new(cfg(100)).unwrap();
-    i.start(t0);
+    let mut i = started(cfg(100), t0);
     assert_eq!(i.state(), State::Backup);
     assert_eq!(
         drain(&mut i),
@@ -102,8 +151,7 @@ fn starts_backup_and_takes_over_after_the_master_down_interval() {
 #[test]
 fn backup_resets_on_adverts_and_uses_skew_for_priority_zero() {
     let t0 = Instant::now();
-    let mut i = Instance::new(cfg(99)).unwrap();
-    i.start(t0);
+    let mut i = started(cfg(99), t0);
     let t1 = t0 + secs(2.0);
     assert_eq!(
         i.handle_packet(t1, &advert(PEER, 100)),
@@ -135,8 +183,7 @@ fn backup_resets_on_adverts_and_uses_skew_for_priority_zero() {
 #[test]
 fn backup_with_preempt_ignores_a_lower_master() {
     let t0 = Instant::now();
-    let mut i = Instance::new(cfg(100)).unwrap();
-    i.start(t0);
+    let mut i = started(cfg(100), t0);
     let deadline = i.timer(Timer::MasterDown);
     assert_eq!(
         i.handle_packet(t0 + secs(1.0), &advert(PEER, 99)),
@@ -146,8 +193,7 @@ fn backup_with_preempt_ignores_a_lower_master() {
     // nopreempt: the same advert resets the timer.
     let mut c = cfg(100);
     c.nopreempt = true;
-    let mut i = Instance::new(c).unwrap();
-    i.start(t0);
+    let mut i = started(c, t0);
     assert_eq!(
         i.handle_packet(t0 + secs(1.0), &advert(PEER, 99)),
         Ok(Accepted::FromMaster)
@@ -160,27 +206,12 @@ fn backup_with_preempt_ignores_a_lower_master() {
 
 #[test]
 fn master_steps_down_for_higher_priority_and_higher_address() {
-    let (mut i, _, at) = master(100);
-    let t = at + secs(0.3);
-    assert_eq!(
-        i.handle_packet(t, &advert(PEER, 101)),
-        Ok(Accepted::SteppedDown)
-    );
-    let actions = drain(&mut i);
-    assert!(
-        matches!(&actions[0], Action::SendAdvert(r) if r.priority == 100),
-        "farewell advert"
-    );
-    assert_eq!(actions[1], Action::RemoveVips);
+    let (mut i, t) = master_hears(PEER, 101, 0.3, Accepted::SteppedDown);
     assert!(matches!(
-        &actions[2],
-        Action::StateChanged {
-            to: State::Backup,
-            reason: Reason::HigherPriority {
-                priority: 101,
-                ours: 100,
-                ..
-            },
+        left_master(&drain(&mut i), 100, State::Backup),
+        Reason::HigherPriority {
+            priority: 101,
+            ours: 100,
             ..
         }
     ));
@@ -190,35 +221,19 @@ fn master_steps_down_for_higher_priority_and_higher_address() {
     // `higher_prio_send_advert false`: no farewell advert (RFC 3768).
     let mut c = cfg(100);
     c.higher_prio_send_advert = false;
-    let mut i = Instance::new(c).unwrap();
-    i.start(t);
-    let at2 = i.poll_timeout().unwrap();
-    i.handle_timeout(at2);
-    drain(&mut i);
+    let mut i = started(c, t);
+    let at2 = fire_next_timer(&mut i);
     i.handle_packet(at2, &advert(PEER, 101)).unwrap();
     assert_eq!(drain(&mut i)[0], Action::RemoveVips);
 
     // Equal priority: the higher primary address wins.
-    let (mut i, _, at) = master(100);
-    assert_eq!(
-        i.handle_packet(at, &advert(PEER, 100)),
-        Ok(Accepted::SteppedDown)
-    );
-    let (mut i, _, at) = master(100);
-    assert_eq!(
-        i.handle_packet(at, &advert(LOWER_PEER, 100)),
-        Ok(Accepted::Reasserted)
-    );
+    master_hears(PEER, 100, 0.0, Accepted::SteppedDown);
+    master_hears(LOWER_PEER, 100, 0.0, Accepted::Reasserted);
 }
 
 #[test]
 fn master_reasserts_against_a_lower_master_with_garp() {
-    let (mut i, _, at) = master(100);
-    let t = at + secs(0.4);
-    assert_eq!(
-        i.handle_packet(t, &advert(PEER, 99)),
-        Ok(Accepted::Reasserted)
-    );
+    let (mut i, t) = master_hears(PEER, 99, 0.4, Accepted::Reasserted);
     let actions = drain(&mut i);
     assert!(matches!(&actions[0], Action::SendAdvert(r) if r.priority == 100));
     assert_eq!(actions[1], Action::SendGarp { count: 5 });
@@ -233,16 +248,7 @@ fn master_reasserts_against_a_lower_master_with_garp() {
 fn shutdown_sends_priority_zero_and_removes_vips() {
     let (mut i, _, at) = master(100);
     i.shutdown(at + secs(0.2));
-    let actions = drain(&mut i);
-    assert!(matches!(&actions[0], Action::SendAdvert(r) if r.priority == 0));
-    assert_eq!(actions[1], Action::RemoveVips);
-    assert!(matches!(
-        &actions[2],
-        Action::StateChanged {
-            to: State::Stopped,
-            ..
-        }
-    ));
+    left_master(&drain(&mut i), 0, State::Stopped);
     assert_eq!(i.poll_timeout(), None);
 }
 
@@ -305,12 +311,7 @@ fn resume_is_master_at_once_and_keeps_advertising() {
 fn resume_with_a_tracked_object_down_is_fault() {
     let t0 = Instant::now();
     let mut c = cfg(100);
-    c.track = vec![Track {
-        kind: TrackKind::Interface,
-        name: "eth0".into(),
-        weight: 0,
-        reverse: false,
-    }];
+    c.track = vec![track(TrackKind::Interface, "eth0", 0, false)];
     let mut i = Instance::new(c).unwrap();
     i.set_tracked(t0, TrackKind::Interface, "eth0", false);
     i.resume(t0);
@@ -320,8 +321,7 @@ fn resume_with_a_tracked_object_down_is_fault() {
 #[test]
 fn receive_checks_discard_with_a_reason() {
     let t0 = Instant::now();
-    let mut i = Instance::new(cfg(100)).unwrap();
-    i.start(t0);
+    let mut i = started(cfg(100), t0);
     let mut ttl = advert(PEER, 100);
     ttl.ttl = 254;
     assert_eq!(
@@ -391,8 +391,7 @@ fn v3_backup_adopts_the_masters_interval() {
     let mut c = cfg(99);
     c.version = Version::V3;
     c.auth = Auth::None;
-    let mut i = Instance::new(c).unwrap();
-    i.start(t0);
+    let mut i = started(c, t0);
     let mut adv = advert(PEER, 100);
     adv.repr.version = Version::V3;
     adv.repr.auth = Auth::None;
@@ -407,8 +406,7 @@ fn v3_backup_adopts_the_masters_interval() {
 #[test]
 fn owner_goes_master_at_once_and_ignores_others() {
     let t0 = Instant::now();
-    let mut i = Instance::new(cfg(255)).unwrap();
-    i.start(t0);
+    let mut i = started(cfg(255), t0);
     assert_eq!(i.state(), State::Master);
     assert_eq!(
         i.handle_packet(t0, &advert(PEER, 100)),
@@ -423,11 +421,8 @@ fn garp_refresh_repeats_while_master() {
     c.garp_master_delay = Duration::ZERO;
     c.garp_master_refresh = secs(10.0);
     c.garp_master_refresh_repeat = 2;
-    let mut i = Instance::new(c).unwrap();
-    i.start(t0);
-    let at = i.poll_timeout().unwrap();
-    i.handle_timeout(at);
-    drain(&mut i);
+    let mut i = started(c, t0);
+    let at = fire_next_timer(&mut i);
     assert_eq!(i.timer(Timer::GarpDelay), None);
     i.handle_timeout(at + secs(10.0));
     let actions = drain(&mut i);
@@ -443,18 +438,8 @@ fn reverse_tracking_counts_an_object_up_while_it_is_down() {
     let t0 = Instant::now();
     let mut c = cfg(100);
     c.track = vec![
-        Track {
-            kind: TrackKind::Script,
-            name: "chk_maint".into(),
-            weight: -30,
-            reverse: true,
-        },
-        Track {
-            kind: TrackKind::Script,
-            name: "chk_standby".into(),
-            weight: 0,
-            reverse: true,
-        },
+        track(TrackKind::Script, "chk_maint", -30, true),
+        track(TrackKind::Script, "chk_standby", 0, true),
     ];
     let mut i = Instance::new(c).unwrap();
     // Both start up: the reversed ones count as down: -30, and FAULT.
@@ -476,27 +461,11 @@ fn tracking_fault_and_weight() {
     let t0 = Instant::now();
     let mut c = cfg(100);
     c.track = vec![
-        Track {
-            kind: TrackKind::Interface,
-            name: "eth1".into(),
-            weight: 0,
-            reverse: false,
-        },
-        Track {
-            kind: TrackKind::Script,
-            name: "chk_http".into(),
-            weight: -20,
-            reverse: false,
-        },
-        Track {
-            kind: TrackKind::Script,
-            name: "chk_bonus".into(),
-            weight: 10,
-            reverse: false,
-        },
+        track(TrackKind::Interface, "eth1", 0, false),
+        track(TrackKind::Script, "chk_http", -20, false),
+        track(TrackKind::Script, "chk_bonus", 10, false),
     ];
-    let mut i = Instance::new(c).unwrap();
-    i.start(t0);
+    let mut i = started(c, t0);
     assert_eq!(
         i.effective_priority(),
         110,
@@ -510,23 +479,14 @@ fn tracking_fault_and_weight() {
     );
     i.set_tracked(t0, TrackKind::Script, "chk_bonus", false);
     assert_eq!(i.effective_priority(), 80);
-    let at = i.poll_timeout().unwrap();
-    i.handle_timeout(at);
+    let at = fire_next_timer(&mut i);
     assert_eq!(i.state(), State::Master);
-    drain(&mut i);
     i.set_tracked(at, TrackKind::Interface, "eth1", false);
     assert_eq!(i.state(), State::Fault);
-    let actions = drain(&mut i);
-    assert!(matches!(&actions[0], Action::SendAdvert(r) if r.priority == 0));
-    assert_eq!(actions[1], Action::RemoveVips);
     assert!(matches!(
-        &actions[2],
-        Action::StateChanged {
-            to: State::Fault,
-            reason: Reason::TrackDown {
-                kind: TrackKind::Interface,
-                ..
-            },
+        left_master(&drain(&mut i), 0, State::Fault),
+        Reason::TrackDown {
+            kind: TrackKind::Interface,
             ..
         }
     ));
@@ -549,12 +509,7 @@ fn script_verdict_feeds_tracking() {
 fn sync_group_members_move_together() {
     let t0 = Instant::now();
     let mut a = cfg(100);
-    a.track = vec![Track {
-        kind: TrackKind::Interface,
-        name: "eth1".into(),
-        weight: 0,
-        reverse: false,
-    }];
+    a.track = vec![track(TrackKind::Interface, "eth1", 0, false)];
     let mut b = InstanceConfig::new("VI_2", "eth2", 52, 100, Ipv4Addr::new(10, 0, 0, 1));
     b.vips = vec![Ipv4Addr::new(10, 0, 0, 250)];
     let group = SyncGroupConfig {
@@ -626,11 +581,8 @@ fn keepalived_options_for_lower_priority_masters_and_peers() {
     let mut c = cfg(100);
     c.lower_prio_no_advert = true;
     c.garp_lower_prio_repeat = 2;
-    let mut i = Instance::new(c).unwrap();
-    i.start(t0);
-    let at = i.poll_timeout().unwrap();
-    i.handle_timeout(at);
-    drain(&mut i);
+    let mut i = started(c, t0);
+    let at = fire_next_timer(&mut i);
     assert_eq!(
         i.handle_packet(at, &advert(PEER, 99)),
         Ok(Accepted::Reasserted)
@@ -644,8 +596,7 @@ fn keepalived_options_for_lower_priority_masters_and_peers() {
     let mut c = cfg(100);
     c.unicast_peers = vec![PEER];
     c.check_unicast_src = true;
-    let mut i = Instance::new(c).unwrap();
-    i.start(t0);
+    let mut i = started(c, t0);
     let mut from_stranger = advert(LOWER_PEER, 100);
     from_stranger.dst = ME;
     assert_eq!(
@@ -655,8 +606,7 @@ fn keepalived_options_for_lower_priority_masters_and_peers() {
 
     let mut c = cfg(100);
     c.skip_check_adv_addr = true;
-    let mut i = Instance::new(c).unwrap();
-    i.start(t0);
+    let mut i = started(c, t0);
     let mut other_vips = advert(PEER, 100);
     other_vips.repr.addrs = vec![];
     assert!(i.handle_packet(t0, &other_vips).is_ok());

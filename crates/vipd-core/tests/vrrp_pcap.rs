@@ -84,12 +84,31 @@ fn single(name: &str) -> Vec<u8> {
     frames.remove(0)
 }
 
+/// The one frame of capture `name`, whose VRRP message is `message_hex`
+/// (testdata/README.md).
+fn single_advert(name: &str, message_hex: &str) -> Vec<u8> {
+    let frame = single(name);
+    assert_eq!(payload(&frame), hex(message_hex), "{name}");
+    frame
+}
+
+/// The advert of the captures (VRID 51, priority 100, 1 s, the VIP).
+fn captured_advert(version: Version, auth: Auth) -> Repr {
+    Repr {
+        version,
+        vrid: 51,
+        priority: 100,
+        adver_int_cs: 100,
+        addrs: vec![VIP],
+        auth,
+    }
+}
+
 #[test]
 fn v2_multicast_advert() {
-    let frame = single("vrrp-v2-adv.pcap");
-    assert_eq!(
-        payload(&frame),
-        hex("2133640101010c0b0a6300fa3131313100000000")
+    let frame = single_advert(
+        "vrrp-v2-adv.pcap",
+        "2133640101010c0b0a6300fa3131313100000000",
     );
     let (eth, ip, repr) = decode_and_reencode(&frame);
     assert_eq!(eth.dst, multicast_mac(MULTICAST_GROUP));
@@ -97,28 +116,7 @@ fn v2_multicast_advert() {
         (ip.src, ip.dst, ip.ttl, ip.tos),
         (SRC, MULTICAST_GROUP, 255, 0xc0)
     );
-    assert_eq!(
-        repr,
-        Repr {
-            version: Version::V2,
-            vrid: 51,
-            priority: 100,
-            adver_int_cs: 100,
-            addrs: vec![VIP],
-            auth: Auth::pass("1111"),
-        }
-    );
-}
-
-#[test]
-fn v2_priority_zero_advert() {
-    let frame = single("vrrp-v2-adv-prio0.pcap");
-    assert_eq!(
-        payload(&frame),
-        hex("213300010101700b0a6300fa3131313100000000")
-    );
-    let (_, _, repr) = decode_and_reencode(&frame);
-    assert_eq!((repr.version, repr.priority), (Version::V2, 0));
+    assert_eq!(repr, captured_advert(Version::V2, Auth::pass("1111")));
 }
 
 #[test]
@@ -134,38 +132,37 @@ fn v2_unicast_advert() {
 
 #[test]
 fn v3_multicast_advert() {
-    let frame = single("vrrp-v3-adv.pcap");
-    assert_eq!(payload(&frame), hex("31336401006474170a6300fa"));
+    let frame = single_advert("vrrp-v3-adv.pcap", "31336401006474170a6300fa");
     let (_, ip, repr) = decode_and_reencode(&frame);
     assert_eq!(ip.dst, MULTICAST_GROUP);
-    assert_eq!(
-        repr,
-        Repr {
-            version: Version::V3,
-            vrid: 51,
-            priority: 100,
-            adver_int_cs: 100,
-            addrs: vec![VIP],
-            auth: Auth::None,
-        }
-    );
+    assert_eq!(repr, captured_advert(Version::V3, Auth::None));
     // keepalived's default v3 checksum covers the pseudo-header: the v2 style fails.
     let packet = Packet::new_checked(payload(&frame)).unwrap();
     assert!(!packet.verify_checksum(ChecksumMode::MessageOnly));
 }
 
 #[test]
-fn v3_priority_zero_advert() {
-    let frame = single("vrrp-v3-adv-prio0.pcap");
-    assert_eq!(payload(&frame), hex("313300010064d8170a6300fa"));
-    let (_, _, repr) = decode_and_reencode(&frame);
-    assert_eq!((repr.version, repr.priority), (Version::V3, 0));
+fn priority_zero_adverts() {
+    for (name, message, version) in [
+        (
+            "vrrp-v2-adv-prio0.pcap",
+            "213300010101700b0a6300fa3131313100000000",
+            Version::V2,
+        ),
+        (
+            "vrrp-v3-adv-prio0.pcap",
+            "313300010064d8170a6300fa",
+            Version::V3,
+        ),
+    ] {
+        let (_, _, repr) = decode_and_reencode(&single_advert(name, message));
+        assert_eq!((repr.version, repr.priority), (version, 0), "{name}");
+    }
 }
 
 #[test]
 fn v3_unicast_pseudo_header_uses_the_unicast_destination() {
-    let frame = single("vrrp-v3-adv-unicast.pcap");
-    assert_eq!(payload(&frame), hex("31336401006449c50a6300fa"));
+    let frame = single_advert("vrrp-v3-adv-unicast.pcap", "31336401006449c50a6300fa");
     let (_, ip, _) = decode_and_reencode(&frame);
     assert_eq!(ip.dst, PEER);
     let packet = Packet::new_checked(payload(&frame)).unwrap();

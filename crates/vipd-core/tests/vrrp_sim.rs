@@ -5,8 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use vipd_core::vrrp::frame::Ipv4Repr;
-use vipd_core::vrrp::packet::{self, PROTOCOL};
+use vipd_core::vrrp::packet;
 use vipd_core::vrrp::{Action, Auth, Instance, InstanceConfig, Reason, State, Version};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 253, 85, 250);
@@ -149,19 +148,8 @@ impl Lan {
                     self.routers[r].adverts.push((now, repr.priority));
                     for dst in self.routers[r].inst.destinations() {
                         let msg = self.routers[r].inst.encode_advert(&repr, dst);
-                        let mut datagram = vec![0u8; 20 + msg.len()];
-                        Ipv4Repr {
-                            src: self.routers[r].inst.config().primary_ip,
-                            dst,
-                            protocol: PROTOCOL,
-                            ttl: 255,
-                            tos: 0xc0,
-                            ident: 0,
-                            dont_frag: false,
-                            payload_len: msg.len(),
-                        }
-                        .emit(&mut datagram);
-                        datagram[20..].copy_from_slice(&msg);
+                        let src = self.routers[r].inst.config().primary_ip;
+                        let datagram = packet::wrap_datagram(&msg, src, dst, 255, 0);
                         for to in 0..self.routers.len() {
                             if to == r || !self.routers[to].alive || self.side[to] != self.side[r] {
                                 continue;

@@ -6,13 +6,8 @@ mod bench_support;
 
 use std::time::{Duration, Instant};
 
-use bench_support::{response_bytes, Mode, TestServer};
-use vipd::bench::{run, Options};
+use bench_support::{bench, free_port, other_failures, response_bytes, Mode, TestServer};
 use vipd_core::bench::report::Report;
-
-fn opts(args: &[&str]) -> Options {
-    Options::from_command_line(args).expect("valid bench options")
-}
 
 fn timeline_total(r: &Report) -> (u64, u64) {
     r.timeline
@@ -23,18 +18,7 @@ fn timeline_total(r: &Report) -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_counts_match_the_server() {
     let srv = TestServer::start(Mode::Length).await;
-    let r = run(&opts(&[
-        "-k",
-        "-c",
-        "8",
-        "-t",
-        "20",
-        "--max-requests",
-        "3000",
-        &srv.url(),
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-k -c 8 -t 20 --max-requests 3000", &[&srv.url()]).await;
     assert_eq!(r.succeeded, 3000, "{r:#?}");
     assert_eq!(r.failed, 0, "{r:#?}");
     assert_eq!(srv.responses(), 3000);
@@ -71,9 +55,7 @@ async fn keep_alive_counts_match_the_server() {
 async fn new_connection_per_request_by_default_and_time_bound() {
     let srv = TestServer::start(Mode::Length).await;
     let t0 = Instant::now();
-    let r = run(&opts(&["-c", "4", "-t", "1", &srv.url()]))
-        .await
-        .unwrap();
+    let r = bench("-c 4 -t 1", &[&srv.url()]).await;
     let took = t0.elapsed();
     assert!(
         took < Duration::from_millis(1500),
@@ -112,15 +94,9 @@ async fn chunked_and_close_delimited_bodies_are_framed_exactly() {
         (Mode::UntilClose, false),
     ] {
         let srv = TestServer::start(mode).await;
-        let mut args = vec!["-c", "3", "-t", "20", "--max-requests", "300"];
-        if keep_alive {
-            args.push("-k");
-        } else {
-            args.push("--http11");
-        }
-        let url = srv.url();
-        args.push(&url);
-        let r = run(&opts(&args)).await.unwrap();
+        let version = if keep_alive { "-k" } else { "--http11" };
+        let options = format!("-c 3 -t 20 --max-requests 300 {version}");
+        let r = bench(&options, &[&srv.url()]).await;
         assert_eq!((r.succeeded, r.failed), (300, 0), "{mode:?}: {r:#?}");
         assert_eq!(srv.responses(), 300, "{mode:?}");
         assert_eq!(
@@ -134,18 +110,7 @@ async fn chunked_and_close_delimited_bodies_are_framed_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn head_and_post_with_body() {
     let srv = TestServer::start(Mode::Length).await;
-    let r = run(&opts(&[
-        "-k",
-        "-c",
-        "2",
-        "-m",
-        "head",
-        "--max-requests",
-        "100",
-        &srv.url(),
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-k -c 2 -m head --max-requests 100", &[&srv.url()]).await;
     assert_eq!(
         (r.succeeded, r.failed, r.method.as_str()),
         (100, 0, "HEAD"),
@@ -157,19 +122,11 @@ async fn head_and_post_with_body() {
     );
 
     let srv = TestServer::start(Mode::Length).await;
-    let r = run(&opts(&[
-        "-c",
-        "2",
-        "-m",
-        "POST",
-        "--body-size",
-        "1000",
-        "--max-requests",
-        "100",
-        &srv.url(),
-    ]))
-    .await
-    .unwrap();
+    let r = bench(
+        "-c 2 -m POST --body-size 1000 --max-requests 100",
+        &[&srv.url()],
+    )
+    .await;
     assert_eq!((r.succeeded, r.failed), (100, 0), "{r:#?}");
     assert_eq!(
         srv.counts
@@ -179,31 +136,36 @@ async fn head_and_post_with_body() {
     );
 }
 
-/// The server goes away mid-run: what it answered before is counted as
-/// succeeded (exactly the server's count), everything after as refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_stopped_mid_run_new_connections_are_refused() {
+/// A 1.5 s run of 4 clients with `options` against a server stopped after 0.5 s:
+/// what it answered before counts as succeeded (exactly the server's count, but
+/// for a response written just as it stopped), what came after as refused.
+/// Returns the report and how many responses the server wrote.
+async fn run_with_server_stopped_mid_run(options: &str) -> (Report, u64) {
     let srv = TestServer::start(Mode::Length).await;
-    let o = opts(&["-c", "4", "-t", "1.5", "--timeout", "2", &srv.url()]);
-    let bench = tokio::spawn(async move { run(&o).await });
+    let url = srv.url();
+    let options = format!("-c 4 -t 1.5 --timeout 2 {options}");
+    let run = tokio::spawn(async move { bench(&options, &[&url]).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
     srv.stop().await;
     let served = srv.responses();
-    let r = bench.await.unwrap().unwrap();
-    assert!(
-        served > 20,
-        "the server answered {served} before it stopped"
-    );
+    let r = run.await.unwrap();
     // A response the server wrote just as it was stopped may be lost; nothing else.
     assert!(
         r.succeeded <= served && served - r.succeeded <= 4,
         "served {served}, {r:#?}"
     );
     assert!(r.errors.refused > 0, "{r:#?}");
-    assert_eq!(
-        r.errors.timeout + r.errors.protocol + r.errors.bad_status + r.errors.other,
-        0,
-        "{r:#?}"
+    assert_eq!(other_failures(&r), 0, "{r:#?}");
+    (r, served)
+}
+
+/// The server goes away mid-run: new connections are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stopped_mid_run_new_connections_are_refused() {
+    let (r, served) = run_with_server_stopped_mid_run("").await;
+    assert!(
+        served > 20,
+        "the server answered {served} before it stopped"
     );
     assert_eq!(r.failed, r.errors.total());
     assert_eq!(timeline_total(&r), (r.succeeded, r.failed));
@@ -216,39 +178,13 @@ async fn server_stopped_mid_run_new_connections_are_refused() {
 /// clients, and then reconnecting is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_stopped_mid_run_keep_alive() {
-    let srv = TestServer::start(Mode::Length).await;
-    let o = opts(&["-k", "-c", "4", "-t", "1.5", "--timeout", "2", &srv.url()]);
-    let bench = tokio::spawn(async move { run(&o).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    srv.stop().await;
-    let served = srv.responses();
-    let r = bench.await.unwrap().unwrap();
-    assert!(
-        r.succeeded <= served && served - r.succeeded <= 4,
-        "served {served}, {r:#?}"
-    );
-    assert!(r.errors.refused > 0, "{r:#?}");
-    assert_eq!(
-        r.errors.timeout + r.errors.protocol + r.errors.bad_status + r.errors.other,
-        0,
-        "{r:#?}"
-    );
+    run_with_server_stopped_mid_run("-k").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resets_mid_response_are_resets() {
     let srv = TestServer::start(Mode::ResetMidResponse).await;
-    let r = run(&opts(&[
-        "-c",
-        "4",
-        "-t",
-        "20",
-        "--max-requests",
-        "200",
-        &srv.url(),
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-c 4 -t 20 --max-requests 200", &[&srv.url()]).await;
     assert_eq!(r.succeeded, 0, "{r:#?}");
     assert_eq!(r.errors.reset, 200, "{r:#?}");
     assert_eq!(r.failed, 200);
@@ -258,18 +194,7 @@ async fn resets_mid_response_are_resets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_status_is_a_failure_and_keeps_the_connection() {
     let srv = TestServer::start(Mode::Status503).await;
-    let r = run(&opts(&[
-        "-k",
-        "-c",
-        "2",
-        "-t",
-        "20",
-        "--max-requests",
-        "100",
-        &srv.url(),
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-k -c 2 -t 20 --max-requests 100", &[&srv.url()]).await;
     assert_eq!(
         (r.succeeded, r.errors.bad_status, r.failed),
         (0, 100, 100),
@@ -291,17 +216,7 @@ async fn bad_status_is_a_failure_and_keeps_the_connection() {
 async fn a_hanging_server_times_out_and_the_run_still_stops() {
     let srv = TestServer::start(Mode::Hang).await;
     let t0 = Instant::now();
-    let r = run(&opts(&[
-        "-c",
-        "3",
-        "-t",
-        "1",
-        "--timeout",
-        "0.3",
-        &srv.url(),
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-c 3 -t 1 --timeout 0.3", &[&srv.url()]).await;
     assert!(t0.elapsed() < Duration::from_millis(1500));
     assert_eq!(r.succeeded, 0);
     // 3 clients x (1 s / 0.3 s) = 9 timeouts, give or take the clock.
@@ -316,13 +231,8 @@ async fn a_hanging_server_times_out_and_the_run_still_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_listening_is_refused_not_hung() {
     // Bind then drop: a loopback port that is very likely closed now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/");
-    let r = run(&opts(&["-c", "2", "-t", "0.3", &url])).await.unwrap();
+    let url = format!("http://127.0.0.1:{}/", free_port());
+    let r = bench("-c 2 -t 0.3", &[&url]).await;
     assert_eq!(r.succeeded, 0);
     assert!(
         r.errors.refused > 0 && r.failed == r.errors.refused,
@@ -330,27 +240,26 @@ async fn nothing_listening_is_refused_not_hung() {
     );
 }
 
+/// `vipd bench OPTIONS URL` as a user runs it; must succeed. Returns stdout.
+async fn bench_cli(options: &str, url: &str) -> Vec<u8> {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .arg("bench")
+        .args(options.split_whitespace())
+        .arg(url)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    out.stdout
+}
+
 /// The binary prints webbench's banner and its two lines exactly, so webbench
 /// users' scripts parse them; `--json` prints one object with the same counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_prints_webbench_lines_and_json() {
     let srv = TestServer::start(Mode::Length).await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
-        .args([
-            "bench",
-            "-c",
-            "2",
-            "-t",
-            "10",
-            "--max-requests",
-            "50",
-            &srv.url(),
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
+    let out = bench_cli("-c 2 -t 10 --max-requests 50", &srv.url()).await;
+    let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
@@ -377,23 +286,8 @@ async fn cli_prints_webbench_lines_and_json() {
         "no progress line when stdout is not a terminal"
     );
 
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
-        .args([
-            "bench",
-            "-k",
-            "--json",
-            "-c",
-            "2",
-            "--max-requests",
-            "40",
-            &srv.url(),
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+    let out = bench_cli("-k --json -c 2 --max-requests 40", &srv.url()).await;
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("stdout is one JSON object");
     assert_eq!(v["succeeded"], 40);
     assert_eq!(v["failed"], 0);
     assert_eq!(v["http_version"], "HTTP/1.1");

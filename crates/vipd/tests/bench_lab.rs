@@ -3,18 +3,16 @@
 //! across the lab's routed network; a server killed mid-run is counted as
 //! refused afterwards, never as a hang.
 
+mod bench_support;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vipd::bench::{run, Options};
+use bench_support::{bench, free_port, other_failures, wait_for_listener};
 use vipd::httpd;
 use vipd::lab::{client, LabGuard, LabOptions};
-
-fn opts(args: &[&str]) -> Options {
-    Options::from_command_line(args).expect("valid bench options")
-}
 
 fn vipd_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vipd"))
@@ -52,50 +50,17 @@ async fn counts_match_lab_httpd_on_loopback() {
     let url = format!("http://{addr}/");
     let stats = move || tokio::task::spawn_blocking(move || served(None, addr));
 
-    let r = run(&opts(&[
-        "-k",
-        "-c",
-        "16",
-        "-t",
-        "30",
-        "--max-requests",
-        "4000",
-        &url,
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-k -c 16 -t 30 --max-requests 4000", &[&url]).await;
     assert_eq!((r.succeeded, r.failed, r.retried), (4000, 0, 0), "{r:#?}");
     assert_eq!(stats().await.unwrap(), 4000);
 
-    let r = run(&opts(&[
-        "-c",
-        "8",
-        "-t",
-        "30",
-        "--max-requests",
-        "1000",
-        &url,
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-c 8 -t 30 --max-requests 1000", &[&url]).await;
     assert_eq!((r.succeeded, r.failed), (1000, 0), "{r:#?}");
     assert_eq!(stats().await.unwrap(), 5000);
 
     // Big streamed bodies, HTTP/1.0 keep-alive.
     let big = format!("http://{addr}/bytes/100000");
-    let r = run(&opts(&[
-        "-k",
-        "--http10",
-        "-c",
-        "4",
-        "-t",
-        "30",
-        "--max-requests",
-        "200",
-        &big,
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-k --http10 -c 4 -t 30 --max-requests 200", &[&big]).await;
     assert_eq!((r.succeeded, r.failed), (200, 0), "{r:#?}");
     assert!(
         r.bytes > 200 * 100_000 && r.bytes < 200 * 100_300,
@@ -106,18 +71,7 @@ async fn counts_match_lab_httpd_on_loopback() {
 
     // A 404 is a bad status, and is still one request for the server.
     let missing = format!("http://{addr}/missing");
-    let r = run(&opts(&[
-        "-k",
-        "-c",
-        "2",
-        "-t",
-        "30",
-        "--max-requests",
-        "50",
-        &missing,
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-k -c 2 -t 30 --max-requests 50", &[&missing]).await;
     assert_eq!((r.succeeded, r.errors.bad_status), (0, 50), "{r:#?}");
     assert_eq!(stats().await.unwrap(), 5250);
     server.abort();
@@ -139,20 +93,11 @@ async fn several_urls_spread_clients_over_servers() {
 
     // One client thread: its event loop takes the four clients in turn, so
     // neither server's pair can be starved by thread scheduling.
-    let r = run(&opts(&[
-        "-c",
-        "4",
-        "--threads",
-        "1",
-        "-t",
-        "30",
-        "--max-requests",
-        "2000",
-        &urls[0],
-        &urls[1],
-    ]))
-    .await
-    .unwrap();
+    let r = bench(
+        "-c 4 --threads 1 -t 30 --max-requests 2000",
+        &[&urls[0], &urls[1]],
+    )
+    .await;
     assert_eq!((r.succeeded, r.failed), (2000, 0), "{r:#?}");
     assert_eq!(r.url, format!("{} {}", urls[0], urls[1]));
     let (a, b) = (
@@ -163,19 +108,7 @@ async fn several_urls_spread_clients_over_servers() {
     assert!(a >= 400 && b >= 400, "two clients each: {a} / {b}");
 
     // One client: it uses the first URL only.
-    let r = run(&opts(&[
-        "-k",
-        "-c",
-        "1",
-        "-t",
-        "30",
-        "--max-requests",
-        "100",
-        &urls[0],
-        &urls[1],
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-k -c 1 -t 30 --max-requests 100", &[&urls[0], &urls[1]]).await;
     assert_eq!((r.succeeded, r.failed), (100, 0), "{r:#?}");
     assert_eq!(stats(addrs[0]).await.unwrap(), a + 100);
     assert_eq!(stats(addrs[1]).await.unwrap(), b);
@@ -198,52 +131,34 @@ fn spawn_httpd(port: u16) -> std::process::Child {
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn vipd lab httpd");
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "vipd lab httpd did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_listener(port, || format!("vipd lab httpd did not listen on {port}"));
     child
 }
 
 /// The lab's httpd, as its own process, killed (SIGKILL) in the middle of a run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lab_httpd_killed_mid_run_is_refused_not_hung() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     for keep_alive in [false, true] {
         let mut child = spawn_httpd(port);
         let url = format!("http://127.0.0.1:{port}/");
-        let mut args = vec!["-c", "4", "-t", "1.5", "--timeout", "3", url.as_str()];
-        if keep_alive {
-            args.insert(0, "-k");
-        }
-        let o = opts(&args);
-        let bench = tokio::spawn(async move { run(&o).await });
+        let keep_alive_flag = if keep_alive { "-k" } else { "" };
+        let options = format!("{keep_alive_flag} -c 4 -t 1.5 --timeout 3");
+        let run = tokio::spawn(async move { bench(&options, &[&url]).await });
         tokio::time::sleep(Duration::from_millis(500)).await;
         // Kill the server by its PID (we started it).
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
         let _ = child.wait();
         let t_kill = Instant::now();
-        let r = bench.await.unwrap().unwrap();
+        let r = run.await.unwrap();
         assert!(
             t_kill.elapsed() < Duration::from_millis(1500),
             "the run did not stop on time"
         );
         assert!(r.succeeded > 10, "keep_alive={keep_alive}: {r:#?}");
         assert!(r.errors.refused > 0, "keep_alive={keep_alive}: {r:#?}");
-        assert_eq!(
-            r.errors.timeout + r.errors.protocol + r.errors.bad_status + r.errors.other,
-            0,
-            "{r:#?}"
-        );
+        assert_eq!(other_failures(&r), 0, "{r:#?}");
         assert_eq!(
             r.timeline.last().unwrap().ok,
             0,

@@ -3,15 +3,14 @@
 //! in new-connection mode. nginx runs with its own config, pid and logs in a temp
 //! directory and is stopped by its PID.
 
+mod bench_support;
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vipd::bench::{run, Options};
-
-fn opts(args: &[&str]) -> Options {
-    Options::from_command_line(args).expect("valid bench options")
-}
+use bench_support::{bench, free_port, wait_for_listener};
 
 /// An nginx master process in the foreground, stopped (SIGQUIT, then SIGKILL) on drop.
 struct Nginx {
@@ -29,16 +28,11 @@ impl Nginx {
         let dir = std::env::temp_dir().join(format!(
             "vipd-bench-nginx-{}-{:x}",
             std::process::id(),
-            rand_u32()
+            common::rand16()
         ));
         std::fs::create_dir_all(dir.join("html")).unwrap();
         std::fs::write(dir.join("html/index.html"), vec![b'n'; 612]).unwrap();
-        // A port the kernel just handed out; nginx binds it a moment later.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let d = dir.display();
         let conf = format!(
             "worker_processes 1;\ndaemon off;\nmaster_process on;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
@@ -59,15 +53,12 @@ impl Nginx {
             .spawn()
             .expect("spawn nginx");
         let n = Nginx { child, dir, port };
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(5),
+        wait_for_listener(port, || {
+            format!(
                 "nginx did not listen on 127.0.0.1:{port}: {}",
                 std::fs::read_to_string(n.dir.join("error.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            )
+        });
         n
     }
 
@@ -97,56 +88,23 @@ impl Drop for Nginx {
     }
 }
 
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish() as u32
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_match_nginx_access_log() {
     let nginx = Nginx::start();
     let url = format!("http://127.0.0.1:{}/", nginx.port);
 
-    let r = run(&opts(&[
-        "-k",
-        "-c",
-        "16",
-        "-t",
-        "30",
-        "--max-requests",
-        "5000",
-        &url,
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-k -c 16 -t 30 --max-requests 5000", &[&url]).await;
     assert_eq!((r.succeeded, r.failed, r.retried), (5000, 0, 0), "{r:#?}");
     assert_eq!(nginx.logged_200(), 5000);
 
-    let r = run(&opts(&[
-        "-c",
-        "8",
-        "-t",
-        "30",
-        "--max-requests",
-        "1000",
-        &url,
-    ]))
-    .await
-    .unwrap();
+    let r = bench("-c 8 -t 30 --max-requests 1000", &[&url]).await;
     assert_eq!((r.succeeded, r.failed), (1000, 0), "{r:#?}");
     assert_eq!(nginx.logged_200(), 6000);
     // nginx's default page answer: headers plus the 612-byte file, each time.
     assert!(r.bytes > 1000 * 612 && r.bytes % 1000 == 0, "{}", r.bytes);
 
     // Time-bound: every logged request was counted, apart from those the clock cut.
-    let r = run(&opts(&["-c", "8", "-t", "1", &url])).await.unwrap();
+    let r = bench("-c 8 -t 1", &[&url]).await;
     // nginx logs as it finishes each request; let the last ones land.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logged = nginx.logged_200() - 6000;

@@ -1,5 +1,6 @@
 //! A small HTTP/1.x server for the bench tests that counts what it served, so
-//! tests can compare `vipd bench`'s counts with the server's.
+//! tests can compare `vipd bench`'s counts with the server's, and how the bench
+//! tests run the bench and wait for the servers they start.
 //!
 //! It is a real server on real loopback sockets; its response modes cover the
 //! framings and failures the bench must count right.
@@ -12,11 +13,54 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use vipd::bench::{run, Options};
+use vipd_core::bench::report::Report;
+
+/// `vipd bench`'s options from its command line (what follows `vipd bench`).
+pub fn opts(args: &[&str]) -> Options {
+    Options::from_command_line(args).expect("valid bench options")
+}
+
+/// Runs `vipd bench OPTIONS URLS...` in this process (`options` split at spaces);
+/// panics if the options are refused or the run fails.
+pub async fn bench(options: &str, urls: &[&str]) -> Report {
+    let args: Vec<&str> = options
+        .split_whitespace()
+        .chain(urls.iter().copied())
+        .collect();
+    run(&opts(&args)).await.expect("bench run")
+}
+
+/// A loopback port the kernel just handed out (bound, then released), for a
+/// server started a moment later.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (5 s at most) until something listens on 127.0.0.1:`port`; `why` says
+/// what, should it not.
+pub fn wait_for_listener(port: u16, why: impl Fn() -> String) {
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(5), "{}", why());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Failures a server that stops or is killed cannot explain: timeouts, protocol
+/// errors, bad statuses and the rest (not refused, reset or closed).
+pub fn other_failures(r: &Report) -> u64 {
+    r.errors.timeout + r.errors.protocol + r.errors.bad_status + r.errors.other
+}
 
 /// The body every mode that sends one sends (like nginx's 612-byte page).
 pub const BODY_LEN: usize = 612;

@@ -24,19 +24,30 @@ fn require_root() {
     );
 }
 
-/// A lab with the VIP on dir1 and every real server set up for TUN.
-fn lab_for_tun() -> LabGuard {
-    require_root();
-    let lab = LabGuard::up(LabOptions {
-        directors: 1,
-        ..LabOptions::unique("tdl")
-    })
-    .expect("lab up");
+/// The VIP as a /32 on `node`'s `dev`.
+fn add_vip(lab: &LabGuard, node: &str, dev: &str) {
     lab.exec_ok(
-        "dir1",
-        ["ip", "addr", "add", &format!("{VIP}/32"), "dev", "eth1"],
+        node,
+        ["ip", "addr", "add", &format!("{VIP}/32"), "dev", dev],
     )
     .unwrap();
+}
+
+/// A lab (name from `prefix`) with `directors` directors and the VIP on dir1.
+fn lab_with_vip_on_dir1(prefix: &str, directors: u8) -> LabGuard {
+    require_root();
+    let lab = LabGuard::up(LabOptions {
+        directors,
+        ..LabOptions::unique(prefix)
+    })
+    .expect("lab up");
+    add_vip(&lab, "dir1", "eth1");
+    lab
+}
+
+/// A lab with the VIP on dir1 and every real server set up for TUN.
+fn lab_for_tun() -> LabGuard {
+    let lab = lab_with_vip_on_dir1("tdl", 1);
     for rs in ["rs1", "rs2", "rs3"] {
         lab.exec_ok(rs, [VIPD, "realserver", "up", "--vip", VIP])
             .unwrap();
@@ -134,6 +145,27 @@ impl Drop for Director {
     }
 }
 
+/// The three real servers of the lab, for TUN.
+const TUN_REALS: [&str; 3] = ["10.253.26.1", "10.253.26.2", "10.253.26.3"];
+
+/// `vipd datapath run` on dir1 for VIP:80 with `options` (split at spaces) and
+/// one `--real` for each of `reals`.
+fn director_on_dir1(lab: &LabGuard, options: &str, reals: &[&str]) -> Director {
+    let mut args = vec!["--vip", "10.253.85.250:80"];
+    args.extend(options.split_whitespace());
+    for real in reals {
+        args.extend(["--real", real]);
+    }
+    Director::start(lab, "dir1", &args)
+}
+
+/// `curl -sS --max-time 60 ARGS` from the client; its stdout.
+fn curl(lab: &LabGuard, args: &[&str]) -> String {
+    let mut argv = vec!["curl", "-sS", "--max-time", "60"];
+    argv.extend_from_slice(args);
+    lab.exec_ok("client", argv).unwrap()
+}
+
 /// One HTTP/1.0 request on a new connection from `client`; returns the first line
 /// of the body (the real server's name).
 fn get_first_line(stream: TcpStream) -> String {
@@ -171,24 +203,7 @@ fn counts(by: &BTreeMap<String, usize>) -> Vec<usize> {
 #[test]
 fn tun_rr_splits_30_connections_exactly_and_replies_bypass_the_director() {
     let lab = lab_for_tun();
-    let d = Director::start(
-        &lab,
-        "dir1",
-        &[
-            "--vip",
-            "10.253.85.250:80",
-            "--sched",
-            "rr",
-            "--xdp-mode",
-            "native",
-            "--real",
-            "10.253.26.1",
-            "--real",
-            "10.253.26.2",
-            "--real",
-            "10.253.26.3",
-        ],
-    );
+    let d = director_on_dir1(&lab, "--sched rr --xdp-mode native", &TUN_REALS);
     // Capture on the router's end of dir1's cable: all the director sends/receives.
     let mut dump = std::process::Command::new("ip")
         .args([
@@ -283,59 +298,30 @@ fn tun_rr_splits_30_connections_exactly_and_replies_bypass_the_director() {
 #[test]
 fn tun_moves_10mb_each_way_at_mtu_1500() {
     let lab = lab_for_tun();
-    let d = Director::start(
-        &lab,
-        "dir1",
-        &[
-            "--vip",
-            "10.253.85.250:80",
-            "--sched",
-            "rr",
-            "--xdp-mode",
-            "native",
-            "--real",
-            "10.253.26.1",
-            "--real",
-            "10.253.26.2",
-            "--real",
-            "10.253.26.3",
-        ],
-    );
+    let d = director_on_dir1(&lab, "--sched rr --xdp-mode native", &TUN_REALS);
     const N: usize = 10 * 1024 * 1024;
     let body = format!("/tmp/{}-post.bin", lab.name());
     std::fs::write(&body, vec![b'v'; N]).unwrap();
-    let post = lab
-        .exec_ok(
-            "client",
-            [
-                "curl",
-                "-sS",
-                "--max-time",
-                "60",
-                "--data-binary",
-                &format!("@{body}"),
-                &format!("http://{VIP}/upload"),
-            ],
-        )
-        .unwrap();
+    let post = curl(
+        &lab,
+        &[
+            "--data-binary",
+            &format!("@{body}"),
+            &format!("http://{VIP}/upload"),
+        ],
+    );
     let _ = std::fs::remove_file(&body);
     assert_eq!(post.trim(), N.to_string(), "POST: the real server received");
-    let got = lab
-        .exec_ok(
-            "client",
-            [
-                "curl",
-                "-sS",
-                "--max-time",
-                "60",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{size_download}",
-                &format!("http://{VIP}/bytes/{N}"),
-            ],
-        )
-        .unwrap();
+    let got = curl(
+        &lab,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            &format!("http://{VIP}/bytes/{N}"),
+        ],
+    );
     assert_eq!(got.trim(), N.to_string(), "GET: bytes downloaded");
     let log = d.stop();
     let counters = log.iter().rev().find(|l| l.contains("counters:")).unwrap();
@@ -346,24 +332,8 @@ fn tun_moves_10mb_each_way_at_mtu_1500() {
 #[test]
 fn wrr_1_2_3_over_6000_connections() {
     let lab = lab_for_tun();
-    let _d = Director::start(
-        &lab,
-        "dir1",
-        &[
-            "--vip",
-            "10.253.85.250:80",
-            "--sched",
-            "wrr",
-            "--xdp-mode",
-            "generic",
-            "--real",
-            "10.253.26.1@1",
-            "--real",
-            "10.253.26.2@2",
-            "--real",
-            "10.253.26.3@3",
-        ],
-    );
+    let weighted = ["10.253.26.1@1", "10.253.26.2@2", "10.253.26.3@3"];
+    let _d = director_on_dir1(&lab, "--sched wrr --xdp-mode generic", &weighted);
     let n = 6000;
     let c = counts(&spread(&lab, n));
     assert_eq!(c.iter().sum::<usize>(), n);
@@ -375,24 +345,10 @@ fn wrr_1_2_3_over_6000_connections() {
 
 #[test]
 fn dr_on_a_shared_lan() {
-    require_root();
-    let lab = LabGuard::up(LabOptions {
-        directors: 2,
-        ..LabOptions::unique("tdr")
-    })
-    .expect("lab up");
-    lab.exec_ok(
-        "dir1",
-        ["ip", "addr", "add", &format!("{VIP}/32"), "dev", "eth1"],
-    )
-    .unwrap();
+    let lab = lab_with_vip_on_dir1("tdr", 2);
     // dir2 (10.253.85.12, on the director LAN) is the DR real server: the VIP on
     // lo, never answered in ARP, and an HTTP server.
-    lab.exec_ok(
-        "dir2",
-        ["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"],
-    )
-    .unwrap();
+    add_vip(&lab, "dir2", "lo");
     for k in [
         "net.ipv4.conf.all.arp_ignore=1",
         "net.ipv4.conf.all.arp_announce=2",
@@ -402,20 +358,7 @@ fn dr_on_a_shared_lan() {
     let mut httpd = lab
         .spawn("dir2", [VIPD, "lab", "httpd", "--node", "dir2"])
         .unwrap();
-    let d = Director::start(
-        &lab,
-        "dir1",
-        &[
-            "--vip",
-            "10.253.85.250:80",
-            "--forward",
-            "DR",
-            "--xdp-mode",
-            "native",
-            "--real",
-            "10.253.85.12",
-        ],
-    );
+    let d = director_on_dir1(&lab, "--forward DR --xdp-mode native", &["10.253.85.12"]);
     // The HTTP server needs a moment to listen.
     let deadline = Instant::now() + Duration::from_secs(10);
     let addr: SocketAddr = format!("{VIP}:80").parse().unwrap();

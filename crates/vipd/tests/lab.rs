@@ -5,13 +5,31 @@
 
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use vipd::lab::{self, client, netns, state, LabError, LabGuard, LabOptions};
 
 fn vipd_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vipd"))
+}
+
+/// `vipd lab ARGS`, as a user runs it.
+fn vipd_lab(args: &[&str]) -> Command {
+    let mut c = Command::new(vipd_bin());
+    c.arg("lab").args(args);
+    c
+}
+
+/// Runs `cmd`; panics with its stderr unless it succeeds.
+fn succeeds(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 fn opts(prefix: &str) -> LabOptions {
@@ -137,15 +155,7 @@ fn down_leaves_no_namespace_link_or_process() {
     let name = LabOptions::unique("td").name;
     assert!(namespaces_of(&name).is_empty());
     // Through the CLI: `up` exits, its httpd processes live on; `down` is another process.
-    let up = Command::new(vipd_bin())
-        .args(["lab", "up", "--name", &name])
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
+    succeeds(&mut vipd_lab(&["up", "--name", &name]));
     let during = namespaces_of(&name);
     assert_eq!(during.len(), 7, "{during:?}");
     let pids: Vec<i32> = during.iter().flat_map(|ns| netns::pids(ns)).collect();
@@ -168,15 +178,7 @@ fn down_leaves_no_namespace_link_or_process() {
         .arg("300")
         .spawn()
         .unwrap();
-    let down = Command::new(vipd_bin())
-        .args(["lab", "down", "--name", &name])
-        .output()
-        .unwrap();
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    succeeds(&mut vipd_lab(&["down", "--name", &name]));
     let mut sleeper = sleeper;
     let _ = sleeper.wait();
     assert!(
@@ -199,8 +201,7 @@ fn down_leaves_no_namespace_link_or_process() {
     let before = String::from_utf8_lossy(&before_links.stdout);
     assert!(!before.contains(&name));
     // Removing it again says so.
-    let again = Command::new(vipd_bin())
-        .args(["lab", "down", "--name", &name])
+    let again = vipd_lab(&["down", "--name", &name])
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
@@ -314,8 +315,7 @@ fn bad_input_is_refused_and_leaves_nothing() {
 
     // Not root: clear error, nothing created.
     let name = LabOptions::unique("tr").name;
-    let out = Command::new(vipd_bin())
-        .args(["lab", "up", "--name", &name])
+    let out = vipd_lab(&["up", "--name", &name])
         .env("RUST_BACKTRACE", "0")
         .uid(65534)
         .gid(65534)
@@ -339,9 +339,8 @@ fn exec_passes_the_exit_code_and_spawned_processes_die_with_the_guard() {
     // httpd: false: the real server's port 80 is free for the test's own server.
     // `vipd lab exec --name LAB rs1 -- CMD...`
     let exec = |cmd: &[&str]| {
-        let mut c = Command::new(vipd_bin());
-        c.args(["lab", "exec", "--name", lab.name(), "rs1", "--"])
-            .args(cmd);
+        let mut c = vipd_lab(&["exec", "--name", lab.name(), "rs1", "--"]);
+        c.args(cmd);
         c
     };
     let status = exec(&["sh", "-c", "exit 7"]).status().unwrap();
@@ -415,38 +414,14 @@ fn down_all_removes_every_lab_of_its_state_dir_and_nothing_else() {
     .unwrap();
     let names = [LabOptions::unique("tk").name, LabOptions::unique("tl").name];
     for name in &names {
-        let up = Command::new(vipd_bin())
-            .args([
-                "lab",
-                "up",
-                "--directors",
-                "1",
-                "--reals",
-                "1",
-                "--name",
-                name,
-            ])
-            .env("VIPD_LAB_DIR", &dir)
-            .env("RUST_BACKTRACE", "0")
-            .output()
-            .unwrap();
-        assert!(
-            up.status.success(),
-            "{}",
-            String::from_utf8_lossy(&up.stderr)
+        succeeds(
+            vipd_lab(&["up", "--directors", "1", "--reals", "1", "--name", name])
+                .env("VIPD_LAB_DIR", &dir)
+                .env("RUST_BACKTRACE", "0"),
         );
         assert_eq!(namespaces_of(name).len(), 4);
     }
-    let down = Command::new(vipd_bin())
-        .args(["lab", "down", "--all"])
-        .env("VIPD_LAB_DIR", &dir)
-        .output()
-        .unwrap();
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    let down = succeeds(vipd_lab(&["down", "--all"]).env("VIPD_LAB_DIR", &dir));
     let said = String::from_utf8_lossy(&down.stdout);
     for name in &names {
         assert!(namespaces_of(name).is_empty(), "{name} left namespaces");

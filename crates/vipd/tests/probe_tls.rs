@@ -5,7 +5,6 @@
 mod probe_support;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use probe_support::*;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::Acceptor;
 use rustls::ServerConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::LazyConfigAcceptor;
 use vipd::probe::Prober;
@@ -62,14 +61,7 @@ async fn tls_server() -> TlsServer {
                 let Ok(mut tls) = start.into_stream(config).await else {
                     return;
                 };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
+                read_head(&mut tls).await;
                 let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", BODY.len());
                 let _ = tls.write_all(head.as_bytes()).await;
                 let _ = tls.write_all(BODY).await;
@@ -124,34 +116,25 @@ async fn ssl_get_verifies_the_certificate_only_when_asked() {
     let ca_path = ca.to_str().unwrap().to_owned();
     let p = Prober::new();
 
+    // SSL_GET verifying against our CA file, with this SNI (None: none).
+    let verified_with_ca = |sni: Option<&str>| {
+        let sni = sni.map(str::to_owned);
+        let ca = ca_path.clone();
+        ssl_get(srv.addr, move |s| {
+            s.verify_cert = true;
+            s.ca_file = Some(ca);
+            s.sni = sni;
+        })
+    };
+
     // Trusted CA, matching name (SNI) or matching address: pass.
-    let c = ca_path.clone();
-    let o = p
-        .run(&ssl_get(srv.addr, move |s| {
-            s.verify_cert = true;
-            s.ca_file = Some(c);
-            s.sni = Some("localhost".into());
-        }))
-        .await;
+    let o = p.run(&verified_with_ca(Some("localhost"))).await;
     assert!(o.ok, "{o:?}");
-    let c = ca_path.clone();
-    let o = p
-        .run(&ssl_get(srv.addr, move |s| {
-            s.verify_cert = true;
-            s.ca_file = Some(c);
-        }))
-        .await;
+    let o = p.run(&verified_with_ca(None)).await;
     assert!(o.ok, "{o:?}");
 
     // Trusted CA but another name: fail.
-    let c = ca_path.clone();
-    let o = p
-        .run(&ssl_get(srv.addr, move |s| {
-            s.verify_cert = true;
-            s.ca_file = Some(c);
-            s.sni = Some("other.example.test".into());
-        }))
-        .await;
+    let o = p.run(&verified_with_ca(Some("other.example.test"))).await;
     assert!(!o.ok && o.detail.contains("TLS handshake failed"), "{o:?}");
 
     // System roots do not know a self-signed certificate.
@@ -182,24 +165,8 @@ async fn ssl_get_to_a_plain_http_server_fails_fast() {
 async fn genhash_over_tls_matches_keepalived() {
     let srv = tls_server().await;
     let port = srv.addr.port().to_string();
-    let ours = Command::new(env!("CARGO_BIN_EXE_vipd"))
-        .args(["genhash", "-S", "-s", "127.0.0.1", "-p", &port, "-u", "/"])
-        .output()
-        .unwrap();
-    assert!(
-        ours.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ours.stderr)
-    );
-    let ours = String::from_utf8(ours.stdout).unwrap();
+    let (ours, theirs) =
+        genhash_ours_and_keepalived(&["-S", "-s", "127.0.0.1", "-p", &port, "-u", "/"]);
     assert_eq!(ours, format!("{:x}\n", Md5::digest(BODY)));
-    let theirs = Command::new("keepalived")
-        .args(["--genhash", "-S", "-s", "127.0.0.1", "-p", &port, "-u", "/"])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "keepalived is needed to cross-check genhash ({e}): apt-get install -y keepalived"
-            )
-        });
-    assert_eq!(ours, String::from_utf8(theirs.stdout).unwrap());
+    assert_eq!(ours, theirs);
 }

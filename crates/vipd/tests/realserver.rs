@@ -7,9 +7,10 @@
 //! the real server), replies leave from the VIP, ARP for the VIP is answered only by
 //! the director, bad input changes nothing, kernel mode names the missing module.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::hash::{BuildHasher, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Output};
@@ -36,15 +37,7 @@ fn require_root() {
 }
 
 fn unique_prefix() -> String {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.write_u32(std::process::id());
-    format!("t{:04x}", h.finish() as u16)
+    format!("t{:04x}", common::rand16())
 }
 
 fn sh(cmd: &str) -> Output {
@@ -455,15 +448,7 @@ fn arp_responders(ns: &str, dev: &str, ip: &str) -> Vec<String> {
         ])
         .output()
         .expect("arping runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut macs: Vec<String> = text
-        .lines()
-        .filter(|l| l.contains("bytes from"))
-        .filter_map(|l| l.split_whitespace().nth(3).map(|s| s.to_lowercase()))
-        .collect();
-    macs.sort();
-    macs.dedup();
-    macs
+    common::arping_responders(&out.stdout)
 }
 
 fn mac_of(ns: &str, dev: &str) -> String {

@@ -8,10 +8,12 @@
 //! the director. ARP for the VIP is answered only by the director. `down` leaves
 //! every real server as it was.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vipd::lab::client::http_get;
@@ -57,14 +59,7 @@ fn arp_responders(lab: &LabGuard, dev: &str, ip: &str) -> Vec<String> {
     let out = lab
         .exec("router", ["arping", "-c", "3", "-W", "0.2", "-i", dev, ip])
         .expect("arping runs (install arping)");
-    let mut macs: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains("bytes from"))
-        .filter_map(|l| l.split_whitespace().nth(3).map(|s| s.to_lowercase()))
-        .collect();
-    macs.sort();
-    macs.dedup();
-    macs
+    common::arping_responders(&out.stdout)
 }
 
 fn mac(lab: &LabGuard, node: &str, dev: &str) -> String {
@@ -72,6 +67,19 @@ fn mac(lab: &LabGuard, node: &str, dev: &str) -> String {
         .unwrap()
         .trim()
         .to_lowercase()
+}
+
+/// Polls `ready` every 0.2 s for 15 s at most; panics if `child` (`what`) exits
+/// first or `ready` never holds (`goal`: what did not happen).
+fn wait_until(child: &mut Child, what: &str, goal: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !ready() {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("{what} exited: {st}");
+        }
+        assert!(Instant::now() < deadline, "{goal}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Start tcpdump (6 s) in the router on `port` with `filter`.
@@ -95,10 +103,6 @@ fn captured(child: std::process::Child) -> Vec<String> {
 }
 
 #[test]
-#[expect(
-    clippy::zombie_processes,
-    reason = "the lab guard kills and reaps every process it spawned when it drops"
-)]
 fn realserver_lab_http_through_the_vip_with_direct_replies_and_arp_only_from_the_director() {
     assert!(
         nix::unistd::geteuid().is_root(),
@@ -148,21 +152,16 @@ fn realserver_lab_http_through_the_vip_with_direct_replies_and_arp_only_from_the
     let mut vrrp = lab
         .spawn("dir1", [vipd, "-f", seed_conf, "-P", "-n"])
         .expect("vipd -P");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !lab
-        .exec_ok("dir1", ["ip", "-4", "-o", "addr", "show", "dev", "eth1"])
-        .unwrap()
-        .contains(&format!("{vip}/32"))
-    {
-        if let Ok(Some(st)) = vrrp.try_wait() {
-            panic!("vipd -f keepalived-master.conf -P exited: {st}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "dir1 did not become VRRP master with the VIP"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        &mut vrrp,
+        "vipd -f keepalived-master.conf -P",
+        "dir1 did not become VRRP master with the VIP",
+        || {
+            lab.exec_ok("dir1", ["ip", "-4", "-o", "addr", "show", "dev", "eth1"])
+                .unwrap()
+                .contains(&format!("{vip}/32"))
+        },
+    );
     lab.exec_ok("router", ["ip", "neigh", "flush", "all"])
         .unwrap();
     assert_eq!(
@@ -204,22 +203,15 @@ fn realserver_lab_http_through_the_vip_with_direct_replies_and_arp_only_from_the
     let client_ns = lab.netns("client");
     // Wait for the director to attach (the VIP is local on dir1, so until then the
     // connection is refused there).
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(r) = http_get(&client_ns, target, "/", Duration::from_secs(2)) {
-            if r.first_line().starts_with("rs") {
-                break;
-            }
-        }
-        if let Ok(Some(st)) = director.try_wait() {
-            panic!("vipd datapath run exited: {st}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no HTTP answer from a real server through the VIP"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        &mut director,
+        "vipd datapath run",
+        "no HTTP answer from a real server through the VIP",
+        || {
+            http_get(&client_ns, target, "/", Duration::from_secs(2))
+                .is_ok_and(|r| r.first_line().starts_with("rs"))
+        },
+    );
 
     // The router's port towards rs1 and towards dir1 (named after the node).
     let at_rs1 = capture(&lab, "rs1", &format!("host {vip}"));
@@ -265,6 +257,7 @@ fn realserver_lab_http_through_the_vip_with_direct_replies_and_arp_only_from_the
         assert!(n > 0 && st.contains("checks:     OK"), "{r}: {st}");
     }
 
+    // Not waited for here: the lab guard reaps every process it spawned when it drops.
     let _ = director.kill();
     let _ = vrrp.kill();
     for (r, b) in reals.iter().zip(&before) {

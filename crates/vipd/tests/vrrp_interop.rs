@@ -126,6 +126,21 @@ struct NodeConf<'a> {
     peer: &'a str,
 }
 
+impl<'a> NodeConf<'a> {
+    /// A node that preempts, with auth_pass 1111.
+    fn new(mode: Mode, priority: u8, state: &'a str, me: &'a str, peer: &'a str) -> Self {
+        NodeConf {
+            mode,
+            priority,
+            state,
+            nopreempt: false,
+            auth_pass: "1111",
+            me,
+            peer,
+        }
+    }
+}
+
 fn conf(c: &NodeConf<'_>) -> String {
     let advert = if c.mode.advert_cs.is_multiple_of(100) {
         format!("{}", c.mode.advert_cs / 100)
@@ -179,6 +194,14 @@ impl<'a> Peer<'a> {
             child: None,
             runs: 0,
         }
+    }
+
+    /// The daemons of the two directors: `on_dir1` on dir1, `on_dir2` on dir2.
+    fn pair(lab: &'a LabGuard, scratch: &Scratch, on_dir1: Impl, on_dir2: Impl) -> (Self, Self) {
+        (
+            Peer::new(lab, scratch, "dir1", on_dir1),
+            Peer::new(lab, scratch, "dir2", on_dir2),
+        )
     }
 
     fn path(&self, file: &str) -> String {
@@ -424,26 +447,9 @@ fn failover_story(
     backup_imp: Impl,
 ) {
     let tag = format!("{mode:?} master={master_imp:?} backup={backup_imp:?}");
-    let mut master = Peer::new(lab, scratch, "dir1", master_imp);
-    let mut backup = Peer::new(lab, scratch, "dir2", backup_imp);
-    let master_conf = conf(&NodeConf {
-        mode,
-        priority: 100,
-        state: "MASTER",
-        nopreempt: false,
-        auth_pass: "1111",
-        me: DIR1_IP,
-        peer: DIR2_IP,
-    });
-    let backup_conf = conf(&NodeConf {
-        mode,
-        priority: 99,
-        state: "BACKUP",
-        nopreempt: false,
-        auth_pass: "1111",
-        me: DIR2_IP,
-        peer: DIR1_IP,
-    });
+    let (mut master, mut backup) = Peer::pair(lab, scratch, master_imp, backup_imp);
+    let master_conf = conf(&NodeConf::new(mode, 100, "MASTER", DIR1_IP, DIR2_IP));
+    let backup_conf = conf(&NodeConf::new(mode, 99, "BACKUP", DIR2_IP, DIR1_IP));
     // Master first, then the backup: the master wins its first election alone.
     master.start(&master_conf);
     wait_for(
@@ -530,17 +536,11 @@ fn nopreempt_keeps_the_vip_on_the_backup() {
         (Impl::Keepalived, Impl::Vipd),
         (Impl::Vipd, Impl::Keepalived),
     ] {
-        let mut high = Peer::new(&lab, &scratch, "dir1", first);
-        let mut low = Peer::new(&lab, &scratch, "dir2", second);
+        let (mut high, mut low) = Peer::pair(&lab, &scratch, first, second);
         let mk = |priority, me, peer| {
             conf(&NodeConf {
-                mode,
-                priority,
-                state: "BACKUP",
                 nopreempt: true,
-                auth_pass: "1111",
-                me,
-                peer,
+                ..NodeConf::new(mode, priority, "BACKUP", me, peer)
             })
         };
         high.start(&mk(100, DIR1_IP, DIR2_IP));
@@ -577,26 +577,13 @@ fn mismatches_give_two_masters_and_vipd_says_why() {
         ),
     ];
     for (keepalived_pass, keepalived_mode, why) in cases {
-        let mut k = Peer::new(&lab, &scratch, "dir1", Impl::Keepalived);
-        let mut v = Peer::new(&lab, &scratch, "dir2", Impl::Vipd);
+        let (mut k, mut v) = Peer::pair(&lab, &scratch, Impl::Keepalived, Impl::Vipd);
         k.start(&conf(&NodeConf {
-            mode: keepalived_mode,
-            priority: 100,
-            state: "MASTER",
-            nopreempt: false,
             auth_pass: keepalived_pass,
-            me: DIR1_IP,
-            peer: DIR2_IP,
+            ..NodeConf::new(keepalived_mode, 100, "MASTER", DIR1_IP, DIR2_IP)
         }));
-        v.start(&conf(&NodeConf {
-            mode: V2_MULTICAST,
-            priority: 99,
-            state: "BACKUP",
-            nopreempt: false,
-            auth_pass: "1111",
-            me: DIR2_IP,
-            peer: DIR1_IP,
-        }));
+        let vipd_backup = NodeConf::new(V2_MULTICAST, 99, "BACKUP", DIR2_IP, DIR1_IP);
+        v.start(&conf(&vipd_backup));
         wait_for("both masters", Duration::from_secs(6), || {
             k.holds_vip() && v.holds_vip()
         });
@@ -619,8 +606,7 @@ fn seed_configs_fail_over() {
     let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed");
     let master_conf = fs::read_to_string(seed.join("keepalived-master.conf")).unwrap();
     let backup_conf = fs::read_to_string(seed.join("keepalived-backup.conf")).unwrap();
-    let mut master = Peer::new(&lab, &scratch, "dir1", Impl::Vipd);
-    let mut backup = Peer::new(&lab, &scratch, "dir2", Impl::Vipd);
+    let (mut master, mut backup) = Peer::pair(&lab, &scratch, Impl::Vipd, Impl::Vipd);
     // The seed's order: backup first, then the master, which takes the VIP away.
     backup.start(&backup_conf);
     wait_for(
@@ -869,19 +855,8 @@ fn bench_pair(
 ) -> (Trials, Trials) {
     let dir1: std::net::Ipv4Addr = DIR1_IP.parse().unwrap();
     let dir2: std::net::Ipv4Addr = DIR2_IP.parse().unwrap();
-    let mut master = Peer::new(lab, scratch, "dir1", imp);
-    let mut backup = Peer::new(lab, scratch, "dir2", imp);
-    let mk = |priority, state, me, peer| {
-        conf(&NodeConf {
-            mode,
-            priority,
-            state,
-            nopreempt: false,
-            auth_pass: "1111",
-            me,
-            peer,
-        })
-    };
+    let (mut master, mut backup) = Peer::pair(lab, scratch, imp, imp);
+    let mk = |priority, state, me, peer| conf(&NodeConf::new(mode, priority, state, me, peer));
     let master_conf = mk(100, "MASTER", DIR1_IP, DIR2_IP);
     master.start(&master_conf);
     wait_for(

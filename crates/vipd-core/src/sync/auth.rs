@@ -86,14 +86,8 @@ impl Key {
 
 #[cfg(test)]
 mod tests {
+    use super::super::wire::hex;
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     #[test]
     fn short_keys_refused() {

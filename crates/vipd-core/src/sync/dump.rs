@@ -138,6 +138,13 @@ mod tests {
         DumpWait::new(ms(1000), ms(1000), ms(5000))
     }
 
+    fn done(peers_answered: usize, reason: DumpEndReason) -> DumpStatus {
+        DumpStatus::Done {
+            peers_answered,
+            reason,
+        }
+    }
+
     #[test]
     fn all_ended() {
         let mut w = wait();
@@ -153,65 +160,36 @@ mod tests {
             "8 has not ended; past the first-answer deadline does not matter"
         );
         w.on_end(ms(2600), 8);
-        let done = DumpStatus::Done {
-            peers_answered: 2,
-            reason: DumpEndReason::AllEnded,
-        };
-        assert_eq!(w.poll(ms(2600)), done);
+        let ended = done(2, DumpEndReason::AllEnded);
+        assert_eq!(w.poll(ms(2600)), ended);
         // Latched: a newcomer does not reopen it.
         w.on_entries(ms(2700), 9);
-        assert_eq!(w.poll(ms(9000)), done);
+        assert_eq!(w.poll(ms(9000)), ended);
     }
 
     #[test]
-    fn end_without_entries_counts() {
-        // A peer with an empty table answers with DumpEnd only.
-        let mut w = wait();
-        w.on_end(ms(1010), 7);
-        assert_eq!(
-            w.poll(ms(1010)),
-            DumpStatus::Done {
-                peers_answered: 1,
-                reason: DumpEndReason::AllEnded
-            }
-        );
+    fn end_without_entries_counts_only_in_time() {
+        for (at, want) in [
+            // A peer with an empty table answers with DumpEnd only.
+            (1010, done(1, DumpEndReason::AllEnded)),
+            // The caller did not poll in time: the event at 2100 must not count.
+            (2100, done(0, DumpEndReason::NoPeerAnswered)),
+        ] {
+            let mut w = wait();
+            w.on_end(ms(at), 7);
+            assert_eq!(w.poll(ms(at)), want, "DumpEnd at {at} ms");
+        }
     }
 
     #[test]
     fn no_peer_answered() {
         let mut w = wait();
         assert_eq!(w.poll(ms(1999)), DumpStatus::Waiting { until: ms(2000) });
-        assert_eq!(
-            w.poll(ms(2000)),
-            DumpStatus::Done {
-                peers_answered: 0,
-                reason: DumpEndReason::NoPeerAnswered
-            }
-        );
+        assert_eq!(w.poll(ms(2000)), done(0, DumpEndReason::NoPeerAnswered));
         // Too late: the answer is installed by the caller but the wait is over.
         w.on_entries(ms(2001), 7);
         w.on_end(ms(2002), 7);
-        assert_eq!(
-            w.poll(ms(2003)),
-            DumpStatus::Done {
-                peers_answered: 0,
-                reason: DumpEndReason::NoPeerAnswered
-            }
-        );
-    }
-
-    #[test]
-    fn late_answer_is_too_late_even_without_poll() {
-        // The caller did not poll in time: the event at 2100 must not count.
-        let mut w = wait();
-        w.on_end(ms(2100), 7);
-        assert_eq!(
-            w.poll(ms(2100)),
-            DumpStatus::Done {
-                peers_answered: 0,
-                reason: DumpEndReason::NoPeerAnswered
-            }
-        );
+        assert_eq!(w.poll(ms(2003)), done(0, DumpEndReason::NoPeerAnswered));
     }
 
     #[test]
@@ -221,20 +199,8 @@ mod tests {
         w.on_entries(ms(1600), 8);
         w.on_end(ms(1700), 8);
         assert_eq!(w.poll(ms(5999)), DumpStatus::Waiting { until: ms(6000) });
-        assert_eq!(
-            w.poll(ms(6000)),
-            DumpStatus::Done {
-                peers_answered: 2,
-                reason: DumpEndReason::TimedOut
-            }
-        );
+        assert_eq!(w.poll(ms(6000)), done(2, DumpEndReason::TimedOut));
         w.on_end(ms(6001), 7);
-        assert_eq!(
-            w.poll(ms(6001)),
-            DumpStatus::Done {
-                peers_answered: 2,
-                reason: DumpEndReason::TimedOut
-            }
-        );
+        assert_eq!(w.poll(ms(6001)), done(2, DumpEndReason::TimedOut));
     }
 }

@@ -486,6 +486,27 @@ pub enum DatagramError {
     Vrrp(#[from] PacketError),
 }
 
+/// Wraps a VRRP message in the IPv4 header an advert travels in (protocol 112,
+/// TOS internetwork control, DF clear): the whole datagram a raw socket
+/// delivers, as [`parse_datagram`] reads it.
+pub fn wrap_datagram(message: &[u8], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, ident: u16) -> Vec<u8> {
+    use super::frame::{Ipv4Repr, IPV4_HEADER_LEN, TOS_INTERNETWORK_CONTROL};
+    let mut datagram = vec![0u8; IPV4_HEADER_LEN + message.len()];
+    Ipv4Repr {
+        src,
+        dst,
+        protocol: PROTOCOL,
+        ttl,
+        tos: TOS_INTERNETWORK_CONTROL,
+        ident,
+        dont_frag: false,
+        payload_len: message.len(),
+    }
+    .emit(&mut datagram);
+    datagram[IPV4_HEADER_LEN..].copy_from_slice(message);
+    datagram
+}
+
 /// Parses a whole IPv4 datagram (as a raw socket delivers it) carrying an advert.
 /// `v3_as_v2` selects the v3 checksum style (see [`ChecksumMode`]).
 pub fn parse_datagram(datagram: &[u8], v3_as_v2: bool) -> Result<Received, DatagramError> {
@@ -579,19 +600,7 @@ mod tests {
             Err(PacketError::BadChecksum { hint: None })
         ));
         // As v2-style: refused, with the hint that the peer includes the pseudo-header.
-        let mut datagram = vec![0u8; 20 + bytes.len()];
-        super::super::frame::Ipv4Repr {
-            src: SRC,
-            dst: MULTICAST_GROUP,
-            protocol: PROTOCOL,
-            ttl: 255,
-            tos: 0xc0,
-            ident: 1,
-            dont_frag: false,
-            payload_len: bytes.len(),
-        }
-        .emit(&mut datagram);
-        datagram[20..].copy_from_slice(&bytes);
+        let datagram = wrap_datagram(&bytes, SRC, MULTICAST_GROUP, 255, 1);
         assert_eq!(
             parse_datagram(&datagram, true),
             Err(DatagramError::Vrrp(PacketError::BadChecksum {

@@ -73,14 +73,7 @@ pub fn exists(name: &str) -> bool {
 
 /// Names of every named namespace (like `ip netns list`).
 pub fn list() -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir(NETNS_DIR) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = rd
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    names
+    super::state::names_in(Path::new(NETNS_DIR))
 }
 
 /// Opens the namespace file of `name`.

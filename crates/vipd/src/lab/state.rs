@@ -11,7 +11,7 @@
 //! `/run` is a tmpfs: after a reboot no lab exists and neither does its state.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -74,7 +74,13 @@ pub fn create(name: &str) -> std::io::Result<bool> {
 
 /// Names of every lab that has a state directory.
 pub fn list() -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir(labs_dir()) else {
+    names_in(&labs_dir())
+}
+
+/// The names in directory `dir`, sorted (none if it cannot be read): the labs
+/// under the state directory, the namespaces under `/run/netns`.
+pub(crate) fn names_in(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut names: Vec<String> = rd

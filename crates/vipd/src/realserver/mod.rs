@@ -884,12 +884,7 @@ async fn down(h: &Handle, a: DownArgs) -> Result<(), RealserverError> {
         sys::remove_state(ino)?;
         println!(
             "real server down: removed VIP {} and restored what `up` changed",
-            state
-                .vips
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            comma_list(&state.vips)
         );
         Ok(())
     } else {
@@ -899,6 +894,15 @@ async fn down(h: &Handle, a: DownArgs) -> Result<(), RealserverError> {
         sys::save_state(&state)?;
         Err(RealserverError::UndoFailed(n))
     }
+}
+
+/// `a, b, c`: addresses as `down` and `status` print them.
+fn comma_list(addrs: &[Ipv4Addr]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn status(h: &Handle) -> Result<(), RealserverError> {
@@ -918,15 +922,7 @@ async fn status(h: &Handle) -> Result<(), RealserverError> {
         state.decap,
         sys::state_path(ino).display()
     );
-    println!(
-        "VIPs:       {} on {vip_dev}",
-        state
-            .vips
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    println!("VIPs:       {} on {vip_dev}", comma_list(&state.vips));
     let mut seen = Observed {
         vip_dev_up: host.link(vip_dev).is_some_and(|l| l.up),
         addrs: host

@@ -1,5 +1,7 @@
 //! Helpers of the data-plane tests: a packet builder with real checksums, and a
-//! private network namespace the test thread enters (and leaves on drop).
+//! private network namespace the test thread enters (and leaves on drop); and
+//! what other test binaries share: running a command that must succeed, random
+//! bits for unique names, reading arping's replies.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::net::Ipv4Addr;
@@ -149,7 +151,9 @@ pub fn mss_opt(mss: u16) -> [u8; 4] {
     [2, 4, b[0], b[1]]
 }
 
-fn sh(args: &[&str]) {
+/// Runs `args` (a program and its arguments); panics, with its stderr, unless it
+/// succeeds.
+pub fn sh(args: &[&str]) {
     let out = Command::new(args[0])
         .args(&args[1..])
         .output()
@@ -215,4 +219,17 @@ pub fn require_root() {
         nix::unistd::geteuid().is_root(),
         "data-plane tests load BPF programs and create network namespaces: run them as root"
     );
+}
+
+/// The MAC addresses that answered, from arping's output (`... bytes from MAC
+/// (IP): ...` lines), lower-case, sorted, each once.
+pub fn arping_responders(stdout: &[u8]) -> Vec<String> {
+    let mut macs: Vec<String> = String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.split_whitespace().nth(3).map(|s| s.to_lowercase()))
+        .collect();
+    macs.sort();
+    macs.dedup();
+    macs
 }

@@ -2,13 +2,16 @@
 //! accepts and then hangs, a closed port, and a network namespace guard.
 #![allow(dead_code)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 use vipd_core::check::{CheckKind, CheckTiming, CheckerSpec, ConnectSpec, HttpSpec, UrlSpec};
 
 /// Fail loudly when not root: ping and user switching need it, and CI runs as root.
@@ -54,7 +57,9 @@ pub async fn http_server(status: &'static str, body: &'static [u8]) -> HttpServe
     HttpServer { addr, requests }
 }
 
-async fn read_head(s: &mut TcpStream) -> String {
+/// Reads a request head (up to the blank line), or what came before the peer
+/// stopped sending or sent something that is not HTTP.
+pub async fn read_head(s: &mut (impl AsyncRead + Unpin)) -> String {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -82,6 +87,34 @@ pub async fn hanging_server() -> SocketAddr {
         }
     });
     addr
+}
+
+/// The digests of `vipd genhash ARGS` (which must succeed) and of
+/// `keepalived --genhash ARGS`, as each prints it.
+pub fn genhash_ours_and_keepalived(args: &[&str]) -> (String, String) {
+    let ours = Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .arg("genhash")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let theirs = Command::new("keepalived")
+        .arg("--genhash")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "keepalived is needed to cross-check genhash ({e}): apt-get install -y keepalived"
+            )
+        });
+    (
+        String::from_utf8(ours.stdout).unwrap(),
+        String::from_utf8(theirs.stdout).unwrap(),
+    )
 }
 
 /// A loopback port with nothing listening (bound, then released).
@@ -123,16 +156,16 @@ pub struct NetNs {
 impl NetNs {
     pub fn new(tag: &str) -> Self {
         let name = format!("vipdprobe-{tag}-{}", std::process::id());
-        run(&["ip", "netns", "add", &name]);
+        common::sh(&["ip", "netns", "add", &name]);
         let ns = NetNs { name };
-        run(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
+        common::sh(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
         ns
     }
 
     pub fn exec(&self, args: &[&str]) {
         let mut full = vec!["ip", "netns", "exec", &self.name];
         full.extend_from_slice(args);
-        run(&full);
+        common::sh(&full);
     }
 
     /// Run `f` on a thread that has entered this namespace, with its own runtime.
@@ -161,16 +194,4 @@ impl Drop for NetNs {
             .args(["netns", "del", &self.name])
             .status();
     }
-}
-
-fn run(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e} (install iproute2)"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
