@@ -34,7 +34,18 @@ const NAME: &str = "who.vipd.test";
 /// on a 2-CPU machine make the timing of the other's checks a question.
 static TURN: Mutex<()> = Mutex::new(());
 
-fn conf(ops: bool) -> String {
+/// How the director forwards (and so how the lab and the real servers are set
+/// up).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// IP-in-IP: real servers hold the VIP (`vipd realserver up`).
+    Tun,
+    /// Masquerading: real servers answer on their own address, through the
+    /// director (`vipd lab up --nat`, gateway VIP 10.253.85.254).
+    Nat,
+}
+
+fn conf(ops: bool, kind: Kind) -> String {
     let reals: String = (1..=3)
         .map(|i| {
             format!(
@@ -64,16 +75,22 @@ fn conf(ops: bool) -> String {
     }}
     virtual_ipaddress {{
         10.253.85.250 dev eth1 label eth1:1
-    }}
+{gateway}    }}
 }}
 virtual_server 10.253.85.250 53 {{
     delay_loop 1
     lb_algo rr
-    lb_kind TUN
+    lb_kind {kind}
     protocol UDP
 {ops}{reals}}}
 ",
-        ops = if ops { "    ops\n" } else { "" }
+        ops = if ops { "    ops\n" } else { "" },
+        kind = if kind == Kind::Nat { "NAT" } else { "TUN" },
+        gateway = if kind == Kind::Nat {
+            "        10.253.85.254/24 dev eth1\n"
+        } else {
+            ""
+        },
     )
 }
 
@@ -89,20 +106,22 @@ impl Drop for Dnsmasqs {
     }
 }
 
-/// dnsmasq in the foreground on rsN, bound to the VIP (which `vipd realserver
-/// up` put on lo) and to the real server's own address, answering
+/// dnsmasq in the foreground on rsN, bound to the real server's own address
+/// and, for TUN, to the VIP (which `vipd realserver up` put on lo), answering
 /// `who.vipd.test TXT "rsN"` and nothing else (no upstream, no hosts file, no
 /// configuration file), logging to `dir/rsN-dnsmasq.log`.
-fn dnsmasq(lab: &LabGuard, i: usize, dir: &Path) -> Child {
+fn dnsmasq(lab: &LabGuard, i: usize, dir: &Path, kind: Kind) -> Child {
     let node = format!("rs{i}");
     let mut cmd = lab.command(&node, "dnsmasq").expect("rs node");
+    if kind == Kind::Tun {
+        cmd.arg("--listen-address=10.253.85.250");
+    }
     cmd.args([
         "--keep-in-foreground",
         "--conf-file=/dev/null",
         "--no-resolv",
         "--no-hosts",
         "--bind-interfaces",
-        "--listen-address=10.253.85.250",
         &format!("--listen-address=10.253.26.{i}"),
         "--port=53",
         "--user=root",
@@ -242,18 +261,21 @@ fn in_dns_table(lab: &LabGuard, i: usize) -> Option<bool> {
 
 /// The lab, its scratch directory, dnsmasq on rs1..rs3 and dir1 running
 /// `conf(ops)` as VRRP MASTER with the three real servers in its table.
-fn setup(prefix: &str, ops: bool) -> (LabGuard, PathBuf, Dnsmasqs, Child) {
+fn setup(prefix: &str, ops: bool, kind: Kind) -> (LabGuard, PathBuf, Dnsmasqs, Child) {
     let lab = LabGuard::up(LabOptions {
         directors: 1,
+        nat: kind == Kind::Nat,
         ..LabOptions::unique(prefix)
     })
     .expect("lab up (root, iproute2)");
     let dir = std::env::temp_dir().join(format!("vipd-udp-{}", lab.name()));
     std::fs::create_dir_all(&dir).unwrap();
-    reals_up(&lab, 3);
-    let dns = Dnsmasqs((1..=3).map(|i| dnsmasq(&lab, i, &dir)).collect());
+    if kind == Kind::Tun {
+        reals_up(&lab, 3);
+    }
+    let dns = Dnsmasqs((1..=3).map(|i| dnsmasq(&lab, i, &dir, kind)).collect());
     let conf_path = dir.join("udp.conf");
-    std::fs::write(&conf_path, conf(ops)).unwrap();
+    std::fs::write(&conf_path, conf(ops, kind)).unwrap();
     let d1 = daemon(&lab, "dir1", &conf_path, &dir.join("dir1.log"), &[]);
     wait_for(
         "dir1 MASTER with rs1..rs3:53 in its table (DNS_CHECK passing)",
@@ -284,7 +306,7 @@ fn assert_even(what: &str, s: &Spread, reals: &[&str], each: usize, slack: usize
 #[test]
 fn rr_spreads_dns_queries_and_dns_check_takes_a_dead_server_out() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
-    let (lab, dir, mut dns, mut d1) = setup("udprr", false);
+    let (lab, dir, mut dns, mut d1) = setup("udprr", false, Kind::Tun);
 
     // 300 queries, 300 source ports: rr, 100 each.
     let s = queries_from_ports(&lab, 20000..20300);
@@ -326,7 +348,7 @@ fn rr_spreads_dns_queries_and_dns_check_takes_a_dead_server_out() {
 #[test]
 fn ops_spreads_the_queries_of_one_source_port() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
-    let (lab, dir, dns, mut d1) = setup("udpops", true);
+    let (lab, dir, dns, mut d1) = setup("udpops", true, Kind::Tun);
 
     let st = status(&lab, "dir1").expect("status");
     assert!(st.services[0].ops, "vipd status: {:?}", st.services[0]);
@@ -345,6 +367,32 @@ fn ops_spreads_the_queries_of_one_source_port() {
     });
     assert_eq!(ops, 300 + u64::from(s.resent), "ops counter");
 
+    kill(&mut d1, Signal::SIGTERM);
+    drop(dns);
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same in NAT: 300 queries from 300 ports land 100/100/100 on real
+/// servers that answer from their own address; the director puts the VIP
+/// back as the answers' source (the client only accepts answers from it).
+#[test]
+fn nat_spreads_dns_queries_and_answers_come_from_the_vip() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let (lab, dir, dns, mut d1) = setup("udpnat", false, Kind::Nat);
+    let s = queries_from_ports(&lab, 20000..20300);
+    assert_even(
+        "300 queries from 300 ports, NAT",
+        &s,
+        &["rs1", "rs2", "rs3"],
+        100,
+        5,
+    );
+    let out = wait_for("NAT answers counted", Duration::from_secs(5), || {
+        let n = *status(&lab, "dir1")?.counters.get("nat_out")?;
+        (n >= 300).then_some(n)
+    });
+    println!("nat_out {out}");
     kill(&mut d1, Signal::SIGTERM);
     drop(dns);
     drop(lab);

@@ -168,14 +168,24 @@ pub fn render(st: &Status) -> String {
     }
 
     type Pick = fn(&super::status::Traffic) -> u64;
-    let fams: [(&str, &str, Pick); 3] = [
+    let fams: [(&str, &str, Pick); 5] = [
         ("connections_total", "Connections scheduled.", |t| t.conns),
         (
             "packets_total",
-            "Packets forwarded (inbound; replies bypass the director).",
+            "Packets forwarded (inbound; TUN/DR replies bypass the director).",
             |t| t.packets,
         ),
         ("bytes_total", "Bytes forwarded (inbound).", |t| t.bytes),
+        (
+            "out_packets_total",
+            "NAT replies sent back to clients (IPVS's OutPkts).",
+            |t| t.out_packets,
+        ),
+        (
+            "out_bytes_total",
+            "Bytes of NAT replies (IPVS's OutBytes).",
+            |t| t.out_bytes,
+        ),
     ];
     for (suffix, help, pick) in fams {
         let name = format!("vipd_service_{suffix}");
