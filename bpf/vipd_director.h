@@ -490,6 +490,59 @@ static __always_inline int vipd_nat_rewrite(struct xdp_md *ctx, const struct vip
 	return 0;
 }
 
+/* NAT of an ICMP error about a NAT connection (IPVS's ip_vs_nat_icmp): `fwd`,
+ * a client's error about what it got from the VIP: the outer destination and
+ * the quoted source address and port become the real server's; else a real
+ * server's (or a router's on its side) error about what the client sent it:
+ * the outer source and the quoted destination become the VIP's, TTL - 1. The
+ * outer and quoted IPv4 checksums and the ICMP checksum are updated
+ * incrementally; the quoted (often truncated) TCP/UDP checksum is left as it
+ * is, as IPVS does. Returns 0, 1 when the TTL runs out, -1 when malformed. */
+static __always_inline int vipd_nat_icmp(struct xdp_md *ctx, const struct vipd_pkt *pkt, int fwd,
+					 __be32 naddr, __be16 nport)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + (pkt->l2len & 0x1f);
+	if ((void *)(ip + 1) > data_end)
+		return -1;
+	__u8 *icmp = (void *)ip + (pkt->l3len & 0x3c);
+	if ((void *)(icmp + 8) > data_end)
+		return -1;
+	struct iphdr *in = (void *)(icmp + 8);
+	if ((void *)(in + 1) > data_end)
+		return -1;
+	__be16 *ports = (void *)in + ((in->ihl * 4) & 0x3c);
+	if ((void *)(ports + 2) > data_end)
+		return -1;
+	__u16 check = ip->check;
+	if (!fwd) {
+		if (ip->ttl <= 1)
+			return 1;
+		__u16 *ttl_proto = (__u16 *)((void *)ip + 8);
+		__u16 old_w = *ttl_proto;
+		ip->ttl--;
+		check = vipd_csum_replace2(check, old_w, *ttl_proto);
+	}
+	__be32 *outer = fwd ? &ip->daddr : &ip->saddr;
+	__be32 oo = *outer;
+	*outer = naddr;
+	ip->check = vipd_csum_replace4(check, oo, naddr);
+	__be32 *qaddr = fwd ? &in->saddr : &in->daddr;
+	__be16 *qport = fwd ? &ports[0] : &ports[1];
+	__be32 oq = *qaddr;
+	__be16 oport = *qport;
+	__u16 oqcheck = in->check;
+	*qaddr = naddr;
+	in->check = vipd_csum_replace4(oqcheck, oq, naddr);
+	*qport = nport;
+	__u16 *icheck = (__u16 *)(icmp + 2);
+	__u16 c = vipd_csum_replace4(*icheck, oq, naddr);
+	c = vipd_csum_replace2(c, oqcheck, in->check);
+	*icheck = vipd_csum_replace2(c, oport, nport);
+	return 0;
+}
+
 /* Whether some real server is NAT: only then may a packet that is not for a
  * VIP be a reply to translate. */
 static __always_inline int vipd_nat_anywhere(void)
@@ -534,11 +587,39 @@ static __noinline int vipd_nat_reply(struct xdp_md *ctx)
 	struct vipd_pkt pkt;
 	__builtin_memset(&pkt, 0, sizeof(pkt));
 	struct iphdr *ip = vipd_parse_l2(data, data_end, &pkt);
-	if (!ip || ip->protocol == IPPROTO_ICMP)
+	if (!ip)
 		return XDP_PASS;
-	__u32 reason = 0;
-	if (vipd_parse_l3l4(data, data_end, ip, &pkt, &reason) != VIPD_PARSE_OK || pkt.frag)
-		return XDP_PASS;
+	int icmp_err = 0;
+	if (ip->protocol == IPPROTO_ICMP) {
+		/* An error about what the client sent a real server: the quoted
+		 * packet is client -> RIP:rport, its reply flow the key. */
+		if (ip->version != 4 || ip->ihl < 5 || (ip->frag_off & bpf_htons(VIPD_IP_MF | VIPD_IP_OFFSET)))
+			return XDP_PASS;
+		__u32 l3len = ip->ihl * 4;
+		__u8 *icmp = (void *)ip + (l3len & 0x3c);
+		if ((void *)(icmp + 8) > data_end || (icmp[0] != 3 && icmp[0] != 11))
+			return XDP_PASS;
+		struct iphdr *in = (void *)(icmp + 8);
+		if ((void *)(in + 1) > data_end || in->ihl < 5)
+			return XDP_PASS;
+		__be16 *ports = (void *)in + ((in->ihl * 4) & 0x3c);
+		if ((void *)(ports + 2) > data_end)
+			return XDP_PASS;
+		pkt.l3len = l3len;
+		pkt.tot_len = bpf_ntohs(ip->tot_len);
+		pkt.tos = ip->tos;
+		pkt.flow.family = VIPD_AF_INET;
+		pkt.flow.proto = in->protocol;
+		pkt.flow.src.w[0] = in->daddr;
+		pkt.flow.dst.w[0] = in->saddr;
+		pkt.flow.sport = ports[1];
+		pkt.flow.dport = ports[0];
+		icmp_err = 1;
+	} else {
+		__u32 reason = 0;
+		if (vipd_parse_l3l4(data, data_end, ip, &pkt, &reason) != VIPD_PARSE_OK || pkt.frag)
+			return XDP_PASS;
+	}
 	struct vipd_nat_rev *nr = bpf_map_lookup_elem(&nat_rev, &pkt.flow);
 	if (!nr)
 		return XDP_PASS;
@@ -558,7 +639,8 @@ static __noinline int vipd_nat_reply(struct xdp_md *ctx)
 		vipd_count(VIPD_EV_NAT_PASS);
 		return XDP_PASS;
 	}
-	int r = vipd_nat_rewrite(ctx, &pkt, 0, vip, vport);
+	int r = icmp_err ? vipd_nat_icmp(ctx, &pkt, 0, vip, vport)
+			 : vipd_nat_rewrite(ctx, &pkt, 0, vip, vport);
 	if (r) {
 		vipd_count(r > 0 ? VIPD_EV_NAT_PASS : VIPD_DROP_BAD_IP);
 		return r > 0 ? XDP_PASS : XDP_DROP;
@@ -947,7 +1029,9 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 			if (!pkt.frag)
 				vipd_nat_remember(&pkt, rip, rport, dport, d->svc_id, dest_id);
 		} else if (d->fwd == VIPD_FWD_NAT) {
-			return XDP_PASS; /* ICMP errors are not translated for NAT yet */
+			__be16 rport = d->port ? d->port : pkt.flow.dport;
+			if (vipd_nat_icmp(ctx, &pkt, 1, rip, rport))
+				return vipd_drop(VIPD_DROP_BAD_IP);
 		}
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;

@@ -329,6 +329,90 @@ fn nat_rewrites_both_directions_with_correct_checksums() {
     assert_eq!(fx.run(&frame), (XDP_PASS, frame.clone()));
 }
 
+/// An ICMP error with `quoted` (its first 28 bytes) and a correct checksum.
+fn icmp_error(kind: [u8; 2], rest: [u8; 4], quoted: &[u8]) -> Vec<u8> {
+    let mut icmp = vec![kind[0], kind[1], 0, 0];
+    icmp.extend_from_slice(&rest);
+    icmp.extend_from_slice(&quoted[..28]);
+    let c = fold(sum16(&icmp));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    icmp
+}
+
+/// `quoted` with its source (`src`) or destination address and port
+/// replaced and its IPv4 checksum computed again (its TCP/UDP checksum left).
+fn requote(quoted: &[u8], src: bool, addr: &str, port: u16) -> Vec<u8> {
+    let mut q = quoted[..28].to_vec();
+    let a: Ipv4Addr = addr.parse().unwrap();
+    let (at, pat) = if src { (12, 20) } else { (16, 22) };
+    q[at..at + 4].copy_from_slice(&a.octets());
+    q[pat..pat + 2].copy_from_slice(&port.to_be_bytes());
+    q[10..12].fill(0);
+    let c = fold(sum16(&q[..20]));
+    q[10..12].copy_from_slice(&c.to_be_bytes());
+    q
+}
+
+/// NAT translates ICMP errors about a connection both ways (IPVS's
+/// ip_vs_nat_icmp): a router's error about a reply goes to the real server
+/// about RIP:rport; a real server's error about a client's datagram goes to
+/// the client from the VIP about VIP:vport.
+#[test]
+fn nat_translates_icmp_errors_both_ways() {
+    let mut fx = Fx::new();
+    let mut s = service(Scheduler::Rr, &[1]);
+    s.forward = Forward::Nat;
+    s.reals[0].port = 8080;
+    let mut u = s.clone();
+    u.proto = Proto::Udp;
+    u.port = 53;
+    u.reals[0].port = 5353;
+    fx.apply(&[s, u]);
+    fx.run(&syn_from(CLIENT, 3000, &[]).1);
+
+    // Too big on the way back: about VIP:80 -> CLIENT:3000.
+    let reply = Ip::new(VIP, CLIENT, 6);
+    let quoted = reply.build(&tcp(&reply, 80, 3000, ACK, &[], &[0u8; 1400]));
+    let outer = Ip::new("198.51.100.1", VIP, 1);
+    let f = eth(
+        D0_MAC,
+        CLIENT_MAC,
+        None,
+        &outer.build(&icmp_error([3, 4], [0, 0, 0x05, 0x78], &quoted)),
+    );
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    let q = requote(&quoted, true, "10.253.26.1", 8080);
+    let want_outer = Ip::new("198.51.100.1", "10.253.26.1", 1);
+    let want = want_outer.build(&icmp_error([3, 4], [0, 0, 0x05, 0x78], &q));
+    assert_eq!(out, eth(ROUTER_MAC, D0_MAC, None, &want));
+
+    // Port unreachable from the real server about CLIENT:4000 -> RIP:5353.
+    let q = Ip::new(CLIENT, VIP, 17);
+    fx.run(&eth(
+        D0_MAC,
+        CLIENT_MAC,
+        None,
+        &q.build(&udp(&q, 4000, 53, b"q")),
+    ));
+    let got = Ip::new(CLIENT, "10.253.26.1", 17);
+    let quoted = got.build(&udp(&got, 4000, 5353, b"query bytes"));
+    let from_rs = Ip::new("10.253.26.1", CLIENT, 1);
+    let f = eth(
+        D0_MAC,
+        ROUTER_MAC,
+        None,
+        &from_rs.build(&icmp_error([3, 3], [0; 4], &quoted)),
+    );
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    let q = requote(&quoted, false, VIP, 53);
+    let mut back = Ip::new(VIP, CLIENT, 1);
+    back.ttl = 62;
+    let want = back.build(&icmp_error([3, 3], [0; 4], &q));
+    assert_eq!(out, eth(ROUTER_MAC, D0_MAC, None, &want));
+}
+
 #[test]
 fn dr_rewrites_the_destination_mac_only() {
     let mut fx = Fx::new();
