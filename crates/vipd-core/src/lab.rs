@@ -75,6 +75,39 @@ pub fn nat_router_commands() -> Vec<Vec<String>> {
     ]
 }
 
+/// A real server's CPU budget (`vipd lab up --rs-cpu F`): F CPUs as a CFS
+/// quota per period, so that each real server counts as a machine of its own
+/// (the seed's real servers were) while the lab shares one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuQuota {
+    /// `cpu.cfs_quota_us` (cgroup v1), the first number of `cpu.max` (v2).
+    pub quota_us: u64,
+    /// `cpu.cfs_period_us`, the second number of `cpu.max`.
+    pub period_us: u64,
+}
+
+impl CpuQuota {
+    /// The quota for `cpus` CPUs (0.01 to 8). The period is short (10 ms, or
+    /// what gives the kernel's smallest quota, 1 ms): with the default 100 ms
+    /// a throttled server stalls every request for up to 100 ms, and a few
+    /// dozen clients per server no longer keep it busy.
+    pub fn new(cpus: f64) -> Result<Self, PlanError> {
+        if !(0.01..=8.0).contains(&cpus) {
+            return Err(PlanError::RsCpu(cpus.to_string()));
+        }
+        let period_us = 10_000u64.max((1000.0 / cpus).ceil() as u64);
+        Ok(Self {
+            quota_us: (cpus * period_us as f64).round() as u64,
+            period_us,
+        })
+    }
+
+    /// cgroup v2's `cpu.max` line.
+    pub fn cpu_max(self) -> String {
+        format!("{} {}", self.quota_us, self.period_us)
+    }
+}
+
 /// The real-server LAN's router address (the real servers' default gateway).
 pub const ROUTER_RLAN_IP: Ipv4Addr = Ipv4Addr::new(10, 253, 26, 254);
 /// Prefix length of the real-server LAN.
@@ -131,6 +164,9 @@ pub enum PlanError {
     /// The director count is out of range.
     #[error("--directors {0}: a lab has 1 to {MAX_DIRECTORS} directors")]
     Directors(u8),
+    /// A real server's CPU budget is out of range.
+    #[error("--rs-cpu {0}: give each real server a share of one CPU from 0.01 to 8 (e.g. 0.15)")]
+    RsCpu(String),
     /// The real-server count is out of range.
     #[error("--reals {0}: a lab has 1 to {MAX_REALS} real servers")]
     Reals(u8),
@@ -353,6 +389,22 @@ mod tests {
                 "ip rule add from 10.253.26.0/24 to 203.0.113.0/24 lookup 100 priority 100"
             ]
         );
+    }
+
+    #[test]
+    fn cpu_budget_is_a_quota_per_period() {
+        let q = CpuQuota::new(0.15).unwrap();
+        assert_eq!((q.quota_us, q.period_us), (1_500, 10_000));
+        assert_eq!(q.cpu_max(), "1500 10000");
+        let q = CpuQuota::new(0.05).unwrap();
+        assert_eq!(
+            (q.quota_us, q.period_us),
+            (1_000, 20_000),
+            "the kernel's 1 ms minimum"
+        );
+        assert!(CpuQuota::new(0.0).is_err());
+        assert!(CpuQuota::new(f64::NAN).is_err());
+        assert!(CpuQuota::new(9.0).is_err());
     }
 
     #[test]

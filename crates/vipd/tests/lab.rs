@@ -434,3 +434,48 @@ fn down_all_removes_every_lab_of_its_state_dir_and_nothing_else() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--rs-cpu`: each real server's httpd runs in a cgroup of its own with the
+/// CPU quota asked for (cgroup v1 `cpu` here), and the groups go with the lab.
+#[test]
+fn rs_cpu_budgets_each_real_servers_httpd() {
+    let lab = LabGuard::up(LabOptions {
+        rs_cpu: Some(0.05),
+        reals: 2,
+        directors: 1,
+        ..opts("rscpu")
+    })
+    .expect("lab up");
+    let name = lab.name().to_string();
+    let group = |n: u8| PathBuf::from(format!("/sys/fs/cgroup/cpu/vipd-lab-{name}-rs{n}"));
+    for n in 1..=2u8 {
+        let g = group(n);
+        let read = |f: &str| std::fs::read_to_string(g.join(f)).unwrap_or_default();
+        assert_eq!(read("cpu.cfs_quota_us").trim(), "1000", "{}", g.display());
+        assert_eq!(read("cpu.cfs_period_us").trim(), "20000");
+        let pids: Vec<i32> = read("cgroup.procs")
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        assert_eq!(pids.len(), 1, "the httpd alone: {pids:?}");
+        let comm = std::fs::read_to_string(format!("/proc/{}/cmdline", pids[0])).unwrap();
+        assert!(
+            comm.contains("httpd") && comm.contains(&format!("rs{n}")),
+            "{comm:?}"
+        );
+    }
+    lab.down().unwrap();
+    for n in 1..=2u8 {
+        assert!(!group(n).exists(), "{} left behind", group(n).display());
+    }
+}
+
+#[test]
+fn rs_cpu_out_of_range_is_refused_before_anything_is_built() {
+    let e = LabGuard::up(LabOptions {
+        rs_cpu: Some(0.0),
+        ..opts("rsbad")
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("--rs-cpu 0"), "{e}");
+}

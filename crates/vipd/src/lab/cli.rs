@@ -58,6 +58,11 @@ enum LabCommand {
         /// virtual_ipaddress).
         #[arg(long)]
         nat: bool,
+        /// Give each real server's httpd this many CPUs (a cgroup CPU quota,
+        /// e.g. 0.15), so that each counts as a machine of its own as in the
+        /// seed; default: no limit.
+        #[arg(long, value_name = "CPUS")]
+        rs_cpu: Option<f64>,
     },
     /// Remove a lab: kill its processes, delete its namespaces, links and state.
     Down {
@@ -98,6 +103,11 @@ enum LabCommand {
         /// Leave the lab up at the end (remove it with `vipd lab down --name NAME`).
         #[arg(long)]
         keep: bool,
+        /// Each real server's CPU budget for the webbench comparison (a
+        /// cgroup CPU quota): the seed's real servers were machines of their
+        /// own, the lab's share this one; 0 for no limit.
+        #[arg(long, value_name = "CPUS", default_value_t = super::story::RS_CPU)]
+        rs_cpu: f64,
     },
     /// The real servers' HTTP server: GET / answers the node name on its first line,
     /// GET /bytes/N answers N bytes, POST answers the number of bytes received,
@@ -123,6 +133,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
             no_httpd,
             no_xdp_pass,
             nat,
+            rs_cpu,
         } => {
             let opts = LabOptions {
                 name: name.name,
@@ -132,6 +143,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
                 httpd: !no_httpd,
                 xdp_pass: !no_xdp_pass,
                 nat,
+                rs_cpu,
                 vipd_bin: None,
             };
             let lab = super::up(&opts)?;
@@ -186,7 +198,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
             let err = lab.command(&node, &command[0])?.args(&command[1..]).exec();
             Err(anyhow::Error::new(err).context(format!("running {:?} in {node}", command[0])))
         }
-        LabCommand::Demo { name, keep } => demo(&name, keep),
+        LabCommand::Demo { name, keep, rs_cpu } => demo(&name, keep, rs_cpu),
         LabCommand::Httpd { node, listen } => {
             crate::httpd::run(&crate::httpd::HttpdOptions { node, listen })?;
             Ok(())
@@ -232,22 +244,24 @@ pub fn lab_ops() -> std::sync::MutexGuard<'static, ()> {
     LAB_OPS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn demo(name: &str, keep: bool) -> anyhow::Result<()> {
+fn demo(name: &str, keep: bool, rs_cpu: f64) -> anyhow::Result<()> {
     if !keep {
         remove_lab_on_signal(name)?;
     }
-    let result = demo_steps(name, keep);
+    let result = demo_steps(name, keep, rs_cpu);
     // If a signal is removing the lab right now, wait here until it exits.
     drop(lab_ops());
     result
 }
 
-fn demo_steps(name: &str, keep: bool) -> anyhow::Result<()> {
+fn demo_steps(name: &str, keep: bool, rs_cpu: f64) -> anyhow::Result<()> {
     println!("== vipd lab demo: the seed's network in namespaces (lab {name})");
+    let rs_cpu = (rs_cpu > 0.0).then_some(rs_cpu);
     let guard = {
         let _ops = lab_ops();
         super::LabGuard::up(LabOptions {
             name: name.to_string(),
+            rs_cpu,
             ..LabOptions::default()
         })?
     };
@@ -290,7 +304,7 @@ fn demo_steps(name: &str, keep: bool) -> anyhow::Result<()> {
         }
     }
     // The seed's story with vipd as the director (super::story).
-    let story = super::story::run(&guard);
+    let story = super::story::run(&guard, rs_cpu);
     if let Err(e) = &story {
         println!("\n== the seed's story FAILED: {e:#}");
         failed += 1;

@@ -66,6 +66,7 @@
 
 pub mod cli;
 pub mod client;
+mod cpu;
 pub mod ethtool;
 pub mod netns;
 pub mod state;
@@ -97,6 +98,14 @@ pub enum LabError {
     /// Name, counts or MTU refused.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A real server's CPU budget could not be set.
+    #[error("real servers' CPU budget (--rs-cpu): {what}: {source}")]
+    Cgroup {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// A lab (or namespaces) with this name already exist.
     #[error("lab {name:?} already exists ({what}): pick another --name, or remove it with `vipd lab down --name {name}`")]
     Exists {
@@ -235,6 +244,9 @@ pub struct LabOptions {
     /// The NAT variant: the router sends the real servers' replies to
     /// clients through the active director (the gateway VIP 10.253.85.254).
     pub nat: bool,
+    /// Each real server's httpd gets this many CPUs (a cgroup CPU quota), as
+    /// if each real server had a machine of its own; `None`: no limit.
+    pub rs_cpu: Option<f64>,
     /// The vipd binary that runs `vipd lab httpd`; `None` finds it (see
     /// [`vipd_binary`]).
     pub vipd_bin: Option<PathBuf>,
@@ -250,6 +262,7 @@ impl Default for LabOptions {
             httpd: true,
             xdp_pass: true,
             nat: false,
+            rs_cpu: None,
             vipd_bin: None,
         }
     }
@@ -303,6 +316,7 @@ pub struct Lab {
     plan: LabPlan,
     xdp_pass: bool,
     nat: bool,
+    rs_cpu: Option<vipd_core::lab::CpuQuota>,
     /// Children started by this process (reaped by `down`, so no zombies remain).
     children: Mutex<Vec<Child>>,
 }
@@ -349,6 +363,7 @@ where
 pub fn up(opts: &LabOptions) -> Result<Lab, LabError> {
     require_root()?;
     let plan = LabPlan::new(&opts.name, opts.directors, opts.reals, opts.mtu)?;
+    let rs_cpu = opts.rs_cpu.map(vipd_core::lab::CpuQuota::new).transpose()?;
     let name = plan.name().to_string();
     let taken = lab_namespaces(&name);
     if !taken.is_empty() {
@@ -377,6 +392,7 @@ pub fn up(opts: &LabOptions) -> Result<Lab, LabError> {
         plan,
         xdp_pass: opts.xdp_pass,
         nat: opts.nat,
+        rs_cpu,
         children: Mutex::new(Vec::new()),
     };
     match lab.build(vipd_bin.as_deref()) {
@@ -413,6 +429,7 @@ impl Lab {
             plan: LabPlan::new(&stored.name, stored.directors, stored.reals, stored.mtu)?,
             xdp_pass: stored.xdp_pass,
             nat: stored.nat,
+            rs_cpu: None,
             children: Mutex::new(Vec::new()),
         })
     }
@@ -454,7 +471,10 @@ impl Lab {
                 "--listen",
                 "0.0.0.0:80",
             ]);
-            self.spawn_logged(&node.name, "httpd", &mut cmd)?;
+            let pid = self.spawn_logged(&node.name, "httpd", &mut cmd)?;
+            if let Some(q) = self.rs_cpu {
+                cpu::place(self.name(), &node.name, q, pid)?;
+            }
         }
         // Ready when each answers a TCP connect on its RIP, from inside its namespace.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -636,7 +656,7 @@ impl Lab {
     }
 
     /// Spawns a lab daemon with output to its log, keeping the child to reap later.
-    fn spawn_logged(&self, node: &str, what: &str, cmd: &mut Command) -> Result<(), LabError> {
+    fn spawn_logged(&self, node: &str, what: &str, cmd: &mut Command) -> Result<u32, LabError> {
         let log = self.log_path(node, what);
         let out = std::fs::File::create(&log).map_err(state_err(&log))?;
         let err = out.try_clone().map_err(state_err(&log))?;
@@ -648,8 +668,9 @@ impl Lab {
             .stderr(err)
             .process_group(0);
         let child = self.spawn_command(node, cmd)?;
+        let pid = child.id();
         self.children.lock().expect("not poisoned").push(child);
-        Ok(())
+        Ok(pid)
     }
 
     fn log_path(&self, node: &str, what: &str) -> PathBuf {
@@ -742,6 +763,9 @@ fn teardown(name: &str) -> Result<(), LabError> {
     targets.sort_unstable();
     targets.dedup();
     stop(&targets);
+    for n in 1..=vipd_core::lab::MAX_REALS {
+        cpu::remove(name, &format!("rs{n}"));
+    }
     let mut first_err = None;
     let pin_root = crate::datapath::pin::existing_root();
     for ns in &namespaces {
