@@ -658,6 +658,7 @@ fn config_service(
                 .collect(),
             _ => Vec::new(),
         },
+        members: Vec::new(),
         protocol: vs.protocol.as_str().to_owned(),
         lb_algo: vs.lb_algo.as_str().to_owned(),
         lb_kind: vs.lb_kind.as_str().to_owned(),
