@@ -13,10 +13,14 @@
 //!
 //! # Layout
 //! - [`server`]: the daemon's side (accepts, checks the peer, answers).
-//! - [`client`]: `vipd status [--json] [--watch]`.
-//! - [`render`]: the text table, in the style of `ipvsadm -Ln --stats`.
+//! - [`client`]: `vipd status [--json] [--watch]`, and `-Ln [--stats|--rate]`,
+//!   `-Lnc`.
+//! - [`render`]: the text table, in the style of `ipvsadm -Ln --stats`, with
+//!   VRRP and the checks.
+//! - [`ipvsadm`]: `ipvsadm -L`'s own layouts, byte for byte.
 
 pub mod client;
+pub mod ipvsadm;
 pub mod render;
 pub mod server;
 
@@ -78,7 +82,7 @@ pub enum CtlError {
     Refused(String),
 }
 
-/// Rows `vipd status --conns` lists at most.
+/// Rows `vipd status -Lnc` lists at most.
 pub const MAX_CONN_ROWS: usize = 100_000;
 
 /// What a client asks.

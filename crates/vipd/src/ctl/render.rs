@@ -287,22 +287,3 @@ pub fn text(st: &Status) -> String {
     }
     o
 }
-
-/// The connection tables in `ipvsadm -Lnc`'s layout.
-pub fn conns(rows: &[crate::daemon::status::ConnRow]) -> String {
-    let mut o = String::from("IPVS connection entries\npro expire state       source             virtual            destination\n");
-    for r in rows {
-        let _ = writeln!(
-            o,
-            "{:<3} {:02}:{:02}  {:<11} {:<18} {:<18} {}",
-            r.proto,
-            r.expire_secs / 60,
-            r.expire_secs % 60,
-            r.state,
-            r.source.to_string(),
-            r.virtual_addr.to_string(),
-            r.destination
-        );
-    }
-    o
-}
