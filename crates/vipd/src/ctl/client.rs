@@ -163,7 +163,7 @@ pub fn reload(path: &Path) -> Result<(bool, String), CtlError> {
 /// Asks the daemon at `path` for its connection tables.
 pub fn conns(path: &Path) -> Result<Vec<crate::daemon::status::ConnRow>, CtlError> {
     match request(path, &Request::Conns)? {
-        Response::Conns(rows) => Ok(rows),
+        Response::Conns { rows } => Ok(rows),
         Response::Error { message } => Err(CtlError::Refused(message)),
         other => Err(CtlError::Protocol {
             path: path.to_owned(),
