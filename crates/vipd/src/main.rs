@@ -45,7 +45,8 @@ enum Command {
     /// Print vipd's version and the data-plane programs it embeds.
     Version,
     /// Show the running director: services, real servers, weights, connections,
-    /// counters and rates (as `ipvsadm -Ln --stats`), VRRP states and checks.
+    /// counters, rates, VRRP states and checks; `-Ln [--stats|--rate]` and
+    /// `-Lnc` print ipvsadm's layouts.
     Status(vipd::ctl::client::StatusArgs),
     /// The XDP data plane on its own (no VRRP, no health checks).
     #[command(subcommand)]

@@ -218,6 +218,58 @@ fn status_reload_dumps_and_term() {
     assert!(text.contains("TCP  10.253.85.250:80 rr"), "{text}");
     assert!(text.contains("-> 10.253.26.2:80"), "{text}");
 
+    // ipvsadm's layouts, as scripts parse them (the columns are unit-tested
+    // in ctl::ipvsadm; here the command line and the daemon's answers).
+    let ipvsadm = |args: &[&str]| {
+        let out = vipd_in(&lab, "dir1", args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ln = ipvsadm(&["status", "-Ln"]);
+    let lines: Vec<&str> = ln.lines().collect();
+    assert!(
+        lines[0].starts_with("IP Virtual Server version 1.2.1 (size=") && lines[0].ends_with(')'),
+        "{ln}"
+    );
+    assert_eq!(lines[1], "Prot LocalAddress:Port Scheduler Flags", "{ln}");
+    assert_eq!(
+        lines[2], "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn",
+        "{ln}"
+    );
+    assert_eq!(lines[3], "TCP  10.253.85.250:80 rr", "{ln}");
+    for l in &lines[4..] {
+        // Only the real servers in the table (those the checks have not taken out).
+        assert!(
+            l.starts_with("  -> 10.253.26.") && &l[33..41] == " Tunnel ",
+            "{ln}"
+        );
+    }
+    let stats = ipvsadm(&["status", "-Ln", "--stats"]);
+    assert!(
+        stats.contains(
+            "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  \
+             -> RemoteAddress:Port\nTCP  10.253.85.250:80                    0        0        0        0        0\n"
+        ),
+        "{stats}"
+    );
+    let rate = ipvsadm(&["status", "-Ln", "--rate"]);
+    assert!(
+        rate.contains(
+            "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n"
+        ),
+        "{rate}"
+    );
+    assert_eq!(
+        ipvsadm(&["status", "-Lnc"]),
+        "IPVS connection entries\npro expire state       source             virtual            destination\n"
+    );
+    let out = vipd_in(&lab, "dir1", &["status", "-Lnc", "--stats"]);
+    assert!(!out.status.success(), "ipvsadm refuses -c with --stats too");
+
     // HUP with a fourth real server: applied, and only that is reported.
     let rs4 = seed.replacen(
         "10.253.26.3 80{",

@@ -153,6 +153,65 @@ fn daemon(lab: &LabGuard, node: &str, conf: &Path, log: &Path) -> Child {
     lab.spawn_command(node, &mut cmd).unwrap()
 }
 
+/// `vipd status -Ln --stats` and `-Lnc` right after the 30 requests: the
+/// three real servers in ipvsadm's layout, and the 30 connections in the
+/// connection table (closing, not expired yet), each row in `print_conn`'s
+/// columns.
+fn ipvsadm_views(lab: &LabGuard) {
+    let run = |args: &[&str]| {
+        let out = lab
+            .command("dir1", lab_support::vipd_self())
+            .unwrap()
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let stats = run(&["status", "-Ln", "--stats"]);
+    println!("vipd status -Ln --stats:\n{stats}");
+    let lines: Vec<&str> = stats.lines().collect();
+    assert_eq!(
+        lines[1],
+        "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes"
+    );
+    assert!(
+        lines[3].starts_with("TCP  10.253.85.250:80             "),
+        "{stats}"
+    );
+    for (line, rs) in lines[4..]
+        .iter()
+        .zip(["10.253.26.1:80", "10.253.26.2:80", "10.253.26.3:80"])
+    {
+        assert!(line.starts_with(&format!("  -> {rs:<28}")), "{stats}");
+        // Conns at least 10, OutPkts and OutBytes 0 in TUN.
+        let cols: Vec<&str> = line[33..].split_whitespace().collect();
+        assert!(cols[0].parse::<u64>().unwrap() >= 10, "{stats}");
+        assert_eq!((cols[2], cols[4]), ("0", "0"), "{stats}");
+    }
+    let lnc = run(&["status", "-Lnc"]);
+    println!("vipd status -Lnc:\n{lnc}");
+    let mut lines = lnc.lines();
+    assert_eq!(lines.next(), Some("IPVS connection entries"));
+    assert_eq!(
+        lines.next(),
+        Some("pro expire state       source             virtual            destination")
+    );
+    let rows: Vec<&str> = lines.filter(|l| l.contains(" 10.253.85.250:80 ")).collect();
+    assert!(rows.len() >= 30, "the 30 connections are listed:\n{lnc}");
+    for row in rows {
+        // "%-3s %-6s %-11s %-18s %-18s %s"
+        assert!(row.starts_with("TCP ") && &row[6..7] == ":", "{row}");
+        assert!(row[23..].starts_with("203.0.113."), "the client: {row}");
+        assert_eq!(&row[42..61], "10.253.85.250:80   ", "{row}");
+        assert!(row[61..].starts_with("10.253.26."), "a real server: {row}");
+    }
+}
+
 #[test]
 fn the_seed_story_with_the_seed_configs() {
     let lab = LabGuard::up(LabOptions {
@@ -285,6 +344,7 @@ fn the_seed_story_with_the_seed_configs() {
     }
     assert!(after.services[0].traffic.conns - before.services[0].traffic.conns == 30);
     assert!(after.services[0].traffic.packets > before.services[0].traffic.packets);
+    ipvsadm_views(&lab);
 
     // 4. rs2 dies under load.
     let load = Load::start(&lab, Duration::from_secs(1));

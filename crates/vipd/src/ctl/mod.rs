@@ -13,10 +13,14 @@
 //!
 //! # Layout
 //! - [`server`]: the daemon's side (accepts, checks the peer, answers).
-//! - [`client`]: `vipd status [--json] [--watch]`.
-//! - [`render`]: the text table, in the style of `ipvsadm -Ln --stats`.
+//! - [`client`]: `vipd status [--json] [--watch]`, and `-Ln [--stats|--rate]`,
+//!   `-Lnc`.
+//! - [`render`]: the text table, in the style of `ipvsadm -Ln --stats`, with
+//!   VRRP and the checks.
+//! - [`ipvsadm`]: `ipvsadm -L`'s own layouts, byte for byte.
 
 pub mod client;
+pub mod ipvsadm;
 pub mod render;
 pub mod server;
 
@@ -78,7 +82,7 @@ pub enum CtlError {
     Refused(String),
 }
 
-/// Rows `vipd status --conns` lists at most.
+/// Rows `vipd status -Lnc` lists at most.
 pub const MAX_CONN_ROWS: usize = 100_000;
 
 /// What a client asks.
@@ -99,8 +103,13 @@ pub enum Request {
 pub enum Response {
     /// The status.
     Status(Box<Status>),
-    /// The connection tables (at most [`MAX_CONN_ROWS`] rows).
-    Conns(Vec<crate::daemon::status::ConnRow>),
+    /// The connection tables (at most [`MAX_CONN_ROWS`] rows). A struct
+    /// variant: serde cannot write a sequence inside an internally tagged
+    /// newtype variant (it failed, and the client read an empty answer).
+    Conns {
+        /// The rows, established connections first.
+        rows: Vec<crate::daemon::status::ConnRow>,
+    },
     /// A reload's outcome.
     Reload {
         /// Applied?
@@ -148,4 +157,47 @@ pub fn instance_stem() -> String {
 /// The default control socket path of this network namespace.
 pub fn default_socket() -> PathBuf {
     PathBuf::from(RUN_DIR).join(format!("{}.sock", instance_stem()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::status::ConnRow;
+
+    #[test]
+    fn every_response_goes_through_json() {
+        let row = ConnRow {
+            proto: "TCP".into(),
+            expire_secs: 898,
+            state: "ESTABLISHED".into(),
+            source: "203.0.113.2:40112".parse().unwrap(),
+            virtual_addr: "10.253.85.250:80".parse().unwrap(),
+            destination: "10.253.26.1:80".parse().unwrap(),
+            table: "established".into(),
+            from_peer: false,
+        };
+        for r in [
+            Response::Status(Box::default()),
+            Response::Conns { rows: vec![row] },
+            Response::Conns { rows: Vec::new() },
+            Response::Reload {
+                ok: true,
+                message: "applied".into(),
+            },
+            Response::Error {
+                message: "no".into(),
+            },
+        ] {
+            let line = serde_json::to_string(&r).expect("serializes");
+            assert_eq!(
+                serde_json::from_str::<Response>(&line).unwrap(),
+                r,
+                "{line}"
+            );
+        }
+        for q in [Request::Status, Request::Reload, Request::Conns] {
+            let line = serde_json::to_string(&q).unwrap();
+            assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), q);
+        }
+    }
 }

@@ -1,18 +1,24 @@
 //! `vipd status` as text: a header, the VRRP instances, then the services in
-//! the layout of `ipvsadm -Ln --stats` (service line, then one `->` line per real
+//! the manner of `ipvsadm -Ln` (service line, then one `->` line per real
 //! server) with the scheduler, weights, active/inactive connections, counters,
-//! rates and each real server's check state.
+//! rates and each real server's check state: one line per real server, within
+//! 100 columns for any IPv4 address (`vipd status -Ln --stats` and friends
+//! print ipvsadm's exact layouts, see [`super::ipvsadm`]).
 
 use std::fmt::Write;
 
 use crate::daemon::status::{Real, Status, Traffic};
 
-/// `12`, `3456`, `12K`, `3M`: counters in the width ipvsadm gives them.
+/// `12`, `3456`, `12K`, `999K`, `3M`: at most 4 characters, so that a
+/// column of them is 5 wide with its blank.
 fn human(n: f64) -> String {
-    const UNITS: [&str; 5] = ["", "K", "M", "G", "T"];
-    let mut v = n;
+    const UNITS: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
+    let mut v = n.max(0.0);
     let mut u = 0;
-    while v >= 100_000.0 && u + 1 < UNITS.len() {
+    if v.round() < 10_000.0 {
+        return format!("{v:.0}");
+    }
+    while u + 1 < UNITS.len() && (u == 0 || v.round() >= 1000.0) {
         v /= 1000.0;
         u += 1;
     }
@@ -30,19 +36,13 @@ fn duration(secs: u64) -> String {
     }
 }
 
-fn forward_name(kind: &str) -> &str {
-    // ipvsadm's words for the forwarding methods.
-    match kind {
-        "TUN" => "Tunnel",
-        "DR" => "Route",
-        "NAT" => "Masq",
-        other => other,
-    }
-}
-
-fn traffic_cols(t: &Traffic) -> String {
+/// The figures after the weight, on service and real-server lines alike:
+/// active and inactive connections, then the counters and rates.
+fn figures(active: u64, inactive: u64, t: &Traffic) -> String {
     format!(
-        "{:>8} {:>9} {:>9} {:>6} {:>7} {:>8}",
+        " {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5}",
+        human(active as f64),
+        human(inactive as f64),
         human(t.conns as f64),
         human(t.packets as f64),
         human(t.bytes as f64),
@@ -52,28 +52,112 @@ fn traffic_cols(t: &Traffic) -> String {
     )
 }
 
-fn check_col(r: &Real) -> String {
+/// The labels of [`figures`].
+const FIGURE_LABELS: [&str; 8] = [
+    "Active", "InAct", "Conns", "Pkts", "Bytes", "CPS", "PPS", "BPS",
+];
+
+/// A real server's check state in at most 8 characters (the reason of a
+/// failure goes on a line of its own under the service).
+fn check_col(r: &Real) -> &'static str {
     if r.sorry {
-        return "sorry server".to_owned();
+        return "sorry";
     }
     match r.alive {
-        None if r.checkers.is_empty() => "no checker (always up)".to_owned(),
-        None => "checks not running".to_owned(),
-        Some(true) => {
-            let kinds: Vec<&str> = r.checkers.iter().map(|c| c.kind.as_str()).collect();
-            if kinds.is_empty() {
-                "up (no checker)".to_owned()
+        None if r.checkers.is_empty() => "no check",
+        None => "not run",
+        Some(true) => "up",
+        Some(false) if r.last_failure.is_none() && r.checkers.iter().all(|c| !c.has_run) => {
+            "pending"
+        }
+        Some(false) => "DOWN",
+    }
+}
+
+/// The services and their real servers, one line each.
+fn services(o: &mut String, st: &Status) {
+    // The address column fits the longest address (18 at least, as ipvsadm's
+    // `RemoteAddress:Port` label).
+    let w = st
+        .services
+        .iter()
+        .flat_map(|s| &s.reals)
+        .map(|r| r.addr.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max("RemoteAddress:Port".len());
+    let labels = FIGURE_LABELS.map(|l| format!("{l:>5}")).join(" ");
+    let _ = writeln!(o, "\nIP Virtual Server (vipd XDP)");
+    let _ = writeln!(
+        o,
+        "{:<width$} {labels}",
+        "Prot LocalAddress:Port Scheduler",
+        width = w + 20
+    );
+    let _ = writeln!(
+        o,
+        "  -> {:<w$} {:<7} {:>6} {labels}  Check",
+        "RemoteAddress:Port", "Forward", "Weight"
+    );
+    for s in &st.services {
+        let head = format!(
+            "{:<4} {} {}",
+            s.protocol,
+            std::net::SocketAddr::new(s.vip, s.port),
+            s.lb_algo
+        );
+        let sum = |f: fn(&Real) -> u64| s.reals.iter().fold(0u64, |a, r| a.saturating_add(f(r)));
+        let (active, inactive) = (sum(|r| r.active_conns), sum(|r| r.inactive_conns));
+        let _ = writeln!(
+            o,
+            "{head:<width$}{}",
+            figures(active, inactive, &s.traffic),
+            width = w + 20
+        );
+        if !s.group.is_empty() {
+            let members: Vec<String> = s.group.iter().map(|a| a.to_string()).collect();
+            let _ = writeln!(o, "     [{}: {}]", s.name, members.join(" "));
+        }
+        let mut flags = Vec::new();
+        if let Some(p) = s.persistence_timeout {
+            flags.push(format!("persistent {p}"));
+        }
+        if s.ops {
+            flags.push("ops".to_owned());
+        }
+        if s.checks_suspended {
+            flags.push("checks suspended (ha_suspend)".to_owned());
+        }
+        if s.quorum_up == Some(false) {
+            flags.push("QUORUM DOWN".to_owned());
+        }
+        if s.sorry_active {
+            flags.push("sorry server in use".to_owned());
+        }
+        if !flags.is_empty() {
+            let _ = writeln!(o, "     [{}]", flags.join(", "));
+        }
+        for r in &s.reals {
+            let weight = if r.in_table {
+                r.weight.to_string()
             } else {
-                format!("up ({})", kinds.join(", "))
+                "-".to_owned()
+            };
+            let _ = writeln!(
+                o,
+                "  -> {:<w$} {:<7} {:>6}{}  {}",
+                r.addr.to_string(),
+                super::ipvsadm::forward_name(&r.forward),
+                weight,
+                figures(r.active_conns, r.inactive_conns, &r.traffic),
+                check_col(r)
+            );
+        }
+        for r in &s.reals {
+            if let (Some(false), Some(why)) = (r.alive, &r.last_failure) {
+                let _ = writeln!(o, "     [{} DOWN: {why}]", r.addr);
             }
         }
-        Some(false) => match &r.last_failure {
-            Some(why) => format!("DOWN: {why}"),
-            None if r.checkers.iter().all(|c| !c.has_run) => {
-                "DOWN: not checked yet (alpha)".to_owned()
-            }
-            None => "DOWN".to_owned(),
-        },
     }
 }
 
@@ -151,71 +235,7 @@ pub fn text(st: &Status) -> String {
     }
 
     if !st.services.is_empty() {
-        let _ = writeln!(o, "\nIP Virtual Server (vipd XDP)");
-        let _ = writeln!(
-            o,
-            "Prot LocalAddress:Port Scheduler Flags        {:>8} {:>9} {:>9} {:>6} {:>7} {:>8}",
-            "Conns", "InPkts", "InBytes", "CPS", "InPPS", "InBPS"
-        );
-        let _ = writeln!(
-            o,
-            "  -> RemoteAddress:Port  Forward Weight ActiveConn InActConn  (same columns)  Check"
-        );
-        for s in &st.services {
-            let mut flags = Vec::new();
-            if let Some(p) = s.persistence_timeout {
-                flags.push(format!("persistent {p}"));
-            }
-            if s.ops {
-                flags.push("ops".to_owned());
-            }
-            if s.checks_suspended {
-                flags.push("checks suspended (ha_suspend)".to_owned());
-            }
-            if s.quorum_up == Some(false) {
-                flags.push("QUORUM DOWN".to_owned());
-            }
-            if s.sorry_active {
-                flags.push("sorry server in use".to_owned());
-            }
-            let head = format!(
-                "{:<4} {} {}",
-                s.protocol,
-                std::net::SocketAddr::new(s.vip, s.port),
-                s.lb_algo
-            );
-            let _ = writeln!(o, "{:<42} {}", head, traffic_cols(&s.traffic));
-            if !s.group.is_empty() {
-                let members: Vec<String> = s.group.iter().map(|a| a.to_string()).collect();
-                let _ = writeln!(o, "     [{}: {}]", s.name, members.join(" "));
-            }
-            if !flags.is_empty() {
-                let _ = writeln!(o, "     [{}]", flags.join(", "));
-            }
-            for r in &s.reals {
-                let weight = if r.in_table {
-                    r.weight.to_string()
-                } else {
-                    "-".to_owned()
-                };
-                let head = format!(
-                    "  -> {:<19} {:<7} {:>6} {:>10} {:>9}",
-                    r.addr.to_string(),
-                    forward_name(&r.forward),
-                    weight,
-                    r.active_conns,
-                    r.inactive_conns
-                );
-                let _ = writeln!(o, "{head}");
-                let _ = writeln!(
-                    o,
-                    "{:<42} {}  {}",
-                    "",
-                    traffic_cols(&r.traffic),
-                    check_col(r)
-                );
-            }
-        }
+        services(&mut o, st);
     }
     if let Some(t) = &st.tables {
         let f = &t.flood;
@@ -288,21 +308,206 @@ pub fn text(st: &Status) -> String {
     o
 }
 
-/// The connection tables in `ipvsadm -Lnc`'s layout.
-pub fn conns(rows: &[crate::daemon::status::ConnRow]) -> String {
-    let mut o = String::from("IPVS connection entries\npro expire state       source             virtual            destination\n");
-    for r in rows {
-        let _ = writeln!(
-            o,
-            "{:<3} {:02}:{:02}  {:<11} {:<18} {:<18} {}",
-            r.proto,
-            r.expire_secs / 60,
-            r.expire_secs % 60,
-            r.state,
-            r.source.to_string(),
-            r.virtual_addr.to_string(),
-            r.destination
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::status::{Checker, Parts, Service, VrrpInstance};
+    use std::net::SocketAddr;
+
+    fn real(addr: &str, weight: Option<u32>, alive: Option<bool>, t: Traffic) -> Real {
+        let addr: SocketAddr = addr.parse().unwrap();
+        Real {
+            addr,
+            forward: "TUN".into(),
+            in_table: weight.is_some(),
+            weight: weight.unwrap_or(0),
+            configured_weight: 1,
+            sorry: false,
+            alive,
+            active_conns: 0,
+            inactive_conns: 0,
+            traffic: t,
+            checkers: vec![Checker {
+                kind: "TCP_CHECK".into(),
+                target: addr,
+                up: alive == Some(true),
+                has_run: alive.is_some(),
+                last_failure: None,
+            }],
+            last_failure: None,
+        }
+    }
+
+    fn traffic(conns: u64, packets: u64, bytes: u64, cps: f64, pps: f64, bps: f64) -> Traffic {
+        Traffic {
+            conns,
+            packets,
+            bytes,
+            cps,
+            pps,
+            bps,
+            ..Default::default()
+        }
+    }
+
+    fn status() -> Status {
+        let mut up = real(
+            "10.253.26.1:80",
+            Some(1),
+            Some(true),
+            traffic(1234, 98_765, 123_456_789, 12.0, 1500.4, 2_345_678.0),
+        );
+        up.active_conns = 17;
+        up.inactive_conns = 123_456;
+        let mut down = real("10.253.26.2:80", None, Some(false), Traffic::default());
+        down.last_failure = Some("TCP_CHECK failed after 3 retries: connection refused".into());
+        let mut pending = real("10.253.26.3:80", None, Some(false), Traffic::default());
+        pending.checkers[0].has_run = false;
+        let mut quiesced = real(
+            "10.253.26.4:80",
+            Some(0),
+            Some(true),
+            traffic(5, 50, 5000, 0.0, 0.0, 0.0),
+        );
+        quiesced.inactive_conns = 2;
+        let mut sorry = real("10.253.26.9:80", Some(1), None, Traffic::default());
+        sorry.sorry = true;
+        sorry.checkers.clear();
+        let mut nat = real(
+            "10.253.26.1:53",
+            Some(2),
+            None,
+            traffic(7, 70, 7000, 0.0, 3.0, 300.0),
+        );
+        nat.forward = "NAT".into();
+        nat.checkers.clear();
+        let svc = |proto: &str, vip: &str, port, reals: Vec<Real>| Service {
+            name: format!("{vip}:{port}/{proto}"),
+            vip: vip.parse().unwrap(),
+            port,
+            group: Vec::new(),
+            members: Vec::new(),
+            protocol: proto.into(),
+            lb_algo: "rr".into(),
+            lb_kind: "TUN".into(),
+            persistence_timeout: None,
+            ops: false,
+            quorum_up: Some(true),
+            checks_suspended: false,
+            sorry_active: false,
+            traffic: Traffic::sum(reals.iter().map(|r| r.traffic)),
+            reals,
+        };
+        let mut udp = svc("UDP", "10.253.85.250", 53, vec![nat]);
+        udp.persistence_timeout = Some(300);
+        udp.ops = true;
+        udp.lb_algo = "wlc".into();
+        Status {
+            version: "0.1.0".into(),
+            pid: 4242,
+            config_file: "keepalived.conf".into(),
+            uptime_secs: 72.0,
+            parts: Parts {
+                vrrp: true,
+                checkers: true,
+                datapath: true,
+                datapath_attach: vec!["eth1 (Skb)".into()],
+                notes: Vec::new(),
+            },
+            vrrp: vec![VrrpInstance {
+                name: "VI_1".into(),
+                vrid: 51,
+                interface: "eth1".into(),
+                state: "MASTER".into(),
+                priority: 100,
+                effective_priority: 100,
+                vips: vec!["10.253.85.250/32".into()],
+                since_secs: Some(4),
+            }],
+            services: vec![
+                svc(
+                    "TCP",
+                    "10.253.85.250",
+                    80,
+                    vec![up, down, pending, quiesced, sorry],
+                ),
+                udp,
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn one_line_per_real_server() {
+        let text = text(&status());
+        assert_eq!(text, GOLDEN.strip_prefix('\n').unwrap());
+    }
+
+    #[test]
+    fn within_100_columns() {
+        // The longest IPv4 address and port, every check state, big figures.
+        let mut st = status();
+        let max = u64::MAX;
+        let big = traffic(max, max, max, 1e18, 1e18, 1e18);
+        for s in &mut st.services {
+            for r in &mut s.reals {
+                r.addr = "255.255.255.255:65535".parse().unwrap();
+                r.weight = 65535;
+                r.active_conns = max;
+                r.inactive_conns = max;
+                r.traffic = big;
+            }
+            s.traffic = big;
+        }
+        let text = text(&st);
+        for line in text.lines().filter(|l| l.starts_with("  -> ")) {
+            assert!(line.len() <= 100, "{} columns: {line}", line.len());
+        }
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("  -> 255")).count(),
+            6
         );
     }
-    o
+
+    #[test]
+    fn human_is_at_most_4_characters() {
+        for (n, want) in [
+            (0.0, "0"),
+            (9999.0, "9999"),
+            (9999.4, "9999"),
+            (9999.5, "10K"),
+            (123_456.0, "123K"),
+            (999_499.0, "999K"),
+            (999_500.0, "1M"),
+            (12_345_678.0, "12M"),
+            (u64::MAX as f64, "18E"),
+            (-1.0, "0"),
+        ] {
+            assert_eq!(human(n), want, "{n}");
+        }
+    }
+
+    const GOLDEN: &str = r#"
+vipd 0.1.0 pid 4242 up 1m12s  config keepalived.conf
+running: vrrp + checkers + datapath (XDP on eth1 (Skb))
+reloads: 0 applied, 0 refused
+
+VRRP
+  Instance     VRID Interface  State   Priority    Since  VIPs
+  VI_1           51 eth1       MASTER       100      +4s  10.253.85.250/32
+
+IP Virtual Server (vipd XDP)
+Prot LocalAddress:Port Scheduler       Active InAct Conns  Pkts Bytes   CPS   PPS   BPS
+  -> RemoteAddress:Port Forward Weight Active InAct Conns  Pkts Bytes   CPS   PPS   BPS  Check
+TCP  10.253.85.250:80 rr                   17  123K  1239   99K  123M    12  1500    2M
+  -> 10.253.26.1:80     Tunnel       1     17  123K  1234   99K  123M    12  1500    2M  up
+  -> 10.253.26.2:80     Tunnel       -      0     0     0     0     0     0     0     0  DOWN
+  -> 10.253.26.3:80     Tunnel       -      0     0     0     0     0     0     0     0  pending
+  -> 10.253.26.4:80     Tunnel       0      0     2     5    50  5000     0     0     0  up
+  -> 10.253.26.9:80     Tunnel       1      0     0     0     0     0     0     0     0  sorry
+     [10.253.26.2:80 DOWN: TCP_CHECK failed after 3 retries: connection refused]
+UDP  10.253.85.250:53 wlc                   0     0     7    70  7000     0     3   300
+     [persistent 300, ops]
+  -> 10.253.26.1:53     Masq         2      0     0     7    70  7000     0     3   300  no check
+"#;
 }

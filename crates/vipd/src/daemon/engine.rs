@@ -194,13 +194,13 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
             Some(p) = ctl_rx.recv() => {
                 let resp = match p.request {
                     Request::Status => Response::Status(Box::new(engine.status())),
-                    Request::Conns => Response::Conns(
-                        engine
+                    Request::Conns => Response::Conns {
+                        rows: engine
                             .lvs
                             .as_ref()
                             .map(|l| l.conn_rows(ctl::MAX_CONN_ROWS))
                             .unwrap_or_default(),
-                    ),
+                    },
                     Request::Reload => {
                         info!("reload requested on the control socket");
                         let (ok, message) = engine.reload().await;
@@ -658,6 +658,7 @@ fn config_service(
                 .collect(),
             _ => Vec::new(),
         },
+        members: Vec::new(),
         protocol: vs.protocol.as_str().to_owned(),
         lb_algo: vs.lb_algo.as_str().to_owned(),
         lb_kind: vs.lb_kind.as_str().to_owned(),

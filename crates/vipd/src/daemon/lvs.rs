@@ -273,7 +273,7 @@ struct Account {
     total: datapath::abi::Stats,
     /// Data-plane id and the id's counters when last read.
     seen: Option<(u32, datapath::abi::Stats)>,
-    rate: (f64, f64, f64),
+    rate: (f64, f64, f64, f64, f64),
     conns: datapath::abi::DestConns,
 }
 
@@ -297,7 +297,13 @@ impl Account {
         self.total.out_bytes += oby;
         self.seen = Some((id, cur));
         if secs > 0.0 {
-            self.rate = (cn as f64 / secs, pk as f64 / secs, by as f64 / secs);
+            self.rate = (
+                cn as f64 / secs,
+                pk as f64 / secs,
+                by as f64 / secs,
+                opk as f64 / secs,
+                oby as f64 / secs,
+            );
         }
     }
 
@@ -311,6 +317,8 @@ impl Account {
             cps: self.rate.0,
             pps: self.rate.1,
             bps: self.rate.2,
+            out_pps: self.rate.3,
+            out_bps: self.rate.4,
         }
     }
 }
@@ -1025,6 +1033,35 @@ impl LvsPart {
                     r.inactive_conns = per_member.iter().map(|a| u64::from(a.conns.inactive)).sum();
                 }
             }
+            if !svc.group.is_empty() {
+                svc.members = keys.iter().map(|k| self.member(*k, &svc.reals)).collect();
+            }
+        }
+    }
+
+    /// One group member's own figures (`ipvsadm -Ln` lists each member).
+    fn member(&self, k: plan::ServiceKey, reals: &[status::Real]) -> status::GroupMember {
+        status::GroupMember {
+            addr: SocketAddr::new(k.0, k.1),
+            traffic: self
+                .dp
+                .services
+                .get(&k)
+                .map(|a| a.traffic())
+                .unwrap_or_default(),
+            reals: reals
+                .iter()
+                .filter(|r| r.in_table)
+                .map(|r| {
+                    let a = self.dp.reals.get(&(k, r.addr));
+                    status::MemberReal {
+                        addr: r.addr,
+                        active_conns: a.map_or(0, |a| u64::from(a.conns.active)),
+                        inactive_conns: a.map_or(0, |a| u64::from(a.conns.inactive)),
+                        traffic: a.map(|a| a.traffic()).unwrap_or_default(),
+                    }
+                })
+                .collect(),
         }
     }
 

@@ -203,9 +203,9 @@ pub struct VrrpInstance {
     pub since_secs: Option<u64>,
 }
 
-/// Traffic figures as `ipvsadm -Ln --stats` / `--rate` show them. vipd sees
-/// only the inbound direction (replies go from the real server straight to the
-/// client in TUN and DR), so there is no Out column.
+/// Traffic figures as `ipvsadm -Ln --stats` / `--rate` show them. In TUN and
+/// DR replies go from the real server straight to the client, so the Out
+/// figures stay 0 there, as IPVS's do; in NAT they count the replies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Traffic {
     /// Connections scheduled.
@@ -226,6 +226,12 @@ pub struct Traffic {
     pub pps: f64,
     /// Bytes per second.
     pub bps: f64,
+    /// NAT replies per second (IPVS's OutPPS).
+    #[serde(default)]
+    pub out_pps: f64,
+    /// Their bytes per second (IPVS's OutBPS).
+    #[serde(default)]
+    pub out_bps: f64,
 }
 
 impl Traffic {
@@ -240,6 +246,8 @@ impl Traffic {
             cps: a.cps + b.cps,
             pps: a.pps + b.pps,
             bps: a.bps + b.bps,
+            out_pps: a.out_pps + b.out_pps,
+            out_bps: a.out_bps + b.out_bps,
         })
     }
 }
@@ -257,6 +265,11 @@ pub struct Service {
     /// and `port` are the first); empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group: Vec<SocketAddr>,
+    /// A group's members with their own figures (`traffic` and the real
+    /// servers' are the members' sums), when the data plane runs: IPVS keeps
+    /// one service per member, and `vipd status -Ln` lists each as ipvsadm does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<GroupMember>,
     /// TCP, UDP, SCTP.
     pub protocol: String,
     /// `lb_algo`.
@@ -278,6 +291,30 @@ pub struct Service {
     pub traffic: Traffic,
     /// Its real servers (and the sorry server), configuration order.
     pub reals: Vec<Real>,
+}
+
+/// One member (address and port) of a `virtual_server group`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMember {
+    /// The member's VIP and port.
+    pub addr: SocketAddr,
+    /// Traffic to this member.
+    pub traffic: Traffic,
+    /// The real servers in the table, with this member's figures.
+    pub reals: Vec<MemberReal>,
+}
+
+/// A real server's figures for one group member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberReal {
+    /// The real server.
+    pub addr: SocketAddr,
+    /// Active connections through this member.
+    pub active_conns: u64,
+    /// Inactive connections through this member.
+    pub inactive_conns: u64,
+    /// Traffic through this member.
+    pub traffic: Traffic,
 }
 
 /// One real server of a service.
