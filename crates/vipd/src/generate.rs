@@ -214,7 +214,7 @@ fn main_page_extra(subs: &[String]) -> Roff {
     ]);
     r.text(xrefs(&refs));
     r.text([roman(
-        "docs/OPERATIONS.md in the source (running the director, the Debian package and its unit, migrating from keepalived).",
+        "/usr/share/doc/vipd/OPERATIONS.md (docs/OPERATIONS.md in the source): running the director, signals, restarts, the Debian package and its unit, migrating from keepalived one node at a time.",
     )]);
     r
 }
