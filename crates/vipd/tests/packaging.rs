@@ -194,7 +194,7 @@ fn deb_builds_installs_verifies_and_purges() {
 
     let field = |name: &str| stdout(Command::new("dpkg-deb").arg("-f").arg(deb).arg(name));
     let depends = field("Depends");
-    for want in ["iproute2", "libc6", "init-system-helpers"] {
+    for want in ["iproute2", "libc6", "init-system-helpers", "procps"] {
         assert!(depends.contains(want), "Depends: {depends}");
     }
     assert_eq!(field("Package").trim(), "vipd");
