@@ -128,7 +128,11 @@ fn deb_builds_installs_verifies_and_purges() {
         .current_dir(REPO)
         .args(["-s", "deb", "DEB_PROFILE=dev"])
         .arg(format!("DEB_OUT={}", out_dir.display()))
-        .env("CARGO_TARGET_DIR", target_dir()));
+        .env("CARGO_TARGET_DIR", target_dir())
+        // Under `make test`, the outer make's jobserver is not ours.
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL"));
     eprintln!(
         "make deb DEB_PROFILE=dev: {:.1} s",
         t0.elapsed().as_secs_f64()
