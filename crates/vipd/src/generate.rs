@@ -213,6 +213,7 @@ fn main_page_extra(subs: &[String]) -> Roff {
         ("systemctl", "1"),
     ]);
     r.text(xrefs(&refs));
+    r.control("PP", []);
     r.text([roman(
         "/usr/share/doc/vipd/OPERATIONS.md (docs/OPERATIONS.md in the source): running the director, signals, restarts, the Debian package and its unit, migrating from keepalived one node at a time.",
     )]);
