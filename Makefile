@@ -6,10 +6,10 @@
 CARGO ?= cargo
 APT_PACKAGES = clang llvm libbpf-dev bpftool iproute2 ethtool keepalived tcpdump \
 	wrk haproxy nftables nginx-light iputils-ping arping curl linux-libc-dev gcc-multilib \
-	hping3 python3 dnsmasq-base
+	hping3 python3 dnsmasq-base systemd man-db dpkg-dev
 export DEBIAN_FRONTEND = noninteractive
 
-.PHONY: deps build demo test lint bench fuzz apt-packages
+.PHONY: deps build demo test lint bench fuzz apt-packages deb cargo-deb
 
 # The list, for .ci/run.
 apt-packages:
@@ -32,7 +32,7 @@ build: deps
 demo: build
 	./target/release/vipd lab demo
 
-test: deps
+test: deps cargo-deb
 	$(CARGO) test --workspace -- --test-threads=2
 
 lint:
@@ -67,3 +67,32 @@ bench-vrrp: deps
 # lab of its own; rewrites the generated section of docs/BENCHMARKS.md and its chart.
 bench: build
 	./target/release/vipd compare --rounds 3 --time 10 --docs docs/BENCHMARKS.md
+
+# The Debian package: target/debian/vipd_VERSION-1_amd64.deb with the binary
+# (/usr/sbin/vipd), the systemd unit (packaging/), man pages and shell
+# completions generated from the clap definitions (`vipd generate`), and the
+# seed's examples. docs/OPERATIONS.md, "Installing the Debian package".
+# DEB_PROFILE=dev packages the debug build instead of a release build (the
+# packaging test does, to reuse the build `cargo test` made); DEB_OUT is where
+# the .deb goes.
+DEB_PROFILE ?= release
+DEB_TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+DEB_PROFILE_DIR := $(if $(filter dev test,$(DEB_PROFILE)),debug,$(DEB_PROFILE))
+DEB_OUT ?= $(DEB_TARGET_DIR)/debian
+DEB_GEN := $(DEB_TARGET_DIR)/$(DEB_PROFILE_DIR)/packaging
+DEB_VIPD := $(DEB_TARGET_DIR)/$(DEB_PROFILE_DIR)/vipd
+
+cargo-deb:
+	@command -v cargo-deb >/dev/null || $(CARGO) install cargo-deb --locked --version '^3.8'
+
+deb: deps cargo-deb
+	$(CARGO) build --locked -p vipd --profile $(DEB_PROFILE)
+	rm -rf $(DEB_GEN)
+	mkdir -p $(DEB_GEN)/completions
+	$(DEB_VIPD) generate man $(DEB_GEN)/man >/dev/null
+	gzip -9nf $(DEB_GEN)/man/*
+	$(DEB_VIPD) generate completions bash > $(DEB_GEN)/completions/vipd.bash
+	$(DEB_VIPD) generate completions zsh > $(DEB_GEN)/completions/_vipd
+	$(DEB_VIPD) generate completions fish > $(DEB_GEN)/completions/vipd.fish
+	mkdir -p $(DEB_OUT)
+	$(CARGO) deb -p vipd --no-build --profile $(DEB_PROFILE) --strip -o $(DEB_OUT)/

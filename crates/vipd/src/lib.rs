@@ -9,6 +9,7 @@ pub mod config_check;
 pub mod config_io;
 pub mod ctl;
 pub mod daemon;
+pub mod generate;
 pub mod httpd;
 pub mod lab;
 pub mod probe;

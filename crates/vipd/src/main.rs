@@ -2,7 +2,7 @@
 //!
 //! Each area adds its subcommand as a variant of [`Command`] and one dispatch arm.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// vipd: a Layer-4 load balancer in the tradition of LVS-TUN driven by keepalived.
 ///
@@ -14,7 +14,6 @@ use clap::{Parser, Subcommand};
 #[command(
     version,
     about,
-    long_about = None,
     after_help = "Signals to the director:\n  \
         TERM, INT  stop: priority-0 advert, VIPs removed, XDP program detached\n  \
         QUIT       stop for a restart: the XDP program keeps forwarding with its\n             \
@@ -90,6 +89,11 @@ enum DatapathCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `vipd generate man DIR | completions SHELL` (packaging): parsed apart so
+    // that the pages and completion scripts it writes do not offer it.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "generate") {
+        return vipd::generate::main(Cli::command());
+    }
     let cli = Cli::parse();
     if cli.config_test {
         // keepalived's `-t -f FILE`.

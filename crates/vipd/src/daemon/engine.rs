@@ -163,6 +163,8 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
         engine.summary(),
         socket_path.display()
     );
+    // systemd (Type=notify): up only now, data plane attached and VRRP started.
+    super::sd_notify::ready(&format!("running: {}", engine.summary()));
     for n in &engine.notes {
         warn!("{n}");
     }
@@ -187,7 +189,9 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
             }
             _ = hup.recv() => {
                 info!("SIGHUP: reloading {}", engine.opts.file);
-                engine.reload().await;
+                super::sd_notify::reloading();
+                let (_, message) = engine.reload().await;
+                super::sd_notify::ready(&message);
             }
             _ = usr1.recv() => engine.dump(DumpKind::Data),
             _ = usr2.recv() => engine.dump(DumpKind::Stats),
@@ -222,6 +226,7 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
             }
         }
     };
+    super::sd_notify::stopping(&format!("{why}: stopping"));
     if why == "SIGQUIT" {
         info!("SIGQUIT: stopping for a restart (the data plane keeps forwarding, VIPs kept)");
         engine.handover(&stem).await;

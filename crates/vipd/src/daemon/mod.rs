@@ -21,11 +21,13 @@
 //! - [`lvs`]: health checkers + XDP data plane (keepalived's checker + IPVS).
 //! - [`vrrp`]: the VRRP engine (`vrrp_io`) as a task whose states the loop follows.
 //! - [`metrics`]: the optional Prometheus endpoint (`--metrics ADDR`).
+//! - [`sd_notify`]: tells systemd (`Type=notify`) when vipd is ready, reloads, stops.
 
 pub mod engine;
 pub mod load;
 pub mod lvs;
 pub mod metrics;
+pub mod sd_notify;
 pub mod sharing;
 pub mod statics;
 pub mod status;
