@@ -432,6 +432,19 @@ __noinline int vipd_nexthop_refresh(struct xdp_md *ctx, __u32 dest_id, __u32 rip
 
 /* ---- NAT (masquerading) ---- */
 
+/* Decrements the TTL of a packet the director forwards (as the kernel would),
+ * updating `*check`; 1 when it runs out (the kernel answers). */
+static __always_inline int vipd_ttl_dec(struct iphdr *ip, __u16 *check)
+{
+	if (ip->ttl <= 1)
+		return 1;
+	__u16 *ttl_proto = (__u16 *)((void *)ip + 8);
+	__u16 old_w = *ttl_proto;
+	ip->ttl--;
+	*check = vipd_csum_replace2(*check, old_w, *ttl_proto);
+	return 0;
+}
+
 /* Rewrites the destination (`dst`: a client's packet, which IPVS sends from
  * the director itself, TTL unchanged) or the source (a reply, which IPVS
  * forwards: TTL decremented) address and port of the IPv4 packet at
@@ -448,14 +461,8 @@ static __always_inline int vipd_nat_rewrite(struct xdp_md *ctx, const struct vip
 	if ((void *)(ip + 1) > data_end)
 		return -1;
 	__u16 check = ip->check;
-	if (!dst) {
-		if (ip->ttl <= 1)
-			return 1;
-		__u16 *ttl_proto = (__u16 *)((void *)ip + 8);
-		__u16 old_w = *ttl_proto;
-		ip->ttl--;
-		check = vipd_csum_replace2(check, old_w, *ttl_proto);
-	}
+	if (!dst && vipd_ttl_dec(ip, &check))
+		return 1;
 	__be32 oaddr = dst ? ip->daddr : ip->saddr;
 	if (dst)
 		ip->daddr = naddr;
@@ -516,14 +523,8 @@ static __always_inline int vipd_nat_icmp(struct xdp_md *ctx, const struct vipd_p
 	if ((void *)(ports + 2) > data_end)
 		return -1;
 	__u16 check = ip->check;
-	if (!fwd) {
-		if (ip->ttl <= 1)
-			return 1;
-		__u16 *ttl_proto = (__u16 *)((void *)ip + 8);
-		__u16 old_w = *ttl_proto;
-		ip->ttl--;
-		check = vipd_csum_replace2(check, old_w, *ttl_proto);
-	}
+	if (!fwd && vipd_ttl_dec(ip, &check))
+		return 1;
 	__be32 *outer = fwd ? &ip->daddr : &ip->saddr;
 	__be32 oo = *outer;
 	*outer = naddr;
