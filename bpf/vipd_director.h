@@ -544,13 +544,14 @@ static __always_inline int vipd_nat_icmp(struct xdp_md *ctx, const struct vipd_p
 	return 0;
 }
 
-/* Whether some real server is NAT: only then may a packet that is not for a
- * VIP be a reply to translate. */
-static __always_inline int vipd_nat_anywhere(void)
+/* Whether `flag` (VIPD_CFG_F_*) is set in the data plane's settings: a
+ * service has `ops` (UDP looks its service up first), or some real server is
+ * NAT (a packet not for a VIP may be a reply to translate). */
+static __always_inline int vipd_cfg_flag(__u32 flag)
 {
 	__u32 zero = 0;
 	struct vipd_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	return cfg && (cfg->flags & VIPD_CFG_F_NAT);
+	return cfg && (cfg->flags & flag);
 }
 
 /* Remembers how to translate the replies of a NAT connection: the reply flow
@@ -894,16 +895,6 @@ static __always_inline struct vipd_svc *vipd_service(const struct vipd_pkt *pkt,
 	return svc;
 }
 
-/* Whether UDP packets may belong to a one-packet-scheduling service (a
- * service has `ops`): only then do they look their service up before the
- * connection tables, so no other traffic pays for the lookup. */
-static __always_inline int vipd_ops_anywhere(void)
-{
-	__u32 zero = 0;
-	struct vipd_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	return cfg && (cfg->flags & VIPD_CFG_F_OPS);
-}
-
 static __always_inline int vipd_director(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -916,7 +907,7 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (!vipd_is_vip4(ip->daddr))
 		/* not for a VIP: never touched, unless a NAT reply */
-		return vipd_nat_anywhere() ? vipd_nat_reply(ctx) : XDP_PASS;
+		return vipd_cfg_flag(VIPD_CFG_F_NAT) ? vipd_nat_reply(ctx) : XDP_PASS;
 
 	__u32 reason = 0;
 	int r = vipd_parse_l3l4(data, data_end, ip, &pkt, &reason);
@@ -939,6 +930,7 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	/* The flow cache: a packet of an established connection that cannot change
 	 * its state, confirmed by the connection table less than VIPD_REFRESH_NS ago. */
 	struct vipd_flow_cache *fc = NULL;
+	int cached = 0;
 	if (!pkt.frag && !pkt.icmp_err) {
 		__u32 slot = bpf_get_smp_processor_id() * VIPD_FLOW_CACHE +
 			     vipd_flow_cache_slot(&pkt.flow);
@@ -947,6 +939,7 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	if (fc && vipd_flow_cacheable(&pkt) && vipd_age(now, fc->checked_ns) <= VIPD_REFRESH_NS &&
 	    vipd_flow_eq(&fc->flow, &pkt.flow) && vipd_dest_ok(fc->dest, fc->svc, 1)) {
 		dest_id = fc->dest;
+		cached = 1;
 		vipd_count(VIPD_EV_CONN_HIT);
 		vipd_count(VIPD_EV_FLOW_CACHE_HIT);
 	} else if (pkt.icmp_err) {
@@ -965,7 +958,7 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 		 * first. */
 		struct vipd_svc *svc = NULL;
 		int looked = 0;
-		if (pkt.flow.proto == IPPROTO_UDP && !pkt.frag && vipd_ops_anywhere()) {
+		if (pkt.flow.proto == IPPROTO_UDP && !pkt.frag && vipd_cfg_flag(VIPD_CFG_F_OPS)) {
 			svc = vipd_service(&pkt, dport);
 			looked = 1;
 		}
@@ -1027,7 +1020,9 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 			__be16 rport = d->port ? d->port : dport;
 			if (vipd_nat_rewrite(ctx, &pkt, 1, rip, rport))
 				return vipd_drop(VIPD_DROP_BAD_IP);
-			if (!pkt.frag)
+			/* Not on flow-cache hits: the table was read less than
+			 * VIPD_REFRESH_NS ago, and the reply entry with it. */
+			if (!pkt.frag && !cached)
 				vipd_nat_remember(&pkt, rip, rport, dport, d->svc_id, dest_id);
 		} else if (d->fwd == VIPD_FWD_NAT) {
 			__be16 rport = d->port ? d->port : pkt.flow.dport;

@@ -256,11 +256,9 @@ fn conn_table_hits_and_counts_active_connections() {
     assert_eq!(fx.counter("conn_new"), 2);
 }
 
-/// NAT: the client's packets go to RIP:rport, the real server's replies come
-/// back with VIP:vport as their source (TTL - 1: forwarded), checksums
-/// updated incrementally and checked here against ones computed from scratch.
-#[test]
-fn nat_rewrites_both_directions_with_correct_checksums() {
+/// NAT services for one real server (10.253.26.1): TCP VIP:80 -> :8080 and
+/// UDP VIP:53 -> :5353.
+fn nat_fx() -> Fx {
     let mut fx = Fx::new();
     let mut s = service(Scheduler::Rr, &[1]);
     s.forward = Forward::Nat;
@@ -270,6 +268,15 @@ fn nat_rewrites_both_directions_with_correct_checksums() {
     u.port = 53;
     u.reals[0].port = 5353;
     fx.apply(&[s, u]);
+    fx
+}
+
+/// NAT: the client's packets go to RIP:rport, the real server's replies come
+/// back with VIP:vport as their source (TTL - 1: forwarded), checksums
+/// updated incrementally and checked here against ones computed from scratch.
+#[test]
+fn nat_rewrites_both_directions_with_correct_checksums() {
+    let fx = nat_fx();
     let (_, syn) = syn_from(CLIENT, 3000, &mss_opt(1460));
     let (v, out) = fx.run(&syn);
     assert_eq!(v, XDP_TX);
@@ -359,15 +366,7 @@ fn requote(quoted: &[u8], src: bool, addr: &str, port: u16) -> Vec<u8> {
 /// the client from the VIP about VIP:vport.
 #[test]
 fn nat_translates_icmp_errors_both_ways() {
-    let mut fx = Fx::new();
-    let mut s = service(Scheduler::Rr, &[1]);
-    s.forward = Forward::Nat;
-    s.reals[0].port = 8080;
-    let mut u = s.clone();
-    u.proto = Proto::Udp;
-    u.port = 53;
-    u.reals[0].port = 5353;
-    fx.apply(&[s, u]);
+    let fx = nat_fx();
     fx.run(&syn_from(CLIENT, 3000, &[]).1);
 
     // Too big on the way back: about VIP:80 -> CLIENT:3000.

@@ -5,6 +5,8 @@
 //! with `vipd realserver up` and answer with `vipd lab httpd`, whose first line
 //! names the real server. Root required; each test builds and removes its own lab.
 
+mod lab_support;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,6 +14,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use lab_support::curl;
 use vipd::lab::{LabGuard, LabOptions};
 
 const VIP: &str = "10.253.85.250";
@@ -157,13 +160,6 @@ fn director_on_dir1(lab: &LabGuard, options: &str, reals: &[&str]) -> Director {
         args.extend(["--real", real]);
     }
     Director::start(lab, "dir1", &args)
-}
-
-/// `curl -sS --max-time 60 ARGS` from the client; its stdout.
-fn curl(lab: &LabGuard, args: &[&str]) -> String {
-    let mut argv = vec!["curl", "-sS", "--max-time", "60"];
-    argv.extend_from_slice(args);
-    lab.exec_ok("client", argv).unwrap()
 }
 
 /// One HTTP/1.0 request on a new connection from `client`; returns the first line

@@ -44,21 +44,7 @@ fn a_group_serves_each_of_its_addresses() {
     let lab = LabGuard::up(LabOptions::unique("vsg")).expect("lab up (root, iproute2)");
     let dir = std::env::temp_dir().join(format!("vipd-vsg-{}", lab.name()));
     std::fs::create_dir_all(&dir).unwrap();
-    for i in 1..=3 {
-        lab.exec_ok(
-            &format!("rs{i}"),
-            [
-                vipd_self().to_str().unwrap(),
-                "realserver",
-                "up",
-                "--vip",
-                "10.253.85.250",
-                "--vip",
-                "10.253.85.251",
-            ],
-        )
-        .unwrap();
-    }
+    reals_up_for(&lab, 3, &["10.253.85.250", "10.253.85.251"]);
     let conf = dir.join("group.conf");
     std::fs::write(&conf, CONF).unwrap();
     let log = dir.join("dir1.log");

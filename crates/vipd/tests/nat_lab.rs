@@ -71,12 +71,6 @@ fn httpds_on_8080(lab: &LabGuard) -> Vec<std::process::Child> {
     children
 }
 
-fn curl(lab: &LabGuard, args: &[&str]) -> String {
-    let mut all = vec!["curl", "-sS", "-m", "60"];
-    all.extend_from_slice(args);
-    lab.exec_ok("client", all).unwrap()
-}
-
 #[test]
 fn nat_serves_through_the_director_in_both_directions_and_fails_over() {
     let lab = LabGuard::up(LabOptions {

@@ -66,19 +66,29 @@ pub fn in_table(st: &Status, rs: &str) -> bool {
 
 /// Every real server `vipd realserver up` for the seed's VIP.
 pub fn reals_up(lab: &LabGuard, n: usize) {
+    reals_up_for(lab, n, &["10.253.85.250"]);
+}
+
+/// rs1..rsN `vipd realserver up` for each of `vips`.
+pub fn reals_up_for(lab: &LabGuard, n: usize, vips: &[&str]) {
     for i in 1..=n {
-        lab.exec_ok(
-            &format!("rs{i}"),
-            [
-                vipd_self().to_str().unwrap(),
-                "realserver",
-                "up",
-                "--vip",
-                "10.253.85.250",
-            ],
-        )
-        .unwrap();
+        let mut args = vec![
+            vipd_self().to_str().unwrap().to_owned(),
+            "realserver".into(),
+            "up".into(),
+        ];
+        for v in vips {
+            args.extend(["--vip".to_owned(), (*v).to_owned()]);
+        }
+        lab.exec_ok(&format!("rs{i}"), args).unwrap();
     }
+}
+
+/// `curl -sS --max-time 60 ARGS` from the client; its output.
+pub fn curl(lab: &LabGuard, args: &[&str]) -> String {
+    let mut argv = vec!["curl", "-sS", "--max-time", "60"];
+    argv.extend_from_slice(args);
+    lab.exec_ok("client", argv).unwrap()
 }
 
 /// `vipd -f conf [extra...]` in `node`, its log in `log`.
