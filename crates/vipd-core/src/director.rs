@@ -145,7 +145,8 @@ const NO_FWMARK: &str = "vipd's data plane runs in XDP, before netfilter marks p
 
 /// The (VIP, port) pairs a virtual server serves: its own, or every address
 /// and port of its `virtual_server_group` (ranges and prefixes expanded, as
-/// keepalived gives each to IPVS). fwmark services and entries are refused.
+/// keepalived gives each to IPVS). fwmark services are refused; a group's
+/// fwmark entries are skipped (see [`datapath_specs`]).
 pub fn service_addrs(
     c: &config::Config,
     vs: &VirtualServer,
@@ -164,13 +165,9 @@ pub fn service_addrs(
             let mut out = Vec::new();
             for e in &g.entries {
                 match e {
-                    config::VsgEntry::Fwmark { mark, .. } => {
-                        return Err(unsupported_at(
-                            vs,
-                            g.loc,
-                            format!("virtual_server_group {name}: fwmark {mark}: {NO_FWMARK}"),
-                        ))
-                    }
+                    // Skipped: `datapath_specs` says so; a group of
+                    // fwmarks only is refused below.
+                    config::VsgEntry::Fwmark { .. } => {}
                     config::VsgEntry::Range { first, last, port } => {
                         let (IpAddr::V4(a), IpAddr::V4(b)) = (first, last) else {
                             out.push((*first, *port)); // IPv6: refused by the caller
@@ -191,15 +188,29 @@ pub fn service_addrs(
                 }
             }
             if out.is_empty() {
-                return Err(unsupported_at(
-                    vs,
-                    g.loc,
-                    format!("virtual_server_group {name} has no address"),
-                ));
+                let why = match group_fwmarks(g).first() {
+                    Some(mark) => format!(
+                        "virtual_server_group {name} has only fwmark entries (fwmark {mark}): {NO_FWMARK}"
+                    ),
+                    None => format!("virtual_server_group {name} has no address"),
+                };
+                return Err(unsupported_at(vs, g.loc, why));
             }
             Ok(out)
         }
     }
+}
+
+/// The fwmark entries of a group: the data plane never sees a mark, so they
+/// are skipped (with a note) and the group's addresses are served.
+fn group_fwmarks(g: &config::VirtualServerGroup) -> Vec<u32> {
+    g.entries
+        .iter()
+        .filter_map(|e| match e {
+            config::VsgEntry::Fwmark { mark, .. } => Some(*mark),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The data-plane services of one virtual server (one per address and port
@@ -213,6 +224,14 @@ pub fn datapath_specs(
     notes: &mut Vec<String>,
 ) -> Result<Vec<plan::ServiceSpec>, Unsupported> {
     let addrs = service_addrs(c, vs)?;
+    if let VsKey::Group(name) = &vs.key {
+        let g = c.virtual_server_groups.iter().find(|g| &g.name == name);
+        for mark in g.map(group_fwmarks).unwrap_or_default() {
+            notes.push(format!(
+                "virtual_server_group {name}: fwmark {mark} is skipped (the group's addresses are served): {NO_FWMARK}"
+            ));
+        }
+    }
     let first = datapath_spec(vs, addrs[0], mss, notes)?;
     let mut out = Vec::with_capacity(addrs.len());
     for (ip, port) in addrs {
@@ -536,5 +555,33 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("at most 1024"), "{e}");
+    }
+
+    #[test]
+    fn a_groups_fwmark_entries_are_skipped_by_name_and_a_group_of_marks_refused() {
+        let text = SEED.replace("10.253.85.250 80 {", "group web {")
+            + "virtual_server_group web {\n    10.253.85.250 80\n    fwmark 1\n    fwmark 2\n}\n";
+        let l = config::parse_str("t.conf", &text);
+        let vs = &l.config.virtual_servers[0];
+        let mut notes = Vec::new();
+        let got: Vec<String> = datapath_specs(&l.config, vs, None, &mut notes)
+            .unwrap()
+            .iter()
+            .map(|d| format!("{}:{}", d.vip, d.port))
+            .collect();
+        assert_eq!(got, ["10.253.85.250:80"]);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].starts_with("virtual_server_group web: fwmark 1 is skipped"),
+            "{notes:?}"
+        );
+        let marks = text.replace("    10.253.85.250 80\n", "");
+        let l = config::parse_str("t.conf", &marks);
+        let e =
+            datapath_specs(&l.config, &l.config.virtual_servers[0], None, &mut notes).unwrap_err();
+        assert!(
+            e.to_string().contains("only fwmark entries (fwmark 1)"),
+            "{e}"
+        );
     }
 }

@@ -7,7 +7,6 @@
 
 mod lab_support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use lab_support::*;
@@ -45,32 +44,6 @@ virtual_server 10.253.85.250 80 {{
     )
 }
 
-/// `vipd lab httpd` on port 8080 of every real server.
-fn httpds_on_8080(lab: &LabGuard) -> Vec<std::process::Child> {
-    let children: Vec<_> = (1..=3)
-        .map(|i| {
-            let node = format!("rs{i}");
-            let mut cmd = lab.command(&node, vipd_self()).unwrap();
-            cmd.args(["lab", "httpd", "--node", &node, "--listen", "0.0.0.0:8080"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-            lab.spawn_command(&node, &mut cmd).unwrap()
-        })
-        .collect();
-    for i in 1..=3 {
-        let ns = lab.netns(&format!("rs{i}"));
-        let addr: SocketAddr = format!("10.253.26.{i}:8080").parse().unwrap();
-        wait_for("httpd on 8080", Duration::from_secs(10), || {
-            vipd::lab::netns::run_in(&ns, || {
-                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
-            })
-            .ok()
-            .flatten()
-        });
-    }
-    children
-}
-
 #[test]
 fn nat_serves_through_the_director_in_both_directions_and_fails_over() {
     let lab = LabGuard::up(LabOptions {
@@ -80,7 +53,7 @@ fn nat_serves_through_the_director_in_both_directions_and_fails_over() {
     .expect("lab up (root, iproute2)");
     let dir = std::env::temp_dir().join(format!("vipd-nat-{}", lab.name()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut httpds = httpds_on_8080(&lab);
+    let mut httpds = httpds_on(&lab, 3, 8080);
     let (c1, c2) = (dir.join("dir1.conf"), dir.join("dir2.conf"));
     std::fs::write(&c1, conf("MASTER", 150)).unwrap();
     std::fs::write(&c2, conf("BACKUP", 100)).unwrap();

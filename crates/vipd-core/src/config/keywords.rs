@@ -123,7 +123,7 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (Top, "vrrp_script", Implemented, ""),
     (Top, "vrrp_sync_group", Implemented, ""),
     (Top, "vrrp_instance", Implemented, ""),
-    (Top, "virtual_server_group", Implemented, "ADDR PORT, FIRST-LAST PORT and ADDR/LEN PORT lines: one data-plane service each (at most 1024 per group); fwmark lines are refused (XDP sees packets before netfilter marks them)"),
+    (Top, "virtual_server_group", Implemented, "ADDR PORT, FIRST-LAST PORT and ADDR/LEN PORT lines: one data-plane service each (at most 1024 per group); fwmark lines are not served and named in a warning (XDP sees packets before netfilter marks them); a group of fwmarks only is refused"),
     (Top, "virtual_server", Implemented, ""),
     (
         Top,

@@ -235,3 +235,36 @@ pub fn scheds_from(var: &str, default: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// `vipd lab httpd` on `port` of rs1..rsN (the lab starts one on port 80).
+pub fn httpds_on(lab: &LabGuard, n: usize, port: u16) -> Vec<Child> {
+    let children: Vec<_> = (1..=n)
+        .map(|i| {
+            let node = format!("rs{i}");
+            let mut cmd = lab.command(&node, vipd_self()).unwrap();
+            cmd.args([
+                "lab",
+                "httpd",
+                "--node",
+                &node,
+                "--listen",
+                &format!("0.0.0.0:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+            lab.spawn_command(&node, &mut cmd).unwrap()
+        })
+        .collect();
+    for i in 1..=n {
+        let ns = lab.netns(&format!("rs{i}"));
+        let addr: SocketAddr = format!("10.253.26.{i}:{port}").parse().unwrap();
+        wait_for("lab httpd", Duration::from_secs(10), || {
+            vipd::lab::netns::run_in(&ns, || {
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+            })
+            .ok()
+            .flatten()
+        });
+    }
+    children
+}
