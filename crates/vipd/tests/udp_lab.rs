@@ -11,6 +11,8 @@
 //!   taken out by DNS_CHECK and the next 300 queries land on the other two.
 //! - `ops_spreads_the_queries_of_one_source_port`: with `ops`, 300 queries
 //!   from ONE source port land 100/100/100.
+//! - NAT (`lab up --nat`) and DR (the real servers are dir2..dir4 on the
+//!   director LAN, the VIP on their lo): 300 queries land 100/100/100.
 
 mod lab_support;
 
@@ -43,13 +45,27 @@ enum Kind {
     /// Masquerading: real servers answer on their own address, through the
     /// director (`vipd lab up --nat`, gateway VIP 10.253.85.254).
     Nat,
+    /// Direct routing: the real servers are on the director LAN (the lab's
+    /// dir2..dir4), the VIP on their lo, never answered in ARP.
+    Dr,
+}
+
+/// The real servers of `kind`: node and address.
+fn real_nodes(kind: Kind) -> Vec<(String, String)> {
+    (1..=3)
+        .map(|i| match kind {
+            Kind::Dr => (format!("dir{}", i + 1), format!("10.253.85.{}", 11 + i)),
+            _ => (format!("rs{i}"), format!("10.253.26.{i}")),
+        })
+        .collect()
 }
 
 fn conf(ops: bool, kind: Kind) -> String {
-    let reals: String = (1..=3)
-        .map(|i| {
+    let reals: String = real_nodes(kind)
+        .iter()
+        .map(|(_, addr)| {
             format!(
-                "    real_server 10.253.26.{i} 53 {{
+                "    real_server {addr} 53 {{
         DNS_CHECK {{
             type TXT
             name {NAME}
@@ -85,7 +101,11 @@ virtual_server 10.253.85.250 53 {{
 {ops}{reals}}}
 ",
         ops = if ops { "    ops\n" } else { "" },
-        kind = if kind == Kind::Nat { "NAT" } else { "TUN" },
+        kind = match kind {
+            Kind::Nat => "NAT",
+            Kind::Dr => "DR",
+            Kind::Tun => "TUN",
+        },
         gateway = if kind == Kind::Nat {
             "        10.253.85.254/24 dev eth1\n"
         } else {
@@ -106,14 +126,13 @@ impl Drop for Dnsmasqs {
     }
 }
 
-/// dnsmasq in the foreground on rsN, bound to the real server's own address
-/// and, for TUN, to the VIP (which `vipd realserver up` put on lo), answering
-/// `who.vipd.test TXT "rsN"` and nothing else (no upstream, no hosts file, no
-/// configuration file), logging to `dir/rsN-dnsmasq.log`.
-fn dnsmasq(lab: &LabGuard, i: usize, dir: &Path, kind: Kind) -> Child {
-    let node = format!("rs{i}");
-    let mut cmd = lab.command(&node, "dnsmasq").expect("rs node");
-    if kind == Kind::Tun {
+/// dnsmasq in the foreground on a real server `(node, addr)`, bound to its
+/// own address and, for TUN and DR, to the VIP (on lo), answering
+/// `who.vipd.test TXT "NODE"` and nothing else (no upstream, no hosts file,
+/// no configuration file), logging to `dir/NODE-dnsmasq.log`.
+fn dnsmasq(lab: &LabGuard, (node, addr): &(String, String), dir: &Path, kind: Kind) -> Child {
+    let mut cmd = lab.command(node, "dnsmasq").expect("real server node");
+    if kind != Kind::Nat {
         cmd.arg("--listen-address=10.253.85.250");
     }
     cmd.args([
@@ -122,7 +141,7 @@ fn dnsmasq(lab: &LabGuard, i: usize, dir: &Path, kind: Kind) -> Child {
         "--no-resolv",
         "--no-hosts",
         "--bind-interfaces",
-        &format!("--listen-address=10.253.26.{i}"),
+        &format!("--listen-address={addr}"),
         "--port=53",
         "--user=root",
         "--group=root",
@@ -133,7 +152,7 @@ fn dnsmasq(lab: &LabGuard, i: usize, dir: &Path, kind: Kind) -> Child {
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(std::fs::File::create(dir.join(format!("{node}-dnsmasq.log"))).unwrap());
-    lab.spawn_command(&node, &mut cmd).unwrap_or_else(|e| {
+    lab.spawn_command(node, &mut cmd).unwrap_or_else(|e| {
         panic!("dnsmasq on {node}: {e} (apt-get install dnsmasq-base, or `make deps`)")
     })
 }
@@ -263,27 +282,40 @@ fn in_dns_table(lab: &LabGuard, i: usize) -> Option<bool> {
 /// `conf(ops)` as VRRP MASTER with the three real servers in its table.
 fn setup(prefix: &str, ops: bool, kind: Kind) -> (LabGuard, PathBuf, Dnsmasqs, Child) {
     let lab = LabGuard::up(LabOptions {
-        directors: 1,
+        directors: if kind == Kind::Dr { 4 } else { 1 },
         nat: kind == Kind::Nat,
         ..LabOptions::unique(prefix)
     })
     .expect("lab up (root, iproute2)");
     let dir = std::env::temp_dir().join(format!("vipd-udp-{}", lab.name()));
     std::fs::create_dir_all(&dir).unwrap();
-    if kind == Kind::Tun {
-        reals_up(&lab, 3);
+    let reals = real_nodes(kind);
+    match kind {
+        Kind::Tun => reals_up(&lab, 3),
+        Kind::Dr => {
+            for (node, _) in &reals {
+                for cmd in [
+                    "ip addr add 10.253.85.250/32 dev lo",
+                    "sysctl -qw net.ipv4.conf.all.arp_ignore=1",
+                    "sysctl -qw net.ipv4.conf.all.arp_announce=2",
+                ] {
+                    lab.exec_ok(node, cmd.split(' ')).unwrap();
+                }
+            }
+        }
+        Kind::Nat => {}
     }
-    let dns = Dnsmasqs((1..=3).map(|i| dnsmasq(&lab, i, &dir, kind)).collect());
+    let dns = Dnsmasqs(reals.iter().map(|r| dnsmasq(&lab, r, &dir, kind)).collect());
     let conf_path = dir.join("udp.conf");
     std::fs::write(&conf_path, conf(ops, kind)).unwrap();
     let d1 = daemon(&lab, "dir1", &conf_path, &dir.join("dir1.log"), &[]);
     wait_for(
-        "dir1 MASTER with rs1..rs3:53 in its table (DNS_CHECK passing)",
+        "dir1 MASTER with the three real servers :53 in its table (DNS_CHECK passing)",
         Duration::from_secs(60),
         || {
             let st = status(&lab, "dir1")?;
             (st.vrrp.first()?.state == "MASTER"
-                && (1..=3).all(|i| in_table(&st, &format!("10.253.26.{i}:53"))))
+                && reals.iter().all(|(_, a)| in_table(&st, &format!("{a}:53"))))
             .then_some(())
         },
     );
@@ -393,6 +425,36 @@ fn nat_spreads_dns_queries_and_answers_come_from_the_vip() {
         (n >= 300).then_some(n)
     });
     println!("nat_out {out}");
+    kill(&mut d1, Signal::SIGTERM);
+    drop(dns);
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same in DR: the director rewrites only the MAC address; the real
+/// servers on its LAN answer the client from the VIP themselves.
+#[test]
+fn dr_spreads_dns_queries_over_real_servers_on_the_director_lan() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let (lab, dir, dns, mut d1) = setup("udpdr", false, Kind::Dr);
+    let s = queries_from_ports(&lab, 20000..20300);
+    assert_even(
+        "300 queries from 300 ports, DR",
+        &s,
+        &["dir2", "dir3", "dir4"],
+        100,
+        5,
+    );
+    // Each query was a new flow on dir1's data plane, sent on by XDP_TX.
+    let tx = wait_for(
+        "dir1's data plane counted 300 flows",
+        Duration::from_secs(5),
+        || {
+            let c = status(&lab, "dir1")?.counters;
+            (c.get("conn_new")? >= &300).then_some(*c.get("tx")?)
+        },
+    );
+    assert!(tx >= 300, "tx {tx}");
     kill(&mut d1, Signal::SIGTERM);
     drop(dns);
     drop(lab);
