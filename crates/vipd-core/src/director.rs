@@ -340,19 +340,23 @@ fn datapath_spec(
     })
 }
 
+/// Every VIP the virtual servers serve (group members included; those a
+/// refusal leaves out are not), once each.
+pub fn vips(c: &config::Config) -> BTreeSet<IpAddr> {
+    c.virtual_servers
+        .iter()
+        .filter_map(|vs| service_addrs(c, vs).ok())
+        .flatten()
+        .map(|(ip, _)| ip)
+        .collect()
+}
+
 /// The interface on which each virtual server's VIP arrives: the `dev` of the
 /// `virtual_ipaddress` (or `static_ipaddress`) entry that carries it, else its
 /// VRRP instance's interface, else `global_defs { default_interface }`.
 pub fn datapath_interfaces(c: &config::Config) -> Result<BTreeSet<String>, String> {
     let mut out = BTreeSet::new();
-    let vips: BTreeSet<IpAddr> = c
-        .virtual_servers
-        .iter()
-        .filter_map(|vs| service_addrs(c, vs).ok())
-        .flatten()
-        .map(|(ip, _)| ip)
-        .collect();
-    for ip in vips {
+    for ip in vips(c) {
         match vip_interface(c, ip) {
             Some(i) => {
                 out.insert(i);

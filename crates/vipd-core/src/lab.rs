@@ -75,6 +75,98 @@ pub fn nat_router_commands() -> Vec<Vec<String>> {
     ]
 }
 
+/// The device each director's vipd announces its VIPs on in the ECMP lab
+/// (`global_defs { vipd_announce vipd0 }`).
+pub const ANNOUNCE_DEVICE: &str = "vipd0";
+/// The router's AS in the ECMP lab.
+pub const ROUTER_AS: u32 = 65000;
+/// The directors' AS in the ECMP lab (one AS: equal paths, merged by ECMP).
+pub const DIRECTORS_AS: u32 = 65001;
+
+/// The router's sysctls for ECMP (`vipd lab up --ecmp`): hash on the L4
+/// 5-tuple fields only (policy 3 with fields 0x37: addresses, protocol,
+/// ports), not on the socket's random hash (policy 1 uses it on veth, so a
+/// flow could change director after a retransmission).
+pub fn ecmp_router_sysctls() -> Vec<Vec<String>> {
+    [
+        "net.ipv4.fib_multipath_hash_policy=3",
+        "net.ipv4.fib_multipath_hash_fields=0x0037",
+    ]
+    .iter()
+    .map(|kv| vec!["sysctl".into(), "-qw".into(), (*kv).into()])
+    .collect()
+}
+
+/// BFD timers of the ECMP lab: a silent director is dropped after 3 x 100 ms.
+const BFD: &str = "min rx interval 100 ms; min tx interval 100 ms; multiplier 3;";
+
+/// The router's BIRD 2 configuration in the ECMP lab: an eBGP session with
+/// BFD to each director, every route learned installed in the kernel with
+/// its equal paths merged into one multipath route.
+pub fn bird_router_conf(directors: u8) -> String {
+    let mut c = format!(
+        "# vipd lab: the router. Learns each director's VIPs by eBGP, installs
+# equal paths as one ECMP route.
+log stderr all;
+router id {ROUTER_DLAN_IP};
+protocol device {{ scan time 10; }}
+protocol kernel {{
+    ipv4 {{ import none; export all; }};
+    merge paths on;
+}}
+protocol bfd {{
+    interface \"{DLAN_BRIDGE}\" {{ {BFD} }};
+}}
+template bgp director {{
+    local {ROUTER_DLAN_IP} as {ROUTER_AS};
+    bfd on;
+    hold time 3;
+    connect retry time 1;
+    error wait time 1, 5;
+    ipv4 {{ import all; export none; }};
+}}
+"
+    );
+    for n in 1..=directors {
+        c += &format!(
+            "protocol bgp dir{n} from director {{ neighbor {} as {DIRECTORS_AS}; }}
+",
+            dip(n)
+        );
+    }
+    c
+}
+
+/// Director `n`'s BIRD 2 configuration in the ECMP lab: it announces the
+/// addresses of [`ANNOUNCE_DEVICE`] (which vipd keeps equal to the VIPs it
+/// can serve) to the router, with BFD, and learns nothing.
+pub fn bird_director_conf(n: u8) -> String {
+    format!(
+        "# vipd lab: director {n}. Announces the VIPs vipd holds on {ANNOUNCE_DEVICE}.
+log stderr all;
+router id {dip};
+protocol device {{ scan time 10; }}
+protocol direct vipd {{
+    ipv4;
+    interface \"{ANNOUNCE_DEVICE}\";
+}}
+protocol bfd {{
+    interface \"eth1\" {{ {BFD} }};
+}}
+protocol bgp uplink {{
+    local {dip} as {DIRECTORS_AS};
+    neighbor {ROUTER_DLAN_IP} as {ROUTER_AS};
+    bfd on;
+    hold time 3;
+    connect retry time 1;
+    error wait time 1, 5;
+    ipv4 {{ import none; export where proto = \"vipd\"; }};
+}}
+",
+        dip = dip(n)
+    )
+}
+
 /// A real server's CPU budget (`vipd lab up --rs-cpu F`): F CPUs as a CFS
 /// quota per period, so that each real server counts as a machine of its own
 /// (the seed's real servers were) while the lab shares one host.
@@ -389,6 +481,25 @@ mod tests {
                 "ip rule add from 10.253.26.0/24 to 203.0.113.0/24 lookup 100 priority 100"
             ]
         );
+    }
+
+    #[test]
+    fn ecmp_bird_peers_every_director_and_exports_only_the_announce_device() {
+        let r = bird_router_conf(3);
+        for n in 1..=3 {
+            assert!(
+                r.contains(&format!(
+                    "protocol bgp dir{n} from director {{ neighbor 10.253.85.1{n} as 65001; }}"
+                )),
+                "{r}"
+            );
+        }
+        assert!(!r.contains("dir4"), "{r}");
+        assert!(r.contains("merge paths on"), "{r}");
+        let d = bird_director_conf(2);
+        assert!(d.contains("local 10.253.85.12 as 65001"), "{d}");
+        assert!(d.contains("interface \"vipd0\""), "{d}");
+        assert!(d.contains("export where proto = \"vipd\""), "{d}");
     }
 
     #[test]

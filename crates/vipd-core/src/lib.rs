@@ -9,6 +9,7 @@
 //! # Layout
 //!
 //! Modules are added by the issues that build them:
+//! - `announce`: which VIPs an active-active director announces (`vipd_announce`), and why.
 //! - `config`: keepalived.conf lexer, preprocessor, parser, typed model, diagnostics.
 //! - `conntable`: what the connection tables' counters say (evictions, floods).
 //! - `vrrp`: VRRP v2/v3 packets and the sans-IO instance state machine.
@@ -26,6 +27,7 @@
 //! - `sync`: connection sharing between directors (wire format, auth, replay, batching).
 #![forbid(unsafe_code)]
 
+pub mod announce;
 pub mod bench;
 pub mod check;
 pub mod config;

@@ -29,8 +29,8 @@ fn runs(dir: &Path, name: &str, text: &str) -> String {
     let share = vipd_core::sync::plan::plan(&loaded.config, t.vrrp.is_some(), false);
     let refusals: Vec<String> = t.refusals.iter().map(|d| format!("{d:?}")).collect();
     format!(
-        "{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{refusals:#?}",
-        t.lvs, t.vrrp, t.statics, share, t.secure_scripts, t.init_files
+        "{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{:#?}\n{refusals:#?}",
+        t.lvs, t.vrrp, t.statics, share, t.secure_scripts, t.init_files, t.announce
     )
 }
 
@@ -67,7 +67,7 @@ fn every_implemented_keyword_changes_what_runs() {
     .unwrap();
     let mut marked = BTreeSet::new();
     let mut inert = Vec::new();
-    for name in ["every.conf", "globals.conf"] {
+    for name in ["every.conf", "globals.conf", "announce.conf"] {
         let text = std::fs::read_to_string(Path::new(DIR).join(name)).unwrap();
         let whole = runs(&dir, name, &text);
         assert!(
@@ -95,7 +95,7 @@ fn every_implemented_keyword_changes_what_runs() {
     let missing: Vec<_> = implemented.difference(&marked).collect();
     assert!(
         missing.is_empty(),
-        "implemented keywords without a line in every.conf / globals.conf: {missing:?}"
+        "implemented keywords without a line in every.conf / globals.conf / announce.conf: {missing:?}"
     );
     let extra: Vec<_> = marked.difference(&implemented).collect();
     assert!(

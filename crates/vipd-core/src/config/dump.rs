@@ -419,6 +419,7 @@ impl W {
             }
             self.kv("lvs_sync_daemon", v);
         }
+        self.opt_s("vipd_announce", &g.vipd_announce);
         self.close();
     }
 

@@ -238,6 +238,12 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
         Implemented,
         "connection sharing: interface, id, port, ttl, group, maxlen; both ways, authenticated",
     ),
+    (
+        GlobalDefs,
+        "vipd_announce",
+        Implemented,
+        "vipd's own (keepalived warns and ignores it): active-active directors behind ECMP; the VIPs this director can serve are addresses on a TUN device of this name that lives as long as vipd, for a routing daemon to announce (docs/OPERATIONS.md)",
+    ),
     (GlobalDefs, "vrrp_garp_extra_if", Unsupported, ""),
     (GlobalDefs, "vrrp_iptables", Unsupported, ""),
     (GlobalDefs, "vrrp_ipsets", Unsupported, ""),

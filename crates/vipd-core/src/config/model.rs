@@ -110,6 +110,11 @@ pub struct GlobalDefs {
     /// [group ADDR]` (or a 1.2.x `lvs_sync_daemon_interface` in an instance):
     /// where vipd shares connection entries with the other directors.
     pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+    /// `vipd_announce DEVICE` (vipd's own): every director announces the
+    /// VIPs it can serve as addresses on DEVICE, for a routing daemon (see
+    /// `crate::announce`).
+    #[serde(default)]
+    pub vipd_announce: Option<String>,
 }
 
 /// `lvs_sync_daemon`: the interface and options of connection sharing.

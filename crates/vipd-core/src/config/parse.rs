@@ -623,6 +623,26 @@ impl Cx<'_, '_> {
                 "lvs_timeouts" => g.lvs_timeouts = self.lvs_timeouts(n),
                 "checker_log_all_failures" => g.checker_log_all_failures = self.opt_bool(n),
                 "lvs_sync_daemon" => g.lvs_sync_daemon = self.lvs_sync_daemon(n),
+                "vipd_announce" => {
+                    if let Some(w) = self.arg(n).cloned() {
+                        let t = &w.text;
+                        if t.is_empty()
+                            || t.len() > 15
+                            || t.contains(['/', ':'])
+                            || t == "."
+                            || t == ".."
+                        {
+                            self.err(
+                                Diagnostic::error(format!(
+                                    "vipd_announce {t}: not an interface name (at most 15 characters, no `/` or `:`)"
+                                ))
+                                .at(w.span),
+                            );
+                        } else {
+                            g.vipd_announce = Some(t.clone());
+                        }
+                    }
+                }
                 _ => self.other(Ctx::GlobalDefs, n),
             }
         }

@@ -6,8 +6,9 @@
 //! shares by default between the directors that run VRRP for the virtual
 //! servers' VIPs, because that is what the pair exists for: without it a
 //! failover resets every connection the new master schedules differently.
-//! `lvs_sync_daemon` chooses the interface and options; `vipd --no-sync` turns
-//! it off.
+//! Directors active at once behind ECMP (`vipd_announce`) share on the
+//! interface their VIPs arrive on. `lvs_sync_daemon` chooses the interface and
+//! options; `vipd --no-sync` turns it off.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -103,15 +104,7 @@ pub fn plan(c: &Config, vrrp: bool, disabled: bool) -> Result<SharePlan, Off> {
     if c.virtual_servers.is_empty() {
         return Err(Off::NoVirtualServers);
     }
-    let vips: Vec<IpAddr> = c
-        .virtual_servers
-        .iter()
-        .filter_map(|vs| crate::director::service_addrs(c, vs).ok())
-        .flatten()
-        .map(|(ip, _)| ip)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let vips: Vec<IpAddr> = crate::director::vips(c).into_iter().collect();
     let sd = c.global_defs.lvs_sync_daemon.as_ref();
     // The instance: the one `lvs_sync_daemon` names, else the first on its
     // interface, else the first that carries a virtual server's VIP.
@@ -140,7 +133,15 @@ pub fn plan(c: &Config, vrrp: bool, disabled: bool) -> Result<SharePlan, Off> {
             Some(ifc) => ifc.clone(),
             None => return Err(Off::NoPeers),
         },
-        (None, None) => return Err(Off::NoPeers),
+        // Active-active directors (`vipd_announce`) share with each other
+        // on the interface their VIPs arrive on.
+        (None, None) => match c.global_defs.vipd_announce.as_ref().and(
+            vips.first()
+                .and_then(|v| crate::director::vip_interface(c, *v)),
+        ) {
+            Some(ifc) => ifc,
+            None => return Err(Off::NoPeers),
+        },
     };
     let peers = match instance {
         Some(i) if !i.unicast_peer.is_empty() => {
@@ -177,6 +178,16 @@ mod tests {
     }
 
     const PAIR: &str = "vrrp_instance VI_1 {\n interface eth1\n virtual_router_id 51\n virtual_ipaddress {\n  10.253.85.250\n }\n}\nvirtual_server 10.253.85.250 80 {\n lb_kind TUN\n real_server 10.253.26.1 80 {\n }\n}\n";
+
+    #[test]
+    fn active_active_directors_share_on_the_vip_interface() {
+        let text = "global_defs {\n vipd_announce vipd0\n default_interface eth1\n}\nvirtual_server 10.253.85.250 80 {\n lb_kind TUN\n real_server 10.253.26.1 80 {\n }\n}\n";
+        let p = plan(&cfg(text), true, false).unwrap();
+        assert_eq!(p.interface, "eth1");
+        assert_eq!(p.instance, None);
+        let without = text.replace(" vipd_announce vipd0\n", "");
+        assert_eq!(plan(&cfg(&without), true, false), Err(Off::NoPeers));
+    }
 
     #[test]
     fn on_by_default_between_the_vrrp_peers_of_the_vip() {

@@ -275,6 +275,11 @@ pub fn text(st: &Status) -> String {
             let _ = writeln!(o, "connection sharing: {why}");
         }
     }
+    if let Some(a) = &st.announce {
+        for v in &a.vips {
+            let _ = writeln!(o, "vipd_announce {}: {} {}", a.device, v.vip, v.why);
+        }
+    }
     for i in &st.statics {
         let _ = writeln!(
             o,

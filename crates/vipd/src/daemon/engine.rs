@@ -13,6 +13,7 @@ use tracing::{error, info, warn};
 use vipd_core::config::{Config, VsKey};
 use vipd_core::reload;
 
+use super::announce::AnnouncePart;
 use super::load::{self, Checked, Parts};
 use super::lvs::LvsPart;
 use super::sharing::{self, SharingPart};
@@ -53,6 +54,10 @@ struct Engine {
     pending_vrrp: Option<crate::vrrp_io::VrrpSpec>,
     /// `static_ipaddress`, `static_routes`, `static_rules`.
     statics: StaticsPart,
+    /// `vipd_announce`: the VIPs offered to the routing daemon.
+    announce: Option<AnnouncePart>,
+    /// The announcement to start once the start-up dump is in.
+    pending_announce: Option<vipd_core::announce::AnnouncePlan>,
 }
 
 /// Removes the pid file on drop.
@@ -171,6 +176,10 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
 
     let mut sample = tokio::time::interval(std::time::Duration::from_secs(1));
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // vipd_announce checks the data plane is still attached this often: a
+    // detached one must stop drawing traffic well within a second.
+    let mut announce_tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    announce_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut failure = None;
     let why = loop {
         tokio::select! {
@@ -217,8 +226,10 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
                 if let Some(l) = engine.lvs.as_mut() {
                     l.handle(u);
                 }
+                engine.announce_update().await;
             }
             _ = sample.tick() => engine.sample(),
+            _ = announce_tick.tick(), if engine.announce.is_some() => engine.announce_update().await,
             ev = async { engine.sharing.as_mut().expect("guarded").next().await }, if engine.sharing.is_some() => {
                 if let (Some(s), Some(l)) = (engine.sharing.as_mut(), engine.lvs.as_mut()) {
                     s.handle(ev, l);
@@ -335,6 +346,8 @@ impl Engine {
             sharing_off,
             pending_vrrp: checked.vrrp,
             statics,
+            announce: None,
+            pending_announce: checked.announce,
         })
     }
 
@@ -348,6 +361,24 @@ impl Engine {
         if let Some(spec) = self.pending_vrrp.take() {
             self.vrrp = Some(VrrpPart::start(spec));
         }
+        // Announced only now: like a VRRP master, a director that joins the
+        // ECMP set first knows the connections the others forward.
+        if let Some(plan) = self.pending_announce.take() {
+            match AnnouncePart::start(plan).await {
+                Ok(a) => self.announce = Some(a),
+                Err(e) => error!("vipd_announce: {e:#}; no VIP is announced"),
+            }
+            self.announce_update().await;
+        }
+    }
+
+    /// Offers the routing daemon the VIPs this director can serve now.
+    async fn announce_update(&mut self) {
+        let (Some(a), Some(l)) = (self.announce.as_mut(), self.lvs.as_ref()) else {
+            return;
+        };
+        let attached = a.attached(l.iface(), l.prog_id()).await;
+        a.update(attached, &l.announce_states()).await;
     }
 
     /// A VRRP instance changed state (the driver logged the transition):
@@ -439,6 +470,24 @@ impl Engine {
             }
             (None, None) => {}
         }
+        match (self.announce.as_mut(), checked.announce) {
+            (Some(a), Some(plan)) => {
+                if let Err(e) = a.reload(plan) {
+                    applied_with.push(e);
+                }
+            }
+            (None, Some(plan)) => match AnnouncePart::start(plan).await {
+                Ok(a) => self.announce = Some(a),
+                Err(e) => applied_with.push(format!("vipd_announce: {e:#}")),
+            },
+            (Some(_), None) => {
+                if let Some(a) = self.announce.take() {
+                    a.stop();
+                }
+            }
+            (None, None) => {}
+        }
+        self.announce_update().await;
         for e in &applied_with {
             error!("reload: {e}");
         }
@@ -535,6 +584,11 @@ impl Engine {
     }
 
     async fn shutdown(&mut self) {
+        // The announcement first: the router sends new packets to the other
+        // directors while this one still forwards what is in flight.
+        if let Some(a) = self.announce.take() {
+            a.stop();
+        }
         // VRRP first: the peer takes the VIP over at once (priority 0) while
         // this node still forwards what reaches it.
         if let Some(v) = self.vrrp.take() {
@@ -563,6 +617,9 @@ impl Engine {
                     ..Default::default()
                 },
             });
+        }
+        if let Some(a) = &self.announce {
+            a.fill(&mut st);
         }
         st
     }
@@ -620,6 +677,7 @@ impl Engine {
             sharing: None,
             restart: None,
             statics: self.statics.status(),
+            announce: None,
         }
     }
 

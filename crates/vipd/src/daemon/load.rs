@@ -96,6 +96,8 @@ pub struct Checked {
     pub statics: Vec<vipd_core::statics::Item>,
     /// Files `init_file` writes at start.
     pub init_files: Vec<vipd_core::check::file::InitFile>,
+    /// `vipd_announce`: the VIPs to offer to a routing daemon.
+    pub announce: Option<vipd_core::announce::AnnouncePlan>,
 }
 
 /// Loads and checks `file` for the given parts.
@@ -118,6 +120,7 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         secure_scripts,
         refusals,
         init_files,
+        announce,
     } = translate(&loaded.config, parts);
     if !refusals.is_empty() {
         let mut diags = loaded.diagnostics;
@@ -164,6 +167,7 @@ pub fn load(file: &str, config_id: Option<&str>, parts: Parts) -> Result<Checked
         notes,
         statics,
         init_files,
+        announce,
     })
 }
 
@@ -188,6 +192,8 @@ pub struct Translated {
     pub refusals: Vec<Diagnostic>,
     /// Files `track_file`'s `init_file` writes at start.
     pub init_files: Vec<vipd_core::check::file::InitFile>,
+    /// `vipd_announce`, with the data plane.
+    pub announce: Option<vipd_core::announce::AnnouncePlan>,
 }
 
 /// Translates `c` for the given parts (see [`Translated`]).
@@ -224,6 +230,12 @@ pub fn translate(c: &Config, parts: Parts) -> Translated {
             Err(e) => t
                 .refusals
                 .push(Diagnostic::error(format!("vipd cannot run this: {e}")).at_loc(e.loc(c))),
+        }
+        match vipd_core::announce::plan(c) {
+            Ok(p) => t.announce = p,
+            Err(e) => t
+                .refusals
+                .push(Diagnostic::error(format!("vipd cannot run this: {e}"))),
         }
     }
     if parts.vrrp && !c.vrrp_instances.is_empty() {

@@ -922,6 +922,49 @@ impl LvsPart {
     }
 
     /// Fills health and traffic into the configuration's view of the services.
+    /// Each data-plane service with how many real servers take its
+    /// connections (in the table with a weight above 0, the sorry server
+    /// not counted) and whether its sorry server does: what `vipd_announce`
+    /// decides on.
+    pub fn announce_states(&self) -> Vec<vipd_core::announce::ServiceState> {
+        let health = self.health.status();
+        let mut out = Vec::new();
+        for (s, h) in self.spec.services.iter().zip(&health) {
+            let sorry = s.health.sorry_server.as_ref().map(|x| x.addr);
+            for d in &s.datapath {
+                let slot = self
+                    .dp
+                    .plan
+                    .services
+                    .iter()
+                    .find(|p| p.key == (d.vip, d.port, d.proto))
+                    .map(|p| p.slot);
+                let serving = self
+                    .dp
+                    .plan
+                    .dests
+                    .iter()
+                    .filter(|x| {
+                        Some(x.slot) == slot
+                            && x.weight > 0
+                            && Some(SocketAddr::new(x.rip, x.port)) != sorry
+                    })
+                    .count();
+                out.push(vipd_core::announce::ServiceState {
+                    vip: d.vip,
+                    serving,
+                    sorry: h.sorry_active,
+                });
+            }
+        }
+        out
+    }
+
+    /// The director program's kernel id.
+    pub fn prog_id(&self) -> Option<u32> {
+        self.dp.dir.prog_id()
+    }
+
     pub fn fill(&self, st: &mut status::Status) {
         st.parts.checkers = true;
         st.parts.datapath = true;

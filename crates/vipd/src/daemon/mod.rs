@@ -23,6 +23,7 @@
 //! - [`metrics`]: the optional Prometheus endpoint (`--metrics ADDR`).
 //! - [`sd_notify`]: tells systemd (`Type=notify`) when vipd is ready, reloads, stops.
 
+pub mod announce;
 pub mod engine;
 pub mod load;
 pub mod lvs;

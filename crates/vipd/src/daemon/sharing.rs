@@ -470,7 +470,7 @@ impl SharingPart {
         let t0 = datapath::monotonic();
         let before = self.installed + self.waiting;
         let mut wait = DumpWait::new(t0, FIRST_ANSWER, DUMP_TOTAL);
-        info!("connection sharing: asking the peers for their connection tables before taking part in VRRP");
+        info!("connection sharing: asking the peers for their connection tables before taking part in VRRP or announcing a VIP");
         let mut heard_any = false;
         let mut next_request = t0;
         let (answered, reason) = loop {

@@ -42,6 +42,29 @@ pub struct Status {
     /// `static_ipaddress`, `static_routes`, `static_rules`.
     #[serde(default)]
     pub statics: Vec<StaticItem>,
+    /// `vipd_announce`: the VIPs offered to the routing daemon.
+    #[serde(default)]
+    pub announce: Option<Announce>,
+}
+
+/// `vipd_announce`: the device and each VIP's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announce {
+    /// The TUN device that carries the announced VIPs.
+    pub device: String,
+    /// Each VIP of the virtual servers.
+    pub vips: Vec<AnnouncedVip>,
+}
+
+/// One VIP's announcement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnouncedVip {
+    /// The VIP.
+    pub vip: std::net::IpAddr,
+    /// On the device now (the routing daemon announces it).
+    pub announced: bool,
+    /// Why (e.g. "announced: 3 real servers up").
+    pub why: String,
 }
 
 /// One static address, route or rule.

@@ -882,6 +882,12 @@ impl Director {
         }
     }
 
+    /// The kernel's id of the director program (what `ip link` shows as
+    /// `prog/xdp id N` where it is attached).
+    pub fn prog_id(&self) -> Option<u32> {
+        self.program().info().ok().map(|i| i.id())
+    }
+
     /// The kernel's id of one of the program's maps (for `bpftool map dump id
     /// N`, and for tests that watch a table from outside).
     pub fn map_id(&self, name: &str) -> Option<u32> {

@@ -58,6 +58,12 @@ enum LabCommand {
         /// virtual_ipaddress).
         #[arg(long)]
         nat: bool,
+        /// The ECMP variant: BIRD 2 on the router (multipath, L4 hash, BFD) and
+        /// on every director; run vipd on each director with `vipd_announce
+        /// vipd0` in global_defs and the router spreads flows over every
+        /// director that announces the VIP (docs/OPERATIONS.md).
+        #[arg(long)]
+        ecmp: bool,
         /// Give each real server's httpd this many CPUs (a cgroup CPU quota,
         /// e.g. 0.15), so that each counts as a machine of its own as in the
         /// seed; default: no limit.
@@ -133,6 +139,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
             no_httpd,
             no_xdp_pass,
             nat,
+            ecmp,
             rs_cpu,
         } => {
             let opts = LabOptions {
@@ -143,6 +150,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
                 httpd: !no_httpd,
                 xdp_pass: !no_xdp_pass,
                 nat,
+                ecmp,
                 rs_cpu,
                 vipd_bin: None,
             };

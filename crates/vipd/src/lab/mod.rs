@@ -216,6 +216,9 @@ pub enum LabError {
         /// End of its log.
         tail: String,
     },
+    /// `--ecmp` without BIRD.
+    #[error("vipd lab up --ecmp runs BIRD 2 on the router and the directors: install it (apt-get install bird2, or `make deps`)")]
+    NoBird,
     /// A worker thread panicked.
     #[error("internal error: {0}")]
     Internal(String),
@@ -244,6 +247,10 @@ pub struct LabOptions {
     /// The NAT variant: the router sends the real servers' replies to
     /// clients through the active director (the gateway VIP 10.253.85.254).
     pub nat: bool,
+    /// The ECMP variant: BIRD on the router and on every director; each
+    /// director's vipd announces the VIPs it serves (`vipd_announce vipd0`)
+    /// and the router spreads flows over them (multipath, L4 hash, BFD).
+    pub ecmp: bool,
     /// Each real server's httpd gets this many CPUs (a cgroup CPU quota), as
     /// if each real server had a machine of its own; `None`: no limit.
     pub rs_cpu: Option<f64>,
@@ -262,6 +269,7 @@ impl Default for LabOptions {
             httpd: true,
             xdp_pass: true,
             nat: false,
+            ecmp: false,
             rs_cpu: None,
             vipd_bin: None,
         }
@@ -316,6 +324,7 @@ pub struct Lab {
     plan: LabPlan,
     xdp_pass: bool,
     nat: bool,
+    ecmp: bool,
     rs_cpu: Option<vipd_core::lab::CpuQuota>,
     /// Children started by this process (reaped by `down`, so no zombies remain).
     children: Mutex<Vec<Child>>,
@@ -392,6 +401,7 @@ pub fn up(opts: &LabOptions) -> Result<Lab, LabError> {
         plan,
         xdp_pass: opts.xdp_pass,
         nat: opts.nat,
+        ecmp: opts.ecmp,
         rs_cpu,
         children: Mutex::new(Vec::new()),
     };
@@ -429,6 +439,7 @@ impl Lab {
             plan: LabPlan::new(&stored.name, stored.directors, stored.reals, stored.mtu)?,
             xdp_pass: stored.xdp_pass,
             nat: stored.nat,
+            ecmp: stored.ecmp,
             rs_cpu: None,
             children: Mutex::new(Vec::new()),
         })
@@ -445,6 +456,9 @@ impl Lab {
                 self.exec_ok("router", &cmd)?;
             }
         }
+        if self.ecmp {
+            self.start_birds()?;
+        }
         if let Some(bin) = vipd_bin {
             self.start_httpds(bin)?;
         }
@@ -455,8 +469,55 @@ impl Lab {
             mtu: self.plan.mtu(),
             xdp_pass: self.xdp_pass,
             nat: self.nat,
+            ecmp: self.ecmp,
         };
         state::save(&stored).map_err(state_err(state::dir(self.name()).join("lab.json")))
+    }
+
+    /// The ECMP variant: the router's multipath hash, and BIRD on the router
+    /// and on every director (configurations and control sockets in the
+    /// lab's state directory, `NODE-bird.conf`, `NODE-bird.ctl`).
+    fn start_birds(&self) -> Result<(), LabError> {
+        for cmd in vipd_core::lab::ecmp_router_sysctls() {
+            self.exec_ok("router", &cmd)?;
+        }
+        let dir = state::dir(self.name());
+        let mut confs = vec![(
+            "router".to_owned(),
+            vipd_core::lab::bird_router_conf(self.plan.directors()),
+        )];
+        for n in 1..=self.plan.directors() {
+            confs.push((format!("dir{n}"), vipd_core::lab::bird_director_conf(n)));
+        }
+        for (node, text) in confs {
+            let conf = dir.join(format!("{node}-bird.conf"));
+            std::fs::write(&conf, text).map_err(state_err(&conf))?;
+            let mut cmd = self.command(&node, "bird")?;
+            cmd.arg("-f")
+                .arg("-c")
+                .arg(&conf)
+                .arg("-s")
+                .arg(dir.join(format!("{node}-bird.ctl")));
+            self.spawn_logged(&node, "bird", &mut cmd)
+                .map_err(|e| match e {
+                    LabError::Spawn { source, .. }
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        LabError::NoBird
+                    }
+                    e => e,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// `birdc` on `node` of an ECMP lab: `args` as its command, e.g. `show
+    /// route`; its output.
+    pub fn birdc(&self, node: &str, args: &[&str]) -> Result<String, LabError> {
+        let ctl = state::dir(self.name()).join(format!("{node}-bird.ctl"));
+        let mut argv = vec!["birdc".to_owned(), "-s".into(), ctl.display().to_string()];
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        self.exec_ok(node, &argv)
     }
 
     fn start_httpds(&self, bin: &Path) -> Result<(), LabError> {

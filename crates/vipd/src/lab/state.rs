@@ -42,6 +42,9 @@ pub struct Stored {
     /// The NAT variant.
     #[serde(default)]
     pub nat: bool,
+    /// The ECMP variant (BIRD on the router and the directors).
+    #[serde(default)]
+    pub ecmp: bool,
 }
 
 /// A process the lab started.
