@@ -68,6 +68,28 @@ pub fn plan(c: &Config) -> Result<Option<AnnouncePlan>, AnnounceError> {
     Ok(Some(AnnouncePlan { device, vips }))
 }
 
+/// What an operator of active-active directors should know about `c`: a
+/// scheduler that decides per director (anything but the hashes `mh`, `sh`,
+/// `dh`) sends a flow that ECMP moves before its entry is shared to
+/// another real server.
+pub fn notes(c: &Config) -> Vec<String> {
+    use crate::config::model::LbAlgo;
+    if c.global_defs.vipd_announce.is_none() {
+        return Vec::new();
+    }
+    c.virtual_servers
+        .iter()
+        .filter(|vs| !matches!(vs.lb_algo, LbAlgo::Mh | LbAlgo::Sh | LbAlgo::Dh))
+        .map(|vs| {
+            format!(
+                "virtual_server {}: lb_algo {} with vipd_announce: each director schedules the new flows it sees by itself; connection sharing gives the others each entry within milliseconds, but a flow that ECMP moves before that is scheduled again elsewhere: use lb_algo mh (Maglev), which every director computes alike",
+                crate::reload::service_name(&vs.key, vs.protocol),
+                vs.lb_algo.as_str()
+            )
+        })
+        .collect()
+}
+
 /// One data-plane service as the announcement sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceState {
@@ -185,6 +207,17 @@ mod tests {
         assert_eq!(p.device, "vipd0");
         assert_eq!(p.vips.iter().copied().collect::<Vec<_>>(), [vip()]);
         assert_eq!(plan(&cfg("virtual_server 10.0.0.1 80 {\n}\n")), Ok(None));
+    }
+
+    #[test]
+    fn a_scheduler_each_director_runs_alone_is_named() {
+        let n = notes(&cfg(ECMP));
+        // The 443 service has the default scheduler (wlc); 80 runs mh.
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert!(
+            n[0].starts_with("virtual_server 10.253.85.250:443/TCP: lb_algo wlc"),
+            "{n:?}"
+        );
     }
 
     #[test]

@@ -348,3 +348,26 @@ fn ecmp_withdraws_what_a_director_cannot_serve() {
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `vipd lab demo --ecmp` tells the story end to end and says what it kept.
+#[test]
+fn the_ecmp_demo_tells_its_story() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let name = LabOptions::unique("ecd").name;
+    let out = std::process::Command::new(vipd_self())
+        .args(["lab", "demo", "--ecmp", "--name", &name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("connections kept 300/300, after its return 300/300"),
+        "{text}"
+    );
+    assert!(text.contains("nexthop via 10.253.85.13"), "{text}");
+}

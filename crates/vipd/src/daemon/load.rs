@@ -232,7 +232,10 @@ pub fn translate(c: &Config, parts: Parts) -> Translated {
                 .push(Diagnostic::error(format!("vipd cannot run this: {e}")).at_loc(e.loc(c))),
         }
         match vipd_core::announce::plan(c) {
-            Ok(p) => t.announce = p,
+            Ok(p) => {
+                t.announce = p;
+                t.notes.extend(vipd_core::announce::notes(c));
+            }
             Err(e) => t
                 .refusals
                 .push(Diagnostic::error(format!("vipd cannot run this: {e}"))),

@@ -114,6 +114,12 @@ enum LabCommand {
         /// own, the lab's share this one; 0 for no limit.
         #[arg(long, value_name = "CPUS", default_value_t = super::story::RS_CPU)]
         rs_cpu: f64,
+        /// Beyond one director instead: three directors at once behind the
+        /// router's ECMP, each announcing the VIP by BIRD (`vipd_announce`);
+        /// new connections over the directors, then 300 held connections
+        /// through one director's kill -9 and return.
+        #[arg(long, conflicts_with = "rs_cpu")]
+        ecmp: bool,
     },
     /// The real servers' HTTP server: GET / answers the node name on its first line,
     /// GET /bytes/N answers N bytes, POST answers the number of bytes received,
@@ -206,7 +212,12 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
             let err = lab.command(&node, &command[0])?.args(&command[1..]).exec();
             Err(anyhow::Error::new(err).context(format!("running {:?} in {node}", command[0])))
         }
-        LabCommand::Demo { name, keep, rs_cpu } => demo(&name, keep, rs_cpu),
+        LabCommand::Demo {
+            name,
+            keep,
+            rs_cpu,
+            ecmp,
+        } => demo(&name, keep, rs_cpu, ecmp),
         LabCommand::Httpd { node, listen } => {
             crate::httpd::run(&crate::httpd::HttpdOptions { node, listen })?;
             Ok(())
@@ -252,24 +263,26 @@ pub fn lab_ops() -> std::sync::MutexGuard<'static, ()> {
     LAB_OPS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn demo(name: &str, keep: bool, rs_cpu: f64) -> anyhow::Result<()> {
+fn demo(name: &str, keep: bool, rs_cpu: f64, ecmp: bool) -> anyhow::Result<()> {
     if !keep {
         remove_lab_on_signal(name)?;
     }
-    let result = demo_steps(name, keep, rs_cpu);
+    let result = demo_steps(name, keep, rs_cpu, ecmp);
     // If a signal is removing the lab right now, wait here until it exits.
     drop(lab_ops());
     result
 }
 
-fn demo_steps(name: &str, keep: bool, rs_cpu: f64) -> anyhow::Result<()> {
+fn demo_steps(name: &str, keep: bool, rs_cpu: f64, ecmp: bool) -> anyhow::Result<()> {
     println!("== vipd lab demo: the seed's network in namespaces (lab {name})");
-    let rs_cpu = (rs_cpu > 0.0).then_some(rs_cpu);
+    let rs_cpu = (rs_cpu > 0.0 && !ecmp).then_some(rs_cpu);
     let guard = {
         let _ops = lab_ops();
         super::LabGuard::up(LabOptions {
             name: name.to_string(),
             rs_cpu,
+            ecmp,
+            directors: if ecmp { 3 } else { 2 },
             ..LabOptions::default()
         })?
     };
@@ -311,8 +324,13 @@ fn demo_steps(name: &str, keep: bool, rs_cpu: f64) -> anyhow::Result<()> {
             }
         }
     }
-    // The seed's story with vipd as the director (super::story).
-    let story = super::story::run(&guard, rs_cpu);
+    // The seed's story with vipd as the director (super::story), or the
+    // ECMP one (super::ecmp_story).
+    let story = if ecmp {
+        super::ecmp_story::run(&guard)
+    } else {
+        super::story::run(&guard, rs_cpu)
+    };
     if let Err(e) = &story {
         println!("\n== the seed's story FAILED: {e:#}");
         failed += 1;

@@ -21,7 +21,7 @@ pub const SEED_MASTER: &str = include_str!("../../../../examples/seed/keepalived
 /// The seed's BACKUP configuration, verbatim.
 pub const SEED_BACKUP: &str = include_str!("../../../../examples/seed/keepalived-backup.conf");
 
-fn status(lab: &Lab, vipd: &Path, node: &str) -> Option<Status> {
+pub(super) fn status(lab: &Lab, vipd: &Path, node: &str) -> Option<Status> {
     let out = lab
         .command(node, vipd)
         .ok()?
@@ -34,7 +34,7 @@ fn status(lab: &Lab, vipd: &Path, node: &str) -> Option<Status> {
         .flatten()
 }
 
-fn wait_for<T>(
+pub(super) fn wait_for<T>(
     what: &str,
     timeout: Duration,
     mut f: impl FnMut() -> Option<T>,
@@ -96,6 +96,14 @@ pub const RS_CPU: f64 = 0.05;
 pub fn run(lab: &Lab, rs_cpu: Option<f64>) -> anyhow::Result<()> {
     let mut daemons = Vec::new();
     let result = story(lab, &mut daemons, rs_cpu);
+    stop_daemons(lab, daemons);
+    result
+}
+
+/// Stops the vipd processes a story started with SIGTERM (a clean exit
+/// removes their control sockets and pid files; `down` would only kill
+/// them), killing one that does not stop within 2 s.
+pub(super) fn stop_daemons(lab: &Lab, daemons: Vec<Child>) {
     for mut d in daemons {
         if let Ok(None) = d.try_wait() {
             let pid = nix::unistd::Pid::from_raw(d.id() as i32);
@@ -112,12 +120,11 @@ pub fn run(lab: &Lab, rs_cpu: Option<f64>) -> anyhow::Result<()> {
             }
         }
     }
-    for node in ["dir1", "dir2"] {
+    for node in lab.directors() {
         for ext in ["sock", "pid"] {
-            let _ = std::fs::remove_file(format!("/run/vipd/vipd-{}.{ext}", lab.netns(node)));
+            let _ = std::fs::remove_file(format!("/run/vipd/vipd-{}.{ext}", lab.netns(&node.name)));
         }
     }
-    result
 }
 
 fn story(lab: &Lab, daemons: &mut Vec<Child>, rs_cpu: Option<f64>) -> anyhow::Result<()> {
