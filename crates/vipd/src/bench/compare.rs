@@ -130,6 +130,12 @@ pub struct CompareArgs {
     /// (docs/BENCHMARKS.md), the chart next to it as benchmarks-compare.svg.
     #[arg(long)]
     pub docs: Option<PathBuf>,
+    /// Give each real server's httpd this many CPUs (a cgroup CPU quota, as
+    /// `vipd lab up --rs-cpu`): each real server counts as a machine of its
+    /// own, as in the seed, so direct-rs1 against vipd (new-conn) is the
+    /// seed's webbench comparison. Default: no limit.
+    #[arg(long, value_name = "CPUS")]
+    pub rs_cpu: Option<f64>,
     /// The vipd binary run inside the lab (default: this one).
     #[arg(long)]
     pub vipd_bin: Option<PathBuf>,
@@ -294,6 +300,7 @@ pub fn measure(
     let vipd_bin = crate::lab::vipd_binary(args.vipd_bin.as_deref())?;
     let lab = LabGuard::up(LabOptions {
         vipd_bin: Some(vipd_bin.clone()),
+        rs_cpu: args.rs_cpu,
         ..LabOptions::unique("cmp")
     })?;
     eprintln!(
@@ -834,14 +841,19 @@ fn render_markdown(
     summaries: &[Summary],
     unavailable: &[(String, String)],
 ) -> String {
+    let budget = match args.rs_cpu {
+        Some(c) => format!(" Each real server's httpd had a budget of {c} CPU (a cgroup CPU quota, `--rs-cpu {c}`), as if each were a machine of its own."),
+        None => String::new(),
+    };
     let mut s = format!(
-        "Measured {measured_at} UTC on {}: {rounds} round(s), {} s per run, {} clients, configurations rotated.\n\
-         Command: `vipd compare --rounds {rounds} --time {} -c {}{}`\n\n",
+        "Measured {measured_at} UTC on {}: {rounds} round(s), {} s per run, {} clients, configurations rotated.{budget}\n\
+         Command: `vipd compare --rounds {rounds} --time {} -c {}{}{}`\n\n",
         machine(),
         args.time,
         args.clients,
         args.time,
         args.clients,
+        args.rs_cpu.map(|c| format!(" --rs-cpu {c}")).unwrap_or_default(),
         if args.docs.is_some() { " --docs docs/BENCHMARKS.md" } else { "" }
     );
     s.push_str(&markdown_table(summaries));

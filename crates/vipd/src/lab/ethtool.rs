@@ -37,6 +37,15 @@ pub fn tx_csum_and_gro_off(ns: &str, iface: &str) -> Result<(), std::io::Error> 
     .map_err(std::io::Error::other)?
 }
 
+/// Turns GRO on on `iface` inside namespace `ns`: a veth has a NAPI
+/// instance (which threaded NAPI needs) only with GRO or an XDP program.
+pub fn gro_on(ns: &str, iface: &str) -> Result<(), std::io::Error> {
+    netns::run_in(ns, || -> std::io::Result<()> {
+        set(&socket()?, iface, ETHTOOL_SGRO, true)
+    })
+    .map_err(std::io::Error::other)?
+}
+
 #[expect(
     unsafe_code,
     reason = "socket(2) through libc; the fd is owned right away"
