@@ -464,6 +464,12 @@ fn rs_cpu_budgets_each_real_servers_httpd() {
             "{comm:?}"
         );
     }
+    // The director's packet processing runs in a thread of its own, not in
+    // (and charged to) a real server's httpd.
+    let threaded = lab
+        .exec_ok("dir1", ["cat", "/sys/class/net/eth1/threaded"])
+        .unwrap();
+    assert_eq!(threaded.trim(), "1");
     lab.down().unwrap();
     for n in 1..=2u8 {
         assert!(!group(n).exists(), "{} left behind", group(n).display());
