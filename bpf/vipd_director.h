@@ -619,15 +619,45 @@ static __noinline int vipd_nat_reply(struct xdp_md *ctx)
 		icmp_err = 1;
 	} else {
 		__u32 reason = 0;
-		if (vipd_parse_l3l4(data, data_end, ip, &pkt, &reason) != VIPD_PARSE_OK || pkt.frag)
+		if (vipd_parse_l3l4(data, data_end, ip, &pkt, &reason) != VIPD_PARSE_OK)
 			return XDP_PASS;
 	}
-	struct vipd_nat_rev *nr = bpf_map_lookup_elem(&nat_rev, &pkt.flow);
-	if (!nr)
-		return XDP_PASS;
-	__be32 vip = nr->vip.w[0];
-	__be16 vport = nr->vport;
-	__u32 svc = nr->svc, dest = nr->dest;
+	__be32 vip;
+	__be16 vport = 0;
+	__u32 svc, dest;
+	struct vipd_nat_frag_key fk;
+	__builtin_memset(&fk, 0, sizeof(fk));
+	if (pkt.frag && !icmp_err) {
+		fk.src = ip->saddr;
+		fk.dst = ip->daddr;
+		fk.id = ip->id;
+		fk.proto = ip->protocol;
+	}
+	if (pkt.later_frag) {
+		/* No ports: what its datagram's first fragment left. A later
+		 * fragment that overtook the first is the kernel's (the client's
+		 * reassembly fails and it asks again). */
+		struct vipd_nat_frag *f = bpf_map_lookup_elem(&nat_frag, &fk);
+		if (!f) {
+			vipd_count(VIPD_EV_NAT_PASS);
+			return XDP_PASS;
+		}
+		vip = f->vip;
+		svc = f->svc;
+		dest = f->dest;
+	} else {
+		struct vipd_nat_rev *nr = bpf_map_lookup_elem(&nat_rev, &pkt.flow);
+		if (!nr)
+			return XDP_PASS;
+		vip = nr->vip.w[0];
+		vport = nr->vport;
+		svc = nr->svc;
+		dest = nr->dest;
+		if (pkt.frag && !icmp_err) {
+			struct vipd_nat_frag f = {.vip = vip, .svc = svc, .dest = dest};
+			bpf_map_update_elem(&nat_frag, &fk, &f, BPF_ANY);
+		}
+	}
 	struct bpf_fib_lookup fib;
 	__builtin_memset(&fib, 0, sizeof(fib));
 	fib.family = AF_INET;

@@ -90,6 +90,30 @@ struct {
 	__type(value, struct vipd_nat_rev);
 } nat_rev SEC(".maps");
 
+/* A NAT reply's fragments: the later fragments of a datagram carry no ports,
+ * so its first fragment (which does) leaves here what they need, the VIP to
+ * put back as their source, keyed on what every fragment of it shares. */
+struct vipd_nat_frag_key {
+	__be32 src;  /* the real server */
+	__be32 dst;  /* the client      */
+	__be16 id;   /* IPv4 id         */
+	__u8 proto;
+	__u8 _pad;   /* zero            */
+};
+
+struct vipd_nat_frag {
+	__be32 vip;
+	__u32 svc;
+	__u32 dest;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct vipd_nat_frag_key);
+	__type(value, struct vipd_nat_frag);
+} nat_frag SEC(".maps");
+
 /* Half-open table: connections whose handshake the client has not completed
  * (SYN seen), UDP flows that sent one datagram, TCP flows picked up mid-way
  * with one packet seen. A flood of spoofed SYNs only ever fills this table: the

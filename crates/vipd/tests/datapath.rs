@@ -336,6 +336,50 @@ fn nat_rewrites_both_directions_with_correct_checksums() {
     assert_eq!(fx.run(&frame), (XDP_PASS, frame.clone()));
 }
 
+/// A NAT reply too big for one frame arrives in fragments: the first (with
+/// the UDP header) gets VIP:53 back, its UDP checksum (over the whole
+/// datagram) updated incrementally; the later ones, which have no ports, get
+/// the VIP from what the first left. A later fragment that overtook its
+/// first is the kernel's.
+#[test]
+fn nat_replies_in_fragments_all_get_the_vip_back() {
+    let fx = nat_fx();
+    let q = Ip::new(CLIENT, VIP, 17);
+    let query = eth(
+        D0_MAC,
+        CLIENT_MAC,
+        None,
+        &q.build(&udp(&q, 4100, 53, b"query")),
+    );
+    assert_eq!(fx.run(&query).0, XDP_TX);
+    let payload: Vec<u8> = (0..2000u32).map(|i| i as u8).collect();
+    // The answer's two fragments, as sent from `src`:`sport` with `ttl`.
+    let fragments = |src: &str, sport: u16, ttl: u8, id: u16| -> Vec<Vec<u8>> {
+        let mut ip = Ip::new(src, CLIENT, 17);
+        ip.df = false;
+        ip.ttl = ttl;
+        ip.id = id;
+        let datagram = udp(&ip, sport, 4100, &payload);
+        let (a, b) = datagram.split_at(1480);
+        let mut first = ip.clone();
+        first.mf = true;
+        let mut later = ip.clone();
+        later.offset = 1480 / 8;
+        vec![first.build(a), later.build(b)]
+    };
+    let sent = fragments("10.253.26.1", 5353, 63, 0x4242);
+    let want = fragments(VIP, 53, 62, 0x4242);
+    for (i, (f, w)) in sent.iter().zip(&want).enumerate() {
+        let (v, out) = fx.run(&eth(D0_MAC, ROUTER_MAC, None, f));
+        assert_eq!(v, XDP_TX, "fragment {i}");
+        assert_eq!(out, eth(ROUTER_MAC, D0_MAC, None, w), "fragment {i}");
+    }
+    assert_eq!(fx.counter("nat_out"), 2);
+    let early = &fragments("10.253.26.1", 5353, 63, 0x4343)[1];
+    let frame = eth(D0_MAC, ROUTER_MAC, None, early);
+    assert_eq!(fx.run(&frame), (XDP_PASS, frame.clone()));
+}
+
 /// An ICMP error with `quoted` (its first 28 bytes) and a correct checksum.
 fn icmp_error(kind: [u8; 2], rest: [u8; 4], quoted: &[u8]) -> Vec<u8> {
     let mut icmp = vec![kind[0], kind[1], 0, 0];
