@@ -178,6 +178,51 @@ struct {
 		return verdict;                                                      \
 	} while (0)
 
+/* ---- NAT ----
+ * NAT rewrites the frame in place (addresses, ports, checksums, a reply's
+ * TTL), so each pass first writes the whole template back: the 54-byte copy
+ * is part of these two variants' cost (not of the others'). */
+struct vipd_bench_tmpl {
+	__u8 b[BENCH_FRAME];
+	__u8 _pad[2];
+};
+
+/* Written by the bench: 0 the client's frame to VIP:80, 1 the real server's
+ * reply to it (10.253.26.1:8080 -> the client). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct vipd_bench_tmpl);
+} bench_tmpl SEC(".maps");
+
+static __always_inline int bench_restore(struct xdp_md *ctx, __u32 which)
+{
+	struct vipd_bench_tmpl *t = bpf_map_lookup_elem(&bench_tmpl, &which);
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (!t || data + BENCH_FRAME > data_end)
+		return -1;
+	__builtin_memcpy(data, t->b, BENCH_FRAME);
+	return 0;
+}
+
+/* A client's packet of an established NAT connection: VIP:80 -> RIP:8080. */
+static __always_inline int bench_director_nat_est(struct xdp_md *ctx)
+{
+	if (bench_restore(ctx, 0))
+		return XDP_DROP;
+	return vipd_director(ctx);
+}
+
+/* A real server's reply: RIP:8080 -> VIP:80 as its source, TTL - 1. */
+static __always_inline int bench_director_nat_reply(struct xdp_md *ctx)
+{
+	if (bench_restore(ctx, 1))
+		return XDP_DROP;
+	return vipd_director(ctx);
+}
+
 /* Each variant's two entry points: vipd_bench_VARIANT for live frames and
  * vipd_bench_tr_VARIANT, behind BENCH_TR, for plain test runs. */
 #define BENCH_ENTRY_POINTS(variant)                                                  \
@@ -197,6 +242,8 @@ BENCH_ENTRY_POINTS(director_new)
 BENCH_ENTRY_POINTS(director_conn)
 BENCH_ENTRY_POINTS(tx_bare)
 BENCH_ENTRY_POINTS(tx_encap_bare)
+BENCH_ENTRY_POINTS(director_nat_est)
+BENCH_ENTRY_POINTS(director_nat_reply)
 
 /* ---- `vipd datapath floor`: the cheapest TUN director, for `vipd compare` ----
  * What any IPIP director must do and nothing else: TCP to VIP:port (IPv4, no

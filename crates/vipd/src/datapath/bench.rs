@@ -40,6 +40,11 @@
 //!   (the first creates the half-open entry, the second promotes it), with
 //!   connection sharing off and on (a thread on the other CPU drains the ring):
 //!   the new-connection cost of sharing.
+//! - `director_nat_est`, `director_nat_reply`: NAT (VIP:80 -> RIP:8080), a
+//!   client's packet of an established connection and a real server's reply
+//!   to it (translated back to VIP:80). NAT rewrites the frame in place, so
+//!   each pass first copies the 54-byte template back: that copy is part of
+//!   these two variants' cost.
 
 use std::process::Command;
 use std::time::Instant;
@@ -76,7 +81,8 @@ pub struct BenchArgs {
     pub object: Option<std::path::PathBuf>,
     /// Measure only these variants (comma-separated; xdp_tx_bare, the baseline,
     /// is always measured): kernel_fwd, xdp_tx_bare, xdp_tx_encap_bare,
-    /// director_est, director_new, director_conn, director_conn_sync.
+    /// director_est, director_new, director_conn, director_conn_sync,
+    /// director_nat_est, director_nat_reply.
     #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
     pub variants: Vec<String>,
     /// How to measure: live frames (real transmit; refused by some kernels),
@@ -138,7 +144,7 @@ const NEXT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x85, 0x01];
 const VIP: &str = "10.253.85.250";
 
 /// Every variant, in the order they run and print.
-pub const VARIANTS: [&str; 7] = [
+pub const VARIANTS: [&str; 9] = [
     "kernel_fwd",
     "xdp_tx_bare",
     "xdp_tx_encap_bare",
@@ -146,6 +152,8 @@ pub const VARIANTS: [&str; 7] = [
     "director_new",
     "director_conn",
     "director_conn_sync",
+    "director_nat_est",
+    "director_nat_reply",
 ];
 
 /// One measurement.
@@ -201,6 +209,22 @@ fn sh(args: &[&str]) -> anyhow::Result<()> {
 /// A template frame: Ethernet to the director's MAC, IPv4 203.0.113.7 -> `dst`,
 /// TCP ACK from port 40000 to 80, no payload (54 bytes).
 fn frame(dst: std::net::Ipv4Addr) -> Vec<u8> {
+    frame4([203, 0, 113, 7].into(), dst, 40000, 80)
+}
+
+/// The NAT reply template: 10.253.26.1:8080 -> 203.0.113.7:40000, a TCP ACK.
+fn nat_reply_frame() -> Vec<u8> {
+    frame4([10, 253, 26, 1].into(), [203, 0, 113, 7].into(), 8080, 40000)
+}
+
+/// An Ethernet frame to the director's MAC with a TCP ACK `src`:`sport` ->
+/// `dst`:`dport`, no payload (54 bytes; TCP checksum 0: nothing checks it).
+fn frame4(
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+    sport: u16,
+    dport: u16,
+) -> Vec<u8> {
     let mut f = Vec::with_capacity(54);
     f.extend_from_slice(&OWN_MAC);
     f.extend_from_slice(&NEXT_MAC);
@@ -211,7 +235,7 @@ fn frame(dst: std::net::Ipv4Addr) -> Vec<u8> {
     ip[6] = 0x40;
     ip[8] = 64;
     ip[9] = 6;
-    ip[12..16].copy_from_slice(&[203, 0, 113, 7]);
+    ip[12..16].copy_from_slice(&src.octets());
     ip[16..20].copy_from_slice(&dst.octets());
     let mut s = 0u32;
     for c in ip.chunks(2) {
@@ -223,8 +247,8 @@ fn frame(dst: std::net::Ipv4Addr) -> Vec<u8> {
     ip[10..12].copy_from_slice(&(!(s as u16)).to_be_bytes());
     f.extend_from_slice(&ip);
     let mut tcp = [0u8; 20];
-    tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
-    tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
+    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
+    tcp[2..4].copy_from_slice(&dport.to_be_bytes());
     tcp[12] = 5 << 4;
     tcp[13] = 0x10;
     tcp[14..16].copy_from_slice(&512u16.to_be_bytes());
@@ -369,8 +393,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
             let ifindex = nix::net::if_::if_nametoindex(bd.as_str())?;
             let vip_frame = frame(VIP.parse()?);
             let fwd_frame = frame("10.253.26.1".parse()?);
+            let reply_frame = nat_reply_frame();
             // (name, live-frames program, test-run program, frame)
-            let variants: [(&'static str, &'static str, &'static str, &Vec<u8>); 7] = [
+            let variants: [(&'static str, &'static str, &'static str, &Vec<u8>); 9] = [
                 ("kernel_fwd", "vipd_bench_kernel_fwd", "", &fwd_frame),
                 (
                     "xdp_tx_bare",
@@ -408,10 +433,22 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
                     "vipd_bench_tr_director_conn",
                     &vip_frame,
                 ),
+                (
+                    "director_nat_est",
+                    "vipd_bench_director_nat_est",
+                    "vipd_bench_tr_director_nat_est",
+                    &vip_frame,
+                ),
+                (
+                    "director_nat_reply",
+                    "vipd_bench_director_nat_reply",
+                    "vipd_bench_tr_director_nat_reply",
+                    &reply_frame,
+                ),
             ];
             for v in &only {
                 if !variants.iter().any(|(name, ..)| name == v) {
-                    bail!("--variants: no variant {v:?} (kernel_fwd, xdp_tx_bare, xdp_tx_encap_bare, director_est, director_new, director_conn, director_conn_sync)");
+                    bail!("--variants: no variant {v:?} ({})", VARIANTS.join(", "));
                 }
             }
             // The method: live frames where the kernel allows them.
@@ -452,9 +489,18 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
                     )?;
                     d.sync_ifaddrs()?;
                     let mut planner = Planner::new(4, 64);
-                    let plan = planner.plan(&[bench_service()])?;
+                    let nat = name.starts_with("director_nat");
+                    let svc = if nat {
+                        nat_service()
+                    } else {
+                        bench_service()
+                    };
+                    let plan = planner.plan(&[svc])?;
                     d.apply(&plan)?;
                     set_l2(&mut d)?;
+                    if nat {
+                        set_nat_templates(&mut d, &vip_frame, &reply_frame, &plan)?;
+                    }
                     // Sharing on: promoted connections go to the ring, which a
                     // thread on the other CPU drains as the daemon would.
                     let drain = if name == "director_conn_sync" {
@@ -641,6 +687,28 @@ fn check_output(name: &str, verdict: u32, out: &[u8]) -> anyhow::Result<()> {
     if verdict != XDP_TX {
         bail!("{name}: verdict {verdict}, expected XDP_TX ({XDP_TX})");
     }
+    if name == "director_nat_est" {
+        // To a real server's port 8080, from the client.
+        let ok = out.len() == 54
+            && out[26..30] == [203, 0, 113, 7]
+            && out[30..33] == [10, 253, 26]
+            && out[36..38] == 8080u16.to_be_bytes();
+        if !ok {
+            bail!("{name}: not the client's packet to RIP:8080: {out:02x?}");
+        }
+        return Ok(());
+    }
+    if name == "director_nat_reply" {
+        // From VIP:80, TTL 63 (forwarded).
+        let ok = out.len() == 54
+            && out[22] == 63
+            && out[26..30] == [10, 253, 85, 250]
+            && out[34..36] == 80u16.to_be_bytes();
+        if !ok {
+            bail!("{name}: not the reply from VIP:80: {out:02x?}");
+        }
+        return Ok(());
+    }
     if name == "xdp_tx_bare" {
         if out.len() != 54 || out[..6] != NEXT_MAC || out[6..12] != OWN_MAC {
             bail!("{name}: unexpected output frame {out:02x?}");
@@ -660,6 +728,77 @@ fn check_output(name: &str, verdict: u32, out: &[u8]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The NAT variants' service: VIP:80 to the three real servers' port 8080.
+fn nat_service() -> ServiceSpec {
+    let mut s = bench_service();
+    s.forward = Forward::Nat;
+    s.mss = None;
+    for r in &mut s.reals {
+        r.port = 8080;
+    }
+    s
+}
+
+/// The NAT variants' templates (what each pass writes back), and the reply
+/// translation of the client's connection to rs1, as the program writes it
+/// with the connection (a reply run alone has no client packet before it).
+fn set_nat_templates(
+    d: &mut Director,
+    client: &[u8],
+    reply: &[u8],
+    plan: &vipd_core::plan::Plan,
+) -> anyhow::Result<()> {
+    {
+        let mut m: Array<&mut MapData, BenchTmpl> =
+            Array::try_from(d.ebpf_mut().map_mut("bench_tmpl").expect("in object"))?;
+        for (i, f) in [client, reply].into_iter().enumerate() {
+            let mut t = BenchTmpl { b: [0; 56] };
+            t.b[..f.len()].copy_from_slice(f);
+            m.set(i as u32, t, 0)?;
+        }
+    }
+    let rs1: std::net::IpAddr = "10.253.26.1".parse()?;
+    let dest = plan
+        .dests
+        .iter()
+        .find(|x| x.rip == rs1)
+        .context("rs1 in the plan")?;
+    let words = |ip: &str| -> anyhow::Result<[u32; 4]> {
+        Ok(super::abi::addr_words(ip.parse()?))
+    };
+    let reply_flow = super::abi::Flow {
+        src: words("10.253.26.1")?,
+        dst: words("203.0.113.7")?,
+        sport: 8080u16.to_be(),
+        dport: 40000u16.to_be(),
+        proto: 6,
+        family: super::abi::AF_INET,
+        _pad: [0; 2],
+    };
+    d.set_nat_rev(
+        &reply_flow,
+        super::abi::NatRev {
+            vip: words(VIP)?,
+            vport: 80u16.to_be(),
+            svc: dest.slot,
+            dest: dest.id,
+            ..Default::default()
+        },
+    )?;
+    Ok(())
+}
+
+/// `struct vipd_bench_tmpl`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct BenchTmpl {
+    b: [u8; 56],
+}
+
+// SAFETY: plain bytes.
+#[allow(unsafe_code, reason = "aya::Pod is an unsafe marker trait")]
+unsafe impl Pod for BenchTmpl {}
 
 fn small() -> Sizes {
     Sizes {
