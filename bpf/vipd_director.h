@@ -579,6 +579,10 @@ static __always_inline void vipd_nat_remember(const struct vipd_pkt *pkt, __be32
 	bpf_map_update_elem(&nat_rev, &rev, &v, BPF_ANY);
 }
 
+/* How long a NAT reply's first fragment vouches for its later ones (Linux
+ * gives up reassembling after 30 s, ipfrag_time). */
+#define VIPD_NAT_FRAG_NS (30ULL * 1000000000ULL)
+
 /* A packet not for a VIP, while some real server is NAT: a reply of a NAT
  * connection gets the VIP:vport back as its source and goes to the client
  * by the routing table; anything else is the kernel's. */
@@ -638,7 +642,7 @@ static __noinline int vipd_nat_reply(struct xdp_md *ctx)
 		 * fragment that overtook the first is the kernel's (the client's
 		 * reassembly fails and it asks again). */
 		struct vipd_nat_frag *f = bpf_map_lookup_elem(&nat_frag, &fk);
-		if (!f) {
+		if (!f || vipd_age(vipd_now(), f->at_ns) > VIPD_NAT_FRAG_NS) {
 			vipd_count(VIPD_EV_NAT_PASS);
 			return XDP_PASS;
 		}
@@ -653,10 +657,6 @@ static __noinline int vipd_nat_reply(struct xdp_md *ctx)
 		vport = nr->vport;
 		svc = nr->svc;
 		dest = nr->dest;
-		if (pkt.frag && !icmp_err) {
-			struct vipd_nat_frag f = {.vip = vip, .svc = svc, .dest = dest};
-			bpf_map_update_elem(&nat_frag, &fk, &f, BPF_ANY);
-		}
 	}
 	struct bpf_fib_lookup fib;
 	__builtin_memset(&fib, 0, sizeof(fib));
@@ -670,6 +670,11 @@ static __noinline int vipd_nat_reply(struct xdp_md *ctx)
 	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS) {
 		vipd_count(VIPD_EV_NAT_PASS);
 		return XDP_PASS;
+	}
+	/* A first fragment that goes on leaves its later fragments the VIP. */
+	if (pkt.frag && !pkt.later_frag && !icmp_err && ip->ttl > 1) {
+		struct vipd_nat_frag f = {.vip = vip, .svc = svc, .dest = dest, .at_ns = vipd_now()};
+		bpf_map_update_elem(&nat_frag, &fk, &f, BPF_ANY);
 	}
 	int r = icmp_err ? vipd_nat_icmp(ctx, &pkt, 0, vip, vport)
 			 : vipd_nat_rewrite(ctx, &pkt, 0, vip, vport);

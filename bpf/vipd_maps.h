@@ -105,6 +105,8 @@ struct vipd_nat_frag {
 	__be32 vip;
 	__u32 svc;
 	__u32 dest;
+	__u32 _pad;
+	__u64 at_ns; /* when the first fragment passed: IPv4 ids wrap */
 };
 
 struct {

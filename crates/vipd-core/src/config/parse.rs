@@ -628,13 +628,14 @@ impl Cx<'_, '_> {
                         let t = &w.text;
                         if t.is_empty()
                             || t.len() > 15
-                            || t.contains(['/', ':'])
+                            || t.contains(['/', ':', '%'])
+                            || t.contains(char::is_whitespace)
                             || t == "."
                             || t == ".."
                         {
                             self.err(
                                 Diagnostic::error(format!(
-                                    "vipd_announce {t}: not an interface name (at most 15 characters, no `/` or `:`)"
+                                    "vipd_announce {t}: not an interface name (at most 15 characters, no `/`, `:`, `%` or spaces)"
                                 ))
                                 .at(w.span),
                             );

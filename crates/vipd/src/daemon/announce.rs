@@ -41,6 +41,9 @@ struct IfReq {
 
 const IFF_TUN: libc::c_short = 0x0001;
 const IFF_NO_PI: libc::c_short = 0x1000;
+/// Never attach to an existing (e.g. persistent) device: only a device this
+/// process creates goes away with it.
+const IFF_TUN_EXCL: libc::c_short = 0x8000u16 as libc::c_short;
 /// `_IOW('T', 202, int)`.
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 
@@ -55,7 +58,7 @@ fn open_tun(name: &str) -> anyhow::Result<OwnedFd> {
     let fd: OwnedFd = f.into();
     let mut req = IfReq {
         name: [0; libc::IFNAMSIZ],
-        flags: IFF_TUN | IFF_NO_PI,
+        flags: IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL,
         _pad: [0; 22],
     };
     req.name[..name.len()].copy_from_slice(name.as_bytes());
@@ -69,8 +72,8 @@ fn open_tun(name: &str) -> anyhow::Result<OwnedFd> {
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req as *mut IfReq) };
     if r < 0 {
         let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EBUSY) {
-            bail!("vipd_announce {name}: a device named {name} already exists and is not vipd's: remove it (`ip link del {name}`) or choose another name");
+        if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EINVAL)) {
+            bail!("vipd_announce {name}: a device named {name} already exists (another vipd's, or one that would outlive vipd and keep its VIPs announced): remove it (`ip link del {name}`) or choose another name");
         }
         return Err(e).with_context(|| format!("creating the TUN device {name}"));
     }

@@ -37,6 +37,10 @@ pub struct Options {
     pub args: DaemonArgs,
 }
 
+/// How long a stopping director with `vipd_announce` keeps forwarding after
+/// its VIPs are withdrawn: the routers need a moment to stop sending to it.
+const ANNOUNCE_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The running daemon.
 #[derive(Debug)]
 struct Engine {
@@ -160,7 +164,10 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
         }
     };
     engine.vrrp = resumed;
-    engine.start_vrrp().await;
+    if let Err(e) = engine.start_vrrp().await {
+        engine.shutdown().await;
+        return Err(e);
+    }
     info!(
         "vipd {} started (pid {}): {}; control socket {}",
         env!("CARGO_PKG_VERSION"),
@@ -240,6 +247,9 @@ pub async fn run(opts: Options, checked: Checked) -> anyhow::Result<()> {
     super::sd_notify::stopping(&format!("{why}: stopping"));
     if why == "SIGQUIT" {
         info!("SIGQUIT: stopping for a restart (the data plane keeps forwarding, VIPs kept)");
+        if engine.announce.is_some() {
+            warn!("vipd_announce: the announced VIPs are withdrawn during the restart (their device goes with this process); the next vipd announces them again after its start-up table dump, and meanwhile the other directors take the flows");
+        }
         engine.handover(&stem).await;
     } else {
         info!("{why}: stopping");
@@ -354,7 +364,7 @@ impl Engine {
     /// Asks the peers for their connection tables (bounded wait), then starts
     /// VRRP: a director that comes back must not take the VIP before it knows
     /// the connections the others forwarded meanwhile.
-    async fn start_vrrp(&mut self) {
+    async fn start_vrrp(&mut self) -> anyhow::Result<()> {
         if let (Some(s), Some(l)) = (self.sharing.as_mut(), self.lvs.as_mut()) {
             s.initial_dump(l).await;
         }
@@ -363,13 +373,13 @@ impl Engine {
         }
         // Announced only now: like a VRRP master, a director that joins the
         // ECMP set first knows the connections the others forward.
+        // A director that cannot announce must not look healthy: refuse to
+        // run (systemd restarts it) rather than serve nothing.
         if let Some(plan) = self.pending_announce.take() {
-            match AnnouncePart::start(plan).await {
-                Ok(a) => self.announce = Some(a),
-                Err(e) => error!("vipd_announce: {e:#}; no VIP is announced"),
-            }
+            self.announce = Some(AnnouncePart::start(plan).await.context("vipd_announce")?);
             self.announce_update().await;
         }
+        Ok(())
     }
 
     /// Offers the routing daemon the VIPs this director can serve now.
@@ -476,15 +486,16 @@ impl Engine {
                     applied_with.push(e);
                 }
             }
-            (None, Some(plan)) => match AnnouncePart::start(plan).await {
-                Ok(a) => self.announce = Some(a),
-                Err(e) => applied_with.push(format!("vipd_announce: {e:#}")),
-            },
-            (Some(_), None) => {
-                if let Some(a) = self.announce.take() {
-                    a.stop();
-                }
-            }
+            // Connection sharing and the start-up table dump that must come
+            // before announcing are set up at start only.
+            (None, Some(plan)) => applied_with.push(format!(
+                "vipd_announce {} was added: restart vipd to announce (nothing is announced now)",
+                plan.device
+            )),
+            (Some(_), None) => applied_with.push(
+                "vipd_announce was removed: restart vipd to stop announcing (the VIPs stay announced until then)"
+                    .to_owned(),
+            ),
             (None, None) => {}
         }
         self.announce_update().await;
@@ -588,6 +599,11 @@ impl Engine {
         // directors while this one still forwards what is in flight.
         if let Some(a) = self.announce.take() {
             a.stop();
+            info!(
+                "vipd_announce: forwarding {} s more while the routers converge",
+                ANNOUNCE_DRAIN.as_secs_f64()
+            );
+            tokio::time::sleep(ANNOUNCE_DRAIN).await;
         }
         // VRRP first: the peer takes the VIP over at once (priority 0) while
         // this node still forwards what reaches it.

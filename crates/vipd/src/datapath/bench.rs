@@ -214,17 +214,17 @@ fn frame(dst: std::net::Ipv4Addr) -> Vec<u8> {
 
 /// The NAT reply template: 10.253.26.1:8080 -> 203.0.113.7:40000, a TCP ACK.
 fn nat_reply_frame() -> Vec<u8> {
-    frame4([10, 253, 26, 1].into(), [203, 0, 113, 7].into(), 8080, 40000)
+    frame4(
+        [10, 253, 26, 1].into(),
+        [203, 0, 113, 7].into(),
+        8080,
+        40000,
+    )
 }
 
 /// An Ethernet frame to the director's MAC with a TCP ACK `src`:`sport` ->
 /// `dst`:`dport`, no payload (54 bytes; TCP checksum 0: nothing checks it).
-fn frame4(
-    src: std::net::Ipv4Addr,
-    dst: std::net::Ipv4Addr,
-    sport: u16,
-    dport: u16,
-) -> Vec<u8> {
+fn frame4(src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr, sport: u16, dport: u16) -> Vec<u8> {
     let mut f = Vec::with_capacity(54);
     f.extend_from_slice(&OWN_MAC);
     f.extend_from_slice(&NEXT_MAC);
@@ -490,11 +490,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
                     d.sync_ifaddrs()?;
                     let mut planner = Planner::new(4, 64);
                     let nat = name.starts_with("director_nat");
-                    let svc = if nat {
-                        nat_service()
-                    } else {
-                        bench_service()
-                    };
+                    let svc = if nat { nat_service() } else { bench_service() };
                     let plan = planner.plan(&[svc])?;
                     d.apply(&plan)?;
                     set_l2(&mut d)?;
@@ -764,9 +760,7 @@ fn set_nat_templates(
         .iter()
         .find(|x| x.rip == rs1)
         .context("rs1 in the plan")?;
-    let words = |ip: &str| -> anyhow::Result<[u32; 4]> {
-        Ok(super::abi::addr_words(ip.parse()?))
-    };
+    let words = |ip: &str| -> anyhow::Result<[u32; 4]> { Ok(super::abi::addr_words(ip.parse()?)) };
     let reply_flow = super::abi::Flow {
         src: words("10.253.26.1")?,
         dst: words("203.0.113.7")?,

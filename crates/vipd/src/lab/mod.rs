@@ -492,6 +492,19 @@ impl Lab {
             // an XDP program; vipd attaches its program later.
             ethtool::gro_on(&self.netns(&d.name), "eth1")
                 .map_err(|e| LabError::Internal(format!("GRO on {}'s eth1: {e}", d.name)))?;
+            // Through sysfs, which shows this namespace's interfaces only in
+            // a mount namespace with /sys remounted: write only if eth1 there
+            // is the director's (its MAC as netlink, which follows the
+            // network namespace, reports it), never a host interface.
+            let mac = self.exec_ok(&d.name, ["cat", "/sys/class/net/eth1/address"])?;
+            let link = self.exec_ok(&d.name, ["ip", "-o", "link", "show", "dev", "eth1"])?;
+            if !link.contains(&format!("link/ether {}", mac.trim())) {
+                return Err(LabError::Internal(format!(
+                    "{}: /sys/class/net/eth1 is not the namespace's eth1 ({}), not writing to it",
+                    d.name,
+                    mac.trim()
+                )));
+            }
             self.exec_ok(
                 &d.name,
                 ["sh", "-c", "echo 1 > /sys/class/net/eth1/threaded"],
