@@ -32,7 +32,7 @@ fn advert(src: Ipv4Addr, priority: u8) -> Received {
             vrid: 51,
             priority,
             adver_int_cs: 100,
-            addrs: vec![VIP],
+            addrs: vec![VIP.into()],
             auth: Auth::pass("1111"),
         },
     }
@@ -369,7 +369,7 @@ fn receive_checks_discard_with_a_reason() {
         })
     ));
     let mut addrs = advert(PEER, 100);
-    addrs.repr.addrs = vec![Ipv4Addr::new(10, 253, 85, 251)];
+    addrs.repr.addrs = vec![Ipv4Addr::new(10, 253, 85, 251).into()];
     assert!(matches!(
         i.handle_packet(t0, &addrs),
         Err(Discard::Addresses { .. })

@@ -99,7 +99,7 @@ fn captured_advert(version: Version, auth: Auth) -> Repr {
         vrid: 51,
         priority: 100,
         adver_int_cs: 100,
-        addrs: vec![VIP],
+        addrs: vec![VIP.into()],
         auth,
     }
 }
@@ -241,7 +241,7 @@ mod properties {
                 vrid,
                 priority,
                 adver_int_cs: if v3 { int_cs } else { (int_cs / 100).max(1) * 100 },
-                addrs: addrs.into_iter().map(Ipv4Addr::from).collect(),
+                addrs: addrs.into_iter().map(|a| Ipv4Addr::from(a).into()).collect(),
                 auth: if v3 || pass.is_empty() { Auth::None } else { Auth::pass(&pass) },
             };
             let mode = ChecksumMode::for_version(version, SRC, MULTICAST_GROUP, as_v2);
@@ -249,5 +249,56 @@ mod properties {
             let parsed = Repr::parse(&Packet::new_checked(&bytes[..]).unwrap(), mode).unwrap();
             prop_assert_eq!(parsed, repr);
         }
+    }
+}
+
+/// keepalived 2.2.7's VRRPv3 over IPv6 (testdata/vrrp/v3-ipv6.pcap: VRID 61,
+/// priority 150, 1 s, two IPv6 VIPs, from its link-local address to
+/// ff02::12, hop limit 255): the messages decode with the IPv6
+/// pseudo-header checksum and re-encode byte for byte.
+#[test]
+fn v3_ipv6_adverts_of_keepalived() {
+    use std::net::{IpAddr, Ipv6Addr};
+    let frames = pcap_frames("v3-ipv6.pcap");
+    assert_eq!(frames.len(), 4);
+    for frame in &frames {
+        // Ethernet (IPv6), then the fixed 40-byte IPv6 header.
+        assert_eq!(frame[12..14], [0x86, 0xdd]);
+        let ip6 = &frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + 40];
+        assert_eq!(
+            (ip6[6], ip6[7]),
+            (packet::PROTOCOL, 255),
+            "next header, hop limit"
+        );
+        let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip6[8..24]).unwrap());
+        let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip6[24..40]).unwrap());
+        assert_eq!(dst, "ff02::12".parse::<Ipv6Addr>().unwrap());
+        assert!(src.is_unicast_link_local(), "{src}");
+        let msg = &frame[ETHERNET_HEADER_LEN + 40..];
+        let mode = ChecksumMode::PseudoHeader6 { src, dst };
+        let repr = Repr::parse(&Packet::new_checked_v6(msg).unwrap(), mode).unwrap();
+        assert_eq!(
+            repr,
+            Repr {
+                version: Version::V3,
+                vrid: 61,
+                priority: 150,
+                adver_int_cs: 100,
+                addrs: ["2001:db8:85::250", "2001:db8:85::251"]
+                    .iter()
+                    .map(|a| IpAddr::V6(a.parse().unwrap()))
+                    .collect(),
+                auth: Auth::None,
+            }
+        );
+        assert!(repr.is_ipv6());
+        assert_eq!(repr.to_bytes(mode), msg, "re-encoded message differs");
+        // The IPv4 way of reading it, or a v2-style checksum, does not pass.
+        assert!(Repr::parse(&Packet::new_unchecked(msg), mode).is_err());
+        assert!(Repr::parse(
+            &Packet::new_checked_v6(msg).unwrap(),
+            ChecksumMode::MessageOnly
+        )
+        .is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! The Internet checksum (RFC 1071) used by IPv4 headers and VRRP messages.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Adds `data` as big-endian 16-bit words to a running 32-bit sum (odd tail padded
 /// with zero, RFC 1071 §4.1).
@@ -35,6 +35,16 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) -
     sum = accumulate(sum, &dst.octets());
     sum = sum.wrapping_add(u32::from(protocol));
     sum.wrapping_add(u32::from(len))
+}
+
+/// The running sum of the IPv6 pseudo-header (RFC 8200 §8.1: source,
+/// destination, 32-bit upper-layer length, three zero bytes, next header)
+/// that VRRPv3 over IPv6 prepends (RFC 5798 §5.2.8).
+pub fn pseudo_header6_sum(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32) -> u32 {
+    let mut sum = accumulate(0, &src.octets());
+    sum = accumulate(sum, &dst.octets());
+    sum = accumulate(sum, &len.to_be_bytes());
+    sum.wrapping_add(u32::from(next_header))
 }
 
 #[cfg(test)]

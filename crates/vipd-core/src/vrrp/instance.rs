@@ -20,7 +20,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use super::packet::{
@@ -490,9 +490,9 @@ pub enum Discard {
         /// Sender.
         src: Ipv4Addr,
         /// Its list.
-        got: Vec<Ipv4Addr>,
+        got: Vec<IpAddr>,
         /// Ours.
-        want: Vec<Ipv4Addr>,
+        want: Vec<IpAddr>,
     },
     /// `check_unicast_src`: the sender is not one of our `unicast_peer`s.
     #[error("advert from {src}, which is not a unicast_peer of this instance (check_unicast_src): add it to unicast_peer")]
@@ -961,12 +961,12 @@ impl Instance {
         // RFC 3768 §7.1: a differing address list from a non-owner MUST be dropped.
         if !self.config.skip_check_adv_addr
             && adv.priority != PRIORITY_OWNER
-            && !same_set(&adv.addrs, &self.config.vips)
+            && !same_set(&adv.addrs, &self.vips())
         {
             return Err(Discard::Addresses {
                 src: rx.src,
                 got: adv.addrs.clone(),
-                want: self.config.vips.clone(),
+                want: self.vips(),
             });
         }
         Ok(())
@@ -1039,7 +1039,7 @@ impl Instance {
             vrid: self.config.vrid,
             priority,
             adver_int_cs: self.config.advert_int_cs(),
-            addrs: self.config.vips.clone(),
+            addrs: self.vips(),
             auth: self.config.auth,
         }));
     }
@@ -1048,6 +1048,11 @@ impl Instance {
         self.down_since = Some(now);
         self.timers
             .set(Timer::MasterDown, now + self.master_down_interval());
+    }
+
+    /// The configured VIPs as the adverts carry them.
+    fn vips(&self) -> Vec<IpAddr> {
+        self.config.vips.iter().map(|&a| IpAddr::V4(a)).collect()
     }
 
     fn change_state(&mut self, to: State, reason: Reason) {
@@ -1111,7 +1116,7 @@ impl Instance {
     }
 }
 
-fn same_set(a: &[Ipv4Addr], b: &[Ipv4Addr]) -> bool {
+fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
     let mut a = a.to_vec();
     let mut b = b.to_vec();
     a.sort();

@@ -1,5 +1,5 @@
 //! VRRP advertisements on the wire: version 2 (RFC 3768 §5) and version 3 for IPv4
-//! (RFC 5798 §5), as keepalived sends them.
+//! and IPv6 (RFC 5798 §5), as keepalived sends them.
 //!
 //! [`Packet`] is a checked view over bytes with the fields at named offsets;
 //! [`Repr`] is the parsed, validated meaning with [`Repr::parse`] / [`Repr::emit`] /
@@ -9,9 +9,13 @@
 //! v2 (RFC 3768 §5.1)                     v3 (RFC 5798 §5.1)
 //!  0: ver|type  vrid  priority  count     0: ver|type  vrid  priority  count
 //!  4: auth_type adver_int checksum        4: rsvd|max_adver_int(12) checksum
-//!  8: IPv4 addresses (count x 4)          8: IPv4 addresses (count x 4)
-//!  .. auth data (8 bytes)
+//!  8: IPv4 addresses (count x 4)          8: IPv4 addresses (count x 4), or
+//!  .. auth data (8 bytes)                     IPv6 addresses (count x 16)
 //! ```
+//!
+//! A message does not say its address family: the IP header it came in does.
+//! [`Packet::new_checked`] reads IPv4 addresses, [`Packet::new_checked_v6`]
+//! IPv6 ones; a [`Repr`] holds one family.
 //!
 //! Checksums: v2 covers the VRRP message only (RFC 3768 §5.3.8). v3 covers the IPv4
 //! pseudo-header too (RFC 5798 §5.2.8); that is what keepalived does by default.
@@ -19,7 +23,7 @@
 //! for the implementations RFC 9568 §5.2.8 mentions), so [`ChecksumMode`] selects
 //! which one we send and accept, and a mismatch is reported with a hint.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::checksum;
 
@@ -98,6 +102,14 @@ pub enum ChecksumMode {
         /// IPv4 destination (the multicast group, or the unicast peer).
         dst: Ipv4Addr,
     },
+    /// Over the IPv6 pseudo-header and the message (RFC 5798 §5.2.8 with RFC
+    /// 8200 §8.1's pseudo-header): every IPv6 advert.
+    PseudoHeader6 {
+        /// IPv6 source (the sender's link-local address).
+        src: Ipv6Addr,
+        /// IPv6 destination (ff02::12, or the unicast peer).
+        dst: Ipv6Addr,
+    },
     /// Over the message only, like v2 (keepalived's `v3_checksum_as_v2`).
     MessageOnly,
 }
@@ -115,6 +127,9 @@ impl ChecksumMode {
         match self {
             ChecksumMode::PseudoHeader { src, dst } => {
                 checksum::pseudo_header_sum(src, dst, PROTOCOL, len as u16)
+            }
+            ChecksumMode::PseudoHeader6 { src, dst } => {
+                checksum::pseudo_header6_sum(src, dst, PROTOCOL, len as u32)
             }
             ChecksumMode::MessageOnly => 0,
         }
@@ -198,18 +213,40 @@ mod field {
 #[derive(Debug, Clone)]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
+    /// 4 (IPv4 addresses) or 16 (IPv6).
+    addr_len: usize,
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps bytes without checking their length: accessors may panic.
+    /// Wraps bytes (of an IPv4 advert) without checking their length:
+    /// accessors may panic.
     pub fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
+        Self {
+            buffer,
+            addr_len: 4,
+        }
     }
 
-    /// Wraps bytes after checking they hold the header, the addresses it counts and,
-    /// for v2, the auth data: every accessor is then safe.
+    /// [`Packet::new_unchecked`] for an advert that came over IPv6.
+    pub fn new_unchecked_v6(buffer: T) -> Self {
+        Self {
+            buffer,
+            addr_len: 16,
+        }
+    }
+
+    /// Wraps bytes (of an IPv4 advert) after checking they hold the header, the
+    /// addresses it counts and, for v2, the auth data: every accessor is then
+    /// safe.
     pub fn new_checked(buffer: T) -> Result<Self, PacketError> {
         let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// [`Packet::new_checked`] for an advert that came over IPv6.
+    pub fn new_checked_v6(buffer: T) -> Result<Self, PacketError> {
+        let packet = Self::new_unchecked_v6(buffer);
         packet.check_len()?;
         Ok(packet)
     }
@@ -233,7 +270,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The length of the message the header describes (the trailing bytes of the
     /// IP payload, if any, are not part of it).
     pub fn message_len(&self) -> usize {
-        let addrs = HEADER_LEN + 4 * usize::from(self.count_ip_addrs());
+        let addrs = HEADER_LEN + self.addr_len * usize::from(self.count_ip_addrs());
         if self.version_number() == 2 {
             addrs + AUTH_DATA_LEN
         } else {
@@ -261,7 +298,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.buffer.as_ref()[field::PRIORITY]
     }
 
-    /// Number of IPv4 addresses.
+    /// Number of addresses.
     pub fn count_ip_addrs(&self) -> u8 {
         self.buffer.as_ref()[field::COUNT]
     }
@@ -290,15 +327,18 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// The `index`th address (index < count).
-    pub fn ip_addr(&self, index: usize) -> Ipv4Addr {
-        let at = field::ADDRS + 4 * index;
-        let b = &self.buffer.as_ref()[at..at + 4];
-        Ipv4Addr::new(b[0], b[1], b[2], b[3])
+    pub fn ip_addr(&self, index: usize) -> IpAddr {
+        let at = field::ADDRS + self.addr_len * index;
+        let b = &self.buffer.as_ref()[at..at + self.addr_len];
+        match <[u8; 16]>::try_from(b) {
+            Ok(b16) => IpAddr::V6(Ipv6Addr::from(b16)),
+            Err(_) => IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
+        }
     }
 
     /// v2 auth data.
     pub fn auth_data(&self) -> [u8; AUTH_DATA_LEN] {
-        let at = field::ADDRS + 4 * usize::from(self.count_ip_addrs());
+        let at = field::ADDRS + self.addr_len * usize::from(self.count_ip_addrs());
         let mut data = [0u8; AUTH_DATA_LEN];
         data.copy_from_slice(&self.buffer.as_ref()[at..at + AUTH_DATA_LEN]);
         data
@@ -338,8 +378,8 @@ pub struct Repr {
     /// Advert interval in centiseconds. v2 carries whole seconds (emit rounds down,
     /// to at least 1 s); v3 carries 12 bits of centiseconds.
     pub adver_int_cs: u16,
-    /// The virtual addresses.
-    pub addrs: Vec<Ipv4Addr>,
+    /// The virtual addresses, all of one family (IPv6 only with v3).
+    pub addrs: Vec<IpAddr>,
     /// Authentication (v2 only; always [`Auth::None`] for v3).
     pub auth: Auth,
 }
@@ -406,9 +446,22 @@ impl Repr {
         })
     }
 
+    /// Whether the addresses are IPv6 (the advert goes over IPv6).
+    pub fn is_ipv6(&self) -> bool {
+        self.addrs.first().is_some_and(IpAddr::is_ipv6)
+    }
+
+    fn addr_len(&self) -> usize {
+        if self.is_ipv6() {
+            16
+        } else {
+            4
+        }
+    }
+
     /// Bytes [`Repr::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        let addrs = HEADER_LEN + 4 * self.addrs.len().min(255);
+        let addrs = HEADER_LEN + self.addr_len() * self.addrs.len().min(255);
         match self.version {
             Version::V2 => addrs + AUTH_DATA_LEN,
             Version::V3 => addrs,
@@ -435,19 +488,30 @@ impl Repr {
                 mode
             }
         };
+        let n = self.addr_len();
         for (i, addr) in self.addrs.iter().take(count).enumerate() {
-            let at = field::ADDRS + 4 * i;
-            buf[at..at + 4].copy_from_slice(&addr.octets());
+            let at = field::ADDRS + n * i;
+            match addr {
+                IpAddr::V4(a) if n == 4 => buf[at..at + 4].copy_from_slice(&a.octets()),
+                IpAddr::V6(a) if n == 16 => buf[at..at + 16].copy_from_slice(&a.octets()),
+                // Another family than the first address's: not this advert's.
+                _ => buf[at..at + n].fill(0),
+            }
         }
         if self.version == Version::V2 {
-            let at = field::ADDRS + 4 * count;
+            let at = field::ADDRS + n * count;
             let data = match self.auth {
                 Auth::None => [0; AUTH_DATA_LEN],
                 Auth::Pass(data) => data,
             };
             buf[at..at + AUTH_DATA_LEN].copy_from_slice(&data);
         }
-        Packet::new_unchecked(&mut buf[..self.buffer_len()]).fill_checksum(mode);
+        let len = self.buffer_len();
+        if n == 16 {
+            Packet::new_unchecked_v6(&mut buf[..len]).fill_checksum(mode);
+        } else {
+            Packet::new_unchecked(&mut buf[..len]).fill_checksum(mode);
+        }
     }
 
     /// The message as a new vector.
@@ -572,7 +636,7 @@ mod tests {
                 vrid: 51,
                 priority: 100,
                 adver_int_cs: 100,
-                addrs: vec![VIP],
+                addrs: vec![VIP.into()],
                 auth: Auth::pass("1111"),
             }
         );
@@ -617,7 +681,7 @@ mod tests {
             vrid: 51,
             priority: 100,
             adver_int_cs: 10,
-            addrs: vec![VIP],
+            addrs: vec![VIP.into()],
             auth: Auth::None,
         };
         let bytes = repr.to_bytes(ChecksumMode::MessageOnly);
