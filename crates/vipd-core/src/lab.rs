@@ -15,7 +15,7 @@
 //! ```
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Longest lab name accepted. Only namespace names carry the lab name (interfaces
 /// inside namespaces have fixed names), but keeping it at 10 leaves room for
@@ -215,6 +215,20 @@ pub const DLAN_BRIDGE_MAC: [u8; 6] = [0x02, 0x56, 0x49, 0x50, 0x85, 0x01];
 pub const RLAN_BRIDGE_MAC: [u8; 6] = [0x02, 0x56, 0x49, 0x50, 0x26, 0xfe];
 /// The router's interface towards the client (named after the node it reaches).
 pub const ROUTER_CLIENT_PORT: &str = "client";
+
+/// Prefix length of every IPv6 subnet of the dual-stack lab (`--ipv6`).
+pub const PREFIX6: u8 = 64;
+
+/// The IPv6 twin of a lab address in the dual-stack lab (`vipd lab up
+/// --ipv6`): the subnet's third octet names its /64 in the documentation
+/// prefix, the last octet's decimal digits the host, so each reads like its
+/// IPv4 address: 10.253.85.11 -> 2001:db8:85::11, 10.253.26.254 ->
+/// 2001:db8:26::254, 203.0.113.2 -> 2001:db8:113::2.
+pub fn ipv6_twin(a: Ipv4Addr) -> Ipv6Addr {
+    let o = a.octets();
+    let digits = |n: u8| u16::from_str_radix(&n.to_string(), 16).expect("decimal digits are hex");
+    Ipv6Addr::new(0x2001, 0xdb8, digits(o[2]), 0, 0, 0, 0, digits(o[3]))
+}
 
 /// Address of director `n` (1-based) on the director LAN: 10.253.85.(10+n).
 pub fn dip(n: u8) -> Ipv4Addr {
@@ -500,6 +514,15 @@ mod tests {
         assert!(d.contains("local 10.253.85.12 as 65001"), "{d}");
         assert!(d.contains("interface \"vipd0\""), "{d}");
         assert!(d.contains("export where proto = \"vipd\""), "{d}");
+    }
+
+    #[test]
+    fn ipv6_twins_read_like_their_ipv4_addresses() {
+        let t = |a: &str| ipv6_twin(a.parse().unwrap()).to_string();
+        assert_eq!(t("10.253.85.11"), "2001:db8:85::11");
+        assert_eq!(t("10.253.85.250"), "2001:db8:85::250");
+        assert_eq!(t("10.253.26.254"), "2001:db8:26::254");
+        assert_eq!(t("203.0.113.2"), "2001:db8:113::2");
     }
 
     #[test]

@@ -96,6 +96,12 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, HttpdError> {
     )
     .map_err(listen)?;
     socket.set_reuse_address(true).map_err(listen)?;
+    // An IPv6 address serves IPv6 only, so `[::]:80` runs beside `0.0.0.0:80`
+    // (the dual-stack lab starts both) and IPv4 clients never show as
+    // ::ffff:a.b.c.d.
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(listen)?;
+    }
     socket.set_nonblocking(true).map_err(listen)?;
     socket.bind(&addr.into()).map_err(listen)?;
     socket.listen(4096).map_err(listen)?;

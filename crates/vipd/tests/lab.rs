@@ -485,3 +485,46 @@ fn rs_cpu_out_of_range_is_refused_before_anything_is_built() {
     .unwrap_err();
     assert!(e.to_string().contains("--rs-cpu 0"), "{e}");
 }
+
+/// `--ipv6`: every link also carries the IPv6 twin of its addresses and the
+/// router forwards IPv6: the client reaches each real server's httpd over
+/// IPv6 (a server of its own on [::]:80) and still over IPv4, where the real
+/// server sees the client's IPv4 address (no ::ffff: mapping).
+#[test]
+fn dual_stack_lab_serves_every_real_server_over_both_families() {
+    let lab = LabGuard::up(LabOptions {
+        directors: 1,
+        ipv6: true,
+        ..opts("six")
+    })
+    .expect("lab up --ipv6");
+    let dir1 = lab
+        .exec_ok("dir1", ["ip", "-6", "addr", "show", "dev", "eth1"])
+        .unwrap();
+    assert!(dir1.contains("2001:db8:85::11/64"), "{dir1}");
+    lab.exec_ok("client", ["ping", "-6", "-c1", "-W2", "2001:db8:85::11"])
+        .unwrap();
+    for n in 1..=3 {
+        let v6 = lab
+            .exec_ok(
+                "client",
+                [
+                    "curl",
+                    "-sS",
+                    "-m",
+                    "5",
+                    &format!("http://[2001:db8:26::{n}]/"),
+                ],
+            )
+            .unwrap();
+        assert!(v6.starts_with(&format!("rs{n}\n")), "{v6}");
+        assert!(v6.contains("client=[2001:db8:113::2]:"), "{v6}");
+        let v4 = lab
+            .exec_ok(
+                "client",
+                ["curl", "-sS", "-m", "5", &format!("http://10.253.26.{n}/")],
+            )
+            .unwrap();
+        assert!(v4.contains("client=203.0.113.2:"), "{v4}");
+    }
+}

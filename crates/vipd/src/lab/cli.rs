@@ -64,6 +64,12 @@ enum LabCommand {
         /// director that announces the VIP (docs/OPERATIONS.md).
         #[arg(long)]
         ecmp: bool,
+        /// Dual stack: every link also carries IPv6, each address with its
+        /// IPv6 twin in 2001:db8::/32 (10.253.85.11 -> 2001:db8:85::11,
+        /// 10.253.26.1 -> 2001:db8:26::1, the client 2001:db8:113::2), the
+        /// router forwarding it; no DAD, no router advertisements.
+        #[arg(long)]
+        ipv6: bool,
         /// Give each real server's httpd this many CPUs (a cgroup CPU quota,
         /// e.g. 0.15), so that each counts as a machine of its own as in the
         /// seed; default: no limit.
@@ -146,6 +152,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
             no_xdp_pass,
             nat,
             ecmp,
+            ipv6,
             rs_cpu,
         } => {
             let opts = LabOptions {
@@ -157,6 +164,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<()> {
                 xdp_pass: !no_xdp_pass,
                 nat,
                 ecmp,
+                ipv6,
                 rs_cpu,
                 vipd_bin: None,
             };

@@ -252,6 +252,10 @@ pub struct LabOptions {
     /// director's vipd announces the VIPs it serves (`vipd_announce vipd0`)
     /// and the router spreads flows over them (multipath, L4 hash, BFD).
     pub ecmp: bool,
+    /// Dual stack: every link also carries IPv6 (the IPv6 twin of each
+    /// address, `vipd_core::lab::ipv6_twin`: 2001:db8:85::11 for
+    /// 10.253.85.11), the router forwards it.
+    pub ipv6: bool,
     /// Each real server's httpd gets this many CPUs (a cgroup CPU quota), as
     /// if each real server had a machine of its own; `None`: no limit.
     pub rs_cpu: Option<f64>,
@@ -271,6 +275,7 @@ impl Default for LabOptions {
             xdp_pass: true,
             nat: false,
             ecmp: false,
+            ipv6: false,
             rs_cpu: None,
             vipd_bin: None,
         }
@@ -326,6 +331,7 @@ pub struct Lab {
     xdp_pass: bool,
     nat: bool,
     ecmp: bool,
+    ipv6: bool,
     rs_cpu: Option<vipd_core::lab::CpuQuota>,
     /// Children started by this process (reaped by `down`, so no zombies remain).
     children: Mutex<Vec<Child>>,
@@ -403,6 +409,7 @@ pub fn up(opts: &LabOptions) -> Result<Lab, LabError> {
         xdp_pass: opts.xdp_pass,
         nat: opts.nat,
         ecmp: opts.ecmp,
+        ipv6: opts.ipv6,
         rs_cpu,
         children: Mutex::new(Vec::new()),
     };
@@ -441,6 +448,7 @@ impl Lab {
             xdp_pass: stored.xdp_pass,
             nat: stored.nat,
             ecmp: stored.ecmp,
+            ipv6: stored.ipv6,
             rs_cpu: None,
             children: Mutex::new(Vec::new()),
         })
@@ -448,10 +456,11 @@ impl Lab {
 
     fn build(&self, vipd_bin: Option<&Path>) -> Result<(), LabError> {
         let mut created = Vec::new();
-        topo::create_namespaces(&self.plan, &mut created)?;
+        topo::create_namespaces(&self.plan, self.ipv6, &mut created)?;
         let plan = &self.plan;
         let xdp_pass = self.xdp_pass;
-        block_on(|| topo::build(plan, xdp_pass))?;
+        let ipv6 = self.ipv6;
+        block_on(|| topo::build(plan, xdp_pass, ipv6))?;
         if self.nat {
             for cmd in vipd_core::lab::nat_router_commands() {
                 self.exec_ok("router", &cmd)?;
@@ -474,6 +483,7 @@ impl Lab {
             xdp_pass: self.xdp_pass,
             nat: self.nat,
             ecmp: self.ecmp,
+            ipv6: self.ipv6,
         };
         state::save(&stored).map_err(state_err(state::dir(self.name()).join("lab.json")))
     }
@@ -561,19 +571,20 @@ impl Lab {
 
     fn start_httpds(&self, bin: &Path) -> Result<(), LabError> {
         let reals = self.reals();
+        // The dual-stack lab: a second server on [::]:80 (IPv6 only).
+        let listens: &[(&str, &str)] = if self.ipv6 {
+            &[("0.0.0.0:80", "httpd"), ("[::]:80", "httpd6")]
+        } else {
+            &[("0.0.0.0:80", "httpd")]
+        };
         for node in &reals {
-            let mut cmd = self.command(&node.name, bin)?;
-            cmd.args([
-                "lab",
-                "httpd",
-                "--node",
-                &node.name,
-                "--listen",
-                "0.0.0.0:80",
-            ]);
-            let pid = self.spawn_logged(&node.name, "httpd", &mut cmd)?;
-            if let Some(q) = self.rs_cpu {
-                cpu::place(self.name(), &node.name, q, pid)?;
+            for (listen, what) in listens {
+                let mut cmd = self.command(&node.name, bin)?;
+                cmd.args(["lab", "httpd", "--node", &node.name, "--listen", listen]);
+                let pid = self.spawn_logged(&node.name, what, &mut cmd)?;
+                if let Some(q) = self.rs_cpu {
+                    cpu::place(self.name(), &node.name, q, pid)?;
+                }
             }
         }
         // Ready when each answers a TCP connect on its RIP, from inside its namespace.

@@ -45,6 +45,9 @@ pub struct Stored {
     /// The ECMP variant (BIRD on the router and the directors).
     #[serde(default)]
     pub ecmp: bool,
+    /// Dual stack.
+    #[serde(default)]
+    pub ipv6: bool,
 }
 
 /// A process the lab started.

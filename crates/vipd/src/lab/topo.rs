@@ -5,7 +5,7 @@
 //! straight into the node's namespace (`IFLA_NET_NS_FD` on the peer), so no link
 //! ever exists in the host namespace, and interface names never carry the lab name.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth};
@@ -42,6 +42,18 @@ const ROUTER_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.conf.default.send_redirects", "0"),
 ];
 
+/// The dual-stack lab (`--ipv6`): IPv6 on, without duplicate address
+/// detection (addresses usable at once, as the IPv4 ones are) or router
+/// advertisements (addresses and routes are static).
+const IPV6_SYSCTLS: &[(&str, &str)] = &[
+    ("net.ipv6.conf.all.disable_ipv6", "0"),
+    ("net.ipv6.conf.default.disable_ipv6", "0"),
+    ("net.ipv6.conf.all.accept_dad", "0"),
+    ("net.ipv6.conf.default.accept_dad", "0"),
+    ("net.ipv6.conf.all.accept_ra", "0"),
+    ("net.ipv6.conf.default.accept_ra", "0"),
+];
+
 /// Router sysctls that exist only when the kernel has `br_netfilter` (absent:
 /// nothing to turn off).
 const ROUTER_BRIDGE_SYSCTLS: &[(&str, &str)] = &[
@@ -56,7 +68,11 @@ const ROUTER_BRIDGE_SYSCTLS: &[(&str, &str)] = &[
 
 /// Creates the namespaces of `plan` and records each in `created` as soon as it
 /// exists, so a failure later can remove exactly those.
-pub fn create_namespaces(plan: &LabPlan, created: &mut Vec<String>) -> Result<(), LabError> {
+pub fn create_namespaces(
+    plan: &LabPlan,
+    ipv6: bool,
+    created: &mut Vec<String>,
+) -> Result<(), LabError> {
     for node in plan.node_names() {
         let ns = plan.netns(&node);
         netns::add(&ns)?;
@@ -64,6 +80,12 @@ pub fn create_namespaces(plan: &LabPlan, created: &mut Vec<String>) -> Result<()
         let mut sysctls: Vec<(&str, &str)> = COMMON_SYSCTLS.to_vec();
         if node == "router" {
             sysctls.extend_from_slice(ROUTER_SYSCTLS);
+        }
+        if ipv6 {
+            sysctls.extend_from_slice(IPV6_SYSCTLS);
+            if node == "router" {
+                sysctls.push(("net.ipv6.conf.all.forwarding", "1"));
+            }
         }
         for (key, value) in sysctls {
             netns::sysctl(&ns, key, value)?;
@@ -82,7 +104,7 @@ pub fn create_namespaces(plan: &LabPlan, created: &mut Vec<String>) -> Result<()
 }
 
 /// Builds links, addresses and routes inside the (existing) namespaces of `plan`.
-pub async fn build(plan: &LabPlan, xdp_pass: bool) -> Result<(), LabError> {
+pub async fn build(plan: &LabPlan, xdp_pass: bool, ipv6: bool) -> Result<(), LabError> {
     let mtu = plan.mtu();
     let router_ns = plan.netns("router");
     let router = netns::rtnetlink(&router_ns)?;
@@ -114,6 +136,7 @@ pub async fn build(plan: &LabPlan, xdp_pass: bool) -> Result<(), LabError> {
         dlan,
         plan::ROUTER_DLAN_IP,
         plan::DLAN_PREFIX,
+        ipv6,
     )
     .await?;
     add_addr(
@@ -122,6 +145,7 @@ pub async fn build(plan: &LabPlan, xdp_pass: bool) -> Result<(), LabError> {
         rlan,
         plan::ROUTER_RLAN_IP,
         plan::RLAN_PREFIX,
+        ipv6,
     )
     .await?;
 
@@ -171,6 +195,7 @@ pub async fn build(plan: &LabPlan, xdp_pass: bool) -> Result<(), LabError> {
                     port,
                     plan::ROUTER_CLIENT_IP,
                     plan::CLIENT_PREFIX,
+                    ipv6,
                 )
                 .await?;
             }
@@ -198,7 +223,7 @@ pub async fn build(plan: &LabPlan, xdp_pass: bool) -> Result<(), LabError> {
             .execute()
             .await
             .map_err(|e| link_err(&ns, &format!("set {} up", node.iface), e))?;
-        add_addr(&h, &ns, ifindex, node.addr, node.prefix).await?;
+        add_addr(&h, &ns, ifindex, node.addr, node.prefix, ipv6).await?;
         h.route()
             .add(
                 RouteMessageBuilder::<Ipv4Addr>::new()
@@ -208,6 +233,14 @@ pub async fn build(plan: &LabPlan, xdp_pass: bool) -> Result<(), LabError> {
             .execute()
             .await
             .map_err(|e| link_err(&ns, &format!("add default route via {}", node.gateway), e))?;
+        if ipv6 {
+            let gw = plan::ipv6_twin(node.gateway);
+            h.route()
+                .add(RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).build())
+                .execute()
+                .await
+                .map_err(|e| link_err(&ns, &format!("add default route via {gw}"), e))?;
+        }
     }
     Ok(())
 }
@@ -236,18 +269,29 @@ async fn set_up(h: &Handle, name: &str) -> Result<(), LabError> {
         .map_err(|e| link_err("", &format!("set {name} up"), e))
 }
 
+/// `addr/prefix` and, in the dual-stack lab, its IPv6 twin.
 async fn add_addr(
     h: &Handle,
     ns: &str,
     index: u32,
     addr: Ipv4Addr,
     prefix: u8,
+    ipv6: bool,
 ) -> Result<(), LabError> {
     h.address()
         .add(index, IpAddr::V4(addr), prefix)
         .execute()
         .await
-        .map_err(|e| link_err(ns, &format!("add address {addr}/{prefix}"), e))
+        .map_err(|e| link_err(ns, &format!("add address {addr}/{prefix}"), e))?;
+    if ipv6 {
+        let a6 = plan::ipv6_twin(addr);
+        h.address()
+            .add(index, IpAddr::V6(a6), plan::PREFIX6)
+            .execute()
+            .await
+            .map_err(|e| link_err(ns, &format!("add address {a6}/{}", plan::PREFIX6), e))?;
+    }
+    Ok(())
 }
 
 /// Turns a netlink error into a [`LabError`], naming a missing kernel feature when
