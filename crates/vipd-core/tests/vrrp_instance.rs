@@ -1,7 +1,7 @@
 //! The instance state machine, one rule at a time: inputs with a given time,
 //! expected actions and timers.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use vipd_core::vrrp::{
@@ -9,11 +9,11 @@ use vipd_core::vrrp::{
     ScriptVerdict, State, SyncGroupConfig, Timer, Track, TrackKind, Version,
 };
 
-const ME: Ipv4Addr = Ipv4Addr::new(10, 253, 85, 11);
-const PEER: Ipv4Addr = Ipv4Addr::new(10, 253, 85, 12);
-const LOWER_PEER: Ipv4Addr = Ipv4Addr::new(10, 253, 85, 5);
-const VIP: Ipv4Addr = Ipv4Addr::new(10, 253, 85, 250);
-const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+const ME: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 253, 85, 11));
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 253, 85, 12));
+const LOWER_PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 253, 85, 5));
+const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 253, 85, 250));
+const GROUP: IpAddr = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18));
 
 fn cfg(priority: u8) -> InstanceConfig {
     let mut c = InstanceConfig::new("VI_1", "eth1", 51, priority, ME);
@@ -22,7 +22,7 @@ fn cfg(priority: u8) -> InstanceConfig {
     c
 }
 
-fn advert(src: Ipv4Addr, priority: u8) -> Received {
+fn advert(src: IpAddr, priority: u8) -> Received {
     Received {
         src,
         dst: GROUP,
@@ -32,7 +32,7 @@ fn advert(src: Ipv4Addr, priority: u8) -> Received {
             vrid: 51,
             priority,
             adver_int_cs: 100,
-            addrs: vec![VIP.into()],
+            addrs: vec![VIP],
             auth: Auth::pass("1111"),
         },
     }
@@ -73,12 +73,7 @@ fn master(priority: u8) -> (Instance, Instant, Instant) {
 
 /// A MASTER of priority 100 that hears `from` advertise `priority`, `after`
 /// seconds past taking over, and answers with `verdict`; returns it and the time.
-fn master_hears(
-    from: Ipv4Addr,
-    priority: u8,
-    after: f64,
-    verdict: Accepted,
-) -> (Instance, Instant) {
+fn master_hears(from: IpAddr, priority: u8, after: f64, verdict: Accepted) -> (Instance, Instant) {
     let (mut i, _, at) = master(100);
     let t = at + secs(after);
     assert_eq!(i.handle_packet(t, &advert(from, priority)), Ok(verdict));
@@ -259,7 +254,7 @@ fn adverts_go_to_the_configured_multicast_group() {
         Instance::new(c.clone()).unwrap().destinations(),
         vec![Ipv4Addr::new(224, 0, 0, 18)]
     );
-    c.mcast_group = Ipv4Addr::new(224, 0, 0, 19);
+    c.mcast_group = Ipv4Addr::new(224, 0, 0, 19).into();
     assert_eq!(
         Instance::new(c).unwrap().destinations(),
         vec![Ipv4Addr::new(224, 0, 0, 19)]
@@ -510,8 +505,8 @@ fn sync_group_members_move_together() {
     let t0 = Instant::now();
     let mut a = cfg(100);
     a.track = vec![track(TrackKind::Interface, "eth1", 0, false)];
-    let mut b = InstanceConfig::new("VI_2", "eth2", 52, 100, Ipv4Addr::new(10, 0, 0, 1));
-    b.vips = vec![Ipv4Addr::new(10, 0, 0, 250)];
+    let mut b = InstanceConfig::new("VI_2", "eth2", 52, 100, Ipv4Addr::new(10, 0, 0, 1).into());
+    b.vips = vec![Ipv4Addr::new(10, 0, 0, 250).into()];
     let group = SyncGroupConfig {
         name: "G1".into(),
         members: vec!["VI_1".into(), "VI_2".into()],

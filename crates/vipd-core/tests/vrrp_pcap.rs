@@ -61,7 +61,7 @@ fn decode_and_reencode(frame: &[u8]) -> (EthernetRepr, Ipv4Repr, Repr) {
     let received = packet::parse_datagram(datagram, false).unwrap();
     assert_eq!(
         (received.src, received.dst, received.ttl),
-        (ip.src, ip.dst, ip.ttl)
+        (ip.src.into(), ip.dst.into(), ip.ttl)
     );
     let repr = received.repr;
     let mode = ChecksumMode::for_version(repr.version, ip.src, ip.dst, false);

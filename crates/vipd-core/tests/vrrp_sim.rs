@@ -2,7 +2,7 @@
 //! and partitions. Adverts go through the real encoder and decoder (IPv4 header,
 //! checksums) on their way between routers.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use vipd_core::vrrp::packet;
@@ -62,11 +62,11 @@ fn config(n: usize, priority: u8, version: Version, advert_int: Duration) -> Ins
         "eth1",
         51,
         priority,
-        Ipv4Addr::new(10, 253, 85, 10 + n as u8),
+        Ipv4Addr::new(10, 253, 85, 10 + n as u8).into(),
     );
     c.version = version;
     c.advert_int = advert_int;
-    c.vips = vec![VIP];
+    c.vips = vec![VIP.into()];
     if version == Version::V2 {
         c.auth = Auth::pass("1111");
     }
@@ -149,6 +149,9 @@ impl Lan {
                     for dst in self.routers[r].inst.destinations() {
                         let msg = self.routers[r].inst.encode_advert(&repr, dst);
                         let src = self.routers[r].inst.config().primary_ip;
+                        let (IpAddr::V4(src), IpAddr::V4(dst)) = (src, dst) else {
+                            unreachable!("IPv4 routers")
+                        };
                         let datagram = packet::wrap_datagram(&msg, src, dst, 255, 0);
                         for to in 0..self.routers.len() {
                             if to == r || !self.routers[to].alive || self.side[to] != self.side[r] {

@@ -67,7 +67,7 @@ fn every_implemented_keyword_changes_what_runs() {
     .unwrap();
     let mut marked = BTreeSet::new();
     let mut inert = Vec::new();
-    for name in ["every.conf", "globals.conf", "announce.conf"] {
+    for name in ["every.conf", "globals.conf", "announce.conf", "ipv6.conf"] {
         let text = std::fs::read_to_string(Path::new(DIR).join(name)).unwrap();
         let whole = runs(&dir, name, &text);
         assert!(

@@ -752,7 +752,7 @@ fn tracking_and_notify_scripts() {
 #[derive(Debug, Clone)]
 struct Seen {
     at: Instant,
-    src: std::net::Ipv4Addr,
+    src: std::net::IpAddr,
     priority: u8,
 }
 
@@ -853,8 +853,8 @@ fn bench_pair(
     mode: Mode,
     trials: usize,
 ) -> (Trials, Trials) {
-    let dir1: std::net::Ipv4Addr = DIR1_IP.parse().unwrap();
-    let dir2: std::net::Ipv4Addr = DIR2_IP.parse().unwrap();
+    let dir1: std::net::IpAddr = DIR1_IP.parse().unwrap();
+    let dir2: std::net::IpAddr = DIR2_IP.parse().unwrap();
     let (mut master, mut backup) = Peer::pair(lab, scratch, imp, imp);
     let mk = |priority, state, me, peer| conf(&NodeConf::new(mode, priority, state, me, peer));
     let master_conf = mk(100, "MASTER", DIR1_IP, DIR2_IP);
@@ -1035,4 +1035,104 @@ fn garp_interval_spaces_the_gratuitous_arps() {
     for w in spaced.windows(2) {
         assert!(w[1] - w[0] >= 0.28, "less than 0.3 s apart: {spaced:?}");
     }
+}
+
+/// Whether `node` holds the IPv6 VIP of [`v3_ipv6_fails_over_with_keepalived_both_ways`].
+fn holds_vip6(lab: &LabGuard, node: &str) -> bool {
+    lab.exec_ok(node, ["ip", "-6", "addr", "show", "dev", "eth1"])
+        .unwrap()
+        .contains("2001:db8:85::250/64")
+}
+
+/// Waits until `holder` alone holds both VIPs of the dual-stack pair (the
+/// IPv4 one of its VRRPv3 IPv4 instance too).
+fn wait_holder6(lab: &LabGuard, holder: &str, other: &str, within: Duration) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        if holds_vip6(lab, holder)
+            && !holds_vip6(lab, other)
+            && holds_vip(lab, holder)
+            && !holds_vip(lab, other)
+        {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < within,
+            "{holder} does not hold 2001:db8:85::250 alone after {within:?} ({other}: {})",
+            holds_vip6(lab, other)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The client reaches the VIP: the router found its holder by neighbor
+/// discovery (after a failover, through the new master's unsolicited NA).
+fn ping_vip6(lab: &LabGuard) {
+    lab.exec_ok("client", ["ping", "-6", "-c1", "-W2", "2001:db8:85::250"])
+        .unwrap();
+}
+
+/// VRRPv3 over IPv6 (RFC 5798) against keepalived 2.2.7 in the dual-stack
+/// lab: adverts from the link-local address to ff02::12, the VIP added
+/// without DAD, unsolicited neighbor advertisements on takeover; beside it,
+/// on the same nodes, a VRRPv3 IPv4 instance (a dual-stack pair). vipd MASTER
+/// with keepalived BACKUP; vipd stops (priority 0): keepalived takes the VIP;
+/// vipd returns with the higher priority and preempts; then keepalived with a
+/// higher priority preempts vipd. After each change the client reaches the
+/// VIP (the router's neighbor cache follows the advertisements).
+#[test]
+fn v3_ipv6_fails_over_with_keepalived_both_ways() {
+    require_root_and_keepalived();
+    let mut opts = LabOptions::unique("vr6");
+    opts.reals = 1;
+    opts.httpd = false;
+    opts.xdp_pass = false;
+    opts.ipv6 = true;
+    let lab = LabGuard::up(opts).expect("lab up --ipv6");
+    let scratch = Scratch::new(&lab);
+    let conf6 = |state: &str, priority: u8| {
+        format!(
+            "vrrp_instance V6 {{\n    state {state}\n    interface eth1\n    virtual_router_id 61\n    priority {priority}\n    advert_int 1\n    version 3\n    virtual_ipaddress {{\n        2001:db8:85::250/64\n    }}\n}}\n\
+             vrrp_instance V4 {{\n    state {state}\n    interface eth1\n    virtual_router_id 51\n    priority {priority}\n    advert_int 1\n    version 3\n    virtual_ipaddress {{\n        {VIP}/32 dev eth1\n    }}\n}}\n"
+        )
+    };
+    let (mut vipd, mut ka) = Peer::pair(&lab, &scratch, Impl::Vipd, Impl::Keepalived);
+    ka.start(&conf6("BACKUP", 100));
+    vipd.start(&conf6("MASTER", 150));
+    let t = wait_holder6(&lab, "dir1", "dir2", Duration::from_secs(15));
+    println!("vipd MASTER over IPv6 after {t:?}");
+    ping_vip6(&lab);
+    // keepalived hears vipd's adverts and stays BACKUP.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!holds_vip6(&lab, "dir2"), "{}", ka.log());
+
+    vipd.sigterm();
+    let t = wait_holder6(&lab, "dir2", "dir1", Duration::from_secs(5));
+    println!("vipd stopped: keepalived MASTER after {t:?}");
+    ping_vip6(&lab);
+    vipd.reap();
+
+    vipd.start(&conf6("MASTER", 150));
+    let t = wait_holder6(&lab, "dir1", "dir2", Duration::from_secs(15));
+    println!("vipd back with priority 150: preempted keepalived after {t:?}");
+    ping_vip6(&lab);
+
+    ka.sigterm();
+    ka.reap();
+    ka.start(&conf6("MASTER", 200));
+    let t = wait_holder6(&lab, "dir2", "dir1", Duration::from_secs(15));
+    println!("keepalived with priority 200: preempted vipd after {t:?}");
+    ping_vip6(&lab);
+    let log = vipd.log();
+    assert!(log.contains("MASTER -> BACKUP"), "{log}");
+    assert!(!log.contains("discarded an advert"), "{log}");
+    // keepalived took vipd's adverts as they are (it logs a checksum or
+    // address mismatch otherwise).
+    let klog = ka.log().to_lowercase();
+    assert!(
+        !klog.contains("checksum") && !klog.contains("invalid"),
+        "{klog}"
+    );
+    vipd.stop();
+    ka.stop();
 }

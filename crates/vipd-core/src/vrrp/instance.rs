@@ -20,7 +20,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::packet::{
@@ -85,12 +85,12 @@ pub struct InstanceConfig {
     /// `authentication` (v2 only).
     pub auth: Auth,
     /// `virtual_ipaddress` addresses (what the adverts carry).
-    pub vips: Vec<Ipv4Addr>,
+    pub vips: Vec<IpAddr>,
     /// Our primary address: `unicast_src_ip`, else the interface's first IPv4
     /// address. The source of our adverts and the tie-breaker (RFC 3768 §6.4.3).
-    pub primary_ip: Ipv4Addr,
+    pub primary_ip: IpAddr,
     /// `unicast_peer`: when non-empty, adverts go to these instead of 224.0.0.18.
-    pub unicast_peers: Vec<Ipv4Addr>,
+    pub unicast_peers: Vec<IpAddr>,
     /// `v3_checksum_as_v2`.
     pub v3_checksum_as_v2: bool,
     /// `down_timer_adverts` (3): adverts missed before the master is declared down.
@@ -122,12 +122,12 @@ pub struct InstanceConfig {
     /// followed the losing side come back at once.
     pub higher_prio_send_advert: bool,
     /// `vrrp_mcast_group4` (224.0.0.18): where multicast adverts go.
-    pub mcast_group: Ipv4Addr,
+    pub mcast_group: IpAddr,
 }
 
 impl InstanceConfig {
     /// keepalived's defaults for everything but the identity.
-    pub fn new(name: &str, interface: &str, vrid: u8, priority: u8, primary_ip: Ipv4Addr) -> Self {
+    pub fn new(name: &str, interface: &str, vrid: u8, priority: u8, primary_ip: IpAddr) -> Self {
         Self {
             name: name.to_string(),
             interface: interface.to_string(),
@@ -153,7 +153,7 @@ impl InstanceConfig {
             check_unicast_src: false,
             skip_check_adv_addr: false,
             higher_prio_send_advert: true,
-            mcast_group: MULTICAST_GROUP,
+            mcast_group: MULTICAST_GROUP.into(),
         }
     }
 
@@ -285,27 +285,27 @@ pub enum Reason {
     /// The master sent priority 0; we waited only the skew time (RFC 3768 §6.4.2).
     MasterStopped {
         /// The stopping master.
-        master: Ipv4Addr,
+        master: IpAddr,
     },
     /// The master has a lower priority and we preempt it: its adverts were
     /// discarded until the master down timer fired (RFC 3768 §6.4.2).
     Preempt {
         /// The lower-priority master.
-        master: Ipv4Addr,
+        master: IpAddr,
         /// Its priority.
         priority: u8,
     },
     /// `preempt_delay` passed since we first heard a lower-priority master.
     PreemptDelay {
         /// The lower-priority master.
-        master: Ipv4Addr,
+        master: IpAddr,
         /// Its priority.
         priority: u8,
     },
     /// A higher-priority advert reached us as MASTER (RFC 3768 §6.4.3).
     HigherPriority {
         /// Sender.
-        master: Ipv4Addr,
+        master: IpAddr,
         /// Its priority.
         priority: u8,
         /// Ours.
@@ -314,7 +314,7 @@ pub enum Reason {
     /// Equal priority, higher primary address (RFC 3768 §6.4.3).
     HigherAddress {
         /// Sender.
-        master: Ipv4Addr,
+        master: IpAddr,
         /// The shared priority.
         priority: u8,
     },
@@ -443,7 +443,7 @@ pub enum Discard {
     #[error("advert from {src} is VRRPv{got} but this instance speaks VRRPv{want}: set the same vrrp_version on every node")]
     Version {
         /// Sender.
-        src: Ipv4Addr,
+        src: IpAddr,
         /// Its version.
         got: u8,
         /// Ours.
@@ -454,7 +454,7 @@ pub enum Discard {
     #[error("advert from {src} arrived with TTL {ttl}, not 255: it was routed, VRRP peers must share the link")]
     Ttl {
         /// Sender.
-        src: Ipv4Addr,
+        src: IpAddr,
         /// The TTL seen.
         ttl: u8,
     },
@@ -462,7 +462,7 @@ pub enum Discard {
     #[error("advert from {src} uses auth type {got}, this instance {want}: set the same authentication on every node")]
     AuthType {
         /// Sender.
-        src: Ipv4Addr,
+        src: IpAddr,
         /// Its auth type.
         got: &'static str,
         /// Ours.
@@ -472,13 +472,13 @@ pub enum Discard {
     #[error("advert from {src} has a different auth_pass (first 8 characters compared): set the same auth_pass on every node")]
     AuthPass {
         /// Sender.
-        src: Ipv4Addr,
+        src: IpAddr,
     },
     /// v2 advert interval differs (RFC 3768 §7.1: MUST discard).
     #[error("advert from {src} has advert_int {got} cs, ours is {want} cs: set the same advert_int on every node")]
     Interval {
         /// Sender.
-        src: Ipv4Addr,
+        src: IpAddr,
         /// Its interval (centiseconds).
         got: u16,
         /// Ours.
@@ -488,7 +488,7 @@ pub enum Discard {
     #[error("advert from {src} lists virtual addresses {got:?}, ours are {want:?}: set the same virtual_ipaddress on every node")]
     Addresses {
         /// Sender.
-        src: Ipv4Addr,
+        src: IpAddr,
         /// Its list.
         got: Vec<IpAddr>,
         /// Ours.
@@ -498,14 +498,14 @@ pub enum Discard {
     #[error("advert from {src}, which is not a unicast_peer of this instance (check_unicast_src): add it to unicast_peer")]
     NotAPeer {
         /// Sender.
-        src: Ipv4Addr,
+        src: IpAddr,
     },
     /// We own the addresses (priority 255): adverts of others are discarded
     /// (RFC 3768 §7.1).
     #[error("advert from {src} ignored: this instance is the address owner (priority 255)")]
     Owner {
         /// Sender.
-        src: Ipv4Addr,
+        src: IpAddr,
     },
 }
 
@@ -551,11 +551,11 @@ pub struct Instance {
     /// FAULT imposed by the sync group rather than our own tracking.
     sync_fault: bool,
     /// The master we listen to, and its priority.
-    master: Option<(Ipv4Addr, u8)>,
+    master: Option<(IpAddr, u8)>,
     /// Set when the master sent priority 0, for the reason of the takeover.
-    master_stopped: Option<Ipv4Addr>,
+    master_stopped: Option<IpAddr>,
     /// A lower-priority master whose adverts we are discarding.
-    preempting: Option<(Ipv4Addr, u8)>,
+    preempting: Option<(IpAddr, u8)>,
     /// When the current master down interval started (for the reason).
     down_since: Option<Instant>,
 }
@@ -597,7 +597,7 @@ impl Instance {
     }
 
     /// The master last heard, with its priority (None while MASTER or unknown).
-    pub fn master(&self) -> Option<(Ipv4Addr, u8)> {
+    pub fn master(&self) -> Option<(IpAddr, u8)> {
         self.master
     }
 
@@ -617,7 +617,7 @@ impl Instance {
     }
 
     /// Where adverts go: the unicast peers, or the multicast group.
-    pub fn destinations(&self) -> Vec<Ipv4Addr> {
+    pub fn destinations(&self) -> Vec<IpAddr> {
         if self.config.unicast_peers.is_empty() {
             vec![self.config.mcast_group]
         } else {
@@ -627,8 +627,8 @@ impl Instance {
 
     /// The VRRP message bytes of `advert` for destination `dst` (the v3 checksum
     /// depends on it).
-    pub fn encode_advert(&self, advert: &Repr, dst: Ipv4Addr) -> Vec<u8> {
-        advert.to_bytes(ChecksumMode::for_version(
+    pub fn encode_advert(&self, advert: &Repr, dst: IpAddr) -> Vec<u8> {
+        advert.to_bytes(ChecksumMode::for_addrs(
             advert.version,
             self.config.primary_ip,
             dst,
@@ -838,8 +838,7 @@ impl Instance {
                     self.timers.set(Timer::Advert, now + self.config.advert_int);
                     Ok(Accepted::Answered)
                 } else if adv.priority > ours
-                    || (adv.priority == ours
-                        && u32::from(rx.src) > u32::from(self.config.primary_ip))
+                    || (adv.priority == ours && rx.src > self.config.primary_ip)
                 {
                     // RFC 3768 §6.4.3: a better master -> BACKUP.
                     let reason = if adv.priority > ours {
@@ -1052,7 +1051,7 @@ impl Instance {
 
     /// The configured VIPs as the adverts carry them.
     fn vips(&self) -> Vec<IpAddr> {
-        self.config.vips.iter().map(|&a| IpAddr::V4(a)).collect()
+        self.config.vips.clone()
     }
 
     fn change_state(&mut self, to: State, reason: Reason) {

@@ -17,6 +17,7 @@ pub mod checksum;
 pub mod frame;
 pub mod group;
 pub mod instance;
+pub mod nd;
 pub mod packet;
 pub mod timer;
 pub mod track;

@@ -31,6 +31,8 @@ use super::checksum;
 pub const PROTOCOL: u8 = 112;
 /// The VRRP IPv4 multicast group (RFC 3768 §5.2.2).
 pub const MULTICAST_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// The VRRP IPv6 multicast group (RFC 5798 §5.1.2.2).
+pub const MULTICAST_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 /// The TTL adverts are sent with and, on multicast, must arrive with (RFC 3768 §5.2.3).
 pub const TTL: u8 = 255;
 /// Length of the fixed part of the message (before the addresses).
@@ -119,6 +121,16 @@ impl ChecksumMode {
     pub fn for_version(version: Version, src: Ipv4Addr, dst: Ipv4Addr, v3_as_v2: bool) -> Self {
         match version {
             Version::V3 if !v3_as_v2 => ChecksumMode::PseudoHeader { src, dst },
+            _ => ChecksumMode::MessageOnly,
+        }
+    }
+
+    /// [`ChecksumMode::for_version`] for either family: IPv6 adverts always
+    /// include the IPv6 pseudo-header (`v3_checksum_as_v2` is IPv4's).
+    pub fn for_addrs(version: Version, src: IpAddr, dst: IpAddr, v3_as_v2: bool) -> Self {
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => Self::for_version(version, s, d, v3_as_v2),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => ChecksumMode::PseudoHeader6 { src, dst },
             _ => ChecksumMode::MessageOnly,
         }
     }
@@ -526,11 +538,11 @@ impl Repr {
 /// checks need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
-    /// IPv4 source: the sender's primary address.
-    pub src: Ipv4Addr,
-    /// IPv4 destination: the multicast group or our unicast address.
-    pub dst: Ipv4Addr,
-    /// IPv4 TTL as received.
+    /// Source: the sender's primary (IPv4) or link-local (IPv6) address.
+    pub src: IpAddr,
+    /// Destination: the multicast group or our unicast address.
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit as received.
     pub ttl: u8,
     /// The advert.
     pub repr: Repr,
@@ -602,9 +614,27 @@ pub fn parse_datagram(datagram: &[u8], v3_as_v2: bool) -> Result<Received, Datag
         other => other?,
     };
     Ok(Received {
-        src: ip.src,
-        dst: ip.dst,
+        src: ip.src.into(),
+        dst: ip.dst.into(),
         ttl: ip.ttl,
+        repr,
+    })
+}
+
+/// An advert that came over IPv6: the message (a raw IPv6 socket gives no
+/// header) with the source, destination and hop limit the socket reported.
+pub fn parse_ipv6(
+    msg: &[u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+) -> Result<Received, DatagramError> {
+    let packet = Packet::new_checked_v6(msg)?;
+    let repr = Repr::parse(&packet, ChecksumMode::PseudoHeader6 { src, dst })?;
+    Ok(Received {
+        src: src.into(),
+        dst: dst.into(),
+        ttl: hop_limit,
         repr,
     })
 }

@@ -156,7 +156,7 @@ impl AnnouncePart {
         let (add, del) = announce::changes(&self.held, &verdicts);
         for vip in del {
             let IpAddr::V4(a) = vip else { continue };
-            match netlink::del_address(&self.handle, self.index, a, 32).await {
+            match netlink::del_address(&self.handle, self.index, a.into(), 32).await {
                 Ok(()) => {
                     self.held.remove(&vip);
                 }
@@ -165,7 +165,7 @@ impl AnnouncePart {
         }
         for vip in add {
             let IpAddr::V4(a) = vip else { continue };
-            match netlink::add_address(&self.handle, self.index, a, 32, None).await {
+            match netlink::add_address(&self.handle, self.index, a.into(), 32, None).await {
                 Ok(()) => {
                     self.held.insert(vip);
                 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::mem::Discriminant;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use rtnetlink::Handle;
@@ -18,7 +18,7 @@ use vipd_core::vrrp::packet::{self, DatagramError};
 use vipd_core::vrrp::{Action, Discard, Instance, Node, ScriptVerdict, State, Track, TrackKind};
 
 use super::garp::PacketSocket;
-use super::socket::VrrpSocket;
+use super::socket::{Received6, VrrpSocket, VrrpSocket6};
 use super::{netlink, notify, NotifySpec, VrrpIoError, VrrpSpec};
 
 /// How often tracked interfaces are polled.
@@ -29,7 +29,7 @@ const DISCARD_LOG_EVERY: Duration = Duration::from_secs(10);
 /// A VIP resolved to its interface.
 #[derive(Debug)]
 struct Vip {
-    addr: Ipv4Addr,
+    addr: IpAddr,
     prefix_len: u8,
     ifindex: u32,
     label: Option<String>,
@@ -40,7 +40,7 @@ struct Vip {
 /// An instance's IO side.
 #[derive(Debug)]
 struct InstanceIo {
-    socket: std::sync::Arc<VrrpSocket>,
+    socket: std::sync::Arc<Sock>,
     vips: Vec<Vip>,
     notify: NotifySpec,
     /// Gratuitous ARPs waiting for their slot (`vrrp_garp_interval`);
@@ -48,8 +48,17 @@ struct InstanceIo {
     garp_pending: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// An instance's raw VRRP socket, by its family.
+#[derive(Debug)]
+enum Sock {
+    V4(VrrpSocket),
+    V6(VrrpSocket6),
+}
+
 enum Event {
     Packet(usize, Vec<u8>),
+    /// An advert over IPv6: the message and what the socket reported.
+    Packet6(usize, Vec<u8>, Received6),
     Script(usize, bool),
 }
 
@@ -158,13 +167,19 @@ pub async fn run_observed(
         tasks.push(tokio::spawn(async move {
             let mut buf = vec![0u8; 2048];
             loop {
-                match socket.recv(&mut buf).await {
-                    Ok(n) => {
-                        if tx
-                            .send(Event::Packet(idx, buf[..n].to_vec()))
-                            .await
-                            .is_err()
-                        {
+                let got = match &*socket {
+                    Sock::V4(s) => s
+                        .recv(&mut buf)
+                        .await
+                        .map(|n| Event::Packet(idx, buf[..n].to_vec())),
+                    Sock::V6(s) => s
+                        .recv(&mut buf)
+                        .await
+                        .map(|r| Event::Packet6(idx, buf[..r.len].to_vec(), r)),
+                };
+                match got {
+                    Ok(ev) => {
+                        if tx.send(ev).await.is_err() {
                             return;
                         }
                     }
@@ -289,6 +304,7 @@ pub async fn run_observed(
             () = sleep => node.handle_timeout(Instant::now()),
             Some(event) = rx.recv() => match event {
                 Event::Packet(idx, bytes) => driver.received(&mut node, idx, &bytes),
+                Event::Packet6(idx, msg, r) => driver.received6(&mut node, idx, &msg, r),
                 Event::Script(idx, ok) => {
                     if let Some(up) = verdicts[idx].observe(ok) {
                         let name = &spec.scripts[idx].name;
@@ -336,12 +352,22 @@ async fn resolve(
 ) -> Result<(Instance, InstanceIo), VrrpIoError> {
     let mut core = spec.core.clone();
     let link = netlink::link(handle, &core.interface).await?;
-    if core.primary_ip.is_unspecified() {
+    let v6 = core.primary_ip.is_ipv6();
+    if core.primary_ip.is_unspecified() && v6 {
+        // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
+        core.primary_ip = netlink::ipv6_link_local(handle, link.index)
+            .await?
+            .ok_or_else(|| VrrpIoError::NoPrimaryAddress {
+                instance: core.name.clone(),
+                interface: core.interface.clone(),
+            })?
+            .into();
+    } else if core.primary_ip.is_unspecified() {
         let addrs = netlink::ipv4_addresses(handle, link.index).await?;
         // Our own VIPs are not a primary address.
         core.primary_ip = addrs
             .iter()
-            .map(|(a, _)| *a)
+            .map(|(a, _)| IpAddr::V4(*a))
             .find(|a| !core.vips.contains(a))
             .ok_or_else(|| VrrpIoError::NoPrimaryAddress {
                 instance: core.name.clone(),
@@ -369,13 +395,19 @@ async fn resolve(
             source,
         }
     };
-    let socket = VrrpSocket::open(
-        &core.interface,
-        link.index,
-        core.primary_ip,
-        !core.unicast_peers.is_empty(),
-        core.mcast_group,
-    )
+    let unicast = !core.unicast_peers.is_empty();
+    let socket = match (core.primary_ip, core.mcast_group) {
+        (IpAddr::V4(src), IpAddr::V4(group)) => {
+            VrrpSocket::open(&core.interface, link.index, src, unicast, group).map(Sock::V4)
+        }
+        (IpAddr::V6(src), IpAddr::V6(group)) => {
+            VrrpSocket6::open(&core.interface, link.index, src, unicast, group).map(Sock::V6)
+        }
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the source address and the multicast group are of different families",
+        )),
+    }
     .map_err(socket_err("opening the raw VRRP socket (protocol 112)"))?;
     let mut vips = Vec::new();
     for v in &spec.vips {
@@ -389,10 +421,9 @@ async fn resolve(
             ifindex: dev.index,
             label: v.label.clone(),
             mac: dev.mac,
-            garp: std::sync::Arc::new(
-                PacketSocket::open(dev.index)
-                    .map_err(socket_err("opening the packet socket for gratuitous ARP"))?,
-            ),
+            garp: std::sync::Arc::new(PacketSocket::open(dev.index).map_err(socket_err(
+                "opening the packet socket for gratuitous ARP / neighbor advertisements",
+            ))?),
         });
     }
     let inst = Instance::new(core)?;
@@ -421,7 +452,6 @@ impl Driver {
     fn received(&mut self, node: &mut Node, idx: usize, bytes: &[u8]) {
         let inst = &node.instances()[idx];
         let name = inst.name().to_string();
-        let interface = inst.config().interface.clone();
         let vrid = inst.config().vrid;
         let v3_as_v2 = inst.config().v3_checksum_as_v2;
         // Other virtual routers share the socket's traffic: skip them quietly.
@@ -441,6 +471,26 @@ impl Driver {
                 return;
             }
         };
+        self.handle_received(node, idx, rx);
+    }
+
+    /// An advert that came over IPv6 (`msg`: the VRRP message).
+    fn received6(&mut self, node: &mut Node, idx: usize, msg: &[u8], r: Received6) {
+        let inst = &node.instances()[idx];
+        let name = inst.name().to_string();
+        if msg.get(1).is_some_and(|v| *v != inst.config().vrid) {
+            return;
+        }
+        match packet::parse_ipv6(msg, r.src, r.dst, r.hop_limit) {
+            Ok(rx) => self.handle_received(node, idx, rx),
+            Err(e) => warn!("VRRP {name}: discarded an advert from {}: {e}", r.src),
+        }
+    }
+
+    fn handle_received(&mut self, node: &mut Node, idx: usize, rx: packet::Received) {
+        let inst = &node.instances()[idx];
+        let name = inst.name().to_string();
+        let interface = inst.config().interface.clone();
         let Some((_, result)) = node.handle_packet(Instant::now(), &interface, &rx) else {
             return;
         };
@@ -485,8 +535,15 @@ impl Driver {
                 let (garp, mac, addr, name) =
                     (vip.garp.clone(), vip.mac, vip.addr, name.to_owned());
                 let send = move || {
-                    if let Err(e) = garp.announce(mac, addr, 1) {
-                        warn!("VRRP {name}: gratuitous ARP for {addr}: {e}");
+                    let sent = match addr {
+                        IpAddr::V4(a) => garp.announce(mac, a, 1),
+                        // IPv6: an unsolicited neighbor advertisement.
+                        IpAddr::V6(a) => {
+                            garp.send_broadcast(&vipd_core::vrrp::nd::unsolicited_na_frame(mac, a))
+                        }
+                    };
+                    if let Err(e) = sent {
+                        warn!("VRRP {name}: announcing {addr} (gratuitous ARP / NA): {e}");
                     }
                 };
                 if at <= now {
@@ -522,7 +579,15 @@ impl Driver {
             Action::SendAdvert(repr) => {
                 for dst in inst.destinations() {
                     let msg = inst.encode_advert(&repr, dst);
-                    if let Err(e) = io.socket.send_to(&msg, dst) {
+                    let sent = match (&*io.socket, dst) {
+                        (Sock::V4(s), IpAddr::V4(d)) => s.send_to(&msg, d),
+                        (Sock::V6(s), IpAddr::V6(d)) => s.send_to(&msg, d),
+                        _ => Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "destination of the other family",
+                        )),
+                    };
+                    if let Err(e) = sent {
                         warn!("VRRP {}: sending an advert to {dst}: {e}", inst.name());
                     }
                 }

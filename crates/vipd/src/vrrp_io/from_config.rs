@@ -4,7 +4,7 @@
 //! message naming the instance and the keyword, or reported as a warning when
 //! ignoring it cannot move the VIP (e.g. `smtp_alert`).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use vipd_core::config::{self, AuthType, Config};
@@ -23,17 +23,26 @@ fn notify(
     })
 }
 
-fn v4(inst: &config::VrrpInstance, what: &str, addr: IpAddr) -> Result<Ipv4Addr, VrrpIoError> {
-    match addr {
-        IpAddr::V4(a) => Ok(a),
-        IpAddr::V6(a) => Err(VrrpIoError::Unsupported(
-            format!(
-                "vrrp_instance {}: {what} {a} is IPv6; vipd's VRRP is IPv4 only: use IPv4 addresses or keepalived for IPv6",
-                inst.name
-            ),
-            inst.loc,
-        )),
+/// `addr`, which must be of the instance's family (`v6`).
+fn same_family(
+    inst: &config::VrrpInstance,
+    what: &str,
+    addr: IpAddr,
+    v6: bool,
+) -> Result<IpAddr, VrrpIoError> {
+    if addr.is_ipv6() == v6 {
+        return Ok(addr);
     }
+    let family = |v6: bool| if v6 { "IPv6" } else { "IPv4" };
+    Err(VrrpIoError::Unsupported(
+        format!(
+            "vrrp_instance {}: {what} {addr} is {} but the instance is {} (its first virtual_ipaddress): one instance runs VRRP over one family; put the other family's addresses in another vrrp_instance (or in virtual_ipaddress_excluded)",
+            inst.name,
+            family(addr.is_ipv6()),
+            family(v6)
+        ),
+        inst.loc,
+    ))
 }
 
 /// Builds the driver's spec; `warnings` receives what is accepted but ignored.
@@ -52,8 +61,19 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 "vrrp_instance {name}: no `interface`: add `interface eth1` (the interface adverts go out of)"
             ), inst.loc)
         })?;
+        // The instance's family: its first VIP's (keepalived's rule).
+        let v6 = inst
+            .virtual_ipaddress
+            .first()
+            .is_some_and(|v| v.addr.addr.is_ipv6());
         let version = match inst.version.or(g.vrrp_version).unwrap_or(2) {
             3 => Version::V3,
+            _ if v6 => {
+                warnings.push(format!(
+                    "vrrp_instance {name}: IPv6 runs VRRP version 3 (version 2 has no IPv6), as keepalived does"
+                ));
+                Version::V3
+            }
             _ => Version::V2,
         };
         let auth = match &inst.authentication {
@@ -75,8 +95,11 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
             },
         };
         let primary_ip = match inst.unicast_src_ip.or(inst.mcast_src_ip) {
-            Some(a) => v4(inst, "unicast_src_ip", a)?,
-            None => Ipv4Addr::UNSPECIFIED,
+            Some(a) => same_family(inst, "unicast_src_ip", a, v6)?,
+            // Found on the interface at start: its primary IPv4 address, or
+            // its IPv6 link-local address (RFC 5798 §5.1.2.1).
+            None if v6 => Ipv6Addr::UNSPECIFIED.into(),
+            None => Ipv4Addr::UNSPECIFIED.into(),
         };
         let mut core = InstanceConfig::new(
             name,
@@ -91,7 +114,8 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
         core.nopreempt = inst.nopreempt;
         core.preempt_delay = inst.preempt_delay.unwrap_or(Duration::ZERO);
         for p in &inst.unicast_peer {
-            core.unicast_peers.push(v4(inst, "unicast_peer", p.addr)?);
+            core.unicast_peers
+                .push(same_family(inst, "unicast_peer", p.addr, v6)?);
         }
         if let Some(n) = inst.down_timer_adverts.or(g.vrrp_down_timer_adverts) {
             core.down_timer_adverts = n;
@@ -134,8 +158,13 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
             .higher_prio_send_advert
             .or(g.vrrp_higher_prio_send_advert)
             .unwrap_or(true);
-        if let Some(group) = g.vrrp_mcast_group4 {
-            core.mcast_group = group;
+        if v6 {
+            core.mcast_group = g
+                .vrrp_mcast_group6
+                .unwrap_or(vipd_core::vrrp::packet::MULTICAST_GROUP6)
+                .into();
+        } else if let Some(group) = g.vrrp_mcast_group4 {
+            core.mcast_group = group.into();
         }
         core.skip_check_adv_addr = inst
             .skip_check_adv_addr
@@ -170,7 +199,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
         }
         let mut vips = Vec::new();
         for v in &inst.virtual_ipaddress {
-            let addr = v4(inst, "virtual_ipaddress", v.addr.addr)?;
+            let addr = same_family(inst, "virtual_ipaddress", v.addr.addr, v6)?;
             core.vips.push(addr);
             vips.push(VipSpec {
                 addr,
@@ -182,7 +211,8 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
         // Added and removed with the others, but not advertised (keepalived).
         for v in &inst.virtual_ipaddress_excluded {
             vips.push(VipSpec {
-                addr: v4(inst, "virtual_ipaddress_excluded", v.addr.addr)?,
+                // Either family: added and removed, never advertised.
+                addr: v.addr.addr,
                 prefix_len: v.addr.len,
                 dev: v.dev.clone(),
                 label: v.label.clone(),
@@ -327,7 +357,7 @@ mod tests {
         assert_eq!(
             i.vips,
             vec![VipSpec {
-                addr: Ipv4Addr::new(10, 253, 85, 250),
+                addr: Ipv4Addr::new(10, 253, 85, 250).into(),
                 prefix_len: 32,
                 dev: Some("eth1".into()),
                 label: Some("eth1:1".into()),
@@ -357,9 +387,29 @@ mod tests {
             "{warnings:?}"
         );
         let (spec, _) = spec_of(&format!(
-            "{base} virtual_ipaddress {{\n 2001:db8::1\n }}\n}}\n"
+            "{base} virtual_ipaddress {{\n 10.0.0.1\n 2001:db8::1\n }}\n}}\n"
         ));
-        assert!(spec.unwrap_err().to_string().contains("IPv4 only"));
+        let e = spec.unwrap_err().to_string();
+        assert!(
+            e.contains("2001:db8::1 is IPv6 but the instance is IPv4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_instance_runs_vrrpv3_to_ff02_12_from_its_link_local_address() {
+        let text = "vrrp_instance V6 {\n interface eth1\n virtual_router_id 61\n priority 150\n virtual_ipaddress {\n  2001:db8:85::250/64\n }\n}\n";
+        let (spec, warnings) = spec_of(text);
+        let spec = spec.unwrap();
+        let core = &spec.instances[0].core;
+        assert_eq!(core.version, Version::V3);
+        assert_eq!(core.mcast_group, "ff02::12".parse::<IpAddr>().unwrap());
+        assert!(core.primary_ip.is_ipv6() && core.primary_ip.is_unspecified());
+        assert_eq!(core.vips, ["2001:db8:85::250".parse::<IpAddr>().unwrap()]);
+        assert!(
+            warnings.iter().any(|w| w.contains("VRRP version 3")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! interface (index, MAC, link state, primary IPv4) and VIP add/delete with the
 //! `dev` and `label` written in the config (`10.253.85.250 dev eth1 label eth1:1`).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::TryStreamExt;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::Handle;
@@ -92,6 +92,33 @@ pub async fn ipv4_addresses(
     Ok(primary)
 }
 
+/// The IPv6 link-local address of an interface (the source of its IPv6
+/// adverts), if it has one.
+pub async fn ipv6_link_local(handle: &Handle, index: u32) -> Result<Option<Ipv6Addr>, VrrpIoError> {
+    let mut stream = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute();
+    while let Some(msg) = stream
+        .try_next()
+        .await
+        .map_err(VrrpIoError::netlink("list addresses"))?
+    {
+        if msg.header.family != AddressFamily::Inet6 || msg.header.index != index {
+            continue;
+        }
+        for a in &msg.attributes {
+            if let AddressAttribute::Address(IpAddr::V6(v6)) = a {
+                if v6.is_unicast_link_local() {
+                    return Ok(Some(*v6));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
 fn errno(err: &rtnetlink::Error) -> Option<i32> {
     match err {
         rtnetlink::Error::NetlinkError(msg) => msg.code.map(|c| -c.get()),
@@ -101,14 +128,19 @@ fn errno(err: &rtnetlink::Error) -> Option<i32> {
 
 /// Adds `addr/prefix_len` to interface `index` with an optional label. An
 /// address already present is fine (a restarted node may find its VIP there).
+/// An IPv6 address skips duplicate address detection (`nodad`, as keepalived
+/// adds its VIPs): VRRP already decided who holds it.
 pub async fn add_address(
     handle: &Handle,
     index: u32,
-    addr: Ipv4Addr,
+    addr: IpAddr,
     prefix_len: u8,
     label: Option<&str>,
 ) -> Result<(), VrrpIoError> {
-    let mut req = handle.address().add(index, IpAddr::V4(addr), prefix_len);
+    let mut req = handle.address().add(index, addr, prefix_len);
+    if addr.is_ipv6() {
+        req.message_mut().header.flags = AddressHeaderFlags::Nodad;
+    }
     if let Some(label) = label {
         req.message_mut()
             .attributes
@@ -128,17 +160,21 @@ pub async fn add_address(
 pub async fn del_address(
     handle: &Handle,
     index: u32,
-    addr: Ipv4Addr,
+    addr: IpAddr,
     prefix_len: u8,
 ) -> Result<(), VrrpIoError> {
     let mut msg = AddressMessage::default();
-    msg.header.family = AddressFamily::Inet;
+    msg.header.family = if addr.is_ipv6() {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
     msg.header.index = index;
     msg.header.prefix_len = prefix_len;
-    msg.attributes
-        .push(AddressAttribute::Local(IpAddr::V4(addr)));
-    msg.attributes
-        .push(AddressAttribute::Address(IpAddr::V4(addr)));
+    if addr.is_ipv4() {
+        msg.attributes.push(AddressAttribute::Local(addr));
+    }
+    msg.attributes.push(AddressAttribute::Address(addr));
     match handle.address().del(msg).execute().await {
         Ok(()) => Ok(()),
         Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL) | Some(libc::ENOENT)) => Ok(()),

@@ -122,3 +122,132 @@ impl VrrpSocket {
         }
     }
 }
+
+/// The raw IPv6 sockets of one IPv6 instance (RFC 5798 §5.1.2): adverts from
+/// the interface's link-local address to ff02::12 (or the unicast peers), hop
+/// limit 255, traffic class 0xc0 like keepalived; the receiving socket reports
+/// each advert's source, destination and hop limit (a raw IPv6 socket hands
+/// over no IPv6 header). The checksum (over the IPv6 pseudo-header) is ours.
+#[derive(Debug)]
+pub struct VrrpSocket6 {
+    send: Socket,
+    ifindex: u32,
+    inner: AsyncFd<Socket>,
+}
+
+/// An advert received over IPv6.
+#[derive(Debug, Clone, Copy)]
+pub struct Received6 {
+    /// Bytes of the VRRP message in the buffer.
+    pub len: usize,
+    /// Sender.
+    pub src: std::net::Ipv6Addr,
+    /// Destination (the group, or our address).
+    pub dst: std::net::Ipv6Addr,
+    /// Hop limit as received.
+    pub hop_limit: u8,
+}
+
+fn raw6(interface: &str) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::IPV6,
+        Type::RAW,
+        Some(Protocol::from(i32::from(PROTOCOL))),
+    )?;
+    socket.bind_device(Some(interface.as_bytes()))?;
+    Ok(socket)
+}
+
+impl VrrpSocket6 {
+    /// Opens the sockets on `interface` (index `ifindex`), sending from `src`
+    /// (its link-local address); joins `group` unless `unicast`.
+    pub fn open(
+        interface: &str,
+        ifindex: u32,
+        src: std::net::Ipv6Addr,
+        unicast: bool,
+        group: std::net::Ipv6Addr,
+    ) -> io::Result<Self> {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let send = raw6(interface)?;
+        send.bind(&SockAddr::from(std::net::SocketAddrV6::new(
+            src, 0, 0, ifindex,
+        )))?;
+        send.set_multicast_hops_v6(u32::from(TTL))?;
+        send.set_unicast_hops_v6(u32::from(TTL))?;
+        send.set_multicast_if_v6(ifindex)?;
+        send.set_multicast_loop_v6(false)?;
+        send.set_tclass_v6(u32::from(TOS_INTERNETWORK_CONTROL))?;
+        send.set_recv_buffer_size(0)?;
+        send.set_nonblocking(true)?;
+
+        let recv = raw6(interface)?;
+        setsockopt(&recv, sockopt::Ipv6RecvPacketInfo, &true).map_err(io::Error::from)?;
+        setsockopt(&recv, sockopt::Ipv6RecvHopLimit, &true).map_err(io::Error::from)?;
+        if !unicast {
+            recv.join_multicast_v6(&group, ifindex)?;
+        }
+        recv.set_nonblocking(true)?;
+        Ok(Self {
+            send,
+            ifindex,
+            inner: register(recv)?,
+        })
+    }
+
+    /// Sends a VRRP message to `dst` (the kernel adds the IPv6 header).
+    pub fn send_to(&self, msg: &[u8], dst: std::net::Ipv6Addr) -> io::Result<()> {
+        let scope = if dst.is_unicast_link_local() || dst.is_multicast() {
+            self.ifindex
+        } else {
+            0
+        };
+        self.send.send_to(
+            msg,
+            &SockAddr::from(std::net::SocketAddrV6::new(dst, 0, 0, scope)),
+        )?;
+        Ok(())
+    }
+
+    /// Receives one VRRP message with where it came from and went to.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received6> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn6};
+        use std::os::fd::AsRawFd;
+        loop {
+            let mut guard = self.inner.readable().await?;
+            let fd = guard.get_ref().get_ref().as_raw_fd();
+            let res = guard.try_io(|_| {
+                let mut iov = [std::io::IoSliceMut::new(buf)];
+                let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+                let msg =
+                    recvmsg::<SockaddrIn6>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)
+                        .map_err(io::Error::from)?;
+                let mut dst = std::net::Ipv6Addr::UNSPECIFIED;
+                let mut hop_limit = 0u8;
+                for c in msg.cmsgs().map_err(io::Error::from)? {
+                    match c {
+                        ControlMessageOwned::Ipv6PacketInfo(p) => {
+                            dst = std::net::Ipv6Addr::from(p.ipi6_addr.s6_addr);
+                        }
+                        ControlMessageOwned::Ipv6HopLimit(h) => hop_limit = h.clamp(0, 255) as u8,
+                        _ => {}
+                    }
+                }
+                let src = msg
+                    .address
+                    .map(|a| a.ip())
+                    .unwrap_or(std::net::Ipv6Addr::UNSPECIFIED);
+                Ok(Received6 {
+                    len: msg.bytes,
+                    src,
+                    dst,
+                    hop_limit,
+                })
+            });
+            match res {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! What the VRRP driver needs to run a node: the pure instance configs plus the IO
 //! facts (VIP devices and labels, notify scripts, `vrrp_script` commands).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use vipd_core::config::{Notify, ScriptUser};
@@ -11,7 +11,7 @@ use vipd_core::vrrp::{InstanceConfig, SyncGroupConfig};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VipSpec {
     /// Address.
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// Prefix length (keepalived's default is /32).
     pub prefix_len: u8,
     /// `dev` (the instance's interface when absent).
