@@ -606,3 +606,42 @@ fn keepalived_options_for_lower_priority_masters_and_peers() {
     other_vips.repr.addrs = vec![];
     assert!(i.handle_packet(t0, &other_vips).is_ok());
 }
+
+/// An IPv4 and an IPv6 instance on one interface may share a VRID (RFC 5798
+/// §5.2.3, common in dual-stack keepalived files): each advert goes to the
+/// instance of its family, which accepts it.
+#[test]
+fn an_ipv4_and_an_ipv6_instance_may_share_a_vrid() {
+    let t0 = Instant::now();
+    let mut v6 = InstanceConfig::new("V6", "eth1", 51, 100, "fe80::11".parse().unwrap());
+    v6.version = Version::V3;
+    v6.vips = vec!["2001:db8:85::250".parse().unwrap()];
+    v6.mcast_group = "ff02::12".parse().unwrap();
+    let mut node = Node::new(
+        vec![Instance::new(cfg(100)).unwrap(), Instance::new(v6).unwrap()],
+        &[],
+    )
+    .unwrap();
+    node.start(t0);
+    let rx6 = Received {
+        src: "fe80::12".parse().unwrap(),
+        dst: "ff02::12".parse().unwrap(),
+        ttl: 255,
+        repr: Repr {
+            version: Version::V3,
+            vrid: 51,
+            priority: 200,
+            adver_int_cs: 100,
+            addrs: vec!["2001:db8:85::250".parse().unwrap()],
+            auth: Auth::None,
+        },
+    };
+    let (idx, r) = node.handle_packet(t0 + secs(0.5), "eth1", &rx6).unwrap();
+    assert_eq!(idx, 1);
+    assert!(r.is_ok(), "{r:?}");
+    let (idx, r) = node
+        .handle_packet(t0 + secs(0.5), "eth1", &advert(PEER, 200))
+        .unwrap();
+    assert_eq!(idx, 0);
+    assert!(r.is_ok(), "{r:?}");
+}

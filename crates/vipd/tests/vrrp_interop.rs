@@ -1075,7 +1075,8 @@ fn ping_vip6(lab: &LabGuard) {
 /// VRRPv3 over IPv6 (RFC 5798) against keepalived 2.2.7 in the dual-stack
 /// lab: adverts from the link-local address to ff02::12, the VIP added
 /// without DAD, unsolicited neighbor advertisements on takeover; beside it,
-/// on the same nodes, a VRRPv3 IPv4 instance (a dual-stack pair). vipd MASTER
+/// on the same nodes and with the same VRID (RFC 5798 allows it, dual-stack
+/// keepalived files do it), a VRRPv3 IPv4 instance. vipd MASTER
 /// with keepalived BACKUP; vipd stops (priority 0): keepalived takes the VIP;
 /// vipd returns with the higher priority and preempts; then keepalived with a
 /// higher priority preempts vipd. After each change the client reaches the
@@ -1092,7 +1093,7 @@ fn v3_ipv6_fails_over_with_keepalived_both_ways() {
     let scratch = Scratch::new(&lab);
     let conf6 = |state: &str, priority: u8| {
         format!(
-            "vrrp_instance V6 {{\n    state {state}\n    interface eth1\n    virtual_router_id 61\n    priority {priority}\n    advert_int 1\n    version 3\n    virtual_ipaddress {{\n        2001:db8:85::250/64\n    }}\n}}\n\
+            "vrrp_instance V6 {{\n    state {state}\n    interface eth1\n    virtual_router_id 51\n    priority {priority}\n    advert_int 1\n    version 3\n    virtual_ipaddress {{\n        2001:db8:85::250/64\n    }}\n}}\n\
              vrrp_instance V4 {{\n    state {state}\n    interface eth1\n    virtual_router_id 51\n    priority {priority}\n    advert_int 1\n    version 3\n    virtual_ipaddress {{\n        {VIP}/32 dev eth1\n    }}\n}}\n"
         )
     };

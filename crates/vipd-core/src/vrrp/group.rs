@@ -105,17 +105,19 @@ impl Node {
     }
 
     /// Delivers an advert received on `interface` to the instance of that
-    /// interface and VRID. `None` if there is none.
+    /// interface, VRID and address family (an IPv4 and an IPv6 instance may
+    /// share a VRID, RFC 5798 §5.2.3). `None` if there is none.
     pub fn handle_packet(
         &mut self,
         now: Instant,
         interface: &str,
         rx: &Received,
     ) -> Option<(usize, Result<Accepted, Discard>)> {
-        let idx = self
-            .instances
-            .iter()
-            .position(|i| i.config().interface == interface && i.config().vrid == rx.repr.vrid)?;
+        let idx = self.instances.iter().position(|i| {
+            i.config().interface == interface
+                && i.config().vrid == rx.repr.vrid
+                && i.config().primary_ip.is_ipv6() == rx.src.is_ipv6()
+        })?;
         let result = self.instances[idx].handle_packet(now, rx);
         self.settle(now);
         Some((idx, result))

@@ -14,6 +14,9 @@ pub const ICMPV6: u8 = 58;
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 /// Its Ethernet address (RFC 2464 §7: 33:33 and the address's last 32 bits).
 pub const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
+/// The Router flag (RFC 4861 §4.4), set as RFC 5798 §6.4.1 asks: the VIP is
+/// a router's (hosts that route through it keep it as their router).
+const FLAG_ROUTER: u32 = 0x8000_0000;
 /// The Override flag (RFC 4861 §4.4): replace what the caches hold.
 const FLAG_OVERRIDE: u32 = 0x2000_0000;
 /// Length of the advertisement: ICMPv6 header, flags, target, the target
@@ -21,12 +24,13 @@ const FLAG_OVERRIDE: u32 = 0x2000_0000;
 const NA_LEN: usize = 4 + 4 + 16 + 8;
 
 /// The Ethernet frame of an unsolicited Neighbor Advertisement of `target`
-/// at `mac`: from `target` to ff02::1, hop limit 255, Override set, Router
-/// and Solicited clear, with the target link-layer address option.
+/// at `mac`: from `target` to ff02::1, hop limit 255, Router and Override
+/// set, Solicited clear (RFC 5798 §6.4.1), with the target link-layer
+/// address option.
 pub fn unsolicited_na_frame(mac: [u8; 6], target: Ipv6Addr) -> Vec<u8> {
     let mut icmp = Vec::with_capacity(NA_LEN);
     icmp.extend_from_slice(&[NEIGHBOR_ADVERTISEMENT, 0, 0, 0]);
-    icmp.extend_from_slice(&FLAG_OVERRIDE.to_be_bytes());
+    icmp.extend_from_slice(&(FLAG_ROUTER | FLAG_OVERRIDE).to_be_bytes());
     icmp.extend_from_slice(&target.octets());
     icmp.extend_from_slice(&[2, 1]);
     icmp.extend_from_slice(&mac);
@@ -66,7 +70,7 @@ mod tests {
         assert_eq!(ip[24..40], ALL_NODES.octets());
         let icmp = &f[54..];
         assert_eq!(icmp[0], NEIGHBOR_ADVERTISEMENT);
-        assert_eq!(icmp[4], 0x20, "Override only");
+        assert_eq!(icmp[4], 0xa0, "Router and Override, not Solicited");
         assert_eq!(icmp[8..24], vip.octets());
         assert_eq!(icmp[24..26], [2, 1]);
         assert_eq!(icmp[26..32], mac);

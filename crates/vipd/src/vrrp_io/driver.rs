@@ -21,6 +21,9 @@ use super::garp::PacketSocket;
 use super::socket::{Received6, VrrpSocket, VrrpSocket6};
 use super::{netlink, notify, NotifySpec, VrrpIoError, VrrpSpec};
 
+/// How long an IPv6 instance waits at start for its interface's link-local
+/// address (carrier, then duplicate address detection).
+const LINK_LOCAL_WAIT: Duration = Duration::from_secs(10);
 /// How often tracked interfaces are polled.
 const LINK_POLL: Duration = Duration::from_millis(100);
 /// At most one log line per kind of discarded advert per instance this often.
@@ -165,7 +168,8 @@ pub async fn run_observed(
         let socket = io.socket.clone();
         let tx = tx.clone();
         tasks.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
+            // An IPv6 advert with 255 addresses is 4,088 bytes.
+            let mut buf = vec![0u8; 4096];
             loop {
                 let got = match &*socket {
                     Sock::V4(s) => s
@@ -354,14 +358,24 @@ async fn resolve(
     let link = netlink::link(handle, &core.interface).await?;
     let v6 = core.primary_ip.is_ipv6();
     if core.primary_ip.is_unspecified() && v6 {
-        // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
-        core.primary_ip = netlink::ipv6_link_local(handle, link.index)
-            .await?
-            .ok_or_else(|| VrrpIoError::NoPrimaryAddress {
-                instance: core.name.clone(),
-                interface: core.interface.clone(),
-            })?
-            .into();
+        // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address,
+        // which the kernel creates when the link gets a carrier and which
+        // is usable after duplicate address detection (about a second):
+        // wait a little for it, as at boot, before giving up.
+        let own: Vec<IpAddr> = spec.vips.iter().map(|v| v.addr).collect();
+        let deadline = std::time::Instant::now() + LINK_LOCAL_WAIT;
+        core.primary_ip = loop {
+            if let Some(a) = netlink::ipv6_link_local(handle, link.index, &own).await? {
+                break a.into();
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(VrrpIoError::NoPrimaryAddress {
+                    instance: core.name.clone(),
+                    interface: core.interface.clone(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
     } else if core.primary_ip.is_unspecified() {
         let addrs = netlink::ipv4_addresses(handle, link.index).await?;
         // Our own VIPs are not a primary address.

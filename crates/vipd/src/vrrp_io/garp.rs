@@ -43,7 +43,12 @@ impl PacketSocket {
         // SAFETY: sockaddr_ll is plain old data; zeroed is a valid value.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_protocol = ETHERTYPE_ARP.to_be();
+        // The frame's own ethertype (ARP, or IPv6 for a neighbour
+        // advertisement): the kernel labels the frame with it.
+        addr.sll_protocol = match frame.get(12..14) {
+            Some(t) => u16::from_be_bytes([t[0], t[1]]).to_be(),
+            None => ETHERTYPE_ARP.to_be(),
+        };
         addr.sll_ifindex = self.ifindex as i32;
         addr.sll_halen = 6;
         addr.sll_addr[..6].copy_from_slice(&BROADCAST_MAC);

@@ -32,7 +32,7 @@ pub enum VrrpIoError {
         name: String,
     },
     /// No address to send adverts from.
-    #[error("vrrp_instance {instance}: interface {interface} has no IPv4 address to send adverts from: add one (ip addr add ... dev {interface}) or set unicast_src_ip")]
+    #[error("vrrp_instance {instance}: interface {interface} has no address of the instance's family to send adverts from (an IPv4 address; for IPv6, a link-local address that passed duplicate address detection, which needs the link up): add one (ip addr add ... dev {interface}) or set unicast_src_ip")]
     NoPrimaryAddress {
         /// Instance.
         instance: String,

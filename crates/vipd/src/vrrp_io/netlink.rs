@@ -93,8 +93,15 @@ pub async fn ipv4_addresses(
 }
 
 /// The IPv6 link-local address of an interface (the source of its IPv6
-/// adverts), if it has one.
-pub async fn ipv6_link_local(handle: &Handle, index: u32) -> Result<Option<Ipv6Addr>, VrrpIoError> {
+/// adverts) that has passed duplicate address detection and is none of
+/// `exclude` (our own VIPs), if it has one.
+pub async fn ipv6_link_local(
+    handle: &Handle,
+    index: u32,
+    exclude: &[IpAddr],
+) -> Result<Option<Ipv6Addr>, VrrpIoError> {
+    // IFA_F_TENTATIVE, IFA_F_DADFAILED: not usable as a source.
+    const UNUSABLE: u32 = 0x40 | 0x08;
     let mut stream = handle
         .address()
         .get()
@@ -108,9 +115,20 @@ pub async fn ipv6_link_local(handle: &Handle, index: u32) -> Result<Option<Ipv6A
         if msg.header.family != AddressFamily::Inet6 || msg.header.index != index {
             continue;
         }
+        let flags = msg
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                AddressAttribute::Flags(f) => Some(f.bits()),
+                _ => None,
+            })
+            .unwrap_or(u32::from(msg.header.flags.bits()));
+        if flags & UNUSABLE != 0 {
+            continue;
+        }
         for a in &msg.attributes {
             if let AddressAttribute::Address(IpAddr::V6(v6)) = a {
-                if v6.is_unicast_link_local() {
+                if v6.is_unicast_link_local() && !exclude.contains(&IpAddr::V6(*v6)) {
                     return Ok(Some(*v6));
                 }
             }
