@@ -31,34 +31,8 @@ use vipd::lab::{LabGuard, LabOptions};
 /// The tests take turns: each runs a lab with three directors.
 static TURN: Mutex<()> = Mutex::new(());
 
-const CONF: &str = "\
-global_defs {
-    vipd_announce vipd0
-    default_interface eth1
-}
-virtual_server 10.253.85.250 80 {
-    delay_loop 1
-    lb_algo mh
-    mh-port
-    lb_kind TUN
-    protocol TCP
-    real_server 10.253.26.1 80 {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-    real_server 10.253.26.2 80 {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-    real_server 10.253.26.3 80 {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-}
-";
+/// The configuration every director runs: the ECMP demo's.
+const CONF: &str = vipd::lab::ecmp_story::ECMP_CONF;
 
 const DIRECTORS: [&str; 3] = ["dir1", "dir2", "dir3"];
 
@@ -108,14 +82,9 @@ fn assert_kept(what: &str, kept: &Survival) {
 
 /// The directors the router sends the VIP's flows to now.
 fn nexthops(lab: &LabGuard) -> BTreeSet<String> {
-    let out = lab
-        .exec_ok("router", ["ip", "route", "show", "10.253.85.250/32"])
-        .unwrap();
-    out.split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "via")
-        .map(|w| w[1].to_owned())
+    vipd::lab::ecmp_story::nexthops(lab)
+        .unwrap()
+        .into_iter()
         .collect()
 }
 

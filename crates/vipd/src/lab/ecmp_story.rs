@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::story::{status, stop_daemons, wait_for};
+use super::story::{spawn_director as start, status, stop_daemons, wait_for};
 use crate::lab::client::KeepAlive;
 use crate::lab::Lab;
 
@@ -48,8 +48,8 @@ virtual_server 10.253.85.250 80 {
 }
 ";
 
-/// The directors the router sends the VIP to.
-fn nexthops(lab: &Lab) -> anyhow::Result<Vec<String>> {
+/// The directors the router sends the VIP to (its ECMP next hops).
+pub fn nexthops(lab: &Lab) -> anyhow::Result<Vec<String>> {
     let out = lab.exec_ok("router", ["ip", "route", "show", "10.253.85.250/32"])?;
     Ok(out
         .split_whitespace()
@@ -70,13 +70,6 @@ pub fn run(lab: &Lab) -> anyhow::Result<()> {
     let result = story(lab, &mut daemons);
     stop_daemons(lab, daemons);
     result
-}
-
-fn start(lab: &Lab, vipd: &str, conf: &Path, node: &str) -> anyhow::Result<Child> {
-    Ok(lab.spawn(
-        node,
-        [vipd, "--xdp-mode", "native", "-f", &conf.to_string_lossy()],
-    )?)
 }
 
 /// One more request on each connection: how many the same real server

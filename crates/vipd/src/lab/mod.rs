@@ -67,7 +67,7 @@
 pub mod cli;
 pub mod client;
 mod cpu;
-mod ecmp_story;
+pub mod ecmp_story;
 pub mod ethtool;
 pub mod netns;
 pub mod state;

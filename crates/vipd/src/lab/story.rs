@@ -100,6 +100,21 @@ pub fn run(lab: &Lab, rs_cpu: Option<f64>) -> anyhow::Result<()> {
     result
 }
 
+/// `vipd -f conf` on director `node`, its data plane in native mode (the lab
+/// puts a pass XDP program on the bridge ports, so native XDP_TX works on
+/// veth as on a NIC).
+pub(super) fn spawn_director(
+    lab: &Lab,
+    vipd: &str,
+    conf: &Path,
+    node: &str,
+) -> anyhow::Result<Child> {
+    Ok(lab.spawn(
+        node,
+        [vipd, "--xdp-mode", "native", "-f", &conf.to_string_lossy()],
+    )?)
+}
+
 /// Stops the vipd processes a story started with SIGTERM (a clean exit
 /// removes their control sockets and pid files; `down` would only kill
 /// them), killing one that does not stop within 2 s.
@@ -163,26 +178,8 @@ fn story(lab: &Lab, daemons: &mut Vec<Child>, rs_cpu: Option<f64>) -> anyhow::Re
     // The lab puts a pass XDP program on the directors' bridge ports, so the
     // director can run in native mode, as on a real NIC (generic mode on veth is
     // several times slower and would make the VIP look slower than one server).
-    daemons.push(lab.spawn(
-        "dir2",
-        [
-            vipd_s.as_str(),
-            "--xdp-mode",
-            "native",
-            "-f",
-            &backup.to_string_lossy(),
-        ],
-    )?);
-    daemons.push(lab.spawn(
-        "dir1",
-        [
-            vipd_s.as_str(),
-            "--xdp-mode",
-            "native",
-            "-f",
-            &master.to_string_lossy(),
-        ],
-    )?);
+    daemons.push(spawn_director(lab, &vipd_s, &backup, "dir2")?);
+    daemons.push(spawn_director(lab, &vipd_s, &master, "dir1")?);
     let d1 = daemons.last_mut().expect("just pushed");
     let all_up = |st: &Status| {
         st.vrrp.first().is_some_and(|v| v.state == "MASTER")
