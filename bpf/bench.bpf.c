@@ -136,7 +136,7 @@ static __always_inline int bench_tx_encap_bare(struct xdp_md *ctx)
 	__builtin_memcpy(eth->h_source, l2->own, ETH_ALEN);
 	eth->h_proto = bpf_htons(ETH_P_IP);
 	vipd_write_outer4(outer, 0, bpf_ntohs(inner->tot_len), bpf_htons(VIPD_IP_DF), 0,
-			  bpf_htonl(0x0afd550b), bpf_htonl(0x0afd1a01));
+			  bpf_htonl(0x0afd550b), bpf_htonl(0x0afd1a01), IPPROTO_IPIP);
 	return XDP_TX;
 }
 
@@ -299,7 +299,7 @@ int vipd_floor_tun(struct xdp_md *ctx)
 	__builtin_memcpy(eth->h_dest, cfg->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, cfg->smac, ETH_ALEN);
 	eth->h_proto = bpf_htons(ETH_P_IP);
-	vipd_write_outer4(outer, tos, len, frag, 0, cfg->src, rip);
+	vipd_write_outer4(outer, tos, len, frag, 0, cfg->src, rip, IPPROTO_IPIP);
 	return XDP_TX;
 }
 

@@ -75,7 +75,7 @@ enum vipd_conn_state {
 /* enum vipd_counter: index into the `counters` map: drop reasons first, then
  * events. Mirrored by datapath::Counter in Rust; names are shown by `vipd status`. */
 enum vipd_counter {
-	VIPD_DROP_BAD_IP = 0,       /* IPv4 header for a VIP malformed (ihl, tot_len) */
+	VIPD_DROP_BAD_IP = 0,       /* IP header for a VIP malformed (ihl, lengths, IPv6 extension headers) */
 	VIPD_DROP_TRUNC_L4 = 1,     /* TCP/UDP header for a VIP truncated            */
 	VIPD_DROP_NO_REAL = 2,      /* service has no real server with weight > 0    */
 	VIPD_DROP_NO_ROUTE = 3,     /* bpf_fib_lookup found no route to the real      */
@@ -268,15 +268,17 @@ struct vipd_persist {
  * bpf_fib_lookup's answer for a real server, refreshed every
  * VIPD_NH_REFRESH_NS so that the per-packet path does no route lookup. */
 struct vipd_nexthop {
-	__u64 stamp_ns;  /* CLOCK_MONOTONIC_COARSE of the lookup; 0 = empty       */
-	__be32 rip;      /* the real server it was computed for (id reuse check)  */
-	__be32 src;      /* outer source: the director's address on ifindex        */
-	__u32 ifindex;   /* egress interface                                       */
-	__u16 mtu;       /* route MTU towards the real server                      */
-	__u8 fwd;        /* enum vipd_fwd it was computed for                      */
-	__u8 _pad;       /* zero                                                   */
-	__u8 dmac[6];    /* next hop's MAC (the real's own for DR)                 */
-	__u8 smac[6];    /* egress interface's MAC                                 */
+	__u64 stamp_ns;        /* CLOCK_MONOTONIC_COARSE of the lookup; 0 = empty */
+	struct vipd_addr rip;  /* the real server it was computed for (id reuse)  */
+	struct vipd_addr src;  /* outer source: the director's address on ifindex, */
+			       /* of the real server's family                      */
+	__u32 ifindex;         /* egress interface                                 */
+	__u16 mtu;             /* route MTU towards the real server                */
+	__u8 fwd;              /* enum vipd_fwd it was computed for                */
+	__u8 family;           /* the real server's family it was computed for     */
+	__u8 dmac[6];          /* next hop's MAC (the real's own for DR)           */
+	__u8 smac[6];          /* egress interface's MAC                           */
+	__u32 _pad;            /* zero                                             */
 };
 
 /* Value of `config` (one entry): knobs of the whole data plane. */
@@ -293,6 +295,7 @@ struct vipd_config {
 #define VIPD_CFG_F_SYNC 0x1 /* connection sharing on: promoted entries go to sync_ring */
 #define VIPD_CFG_F_OPS 0x2  /* a service has VIPD_SVC_F_OPS: UDP looks the service up first */
 #define VIPD_CFG_F_NAT 0x4  /* a real server is NAT: packets not for a VIP may be replies */
+#define VIPD_CFG_F_V6 0x8   /* an IPv6 VIP exists: IPv6 packets are looked up in `vips` */
 
 /* A record of `sync_ring`: a connection that just became established (or a UDP
  * flow that sent its second datagram), for the daemon to share with the other

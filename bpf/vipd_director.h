@@ -11,6 +11,7 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/in.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
@@ -19,6 +20,9 @@
 
 #ifndef AF_INET
 #define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
 #endif
 
 #define __VIPD_BPF__
@@ -377,57 +381,75 @@ static __always_inline int vipd_schedule(const struct vipd_svc *svc, const struc
 
 /* ---- next hop: bpf_fib_lookup, cached per CPU and real server ---- */
 
-/* Looks up the route and neighbour towards a real server and caches them in
- * `nexthops`. `fwd_tos` is fwd << 8 | tos (BPF functions take five arguments).
- * Returns 0, or the drop reason. A global function: verified once, on its own. */
-__noinline int vipd_nexthop_refresh(struct xdp_md *ctx, __u32 dest_id, __u32 rip, __u32 fwd_tos,
-				    __u64 now)
+/* Looks up the route and neighbour towards real server `dest_id` (IPv4 or
+ * IPv6) and caches them in `nexthops`. Returns 0, or the drop reason. A global
+ * function: verified once, on its own. */
+__noinline int vipd_nexthop_refresh(struct xdp_md *ctx, __u32 dest_id, __u32 tos, __u64 now)
 {
-	__u32 fwd = fwd_tos >> 8;
-	__u8 tos = fwd_tos & 0xff;
+	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
 	struct vipd_nexthop *nh = bpf_map_lookup_elem(&nexthops, &dest_id);
-	if (!nh)
+	if (!d || !nh)
 		return VIPD_DROP_BAD_DEST;
+	__u8 fwd = d->fwd;
+	int v6 = d->family == VIPD_AF_INET6;
+	struct vipd_addr rip = d->rip;
 	struct bpf_fib_lookup fib;
 	/* First the route MTU: a length no route takes returns it as mtu_result. */
 	__builtin_memset(&fib, 0, sizeof(fib));
-	fib.family = AF_INET;
-	fib.tos = tos;
+	fib.family = v6 ? AF_INET6 : AF_INET;
 	fib.l4_protocol = fwd == VIPD_FWD_TUN ? IPPROTO_IPIP : IPPROTO_TCP;
-	fib.tot_len = 0xffff;
 	fib.ifindex = ctx->ingress_ifindex;
-	fib.ipv4_dst = rip;
+	if (v6) {
+		__builtin_memcpy(fib.ipv6_dst, rip.w, 16);
+	} else {
+		fib.tos = tos & 0xff;
+		fib.ipv4_dst = rip.w[0];
+	}
+	fib.tot_len = 0xffff;
 	long r = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	__u16 mtu = r == BPF_FIB_LKUP_RET_FRAG_NEEDED ? fib.mtu_result : 0xffff;
-	/* Then the next hop itself. */
+	/* Then the next hop itself (the lookup overwrote its input). */
 	__builtin_memset(&fib, 0, sizeof(fib));
-	fib.family = AF_INET;
-	fib.tos = tos;
+	fib.family = v6 ? AF_INET6 : AF_INET;
 	fib.l4_protocol = fwd == VIPD_FWD_TUN ? IPPROTO_IPIP : IPPROTO_TCP;
 	fib.ifindex = ctx->ingress_ifindex;
-	fib.ipv4_dst = rip;
+	if (v6) {
+		__builtin_memcpy(fib.ipv6_dst, rip.w, 16);
+	} else {
+		fib.tos = tos & 0xff;
+		fib.ipv4_dst = rip.w[0];
+	}
 	r = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	if (r == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return VIPD_DROP_NO_NEIGH;
 	if (r != BPF_FIB_LKUP_RET_SUCCESS)
 		return VIPD_DROP_NO_ROUTE;
-	__be32 src = 0;
+	struct vipd_addr src;
+	__builtin_memset(&src, 0, sizeof(src));
 	if (fwd == VIPD_FWD_TUN) {
 		__u32 oif = fib.ifindex;
-		struct vipd_addr *a = bpf_map_lookup_elem(&ifaddrs, &oif);
+		struct vipd_addr *a = bpf_map_lookup_elem(v6 ? (void *)&ifaddrs6 : (void *)&ifaddrs,
+							  &oif);
 		if (!a)
 			return VIPD_DROP_NO_SRC;
-		src = a->w[0];
+		src = *a;
 	}
 	nh->rip = rip;
 	nh->src = src;
 	nh->ifindex = fib.ifindex;
 	nh->mtu = mtu;
 	nh->fwd = fwd;
+	nh->family = d->family;
 	__builtin_memcpy(nh->dmac, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(nh->smac, fib.smac, ETH_ALEN);
 	nh->stamp_ns = now;
 	return 0;
+}
+
+static __always_inline int vipd_addr_eq(const struct vipd_addr *a, const struct vipd_addr *b)
+{
+	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
+		(a->w[3] ^ b->w[3])) == 0;
 }
 
 /* ---- NAT (masquerading) ---- */
@@ -921,7 +943,7 @@ static __always_inline struct vipd_svc *vipd_service(const struct vipd_pkt *pkt,
 	sk.vip = pkt->flow.dst;
 	sk.port = dport;
 	sk.proto = pkt->flow.proto;
-	sk.family = VIPD_AF_INET;
+	sk.family = pkt->flow.family;
 	struct vipd_svc *svc = bpf_map_lookup_elem(&services, &sk);
 	if (!svc) {
 		sk.port = 0;
@@ -930,7 +952,207 @@ static __always_inline struct vipd_svc *vipd_service(const struct vipd_pkt *pkt,
 	return svc;
 }
 
-static __always_inline int vipd_director(struct xdp_md *ctx)
+/* What vipd_pick returns: a real server to forward to (VIPD_PICK_FWD, the id
+ * in the low 32 bits, VIPD_PICK_NEW for a new connection, VIPD_PICK_CACHED for
+ * a flow-cache hit), or else an XDP verdict in the low bits. Everything in one
+ * scalar: a global function's caller knows nothing of what it wrote. */
+#define VIPD_PICK_FWD (1ULL << 34)
+#define VIPD_PICK_NEW (1ULL << 32)
+#define VIPD_PICK_CACHED (1ULL << 33)
+
+/* The real server of a parsed packet for a VIP (either family): the per-CPU
+ * flow cache, the connection tables, or a new connection scheduled (`dport` is
+ * the packet's port, zeroed in the flow of fragments). A global function,
+ * verified once for both families whatever the parser found: inlined in each,
+ * the verifier would walk the schedulers once per parsing outcome. */
+__noinline __u64 vipd_pick(const struct vipd_pkt *pkt, __u32 dport, __u64 now)
+{
+	__u32 reason = 0;
+	__u32 dest = 0;
+	__u32 *dest_id = &dest;
+	__u64 flags = VIPD_PICK_FWD;
+	if (!pkt)
+		return XDP_ABORTED;
+	/* The flow cache: a packet of an established connection that cannot change
+	 * its state, confirmed by the connection table less than VIPD_REFRESH_NS ago. */
+	struct vipd_flow_cache *fc = NULL;
+	if (!pkt->frag && !pkt->icmp_err) {
+		__u32 slot = bpf_get_smp_processor_id() * VIPD_FLOW_CACHE +
+			     vipd_flow_cache_slot(&pkt->flow);
+		fc = bpf_map_lookup_elem(&flow_cache, &slot);
+	}
+	if (fc && vipd_flow_cacheable(pkt) && vipd_age(now, fc->checked_ns) <= VIPD_REFRESH_NS &&
+	    vipd_flow_eq(&fc->flow, &pkt->flow) && vipd_dest_ok(fc->dest, fc->svc, 1)) {
+		*dest_id = fc->dest;
+		flags |= VIPD_PICK_CACHED;
+		vipd_count(VIPD_EV_CONN_HIT);
+		vipd_count(VIPD_EV_FLOW_CACHE_HIT);
+	} else if (pkt->icmp_err) {
+		/* Only for a known connection, and it changes nothing in it. */
+		struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt->flow);
+		if (!c)
+			c = bpf_map_lookup_elem(&half_open, &pkt->flow);
+		if (!c || !vipd_dest_ok(c->dest, c->svc, 1))
+			return XDP_PASS;
+		*dest_id = c->dest;
+		vipd_count(VIPD_EV_ICMP_FWD);
+	} else {
+		/* One-packet scheduling (ops): a UDP datagram of such a service is
+		 * scheduled on its own, without the connection tables. Fragments
+		 * keep their entry: a datagram's later fragments must follow its
+		 * first. */
+		struct vipd_svc *svc = NULL;
+		int looked = 0;
+		if (pkt->flow.proto == IPPROTO_UDP && !pkt->frag && vipd_cfg_flag(VIPD_CFG_F_OPS)) {
+			svc = vipd_service(pkt, (__be16)dport);
+			looked = 1;
+		}
+		if (svc && (svc->flags & VIPD_SVC_F_OPS)) {
+			if (vipd_new_conn(pkt, svc, now, dest_id, &reason, 1))
+				return vipd_drop(reason);
+			flags |= VIPD_PICK_NEW;
+		} else if (!vipd_conn_hit(pkt, now, fc, dest_id)) {
+			/* Later fragments have no port, hence no service: only their
+			 * datagram's entry could have placed them. */
+			if (pkt->later_frag)
+				return vipd_drop(VIPD_DROP_FRAG_UNKNOWN);
+			if (!looked)
+				svc = vipd_service(pkt, (__be16)dport);
+			if (!svc)
+				return XDP_PASS; /* VIP, but no such service: the kernel answers */
+			if (vipd_new_conn(pkt, svc, now, dest_id, &reason, 0))
+				return vipd_drop(reason);
+			flags |= VIPD_PICK_NEW;
+		}
+	}
+	return flags | dest;
+}
+
+/* The next hop towards real server d (id dest_id), refreshed when stale or
+ * computed for another real server; NULL with *reason on failure. */
+static __always_inline struct vipd_nexthop *vipd_nexthop(struct xdp_md *ctx, __u32 dest_id,
+							 const struct vipd_dest *d, __u8 tos,
+							 __u64 now, __u32 *reason)
+{
+	struct vipd_nexthop *nh = bpf_map_lookup_elem(&nexthops, &dest_id);
+	if (!nh) {
+		*reason = VIPD_DROP_BAD_DEST;
+		return NULL;
+	}
+	if (vipd_age(now, nh->stamp_ns) > VIPD_NH_REFRESH_NS || !vipd_addr_eq(&nh->rip, &d->rip) ||
+	    nh->fwd != d->fwd || nh->family != d->family) {
+		int r = vipd_nexthop_refresh(ctx, dest_id, tos, now);
+		if (r) {
+			*reason = r;
+			return NULL;
+		}
+	}
+	return nh;
+}
+
+/* Bytes TUN adds in front of a packet for real server d: an IPv4 or an IPv6
+ * header (the real server's family); none for DR and NAT. */
+static __always_inline __u32 vipd_overhead(const struct vipd_dest *d)
+{
+	if (d->fwd != VIPD_FWD_TUN)
+		return 0;
+	return d->family == VIPD_AF_INET6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+}
+
+/* TUN: the outer header of the real server's family. */
+static __always_inline int vipd_encap(struct xdp_md *ctx, const struct vipd_pkt *pkt,
+				      const struct vipd_dest *d, const struct vipd_nexthop *nh)
+{
+	if (d->family == VIPD_AF_INET6)
+		return vipd_encap_ip6(ctx, pkt, nh->dmac, nh->smac, &nh->src, &d->rip);
+	return vipd_encap_ipip(ctx, pkt, nh->dmac, nh->smac, nh->src.w[0], d->rip.w[0]);
+}
+
+/* Sends the packet on to the next hop: XDP_TX on the interface it came from
+ * (a tagged frame goes back out tagged, on the port it came from), else a
+ * redirect. */
+static __always_inline int vipd_send(struct xdp_md *ctx, const struct vipd_pkt *pkt, __u32 oif)
+{
+	if (oif == ctx->ingress_ifindex || pkt->vlan_proto)
+		return XDP_TX;
+	vipd_count(VIPD_EV_REDIRECT);
+	return bpf_redirect(oif, 0);
+}
+
+/* An IPv6 packet (EtherType 86DD), while some VIP is IPv6: the director's path
+ * for IPv6 VIPs. TUN (to an IPv6 real server: ip6ip6; to an IPv4 one: 6in4)
+ * and DR; NAT of IPv6 is refused by the control plane. A global function,
+ * verified on its own. */
+__noinline int vipd_director6(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct vipd_pkt pkt;
+	__builtin_memset(&pkt, 0, sizeof(pkt));
+	__be16 proto = 0;
+	struct ipv6hdr *ip6 = vipd_parse_eth(data, data_end, &pkt, &proto);
+	if (!ip6 || proto != bpf_htons(VIPD_ETH_P_IPV6) || (void *)(ip6 + 1) > data_end)
+		return XDP_PASS;
+	struct vipd_vip_key vk;
+	__builtin_memset(&vk, 0, sizeof(vk));
+	vipd_copy_addr6(&vk.addr, &ip6->daddr);
+	vk.family = VIPD_AF_INET6;
+	if (!bpf_map_lookup_elem(&vips, &vk))
+		return XDP_PASS;
+
+	__u32 reason = 0;
+	int r = vipd_parse6(data, data_end, ip6, &pkt, &reason);
+	if (r == VIPD_PARSE_PASS)
+		return XDP_PASS;
+	if (r == VIPD_PARSE_DROP)
+		return vipd_drop(reason);
+	__be16 dport = pkt.flow.dport;
+	if (pkt.frag) {
+		pkt.flow.sport = 0;
+		pkt.flow.dport = 0;
+		vipd_count(VIPD_EV_FRAG);
+	}
+	__u64 now = vipd_now();
+	__u64 picked = vipd_pick(&pkt, dport, now);
+	if (!(picked & VIPD_PICK_FWD))
+		return (int)(picked & 0xff);
+	__u32 dest_id = (__u32)picked;
+	int new_conn = (picked & VIPD_PICK_NEW) != 0;
+	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
+	if (!d || d->fwd == VIPD_FWD_NAT)
+		return vipd_drop(VIPD_DROP_BAD_DEST);
+	if (d->mss && (pkt.tcp_flags & VIPD_TCP_SYN) && pkt.flow.proto == IPPROTO_TCP && !pkt.frag) {
+		if (vipd_clamp_mss(ctx, pkt.tcp_off, d->mss))
+			vipd_count(VIPD_EV_MSS_CLAMPED);
+	}
+	struct vipd_nexthop *nh = vipd_nexthop(ctx, dest_id, d, pkt.tos, now, &reason);
+	if (!nh)
+		return vipd_drop(reason);
+	__u32 over = vipd_overhead(d);
+	if (pkt.tot_len + over > nh->mtu) {
+		if (vipd_icmp6_too_big(ctx, &pkt, nh->mtu - over))
+			return vipd_drop(VIPD_DROP_TOO_BIG);
+		vipd_count(VIPD_EV_ICMP_TOO_BIG);
+		return XDP_TX;
+	}
+	__u32 oif = nh->ifindex;
+	if (d->fwd == VIPD_FWD_TUN) {
+		if (vipd_encap(ctx, &pkt, d, nh))
+			return vipd_drop(VIPD_DROP_ENCAP);
+	} else {
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		if (!vipd_write_l2(data, data_end, nh->dmac, nh->smac, &pkt))
+			return vipd_drop(VIPD_DROP_ENCAP);
+	}
+	vipd_account(d->svc_id, dest_id, pkt.tot_len, new_conn);
+	vipd_count(VIPD_EV_TX);
+	return vipd_send(ctx, &pkt, oif);
+}
+
+/* An IPv4 packet (EtherType 0800): the director's path for IPv4 VIPs, and
+ * NAT replies. A global function, verified on its own. */
+__noinline int vipd_director4(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -960,61 +1182,12 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	}
 
 	__u64 now = vipd_now();
-	__u32 dest_id = 0;
-	int new_conn = 0;
-	/* The flow cache: a packet of an established connection that cannot change
-	 * its state, confirmed by the connection table less than VIPD_REFRESH_NS ago. */
-	struct vipd_flow_cache *fc = NULL;
-	int cached = 0;
-	if (!pkt.frag && !pkt.icmp_err) {
-		__u32 slot = bpf_get_smp_processor_id() * VIPD_FLOW_CACHE +
-			     vipd_flow_cache_slot(&pkt.flow);
-		fc = bpf_map_lookup_elem(&flow_cache, &slot);
-	}
-	if (fc && vipd_flow_cacheable(&pkt) && vipd_age(now, fc->checked_ns) <= VIPD_REFRESH_NS &&
-	    vipd_flow_eq(&fc->flow, &pkt.flow) && vipd_dest_ok(fc->dest, fc->svc, 1)) {
-		dest_id = fc->dest;
-		cached = 1;
-		vipd_count(VIPD_EV_CONN_HIT);
-		vipd_count(VIPD_EV_FLOW_CACHE_HIT);
-	} else if (pkt.icmp_err) {
-		/* Only for a known connection, and it changes nothing in it. */
-		struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt.flow);
-		if (!c)
-			c = bpf_map_lookup_elem(&half_open, &pkt.flow);
-		if (!c || !vipd_dest_ok(c->dest, c->svc, 1))
-			return XDP_PASS;
-		dest_id = c->dest;
-		vipd_count(VIPD_EV_ICMP_FWD);
-	} else {
-		/* One-packet scheduling (ops): a UDP datagram of such a service is
-		 * scheduled on its own, without the connection tables. Fragments
-		 * keep their entry: a datagram's later fragments must follow its
-		 * first. */
-		struct vipd_svc *svc = NULL;
-		int looked = 0;
-		if (pkt.flow.proto == IPPROTO_UDP && !pkt.frag && vipd_cfg_flag(VIPD_CFG_F_OPS)) {
-			svc = vipd_service(&pkt, dport);
-			looked = 1;
-		}
-		if (svc && (svc->flags & VIPD_SVC_F_OPS)) {
-			if (vipd_new_conn(&pkt, svc, now, &dest_id, &reason, 1))
-				return vipd_drop(reason);
-			new_conn = 1;
-		} else if (!vipd_conn_hit(&pkt, now, fc, &dest_id)) {
-			/* Later fragments have no port, hence no service: only their
-			 * datagram's entry could have placed them. */
-			if (pkt.later_frag)
-				return vipd_drop(VIPD_DROP_FRAG_UNKNOWN);
-			if (!looked)
-				svc = vipd_service(&pkt, dport);
-			if (!svc)
-				return XDP_PASS; /* VIP, but no such service: the kernel answers */
-			if (vipd_new_conn(&pkt, svc, now, &dest_id, &reason, 0))
-				return vipd_drop(reason);
-			new_conn = 1;
-		}
-	}
+	__u64 picked = vipd_pick(&pkt, dport, now);
+	if (!(picked & VIPD_PICK_FWD))
+		return (int)(picked & 0xff);
+	__u32 dest_id = (__u32)picked;
+	int new_conn = (picked & VIPD_PICK_NEW) != 0;
+	int cached = (picked & VIPD_PICK_CACHED) != 0;
 	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
 	if (!d)
 		return vipd_drop(VIPD_DROP_BAD_DEST);
@@ -1026,28 +1199,22 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	}
 
 	int tun = d->fwd == VIPD_FWD_TUN;
-	__be32 rip = d->rip.w[0];
-	struct vipd_nexthop *nh = bpf_map_lookup_elem(&nexthops, &dest_id);
+	struct vipd_nexthop *nh = vipd_nexthop(ctx, dest_id, d, pkt.tos, now, &reason);
 	if (!nh)
-		return vipd_drop(VIPD_DROP_BAD_DEST);
-	if (vipd_age(now, nh->stamp_ns) > VIPD_NH_REFRESH_NS || nh->rip != rip || nh->fwd != d->fwd) {
-		int r = vipd_nexthop_refresh(ctx, dest_id, rip, ((__u32)d->fwd << 8) | pkt.tos, now);
-		if (r)
-			return vipd_drop(r);
-	}
-	__u32 len = pkt.tot_len + (tun ? sizeof(struct iphdr) : 0);
-	if (len > nh->mtu) {
+		return vipd_drop(reason);
+	__u32 over = vipd_overhead(d);
+	if (pkt.tot_len + over > nh->mtu) {
 		if (!(pkt.frag_off & bpf_htons(VIPD_IP_DF)))
 			return vipd_drop(VIPD_DROP_TOO_BIG);
-		__u16 mtu = nh->mtu - (tun ? sizeof(struct iphdr) : 0);
-		if (vipd_icmp_too_big(ctx, &pkt, mtu))
+		if (vipd_icmp_too_big(ctx, &pkt, nh->mtu - over))
 			return vipd_drop(VIPD_DROP_ENCAP);
 		vipd_count(VIPD_EV_ICMP_TOO_BIG);
 		return XDP_TX;
 	}
 	__u32 oif = nh->ifindex;
+	__be32 rip = d->rip.w[0];
 	if (tun) {
-		if (vipd_encap_ipip(ctx, &pkt, nh->dmac, nh->smac, nh->src, rip))
+		if (vipd_encap(ctx, &pkt, d, nh))
 			return vipd_drop(VIPD_DROP_ENCAP);
 	} else {
 		if (d->fwd == VIPD_FWD_NAT && !pkt.icmp_err) {
@@ -1071,11 +1238,31 @@ static __always_inline int vipd_director(struct xdp_md *ctx)
 	}
 	vipd_account(d->svc_id, dest_id, pkt.tot_len, new_conn);
 	vipd_count(VIPD_EV_TX);
-	/* A tagged frame goes back out tagged, on the port it came from. */
-	if (oif == ctx->ingress_ifindex || pkt.vlan_proto)
-		return XDP_TX;
-	vipd_count(VIPD_EV_REDIRECT);
-	return bpf_redirect(oif, 0);
+	return vipd_send(ctx, &pkt, oif);
+}
+
+/* The director: IPv4 and IPv6 each in their own function, so that each is
+ * verified once and a chain of calls stays within the 512 bytes of stack
+ * BPF allows. */
+static __always_inline int vipd_director(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return XDP_PASS;
+	__be16 proto = eth->h_proto;
+	if (proto == bpf_htons(VIPD_ETH_P_8021Q) || proto == bpf_htons(VIPD_ETH_P_8021AD)) {
+		struct vipd_vlan_hdr *vh = (void *)(eth + 1);
+		if ((void *)(vh + 1) > data_end)
+			return XDP_PASS;
+		proto = vh->h_vlan_encapsulated_proto;
+	}
+	if (proto == bpf_htons(VIPD_ETH_P_IP))
+		return vipd_director4(ctx);
+	if (proto == bpf_htons(VIPD_ETH_P_IPV6) && vipd_cfg_flag(VIPD_CFG_F_V6))
+		return vipd_director6(ctx);
+	return XDP_PASS;
 }
 
 #endif /* VIPD_DIRECTOR_H */

@@ -175,6 +175,15 @@ struct {
 	__type(value, struct vipd_addr);
 } ifaddrs SEC(".maps");
 
+/* Egress ifindex -> the director's global IPv6 address there: the outer
+ * source of TUN to an IPv6 real server. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIPD_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct vipd_addr);
+} ifaddrs6 SEC(".maps");
+
 /* Next-hop cache per real server (per CPU: no cross-CPU writes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -1,11 +1,13 @@
 /* vipd_parse.h: bounds-checked parsing of Ethernet (+ one 802.1Q/802.1ad tag),
- * IPv4 (options skipped, never misread), TCP and UDP, into struct vipd_pkt. */
+ * IPv4 (options skipped, never misread), IPv6 (extension headers walked), TCP
+ * and UDP, into struct vipd_pkt. */
 #ifndef VIPD_PARSE_H
 #define VIPD_PARSE_H
 
 #include "vipd.h"
 
 #define VIPD_ETH_P_IP 0x0800
+#define VIPD_ETH_P_IPV6 0x86DD
 #define VIPD_ETH_P_8021Q 0x8100
 #define VIPD_ETH_P_8021AD 0x88A8
 #define VIPD_IP_MF 0x2000
@@ -42,15 +44,26 @@ struct vipd_pkt {
 	__u8 _pad[3];
 };
 
+/* IPv6 extension headers: how many the parser walks before the transport
+ * header (a packet for a VIP with more goes to the kernel), and how many bytes
+ * of them at most (more is dropped as malformed: no sender needs that many). */
+#define VIPD_V6_EXT_MAX 6
+#define VIPD_V6_EXT_BYTES 512
+#define VIPD_NH_HOPOPTS 0
+#define VIPD_NH_ROUTING 43
+#define VIPD_NH_FRAGMENT 44
+#define VIPD_NH_ICMPV6 58
+#define VIPD_NH_DSTOPTS 60
+
 enum vipd_parse_res {
 	VIPD_PARSE_OK = 0,
 	VIPD_PARSE_PASS = 1, /* not ours: give to the kernel untouched */
 	VIPD_PARSE_DROP = 2, /* ours but malformed: *reason says why  */
 };
 
-/* Layer 2 and the IPv4 destination: enough to decide whether the packet is for a
- * VIP. Returns the IPv4 header or NULL (pass). */
-static __always_inline struct iphdr *vipd_parse_l2(void *data, void *data_end, struct vipd_pkt *pkt)
+/* Layer 2: returns what follows it, its EtherType in *proto, or NULL (pass). */
+static __always_inline void *vipd_parse_eth(void *data, void *data_end, struct vipd_pkt *pkt,
+					    __be16 *l3proto)
 {
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > data_end)
@@ -68,9 +81,18 @@ static __always_inline struct iphdr *vipd_parse_l2(void *data, void *data_end, s
 		proto = vh->h_vlan_encapsulated_proto;
 		pkt->l2len += sizeof(*vh);
 	}
-	if (proto != bpf_htons(VIPD_ETH_P_IP))
+	*l3proto = proto;
+	return data + pkt->l2len;
+}
+
+/* Layer 2 and the IPv4 destination: enough to decide whether the packet is for a
+ * VIP. Returns the IPv4 header or NULL (pass). */
+static __always_inline struct iphdr *vipd_parse_l2(void *data, void *data_end, struct vipd_pkt *pkt)
+{
+	__be16 proto = 0;
+	struct iphdr *ip = vipd_parse_eth(data, data_end, pkt, &proto);
+	if (!ip || proto != bpf_htons(VIPD_ETH_P_IP))
 		return NULL;
-	struct iphdr *ip = data + pkt->l2len;
 	if ((void *)(ip + 1) > data_end)
 		return NULL;
 	return ip;
@@ -107,6 +129,31 @@ static __always_inline int vipd_parse_icmp_err(void *data_end, struct iphdr *ip,
 	return VIPD_PARSE_OK;
 }
 
+/* The TCP or UDP header (pkt->flow.proto) at l4: ports, flags. */
+static __always_inline int vipd_parse_l4(void *data, void *data_end, void *l4,
+					 struct vipd_pkt *pkt, __u32 *reason)
+{
+	*reason = VIPD_DROP_TRUNC_L4;
+	if (pkt->flow.proto == IPPROTO_TCP) {
+		struct tcphdr *tcp = l4;
+		if ((void *)(tcp + 1) > data_end || tcp->doff < 5)
+			return VIPD_PARSE_DROP;
+		if ((void *)tcp + tcp->doff * 4 > data_end)
+			return VIPD_PARSE_DROP;
+		pkt->flow.sport = tcp->source;
+		pkt->flow.dport = tcp->dest;
+		pkt->tcp_flags = ((__u8 *)tcp)[13];
+		pkt->tcp_off = (__u16)(l4 - data);
+	} else {
+		struct udphdr *udp = l4;
+		if ((void *)(udp + 1) > data_end)
+			return VIPD_PARSE_DROP;
+		pkt->flow.sport = udp->source;
+		pkt->flow.dport = udp->dest;
+	}
+	return VIPD_PARSE_OK;
+}
+
 /* The rest of IPv4 and the transport header, for a packet known to be for a VIP. */
 static __always_inline int vipd_parse_l3l4(void *data, void *data_end, struct iphdr *ip,
 					   struct vipd_pkt *pkt, __u32 *reason)
@@ -136,26 +183,104 @@ static __always_inline int vipd_parse_l3l4(void *data, void *data_end, struct ip
 		return VIPD_PARSE_PASS; /* the rest: the kernel owns the VIP */
 	if (pkt->later_frag)
 		return VIPD_PARSE_OK; /* no transport header in this fragment */
-	void *l4 = (void *)ip + (l3len & 0x3c);
-	*reason = VIPD_DROP_TRUNC_L4;
-	if (ip->protocol == IPPROTO_TCP) {
-		struct tcphdr *tcp = l4;
-		if ((void *)(tcp + 1) > data_end || tcp->doff < 5)
-			return VIPD_PARSE_DROP;
-		if ((void *)tcp + tcp->doff * 4 > data_end)
-			return VIPD_PARSE_DROP;
-		pkt->flow.sport = tcp->source;
-		pkt->flow.dport = tcp->dest;
-		pkt->tcp_flags = ((__u8 *)tcp)[13];
-		pkt->tcp_off = (__u16)(l4 - data);
-	} else {
-		struct udphdr *udp = l4;
-		if ((void *)(udp + 1) > data_end)
-			return VIPD_PARSE_DROP;
-		pkt->flow.sport = udp->source;
-		pkt->flow.dport = udp->dest;
-	}
+	return vipd_parse_l4(data, data_end, (void *)ip + (l3len & 0x3c), pkt, reason);
+}
+
+static __always_inline void vipd_copy_addr6(struct vipd_addr *to, const void *from)
+{
+	__builtin_memcpy(to->w, from, 16);
+}
+
+/* An ICMPv6 error (destination unreachable, packet too big, time exceeded,
+ * parameter problem) to the VIP that quotes a packet VIP:port -> client: the
+ * connection it belongs to, as the client sent it (as vipd_parse_icmp_err).
+ * Anything else (echo, neighbour discovery...) passes to the kernel; so does a
+ * quote with extension headers. */
+static __always_inline int vipd_parse_icmp6_err(void *data_end, struct ipv6hdr *ip6, __u8 *icmp,
+						struct vipd_pkt *pkt)
+{
+	if ((void *)(icmp + 8) > data_end)
+		return VIPD_PARSE_PASS;
+	if (icmp[0] < 1 || icmp[0] > 4)
+		return VIPD_PARSE_PASS;
+	struct ipv6hdr *in = (void *)(icmp + 8);
+	if ((void *)(in + 1) > data_end)
+		return VIPD_PARSE_PASS;
+	if (in->nexthdr != IPPROTO_TCP && in->nexthdr != IPPROTO_UDP)
+		return VIPD_PARSE_PASS;
+	const __be32 *a = (const __be32 *)&in->saddr, *b = (const __be32 *)&ip6->daddr;
+	if ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]))
+		return VIPD_PARSE_PASS;
+	__be16 *ports = (void *)(in + 1);
+	if ((void *)(ports + 2) > data_end)
+		return VIPD_PARSE_PASS;
+	pkt->flow.proto = in->nexthdr;
+	vipd_copy_addr6(&pkt->flow.src, &in->daddr);
+	vipd_copy_addr6(&pkt->flow.dst, &in->saddr);
+	pkt->flow.sport = ports[1];
+	pkt->flow.dport = ports[0];
+	pkt->icmp_err = 1;
 	return VIPD_PARSE_OK;
+}
+
+/* IPv6 after the fixed header, for a packet known to be for a VIP: the
+ * extension headers (hop-by-hop and destination options, routing, fragment)
+ * are walked to the transport header. A routing header with segments left
+ * names a later destination: the kernel's. The payload length must fit the
+ * frame (jumbograms are the kernel's problem: dropped). Every IPv6 packet
+ * counts as DF (routers never fragment IPv6): too big means Packet Too Big. */
+static __always_inline int vipd_parse6(void *data, void *data_end, struct ipv6hdr *ip6,
+				       struct vipd_pkt *pkt, __u32 *reason)
+{
+	*reason = VIPD_DROP_BAD_IP;
+	if (ip6->version != 6)
+		return VIPD_PARSE_DROP;
+	__u32 tot_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+	if ((void *)ip6 + tot_len > data_end)
+		return VIPD_PARSE_DROP;
+	pkt->tot_len = tot_len;
+	pkt->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+	pkt->frag_off = bpf_htons(VIPD_IP_DF);
+	pkt->flow.family = VIPD_AF_INET6;
+	vipd_copy_addr6(&pkt->flow.src, &ip6->saddr);
+	vipd_copy_addr6(&pkt->flow.dst, &ip6->daddr);
+	pkt->tcp_flags = 0;
+	pkt->tcp_off = 0;
+	__u8 nh = ip6->nexthdr;
+	__u32 off = sizeof(*ip6);
+#pragma unroll
+	for (int i = 0; i < VIPD_V6_EXT_MAX; i++) {
+		if (nh != VIPD_NH_HOPOPTS && nh != VIPD_NH_ROUTING && nh != VIPD_NH_FRAGMENT &&
+		    nh != VIPD_NH_DSTOPTS)
+			break;
+		__u8 *h = (void *)ip6 + (off & 0x3ff);
+		if ((void *)(h + 8) > data_end || off + 8 > tot_len)
+			return VIPD_PARSE_DROP;
+		if (nh == VIPD_NH_FRAGMENT) {
+			__be16 fo = *(__be16 *)(h + 2);
+			pkt->frag = (fo & bpf_htons(0xfff9)) != 0; /* offset or M */
+			pkt->later_frag = (fo & bpf_htons(0xfff8)) != 0;
+			off += 8;
+		} else {
+			if (nh == VIPD_NH_ROUTING && h[3] != 0)
+				return VIPD_PARSE_PASS;
+			off += ((__u32)h[1] + 1) * 8;
+		}
+		nh = h[0];
+		if (off > VIPD_V6_EXT_BYTES)
+			return VIPD_PARSE_DROP;
+	}
+	pkt->l3len = off;
+	pkt->flow.proto = nh;
+	if (off > VIPD_V6_EXT_BYTES || off > tot_len)
+		return VIPD_PARSE_DROP;
+	if (nh == VIPD_NH_ICMPV6 && !pkt->frag)
+		return vipd_parse_icmp6_err(data_end, ip6, (void *)ip6 + (off & 0x3ff), pkt);
+	if (nh != IPPROTO_TCP && nh != IPPROTO_UDP)
+		return VIPD_PARSE_PASS; /* the rest (and too many headers): the kernel's */
+	if (pkt->later_frag)
+		return VIPD_PARSE_OK;
+	return vipd_parse_l4(data, data_end, (void *)ip6 + (off & 0x3ff), pkt, reason);
 }
 
 #endif /* VIPD_PARSE_H */

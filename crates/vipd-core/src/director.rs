@@ -235,8 +235,11 @@ pub fn datapath_specs(
     let first = datapath_spec(vs, addrs[0], mss, notes)?;
     let mut out = Vec::with_capacity(addrs.len());
     for (ip, port) in addrs {
-        if ip.is_ipv6() {
-            return Err(unsupported(vs, IPV6_VIP));
+        if ip.is_ipv6() != first.vip.is_ipv6() {
+            return Err(unsupported(
+                vs,
+                format!("{ip} and {} are of two families: put the IPv4 and the IPv6 addresses in two virtual_server_groups (one service is one family)", first.vip),
+            ));
         }
         out.push(plan::ServiceSpec {
             vip: ip,
@@ -246,8 +249,6 @@ pub fn datapath_specs(
     }
     Ok(out)
 }
-
-const IPV6_VIP: &str = "IPv6 virtual servers are not supported by vipd's data plane yet: use an IPv4 VIP (or keepalived + IPVS for IPv6)";
 
 /// The data-plane spec of one virtual server at one of its addresses.
 fn datapath_spec(
@@ -266,22 +267,32 @@ fn datapath_spec(
             ))
         }
     };
-    if ip.is_ipv6() {
-        return Err(unsupported(vs, IPV6_VIP));
-    }
-    if let Some(rs) = vs.real_servers.iter().find(|r| r.ip.is_ipv6()) {
-        return Err(unsupported_at(
-            vs,
-            rs.loc,
-            format!(
-                "real server {} is IPv6: vipd's data plane forwards IPv4 only",
-                rs.ip
-            ),
-        ));
-    }
     let sched =
         scheduler(vs.lb_algo).map_err(|e| unsupported_at(vs, vs.lb_algo_loc, e.to_string()))?;
     let forward = forwarding(vs.lb_kind);
+    // TUN carries either family over either; DR and NAT keep the VIP's.
+    for rs in &vs.real_servers {
+        let f = rs.lvs_method.map_or(forward, forwarding);
+        if ip.is_ipv6() && f == Forward::Nat {
+            return Err(unsupported_at(
+                vs,
+                rs.loc,
+                format!("real server {}: NAT of an IPv6 VIP is not implemented by vipd's data plane: use lvs_method TUN or DR", rs.ip),
+            ));
+        }
+        if rs.ip.is_ipv6() != ip.is_ipv6() && f != Forward::Tun {
+            return Err(unsupported_at(
+                vs,
+                rs.loc,
+                format!(
+                    "real server {} is IPv{} and the VIP {ip} IPv{}: only lvs_method TUN carries a packet to a real server of the other family (DR and NAT keep the VIP's)",
+                    rs.ip,
+                    if rs.ip.is_ipv6() { 6 } else { 4 },
+                    if ip.is_ipv6() { 6 } else { 4 },
+                ),
+            ));
+        }
+    }
     match &vs.tunnel_type {
         None | Some(config::TunnelType::Ipip) => {}
         Some(t) => {
@@ -313,13 +324,13 @@ fn datapath_spec(
         None => None,
         Some(timeout) => Some(Persistence {
             timeout,
-            granularity: match vs.persistence_granularity {
-                None => Ipv4Addr::BROADCAST,
-                Some(IpAddr::V4(m)) => m,
-                Some(IpAddr::V6(m)) => {
+            granularity: match (vs.persistence_granularity, ip) {
+                (None, _) => Ipv4Addr::BROADCAST,
+                (Some(IpAddr::V4(m)), IpAddr::V4(_)) => m,
+                (Some(m), _) => {
                     return Err(unsupported(
                         vs,
-                        format!("persistence_granularity {m} is IPv6: the data plane is IPv4 only"),
+                        format!("persistence_granularity {m}: an IPv6 service persists per client address (/128) in vipd's data plane; remove persistence_granularity"),
                     ))
                 }
             },

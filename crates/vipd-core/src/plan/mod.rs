@@ -142,9 +142,16 @@ pub enum PlanError {
     /// Not a protocol.
     #[error("protocol {0}: use TCP or UDP")]
     Protocol(String),
-    /// IPv6 services are designed for but not implemented.
-    #[error("virtual_server {0}: IPv6 is not supported yet by the data plane")]
-    Ipv6(IpAddr),
+    /// A real server of the other family than its VIP's, not by TUN.
+    #[error("virtual_server {vip} {port}: real server {rip} is of the other address family: only TUN can carry a packet to it (DR and NAT keep the VIP's family)")]
+    MixedFamily {
+        /// Virtual address.
+        vip: IpAddr,
+        /// Virtual port.
+        port: u16,
+        /// The real server.
+        rip: IpAddr,
+    },
     /// Two services with the same (VIP, port, protocol).
     #[error("virtual_server {vip} {port} {proto:?} is defined twice")]
     Duplicate {
@@ -290,8 +297,15 @@ impl Planner {
         let mut plan = Plan::default();
         let mut seen = BTreeSet::new();
         for s in wanted {
-            if s.vip.is_ipv6() {
-                return Err(PlanError::Ipv6(s.vip));
+            if let Some(r) = s.reals.iter().find(|r| {
+                r.rip.is_ipv4() != s.vip.is_ipv4()
+                    && s.forward_of.get(&(r.rip, r.port)).unwrap_or(&s.forward) != &Forward::Tun
+            }) {
+                return Err(PlanError::MixedFamily {
+                    vip: s.vip,
+                    port: s.port,
+                    rip: r.rip,
+                });
             }
             let key = (s.vip, s.port, s.proto);
             if !seen.insert(key) {
@@ -345,14 +359,16 @@ impl Planner {
                 source,
             })?;
             // Real-server ids: keep existing ones, allocate new, retire removed.
-            let mss_of = |f: Forward| {
-                if f == Forward::Tun {
-                    s.mss.unwrap_or(0)
-                } else {
-                    0
+            // `s.mss` is for IPv4 in IPv4; an IPv6 header is 20 bytes longer,
+            // inside (an IPv6 VIP) or outside (an IPv6 real server).
+            let mss_of = |f: Forward, rip: Option<IpAddr>| match (f, s.mss) {
+                (Forward::Tun, Some(m)) => {
+                    let v6 = |a: IpAddr| u16::from(a.is_ipv6()) * 20;
+                    m.saturating_sub(v6(s.vip) + rip.map_or(0, v6))
                 }
+                _ => 0,
             };
-            let mss = mss_of(s.forward);
+            let mss = mss_of(s.forward, s.reals.first().map(|r| r.rip));
             let mut st = self.services.remove(&key).expect("inserted above");
             let mut ids = Vec::with_capacity(s.reals.len());
             let mut keep = BTreeMap::new();
@@ -372,7 +388,7 @@ impl Planner {
                     port: r.port,
                     weight: r.weight,
                     forward,
-                    mss: mss_of(forward),
+                    mss: mss_of(forward, Some(r.rip)),
                 });
             }
             for (_, id) in std::mem::take(&mut st.dests) {

@@ -24,6 +24,8 @@ pub const CFG_F_OPS: u32 = 0x2;
 /// `VIPD_CFG_F_NAT`: some real server is NAT (packets not for a VIP may be
 /// replies to translate).
 pub const CFG_F_NAT: u32 = 0x4;
+/// `VIPD_CFG_F_V6`: some VIP is IPv6 (IPv6 packets are looked up in `vips`).
+pub const CFG_F_V6: u32 = 0x8;
 /// Buckets of the IPv4 VIP filter (`VIPD_VIP_BUCKETS`).
 pub const VIP_BUCKETS: u32 = vipd_core::plan::vip_filter::VIP_BUCKETS as u32;
 /// VIPs per filter bucket (`VIPD_VIP_SLOTS`).
@@ -32,6 +34,8 @@ pub const VIP_SLOTS: usize = vipd_core::plan::vip_filter::VIP_SLOTS;
 pub const FLOW_CACHE: u32 = 4096;
 /// `VIPD_AF_INET`.
 pub const AF_INET: u8 = 2;
+/// `VIPD_AF_INET6`.
+pub const AF_INET6: u8 = 10;
 /// `VIPD_SVC_F_PERSIST`.
 pub const SVC_F_PERSIST: u8 = 0x1;
 /// `VIPD_SVC_F_HASH_PORT` (`sh-port`, `mh-port`).
@@ -63,6 +67,15 @@ pub mod conn_state {
     pub const UDP: u8 = 4;
     /// Fragments (addresses only).
     pub const FRAG: u8 = 5;
+}
+
+/// `VIPD_AF_INET` or `VIPD_AF_INET6`: the family of `ip`.
+pub fn family(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() {
+        AF_INET
+    } else {
+        AF_INET6
+    }
 }
 
 /// Address words as the program stores them: network-order bytes, IPv4 in word 0.
@@ -316,21 +329,23 @@ pub struct Nexthop {
     /// `stamp_ns`.
     pub stamp_ns: u64,
     /// `rip`.
-    pub rip: u32,
+    pub rip: [u32; 4],
     /// `src`.
-    pub src: u32,
+    pub src: [u32; 4],
     /// `ifindex`.
     pub ifindex: u32,
     /// `mtu`.
     pub mtu: u16,
     /// `fwd`.
     pub fwd: u8,
-    /// `_pad`.
-    pub _pad: u8,
+    /// `family`.
+    pub family: u8,
     /// `dmac`.
     pub dmac: [u8; 6],
     /// `smac`.
     pub smac: [u8; 6],
+    /// `_pad`.
+    pub _pad: u32,
 }
 
 /// `struct vipd_config`.
@@ -459,6 +474,11 @@ pub(crate) fn layout() -> Vec<Layout> {
             [flow, checked_ns, dest, svc, _pad, _pad2]
         ),
         s!("vipd_clock", Clock, [jiffies, ns]),
+        s!(
+            "vipd_nexthop",
+            Nexthop,
+            [stamp_ns, rip, src, ifindex, mtu, fwd, family, dmac, smac, _pad]
+        ),
         s!("vipd_svc_key", SvcKey, [vip, port, proto, family]),
         s!(
             "vipd_svc",
@@ -595,6 +615,7 @@ mod tests {
             ("VIPD_CFG_F_SYNC", CFG_F_SYNC),
             ("VIPD_CFG_F_OPS", CFG_F_OPS),
             ("VIPD_CFG_F_NAT", CFG_F_NAT),
+            ("VIPD_CFG_F_V6", CFG_F_V6),
             ("VIPD_CONN_F_PEER", u32::from(CONN_F_PEER)),
             ("VIPD_SVC_F_PERSIST", u32::from(SVC_F_PERSIST)),
             ("VIPD_SVC_F_HASH_PORT", u32::from(SVC_F_HASH_PORT)),

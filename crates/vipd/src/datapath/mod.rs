@@ -69,9 +69,6 @@ pub enum DatapathError {
     /// The interface does not exist in this network namespace.
     #[error("interface {0} not found in this network namespace (check `ip link`)")]
     NoIface(String),
-    /// An address family the data plane does not do yet.
-    #[error("{0}: IPv6 is not supported yet by the data plane")]
-    Ipv6(IpAddr),
     /// The object lacks something it should have (build problem).
     #[error("the embedded BPF object has no {0}: rebuild vipd")]
     Missing(&'static str),
@@ -496,33 +493,58 @@ impl Director {
 
     /// Sets the outer source address of TUN packets leaving `ifindex`.
     pub fn set_ifaddr(&mut self, ifindex: u32, addr: IpAddr) -> Result<()> {
+        let name = if addr.is_ipv4() {
+            "ifaddrs"
+        } else {
+            "ifaddrs6"
+        };
         let mut m: HashMap<&mut MapData, u32, [u32; 4]> = HashMap::try_from(
             self.ebpf
-                .map_mut("ifaddrs")
-                .ok_or(DatapathError::Missing("ifaddrs"))?,
+                .map_mut(name)
+                .ok_or(DatapathError::Missing(name))?,
         )
-        .map_err(map_err("ifaddrs"))?;
+        .map_err(map_err(name))?;
         m.insert(ifindex, addr_words(addr), 0)
-            .map_err(map_err("ifaddrs"))
+            .map_err(map_err(name))
     }
 
-    /// Writes the first IPv4 address of every interface of this network namespace
-    /// as its TUN outer source (the director's address on the egress interface).
+    /// Writes the first IPv4 address of every interface of this network
+    /// namespace as its TUN outer source (the director's address on the egress
+    /// interface), and its first global IPv6 address that is not a /128 (a
+    /// VIP is added as one) for IPv6 real servers. Returns how many IPv4
+    /// addresses it wrote.
     pub fn sync_ifaddrs(&mut self) -> Result<usize> {
         let addrs = nix::ifaddrs::getifaddrs()
             .map_err(|e| DatapathError::Io(format!("getifaddrs: {e}")))?;
         let mut seen = std::collections::BTreeSet::new();
+        let mut seen6 = std::collections::BTreeSet::new();
         let mut n = 0;
         for a in addrs {
-            let Some(sin) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()) else {
-                continue;
-            };
             let Ok(idx) = nix::net::if_::if_nametoindex(a.interface_name.as_str()) else {
                 continue;
             };
-            if seen.insert(idx) {
-                self.set_ifaddr(idx, IpAddr::V4(sin.ip()))?;
-                n += 1;
+            if let Some(sin) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()) {
+                if seen.insert(idx) {
+                    self.set_ifaddr(idx, IpAddr::V4(sin.ip()))?;
+                    n += 1;
+                }
+                continue;
+            }
+            let Some(sin6) = a.address.as_ref().and_then(|s| s.as_sockaddr_in6()) else {
+                continue;
+            };
+            let ip = sin6.ip();
+            let prefix = a
+                .netmask
+                .as_ref()
+                .and_then(|m| m.as_sockaddr_in6())
+                .map_or(128, |m| u128::from(m.ip()).count_ones());
+            let global = !ip.is_loopback()
+                && !ip.is_unspecified()
+                && !ip.is_multicast()
+                && (ip.segments()[0] & 0xffc0) != 0xfe80;
+            if global && prefix < 128 && seen6.insert(idx) {
+                self.set_ifaddr(idx, IpAddr::V6(ip))?;
             }
         }
         Ok(n)
@@ -542,6 +564,11 @@ impl Director {
         if nat {
             self.set_config_flag(abi::CFG_F_NAT, true)?;
         }
+        // And for IPv6 VIPs and `VIPD_CFG_F_V6` (IPv6 packets ask `vips`).
+        let v6 = plan.vips.iter().any(|v| v.is_ipv6());
+        if v6 {
+            self.set_config_flag(abi::CFG_F_V6, true)?;
+        }
         {
             let mut dests: Array<&mut MapData, Dest> = Array::try_from(
                 self.ebpf
@@ -550,15 +577,12 @@ impl Director {
             )
             .map_err(map_err("dests"))?;
             for d in &plan.dests {
-                if d.rip.is_ipv6() {
-                    return Err(DatapathError::Ipv6(d.rip));
-                }
                 let v = Dest {
                     rip: addr_words(d.rip),
                     svc_id: d.slot,
                     weight: d.weight,
                     port: d.port.to_be(),
-                    family: abi::AF_INET,
+                    family: abi::family(d.rip),
                     fwd: match d.forward {
                         Forward::Tun => abi::FWD_TUN,
                         Forward::Dr => abi::FWD_DR,
@@ -618,7 +642,11 @@ impl Director {
                 if let Some(p) = s.persistence {
                     v.flags |= abi::SVC_F_PERSIST;
                     v.persist_timeout = p.timeout;
-                    v.persist_mask = addr_words(IpAddr::V4(p.granularity));
+                    // IPv6 services persist per client address (/128).
+                    v.persist_mask = match vip {
+                        IpAddr::V4(_) => addr_words(IpAddr::V4(p.granularity)),
+                        IpAddr::V6(_) => [u32::MAX; 4],
+                    };
                 }
                 svcs.insert(svc_key(vip, port, proto.number()), v, 0)
                     .map_err(map_err("services"))?;
@@ -657,6 +685,9 @@ impl Director {
         }
         if !nat {
             self.set_config_flag(abi::CFG_F_NAT, false)?;
+        }
+        if !v6 {
+            self.set_config_flag(abi::CFG_F_V6, false)?;
         }
         Ok(())
     }
@@ -1012,14 +1043,14 @@ pub fn svc_key(vip: IpAddr, port: u16, proto: u8) -> SvcKey {
         vip: addr_words(vip),
         port: port.to_be(),
         proto,
-        family: abi::AF_INET,
+        family: abi::family(vip),
     }
 }
 
 fn vip_key(vip: IpAddr) -> VipKey {
     VipKey {
         addr: addr_words(vip),
-        family: abi::AF_INET,
+        family: abi::family(vip),
         _pad: [0; 3],
     }
 }
