@@ -1417,3 +1417,105 @@ fn realserver_kernel_mode_ipv6_uses_ip6tnl0() {
     ok(vipd(&rs, &["down"]));
     assert_eq!(diff(&before, &snapshot6(&rs)), Vec::<String>::new());
 }
+
+/// TCP through ip6ip6 decap, a megabyte each way, with the stand-in director of
+/// `realserver_bpf_decap_carries_tcp_both_ways`: in the client's namespace the
+/// IPv6 VIP is routed into a TUN device and a thread wraps every packet in an outer
+/// IPv6 header to the real server's IPv6 address.
+#[test]
+fn realserver_bpf_decap_carries_tcp_over_ip6ip6() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let mut ns = Netns::new();
+    let (rs, cl) = two_nodes6(&mut ns, 225);
+    let vip: Ipv6Addr = "2001:db8::250".parse().unwrap();
+    let rip: Ipv6Addr = "2001:db8:225::2".parse().unwrap();
+    let cip: Ipv6Addr = "2001:db8:225::1".parse().unwrap();
+    sh(&format!(
+        "ip -n {cl} tuntap add dev vtun0 mode tun && ip -n {cl} link set vtun0 mtu 1460 up && \
+         ip -n {cl} -6 route add {vip}/128 dev vtun0 src {cip}"
+    ));
+    ok(vipd(&rs, &["up", "--vip", "2001:db8::250"]));
+
+    const SIZE: usize = 1 << 20;
+    let server = in_netns(&rs, move || {
+        let l = TcpListener::bind((vip, 8080)).expect("bind VIP:8080");
+        let (mut c, peer) = l.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        let body: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 251) as u8).collect();
+        c.write_all(&body).unwrap();
+        (got, peer)
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let encap6 = in_netns(&cl, move || {
+        let tun = open_tun("vtun0");
+        let mut buf = vec![0u8; 65536];
+        let mut tun_r = &tun;
+        let mut n_pkts = 0u64;
+        while !stop2.load(Ordering::Relaxed) {
+            let n = match tun_r.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                }
+                Err(e) => panic!("reading the TUN device: {e}"),
+            };
+            if buf[0] >> 4 != 6 {
+                continue;
+            }
+            send_raw(IpAddr::V6(rip), &ipv6(cip, rip, 41, &buf[..n]));
+            n_pkts += 1;
+        }
+        n_pkts
+    });
+
+    let upload: Vec<u8> = (0..SIZE).map(|i| (i * 13 % 253) as u8).collect();
+    let up2 = upload.clone();
+    let downloaded = in_netns(&cl, move || {
+        let mut s = TcpStream::connect_timeout(
+            &SocketAddrV6::new(vip, 8080, 0, 0).into(),
+            Duration::from_secs(5),
+        )
+        .expect("TCP connect to [VIP]:8080 through ip6ip6");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&up2).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        s.read_to_end(&mut back).unwrap();
+        back
+    })
+    .join()
+    .unwrap();
+    let (got, peer) = server.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let pkts = encap6.join().unwrap();
+
+    assert_eq!(
+        peer.ip(),
+        IpAddr::V6(cip),
+        "the real server sees the client's address"
+    );
+    assert!(
+        got == upload,
+        "upload corrupted: {} of {SIZE} bytes",
+        got.len()
+    );
+    let body: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 251) as u8).collect();
+    assert!(
+        downloaded == body,
+        "download corrupted: {} of {SIZE} bytes",
+        downloaded.len()
+    );
+    let st = ok(vipd(&rs, &["status"]));
+    let n = counter(&st, "decapsulated ip6ip6");
+    assert!(n > 0 && n <= pkts, "{n} decapsulated, {pkts} sent: {st}");
+    ok(vipd(&rs, &["down"]));
+}
