@@ -12,18 +12,40 @@
 //! - [`DecapMode::Bpf`]: vipd's tc ingress program on the receiving interfaces,
 //!   VIPs on `lo`.
 //!
+//! IPv6 VIPs (issue #17) go on the same devices as /128 without DAD: on `lo` in
+//! bpf mode, on `ip6tnl0` (the `ip6_tunnel` module's fallback device, which
+//! receives ip6ip6 and 4in6) in kernel mode. IPv6 needs no sysctl where IPv4
+//! needs `arp_ignore` / `arp_announce` / `rp_filter`:
+//! - Neighbour Discovery answers a Neighbour Solicitation only for an address of
+//!   the interface it arrived on (`ndisc_recv_ns` looks the target up strictly on
+//!   that device), so a VIP on `lo` or `ip6tnl0` is never advertised on the LAN,
+//!   which `arp_ignore=1` does for IPv4; the tests check it with a control;
+//! - NDP takes the source of its own solicitations from the outgoing interface
+//!   unless the triggering packet's source is an address of that interface,
+//!   which `arp_announce=2` does for IPv4;
+//! - Linux has no IPv6 reverse-path filter sysctl (only the netfilter `rpfilter`
+//!   match, which vipd does not touch).
+//!
+//! What IPv6 does need: IPv6 enabled (`disable_ipv6=0`) on the VIP device and on
+//! the receiving interfaces (the stack drops IPv6, decapsulated or not, arriving
+//! on an interface where it is disabled), no `proxy_ndp` entry for the VIP, and no
+//! DAD on the VIP (`nodad`, so it is usable at once and no solicitation for it
+//! ever leaves the host).
+//!
 //! The IO shell (`vipd::realserver`) observes the host, asks this module for the
 //! [`Change`]s to make, applies them and records each one as an [`Applied`] entry,
 //! which is what `down` undoes, newest first.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
 /// The tunnel device of the kernel's `ipip` module.
 pub const TUNNEL_DEV: &str = "tunl0";
+/// The fallback device of the kernel's `ip6_tunnel` module (ip6ip6 and 4in6).
+pub const TUNNEL6_DEV: &str = "ip6tnl0";
 /// Where VIPs live when vipd decapsulates with BPF.
 pub const LOOPBACK_DEV: &str = "lo";
 
@@ -50,11 +72,12 @@ pub enum DecapMode {
 }
 
 impl DecapMode {
-    /// Device that carries the VIPs in this mode.
-    pub fn vip_dev(self) -> &'static str {
-        match self {
-            DecapMode::Kernel => TUNNEL_DEV,
-            DecapMode::Bpf => LOOPBACK_DEV,
+    /// Device that carries `vip` in this mode.
+    pub fn vip_dev(self, vip: IpAddr) -> &'static str {
+        match (self, vip) {
+            (DecapMode::Kernel, IpAddr::V4(_)) => TUNNEL_DEV,
+            (DecapMode::Kernel, IpAddr::V6(_)) => TUNNEL6_DEV,
+            (DecapMode::Bpf, _) => LOOPBACK_DEV,
         }
     }
 }
@@ -68,7 +91,17 @@ impl fmt::Display for DecapMode {
     }
 }
 
-/// Resolve `--decap` given whether the kernel has `ipip`.
+/// The kernel module that provides a kernel-mode tunnel device.
+pub fn tunnel_module(dev: &str) -> &'static str {
+    if dev == TUNNEL6_DEV {
+        "ip6_tunnel"
+    } else {
+        "ipip"
+    }
+}
+
+/// Resolve `--decap` given whether the kernel has the tunnel modules the VIPs need
+/// (`ipip` for IPv4 VIPs, `ip6_tunnel` for IPv6 VIPs).
 ///
 /// Returns `None` when the user insisted on `kernel` and the kernel lacks it.
 pub fn resolve_decap(choice: DecapChoice, kernel_has_ipip: bool) -> Option<DecapMode> {
@@ -83,13 +116,32 @@ pub fn resolve_decap(choice: DecapChoice, kernel_has_ipip: bool) -> Option<Decap
 /// Why an address cannot be a VIP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VipError {
-    /// 0.0.0.0, 255.255.255.255, loopback, multicast or link-local: not a service address.
-    #[error("{0} cannot be a VIP: it is {1}; a VIP is a unicast IPv4 address clients connect to")]
-    NotUnicast(Ipv4Addr, &'static str),
+    /// 0.0.0.0, 255.255.255.255, ::, loopback, multicast or link-local: not a service address.
+    #[error("{0} cannot be a VIP: it is {1}; a VIP is a unicast address clients connect to")]
+    NotUnicast(IpAddr, &'static str),
 }
 
 /// Check that `vip` is usable as a virtual service address.
-pub fn validate_vip(vip: Ipv4Addr) -> Result<(), VipError> {
+pub fn validate_vip(vip: IpAddr) -> Result<(), VipError> {
+    let vip = match vip {
+        IpAddr::V4(v) => v,
+        IpAddr::V6(v) => {
+            let why = if v.is_unspecified() {
+                "the unspecified address"
+            } else if v.is_loopback() {
+                "the loopback address"
+            } else if v.is_multicast() {
+                "a multicast address"
+            } else if v.is_unicast_link_local() {
+                "a link-local address (fe80::/10)"
+            } else if v.to_ipv4_mapped().is_some() {
+                "an IPv4-mapped address (::ffff:0:0/96); give the IPv4 VIP itself"
+            } else {
+                return Ok(());
+            };
+            return Err(VipError::NotUnicast(vip, why));
+        }
+    };
     let why = if vip.is_unspecified() {
         "the unspecified address"
     } else if vip.is_broadcast() {
@@ -105,7 +157,7 @@ pub fn validate_vip(vip: Ipv4Addr) -> Result<(), VipError> {
     } else {
         return Ok(());
     };
-    Err(VipError::NotUnicast(vip, why))
+    Err(VipError::NotUnicast(IpAddr::V4(vip), why))
 }
 
 /// One IPv4 sysctl of one interface: `net.ipv4.conf.<iface>.<key>`.
@@ -165,10 +217,10 @@ pub enum Change {
         /// Turn ARP off.
         arp_off: bool,
     },
-    /// Add VIP/32 to a device.
+    /// Add VIP/32 (IPv4) or VIP/128 without DAD (IPv6) to a device.
     AddVip {
         /// The VIP.
-        vip: Ipv4Addr,
+        vip: IpAddr,
         /// Device (`tunl0` or `lo`).
         dev: String,
         /// `tunl0:N` in kernel mode, as the seed does.
@@ -202,8 +254,8 @@ pub enum Change {
     },
     /// Tell the decap program which outer destinations are ours.
     SetLocalAddrs {
-        /// This host's own addresses (no VIPs, no loopback).
-        addrs: Vec<Ipv4Addr>,
+        /// This host's own addresses (no VIPs, no loopback, no IPv6 link-local).
+        addrs: Vec<IpAddr>,
     },
 }
 
@@ -212,7 +264,12 @@ impl Change {
     pub fn command(&self) -> String {
         match self {
             Change::CreateTunnel { dev } => {
-                format!("modprobe ipip    # creates {dev}; vipd does it with `ip link add {dev} type ipip` via netlink")
+                let (module, kind) = if dev == TUNNEL6_DEV {
+                    ("ip6_tunnel", "ip6tnl")
+                } else {
+                    ("ipip", "ipip")
+                };
+                format!("modprobe {module}    # creates {dev}; vipd does it with `ip link add {dev} type {kind}` via netlink")
             }
             Change::LinkFlags { dev, up, arp_off } => {
                 let mut s = format!("ip link set {dev}");
@@ -224,9 +281,10 @@ impl Change {
                 }
                 s
             }
-            Change::AddVip { vip, dev, label } => match label {
-                Some(l) => format!("ip addr add {vip}/32 brd {vip} label {l} dev {dev}"),
-                None => format!("ip addr add {vip}/32 dev {dev}"),
+            Change::AddVip { vip, dev, label } => match (vip, label) {
+                (IpAddr::V6(_), _) => format!("ip addr add {vip}/128 dev {dev} nodad"),
+                (_, Some(l)) => format!("ip addr add {vip}/32 brd {vip} label {l} dev {dev}"),
+                (_, None) => format!("ip addr add {vip}/32 dev {dev}"),
             },
             Change::AddRoute { vip, dev } => format!("ip route add {vip}/32 dev {dev}"),
             Change::Sysctl { key, from, to } => {
@@ -268,7 +326,7 @@ pub enum Applied {
     /// vipd added this address.
     AddedVip {
         /// The VIP.
-        vip: Ipv4Addr,
+        vip: IpAddr,
         /// Device.
         dev: String,
         /// Label, if any.
@@ -365,34 +423,38 @@ pub fn next_label(dev: &str, used: &[String]) -> String {
 pub struct Observed {
     /// Current value of every recorded sysctl (None: cannot be read, e.g. device gone).
     pub sysctls: BTreeMap<SysctlKey, Option<String>>,
-    /// VIPs (and their device) currently configured.
-    pub addrs: Vec<(Ipv4Addr, String)>,
+    /// Addresses (and their device) currently configured.
+    pub addrs: Vec<(IpAddr, String)>,
     /// Devices that carry vipd's decap filter, with the program id attached.
     pub decap_filters: Vec<(String, u32)>,
-    /// Whether the device that must carry the VIPs exists and is up.
-    pub vip_dev_up: bool,
+    /// Devices that exist and are up.
+    pub up_devs: Vec<String>,
     /// Outer destinations the decap program accepts (bpf mode; `None`: unreadable).
-    pub decap_local: Option<Vec<Ipv4Addr>>,
-    /// This host's own addresses now (no VIPs, no loopback), sorted.
-    pub host_local: Vec<Ipv4Addr>,
+    pub decap_local: Option<Vec<IpAddr>>,
+    /// This host's own addresses now (no VIPs, no loopback, no IPv6 link-local), sorted.
+    pub host_local: Vec<IpAddr>,
 }
 
 /// Compare the recorded steps with what the host shows; one line per problem,
 /// each saying what is wrong and what to do.
 pub fn problems(
     applied: &[Applied],
-    vips: &[Ipv4Addr],
+    vips: &[IpAddr],
     mode: DecapMode,
     seen: &Observed,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let dev = mode.vip_dev();
-    if !seen.vip_dev_up {
-        out.push(format!(
-            "{dev} is missing or down: VIPs on it are not reachable; run `vipd realserver up` again"
-        ));
+    let mut devs: Vec<&str> = vips.iter().map(|v| mode.vip_dev(*v)).collect();
+    devs.dedup();
+    for dev in devs {
+        if !seen.up_devs.iter().any(|d| d == dev) {
+            out.push(format!(
+                "{dev} is missing or down: VIPs on it are not reachable; run `vipd realserver up` again"
+            ));
+        }
     }
     for vip in vips {
+        let dev = mode.vip_dev(*vip);
         if !seen.addrs.iter().any(|(a, d)| a == vip && d == dev) {
             out.push(format!(
                 "VIP {vip} is not on {dev} any more (removed by someone?); run `vipd realserver up` again"
@@ -403,7 +465,7 @@ pub fn problems(
         match &seen.decap_local {
             Some(have) if *have == seen.host_local => {}
             Some(have) => out.push(format!(
-                "the decap program accepts IPIP for {} but this host's addresses are now {}; run `vipd realserver up` again",
+                "the decap program accepts tunnels for {} but this host's addresses are now {}; run `vipd realserver up` again",
                 join(have),
                 join(&seen.host_local)
             )),
@@ -432,7 +494,7 @@ pub fn problems(
     out
 }
 
-fn join(a: &[Ipv4Addr]) -> String {
+fn join(a: &[IpAddr]) -> String {
     if a.is_empty() {
         return "(none)".into();
     }
@@ -463,6 +525,18 @@ mod tests {
     #[test]
     fn vip_validation() {
         assert!(validate_vip("10.253.85.250".parse().unwrap()).is_ok());
+        assert!(validate_vip("2001:db8::250".parse().unwrap()).is_ok());
+        assert!(validate_vip("fd00:db8::250".parse().unwrap()).is_ok());
+        for (bad, why) in [
+            ("::", "unspecified"),
+            ("::1", "loopback"),
+            ("ff02::12", "multicast"),
+            ("fe80::1", "link-local"),
+            ("::ffff:10.253.85.250", "IPv4-mapped"),
+        ] {
+            let e = validate_vip(bad.parse().unwrap()).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains(why), "{e}");
+        }
         for bad in [
             "0.0.0.0",
             "127.0.0.1",
@@ -555,7 +629,21 @@ mod tests {
         let vip: Ipv4Addr = "10.253.85.250".parse().unwrap();
         assert_eq!(
             Change::AddVip {
-                vip,
+                vip: "2001:db8::250".parse().unwrap(),
+                dev: "lo".into(),
+                label: None,
+            }
+            .command(),
+            "ip addr add 2001:db8::250/128 dev lo nodad"
+        );
+        assert!(Change::CreateTunnel {
+            dev: TUNNEL6_DEV.into()
+        }
+        .command()
+        .starts_with("modprobe ip6_tunnel    # creates ip6tnl0"));
+        assert_eq!(
+            Change::AddVip {
+                vip: vip.into(),
                 dev: "tunl0".into(),
                 label: Some("tunl0:1".into())
             }
@@ -590,7 +678,7 @@ mod tests {
 
     #[test]
     fn problems_name_what_drifted() {
-        let vip: Ipv4Addr = "10.253.85.250".parse().unwrap();
+        let vip: IpAddr = "10.253.85.250".parse().unwrap();
         let key = SysctlKey::new("all", "arp_ignore");
         let applied = vec![
             Applied::Sysctl {
@@ -610,7 +698,7 @@ mod tests {
             sysctls: BTreeMap::from([(key.clone(), Some("1".to_string()))]),
             addrs: vec![(vip, "lo".into())],
             decap_filters: vec![("eth0".into(), 7)],
-            vip_dev_up: true,
+            up_devs: vec!["lo".into(), "eth0".into()],
             decap_local: Some(vec!["10.253.26.1".parse().unwrap()]),
             host_local: vec!["10.253.26.1".parse().unwrap()],
         };
@@ -623,10 +711,50 @@ mod tests {
         assert_eq!(p.len(), 4, "{p:?}");
         assert!(p[0].contains("VIP 10.253.85.250 is not on lo"));
         assert!(p[1].contains(
-            "accepts IPIP for 10.253.26.1 but this host's addresses are now 10.253.26.9"
+            "accepts tunnels for 10.253.26.1 but this host's addresses are now 10.253.26.9"
         ));
         assert!(p[2].contains("net.ipv4.conf.all.arp_ignore is 0, expected 1"));
         assert!(p[3].contains("decap program 7 is no longer attached to eth0"));
+    }
+
+    #[test]
+    fn ipv6_vips_live_on_lo_in_bpf_mode_and_on_ip6tnl0_in_kernel_mode() {
+        let v4: IpAddr = "10.253.85.250".parse().unwrap();
+        let v6: IpAddr = "2001:db8::250".parse().unwrap();
+        assert_eq!(DecapMode::Bpf.vip_dev(v6), "lo");
+        assert_eq!(DecapMode::Kernel.vip_dev(v4), "tunl0");
+        assert_eq!(DecapMode::Kernel.vip_dev(v6), "ip6tnl0");
+        assert_eq!(tunnel_module(TUNNEL6_DEV), "ip6_tunnel");
+        assert_eq!(tunnel_module(TUNNEL_DEV), "ipip");
+        // Kernel mode with both families: each device is checked on its own.
+        let seen = Observed {
+            addrs: vec![(v4, "tunl0".into()), (v6, "tunl0".into())],
+            up_devs: vec!["tunl0".into()],
+            ..Default::default()
+        };
+        let p = problems(&[], &[v4, v6], DecapMode::Kernel, &seen);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("ip6tnl0 is missing or down"), "{p:?}");
+        assert!(
+            p[1].contains("VIP 2001:db8::250 is not on ip6tnl0"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn state_files_of_ipv4_only_versions_still_load() {
+        // Ipv4Addr and IpAddr serialise alike, so old state files stay readable.
+        let j = r#"{"kind":"added_vip","vip":"10.253.85.250","dev":"lo","label":null}"#;
+        let a: Applied = serde_json::from_str(j).unwrap();
+        assert_eq!(
+            a,
+            Applied::AddedVip {
+                vip: "10.253.85.250".parse().unwrap(),
+                dev: "lo".into(),
+                label: None
+            }
+        );
+        assert_eq!(serde_json::to_string(&a).unwrap(), j);
     }
 
     #[test]

@@ -6,12 +6,16 @@
 //! harmless, decapsulation of a hand-built IPIP packet (and only one addressed to
 //! the real server), replies leave from the VIP, ARP for the VIP is answered only by
 //! the director, bad input changes nothing, kernel mode names the missing module.
+//! IPv6 (#17): ip6ip6, 4in6 and 6in4 built by hand are decapsulated and answered
+//! from the VIP, foreign and unsupported ones are left alone (counted), an IPv6 VIP
+//! gets no Neighbour Advertisement on the LAN, `up` twice / `down` with IPv6 VIPs,
+//! kernel mode with `ip6_tunnel`.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -172,11 +176,17 @@ fn snapshot(ns: &str) -> BTreeMap<String, String> {
 
 /// Whether this kernel has the `ipip` module (loaded, built in, or installed).
 fn kernel_has_ipip() -> bool {
+    kernel_has("ipip")
+}
+
+/// Whether this kernel has `module` (loaded, built in, or installed).
+fn kernel_has(module: &str) -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let dir = format!("/lib/modules/{}", release.trim());
-    std::path::Path::new("/sys/module/ipip").exists()
+    std::path::Path::new(&format!("/sys/module/{module}")).exists()
         || ["modules.dep", "modules.builtin"].iter().any(|f| {
-            std::fs::read_to_string(format!("{dir}/{f}")).is_ok_and(|s| s.contains("/ipip.ko"))
+            std::fs::read_to_string(format!("{dir}/{f}"))
+                .is_ok_and(|s| s.contains(&format!("/{module}.ko")))
         })
 }
 
@@ -427,7 +437,7 @@ fn realserver_bpf_decap_delivers_ipip_to_the_vip_only_when_addressed_to_us() {
             .unwrap_or_else(|| panic!("no `{label}` in status:\n{st}"))
     };
     assert_eq!(count("decapsulated"), 1, "{st}");
-    assert_eq!(count("ipip not for us"), 1, "{st}");
+    assert_eq!(count("outer ipv4 not for us"), 1, "{st}");
     assert!(st.contains("outer dst:  10.253.212.2"), "{st}");
 
     ok(vipd(&rs, &["down"]));
@@ -918,4 +928,594 @@ fn realserver_state_of_a_deleted_namespace_is_collected() {
     );
     assert!(file(live).exists(), "state of a live namespace was removed");
     ok(vipd(&cl, &["down"]));
+}
+
+// ---------------------------------------------------------------------------
+// IPv6 (#17): ip6ip6, 4in6, 6in4.
+
+impl Netns {
+    /// As [`Netns::add`], with IPv6 on and DAD off, so addresses work at once.
+    fn add6(&mut self, node: &str) -> String {
+        let name = self.add(node);
+        sh(&format!(
+            "ip netns exec {name} sh -c 'for c in all default lo; do \
+             echo 0 > /proc/sys/net/ipv6/conf/$c/disable_ipv6; echo 0 > /proc/sys/net/ipv6/conf/$c/accept_dad; done'"
+        ));
+        name
+    }
+}
+
+/// [`snapshot`] plus the IPv6 side: sysctls that matter, addresses, routes.
+fn snapshot6(ns: &str) -> BTreeMap<String, String> {
+    let mut m = snapshot(ns);
+    let out = sh(&format!(
+        "ip netns exec {ns} sh -c 'for f in /proc/sys/net/ipv6/conf/*/disable_ipv6 /proc/sys/net/ipv6/conf/*/proxy_ndp \
+         /proc/sys/net/ipv6/conf/*/forwarding /proc/sys/net/ipv6/conf/*/accept_dad; do echo \"$f $(cat $f)\"; done'"
+    ));
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let (k, v) = line.split_once(' ').unwrap();
+        m.insert(k.to_string(), v.to_string());
+    }
+    for (k, c) in [
+        ("addrs6", format!("ip -n {ns} -6 -o addr show")),
+        ("routes6", format!("ip -n {ns} -6 route show table all")),
+        ("links", format!("ip -n {ns} -o link show")),
+    ] {
+        m.insert(
+            k.into(),
+            String::from_utf8_lossy(&sh(&c).stdout).into_owned(),
+        );
+    }
+    m
+}
+
+/// Real server `rs` and sender `cl` on a veth, each with 10.253.S.{2,1}/24 and
+/// 2001:db8:S::{2,1}/64 (S in hex as written).
+fn two_nodes6(ns: &mut Netns, subnet: u8) -> (String, String) {
+    let rs = ns.add6("rs");
+    let cl = ns.add6("cl");
+    ns.link(
+        &rs,
+        "eth0",
+        &format!("10.253.{subnet}.2/24"),
+        &cl,
+        "eth0",
+        &format!("10.253.{subnet}.1/24"),
+    );
+    for (n, host) in [(&rs, 2), (&cl, 1)] {
+        sh(&format!(
+            "ip -n {n} -6 addr add 2001:db8:{subnet}::{host}/64 dev eth0 nodad"
+        ));
+    }
+    (rs, cl)
+}
+
+/// IPv6 header (no extension headers) in front of `payload`; traffic class 0,
+/// a flow label, hop limit 64, as the director builds it.
+fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x60, 0x01, 0x23, 0x45];
+    h.extend((payload.len() as u16).to_be_bytes());
+    h.extend([next, 64]);
+    h.extend(src.octets());
+    h.extend(dst.octets());
+    h.extend(payload);
+    h
+}
+
+/// UDP datagram; over IPv6 the checksum is mandatory (pseudo header), over IPv4
+/// 0 (none).
+fn udp(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let len = (8 + payload.len()) as u16;
+    let mut u = Vec::new();
+    u.extend(sport.to_be_bytes());
+    u.extend(dport.to_be_bytes());
+    u.extend(len.to_be_bytes());
+    u.extend([0, 0]);
+    u.extend(payload);
+    if let (IpAddr::V6(s), IpAddr::V6(d)) = (src, dst) {
+        let mut pseudo = Vec::new();
+        pseudo.extend(s.octets());
+        pseudo.extend(d.octets());
+        pseudo.extend(u32::from(len).to_be_bytes());
+        pseudo.extend([0, 0, 0, 17]);
+        pseudo.extend(&u);
+        let c = match csum(&pseudo) {
+            0 => 0xffff,
+            c => c,
+        };
+        u[6..8].copy_from_slice(&c.to_be_bytes());
+    }
+    u
+}
+
+/// The inner packet CIP:sport -> VIP:dport carrying `payload`.
+fn inner_udp(cip: IpAddr, vip: IpAddr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let u = udp(cip, vip, sport, dport, payload);
+    match (cip, vip) {
+        (IpAddr::V4(c), IpAddr::V4(v)) => ipv4(c, v, 17, &u),
+        (IpAddr::V6(c), IpAddr::V6(v)) => ipv6(c, v, 17, &u),
+        _ => unreachable!("CIP and VIP of one family"),
+    }
+}
+
+/// Send a complete IP packet (header included) from the current thread's
+/// namespace; the kernel routes it by `dst`.
+fn send_raw(dst: IpAddr, packet: &[u8]) {
+    let (domain, addr): (socket2::Domain, socket2::SockAddr) = match dst {
+        IpAddr::V4(d) => (socket2::Domain::IPV4, SocketAddrV4::new(d, 0).into()),
+        IpAddr::V6(d) => (socket2::Domain::IPV6, SocketAddrV6::new(d, 0, 0, 0).into()),
+    };
+    // IPPROTO_RAW implies "header included", for IPv6 too.
+    let s = socket2::Socket::new(
+        domain,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::from(libc::IPPROTO_RAW)),
+    )
+    .expect("raw socket");
+    s.send_to(packet, &addr).expect("send raw packet");
+}
+
+/// The director's four encapsulations, outer source `src`, outer destination `dst`.
+fn encap(src: IpAddr, dst: IpAddr, inner: &[u8]) -> Vec<u8> {
+    let proto = if inner[0] >> 4 == 4 { 4 } else { 41 };
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => ipv4(s, d, proto, inner),
+        (IpAddr::V6(s), IpAddr::V6(d)) => ipv6(s, d, proto, inner),
+        _ => unreachable!("outer addresses of one family"),
+    }
+}
+
+/// One UDP exchange through the decap: `rs` listens on VIP:port (when `listen`)
+/// and answers; `cl` sends `packet` (to outer destination `outer_dst`) from its
+/// socket on CIP:40000 and waits for the answer. Returns where the answer came from.
+fn exchange6(
+    rs: &str,
+    cl: &str,
+    vip: SocketAddr,
+    cip: IpAddr,
+    outer_dst: IpAddr,
+    packet: Vec<u8>,
+    listen: bool,
+) -> Option<SocketAddr> {
+    let listener = listen.then(|| {
+        in_netns(rs, move || {
+            let s = UdpSocket::bind(vip).expect("bind VIP");
+            s.set_read_timeout(Some(Duration::from_millis(1500)))
+                .unwrap();
+            let mut buf = [0u8; 64];
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                assert_eq!(&buf[..n], b"hello", "inner payload intact");
+                assert_eq!(from, SocketAddr::new(cip, 40000), "client address intact");
+                s.send_to(b"reply", from).unwrap();
+            }
+        })
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let got = in_netns(cl, move || {
+        let s = UdpSocket::bind((cip, 40000)).expect("bind client");
+        s.set_read_timeout(Some(Duration::from_millis(1000)))
+            .unwrap();
+        send_raw(outer_dst, &packet);
+        let mut buf = [0u8; 64];
+        match s.recv_from(&mut buf) {
+            Ok((n, from)) if &buf[..n] == b"reply" => Some(from),
+            _ => None,
+        }
+    })
+    .join()
+    .unwrap();
+    if let Some(l) = listener {
+        l.join().unwrap();
+    }
+    got
+}
+
+/// Value of the counter line starting with `label` in `status` output.
+fn counter(st: &str, label: &str) -> u64 {
+    st.lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `{label}` in status:\n{st}"))
+}
+
+#[test]
+fn realserver_bpf_decap_delivers_ip6ip6_4in6_and_6in4_to_the_vip() {
+    let mut ns = Netns::new();
+    let (rs, cl) = two_nodes6(&mut ns, 221);
+    let vip4: IpAddr = "10.253.85.250".parse().unwrap();
+    let vip6: IpAddr = "2001:db8::250".parse().unwrap();
+    let rip4: IpAddr = "10.253.221.2".parse().unwrap();
+    let rip6: IpAddr = "2001:db8:221::2".parse().unwrap();
+    let cip4: IpAddr = "10.253.221.1".parse().unwrap();
+    let cip6: IpAddr = "2001:db8:221::1".parse().unwrap();
+    let (v4, v6) = (SocketAddr::new(vip4, 7777), SocketAddr::new(vip6, 7777));
+    let pkt = |cip: IpAddr, vip: IpAddr, outer_dst: IpAddr| {
+        let outer_src = if outer_dst.is_ipv4() { cip4 } else { cip6 };
+        encap(
+            outer_src,
+            outer_dst,
+            &inner_udp(cip, vip, 40000, 7777, b"hello"),
+        )
+    };
+    // (name, VIP socket, CIP, outer destination)
+    let cases = [
+        ("ip6ip6", v6, cip6, rip6),
+        ("4in6", v4, cip4, rip6),
+        ("6in4", v6, cip6, rip4),
+        ("ipip", v4, cip4, rip4),
+    ];
+
+    // Control: VIPs on lo by hand but no decap: the kernel (no tunnel modules) drops them all.
+    sh(&format!(
+        "ip -n {rs} addr add {vip4}/32 dev lo && ip -n {rs} addr add {vip6}/128 dev lo nodad"
+    ));
+    for (name, vip, cip, dst) in cases {
+        assert_eq!(
+            exchange6(&rs, &cl, vip, cip, dst, pkt(cip, vip.ip(), dst), true),
+            None,
+            "{name} delivered without decap: the test cannot tell"
+        );
+    }
+    sh(&format!(
+        "ip -n {rs} addr del {vip4}/32 dev lo && ip -n {rs} addr del {vip6}/128 dev lo"
+    ));
+
+    let out = ok(vipd(
+        &rs,
+        &["up", "--vip", "10.253.85.250", "--vip", "2001:db8::250"],
+    ));
+    assert!(out.contains("2001:db8::250 on lo"), "{out}");
+    let addrs = String::from_utf8_lossy(&sh(&format!("ip -n {rs} -6 addr show dev lo")).stdout)
+        .into_owned();
+    assert!(
+        addrs.contains("inet6 2001:db8::250/128") && addrs.contains("nodad"),
+        "{addrs}"
+    );
+    for (name, vip, cip, dst) in cases {
+        let from = exchange6(&rs, &cl, vip, cip, dst, pkt(cip, vip.ip(), dst), true)
+            .unwrap_or_else(|| panic!("{name} to the real server does not reach {vip}"));
+        assert_eq!(
+            from, vip,
+            "{name}: the reply leaves from the VIP, straight to the client"
+        );
+    }
+
+    // Not ours: outer destinations routed through rs that are not its addresses.
+    let (not4, not6): (IpAddr, IpAddr) = (
+        "10.253.221.99".parse().unwrap(),
+        "2001:db8:221::99".parse().unwrap(),
+    );
+    sh(&format!(
+        "ip -n {cl} route add {not4}/32 via {rip4} && ip -n {cl} -6 route add {not6}/128 via {rip6}"
+    ));
+    assert_eq!(
+        exchange6(&rs, &cl, v6, cip6, not6, pkt(cip6, vip6, not6), false),
+        None
+    );
+    assert_eq!(
+        exchange6(&rs, &cl, v6, cip6, not4, pkt(cip6, vip6, not4), false),
+        None
+    );
+
+    // Unsupported, left to the kernel: an outer fragment header in front of the
+    // inner IPv6 (an atomic fragment), and next header 41 carrying IPv4.
+    let inner6 = inner_udp(cip6, vip6, 40000, 7777, b"hello");
+    let mut frag = vec![41, 0, 0, 0, 0, 0, 0, 1];
+    frag.extend(&inner6);
+    let (IpAddr::V6(c6), IpAddr::V6(r6)) = (cip6, rip6) else {
+        unreachable!()
+    };
+    let fragmented = ipv6(c6, r6, 44, &frag);
+    assert_eq!(exchange6(&rs, &cl, v6, cip6, rip6, fragmented, true), None);
+    let mismatched = ipv6(c6, r6, 41, &inner_udp(cip4, vip4, 40000, 7777, b"hello"));
+    assert_eq!(exchange6(&rs, &cl, v4, cip4, rip6, mismatched, true), None);
+
+    let st = ok(vipd(&rs, &["status"]));
+    assert!(st.contains("checks:     OK"), "{st}");
+    assert!(
+        st.contains("VIPs:       10.253.85.250 on lo, 2001:db8::250 on lo"),
+        "{st}"
+    );
+    // The host's own addresses, not the VIPs, not loopback, not link-local.
+    assert!(
+        st.contains("outer dst:  10.253.221.2, 2001:db8:221::2\n"),
+        "{st}"
+    );
+    for (label, n) in [
+        ("decapsulated ipip", 1),
+        ("decapsulated ip6ip6", 1),
+        ("decapsulated 4in6", 1),
+        ("decapsulated 6in4", 1),
+        ("outer ipv4 not for us", 1),
+        ("outer ipv6 not for us", 1),
+        ("outer ipv4 unsupported", 0),
+        ("outer ipv6 unsupported", 2),
+        ("dropped", 0),
+    ] {
+        assert_eq!(counter(&st, label), n, "{label}: {st}");
+    }
+
+    ok(vipd(&rs, &["down"]));
+    for (name, vip, cip, dst) in cases {
+        assert_eq!(
+            exchange6(&rs, &cl, vip, cip, dst, pkt(cip, vip.ip(), dst), false),
+            None,
+            "{name} still decapsulated after down"
+        );
+    }
+}
+
+/// The MAC `ns` learnt for `addr` on eth0 after pinging it (None: no Neighbour
+/// Advertisement came).
+fn neighbour(ns: &str, addr: &str) -> Option<String> {
+    let _ = Command::new("ip")
+        .args([
+            "netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "1", addr,
+        ])
+        .output()
+        .expect("ping runs");
+    let out = sh(&format!("ip -n {ns} -6 neigh show {addr} dev eth0"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "lladdr")?;
+    words.next().map(|m| m.to_lowercase())
+}
+
+#[test]
+fn realserver_ipv6_vip_gets_no_neighbour_advertisement() {
+    let mut ns = Netns::new();
+    let (rs, cl) = two_nodes6(&mut ns, 222);
+    let vip = "2001:db8::250";
+    let rs_mac = mac_of(&rs, "eth0");
+    // The client treats the VIP as on-link, so it asks for it with a Neighbour Solicitation.
+    sh(&format!("ip -n {cl} -6 route add {vip}/128 dev eth0"));
+
+    // Control: with the VIP on the real server's eth0, the solicitation is answered.
+    sh(&format!("ip -n {rs} -6 addr add {vip}/128 dev eth0 nodad"));
+    assert_eq!(
+        neighbour(&cl, vip),
+        Some(rs_mac.clone()),
+        "control failed: the test cannot see advertisements"
+    );
+    sh(&format!(
+        "ip -n {rs} -6 addr del {vip}/128 dev eth0 && ip -n {cl} -6 neigh flush dev eth0"
+    ));
+
+    ok(vipd(&rs, &["up", "--vip", vip]));
+    assert_eq!(
+        neighbour(&cl, vip),
+        None,
+        "the real server advertised the VIP"
+    );
+    // It still answers for its own address.
+    assert_eq!(neighbour(&cl, "2001:db8:222::2"), Some(rs_mac));
+    ok(vipd(&rs, &["down"]));
+}
+
+#[test]
+fn realserver_ipv6_up_twice_is_harmless_and_down_restores() {
+    let mut ns = Netns::new();
+    let (rs, _cl) = two_nodes6(&mut ns, 223);
+    let before = snapshot6(&rs);
+    let arp = "/proc/sys/net/ipv4/conf/all/arp_ignore";
+
+    ok(vipd(&rs, &["up", "--vip", "2001:db8::250"]));
+    let up1 = snapshot6(&rs);
+    assert!(
+        up1["addrs6"].contains("inet6 2001:db8::250/128"),
+        "{}",
+        up1["addrs6"]
+    );
+    assert_eq!(up1[arp], before[arp], "an IPv6 VIP needs no ARP sysctl");
+    ok(vipd(&rs, &["up", "--vip", "2001:db8::250"]));
+    assert_eq!(diff(&up1, &snapshot6(&rs)), Vec::<String>::new());
+
+    // An IPv4 VIP added later brings its ARP sysctls.
+    ok(vipd(&rs, &["up", "--vip", "10.253.85.250"]));
+    assert_eq!(sysctl(&rs, "all/arp_ignore"), "1");
+    let st = ok(vipd(&rs, &["status"]));
+    assert!(
+        st.contains("VIPs:       2001:db8::250 on lo, 10.253.85.250 on lo")
+            && st.contains("outer dst:  10.253.223.2, 2001:db8:223::2\n")
+            && st.contains("checks:     OK"),
+        "{st}"
+    );
+    // Drift of an IPv6 VIP is reported.
+    sh(&format!("ip -n {rs} -6 addr del 2001:db8::250/128 dev lo"));
+    let st = fails(vipd(&rs, &["status"]));
+    assert!(st.contains("VIP 2001:db8::250 is not on lo"), "{st}");
+    ok(vipd(&rs, &["up", "--vip", "2001:db8::250"]));
+
+    let dry = ok(vipd(&rs, &["down", "--dry-run"]));
+    assert!(
+        dry.contains("ip addr del 2001:db8::250/128 dev lo"),
+        "{dry}"
+    );
+    ok(vipd(&rs, &["down"]));
+    assert_eq!(diff(&before, &snapshot6(&rs)), Vec::<String>::new());
+
+    // IPv6 off on lo: refused before anything changes, saying what to do.
+    sh(&format!(
+        "ip netns exec {rs} sh -c 'echo 1 > /proc/sys/net/ipv6/conf/lo/disable_ipv6'"
+    ));
+    let off = snapshot6(&rs);
+    let e = fails(vipd(
+        &rs,
+        &["up", "--vip", "10.253.85.250", "--vip", "2001:db8::250"],
+    ));
+    assert!(
+        e.contains("IPv6 is disabled on lo") && e.contains("net.ipv6.conf.lo.disable_ipv6=0"),
+        "{e}"
+    );
+    assert_eq!(diff(&off, &snapshot6(&rs)), Vec::<String>::new());
+    let e = fails(vipd(&rs, &["up", "--vip", "fe80::1"]));
+    assert!(e.contains("link-local"), "{e}");
+}
+
+/// Kernel mode for IPv6 VIPs uses `ip6_tunnel` (ip6tnl0). This kernel has no such
+/// module: `up` must name it. Then a stand-in device named ip6tnl0 (a bridge, as
+/// tunl0 is in the kernel-mode test above) checks what `up` does with it and that
+/// `down` restores everything, IPv4 and IPv6 VIPs together.
+#[test]
+fn realserver_kernel_mode_ipv6_uses_ip6tnl0() {
+    let mut ns = Netns::new();
+    let (rs, _cl) = two_nodes6(&mut ns, 224);
+    let vip6 = "2001:db8::250";
+    if !kernel_has("ip6_tunnel") {
+        let before = snapshot6(&rs);
+        let e = fails(vipd(&rs, &["up", "--vip", vip6, "--decap", "kernel"]));
+        assert!(
+            e.contains("kernel module `ip6_tunnel` (it provides ip6tnl0)")
+                && e.contains("--decap bpf"),
+            "{e}"
+        );
+        assert_eq!(diff(&before, &snapshot6(&rs)), Vec::<String>::new());
+    }
+    for dev in ["tunl0", "ip6tnl0"] {
+        sh(&format!(
+            "ip -n {rs} link add {dev} type bridge && ip -n {rs} link set {dev} up && ip -n {rs} link set {dev} down"
+        ));
+    }
+    let before = snapshot6(&rs);
+    let out = ok(vipd(&rs, &["up", "--vip", vip6, "--decap", "kernel"]));
+    assert!(
+        out.contains("2001:db8::250 on ip6tnl0, decap kernel"),
+        "{out}"
+    );
+    let s = snapshot6(&rs);
+    assert!(
+        s["addrs6"].contains("ip6tnl0    inet6 2001:db8::250/128"),
+        "{}",
+        s["addrs6"]
+    );
+    assert!(
+        s["links"].contains("ip6tnl0: <NO-CARRIER,BROADCAST,MULTICAST,UP>")
+            || s["links"].contains("ip6tnl0: <BROADCAST,MULTICAST,UP"),
+        "{}",
+        s["links"]
+    );
+    assert!(
+        !s["links"].contains("tunl0: <BROADCAST,MULTICAST,UP"),
+        "tunl0 is for IPv4 VIPs only: {}",
+        s["links"]
+    );
+    // An IPv4 VIP too: reached by 4in6 it arrives on ip6tnl0, whose rp_filter goes to 0.
+    ok(vipd(
+        &rs,
+        &["up", "--vip", "10.253.85.250", "--decap", "kernel"],
+    ));
+    assert_eq!(sysctl(&rs, "tunl0/rp_filter"), "0");
+    assert_eq!(sysctl(&rs, "ip6tnl0/rp_filter"), "0");
+    let st = ok(vipd(&rs, &["status"]));
+    assert!(
+        st.contains("VIPs:       2001:db8::250 on ip6tnl0, 10.253.85.250 on tunl0")
+            && st.contains("ip6tnl0:    up")
+            && st.contains("checks:     OK"),
+        "{st}"
+    );
+    ok(vipd(&rs, &["down"]));
+    assert_eq!(diff(&before, &snapshot6(&rs)), Vec::<String>::new());
+}
+
+/// TCP through ip6ip6 decap, a megabyte each way, with the stand-in director of
+/// `realserver_bpf_decap_carries_tcp_both_ways`: in the client's namespace the
+/// IPv6 VIP is routed into a TUN device and a thread wraps every packet in an outer
+/// IPv6 header to the real server's IPv6 address.
+#[test]
+fn realserver_bpf_decap_carries_tcp_over_ip6ip6() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let mut ns = Netns::new();
+    let (rs, cl) = two_nodes6(&mut ns, 225);
+    let vip: Ipv6Addr = "2001:db8::250".parse().unwrap();
+    let rip: Ipv6Addr = "2001:db8:225::2".parse().unwrap();
+    let cip: Ipv6Addr = "2001:db8:225::1".parse().unwrap();
+    sh(&format!(
+        "ip -n {cl} tuntap add dev vtun0 mode tun && ip -n {cl} link set vtun0 mtu 1460 up && \
+         ip -n {cl} -6 route add {vip}/128 dev vtun0 src {cip}"
+    ));
+    ok(vipd(&rs, &["up", "--vip", "2001:db8::250"]));
+
+    const SIZE: usize = 1 << 20;
+    let server = in_netns(&rs, move || {
+        let l = TcpListener::bind((vip, 8080)).expect("bind VIP:8080");
+        let (mut c, peer) = l.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        let body: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 251) as u8).collect();
+        c.write_all(&body).unwrap();
+        (got, peer)
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let encap6 = in_netns(&cl, move || {
+        let tun = open_tun("vtun0");
+        let mut buf = vec![0u8; 65536];
+        let mut tun_r = &tun;
+        let mut n_pkts = 0u64;
+        while !stop2.load(Ordering::Relaxed) {
+            let n = match tun_r.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                }
+                Err(e) => panic!("reading the TUN device: {e}"),
+            };
+            if buf[0] >> 4 != 6 {
+                continue;
+            }
+            send_raw(IpAddr::V6(rip), &ipv6(cip, rip, 41, &buf[..n]));
+            n_pkts += 1;
+        }
+        n_pkts
+    });
+
+    let upload: Vec<u8> = (0..SIZE).map(|i| (i * 13 % 253) as u8).collect();
+    let up2 = upload.clone();
+    let downloaded = in_netns(&cl, move || {
+        let mut s = TcpStream::connect_timeout(
+            &SocketAddrV6::new(vip, 8080, 0, 0).into(),
+            Duration::from_secs(5),
+        )
+        .expect("TCP connect to [VIP]:8080 through ip6ip6");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&up2).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        s.read_to_end(&mut back).unwrap();
+        back
+    })
+    .join()
+    .unwrap();
+    let (got, peer) = server.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let pkts = encap6.join().unwrap();
+
+    assert_eq!(
+        peer.ip(),
+        IpAddr::V6(cip),
+        "the real server sees the client's address"
+    );
+    assert!(
+        got == upload,
+        "upload corrupted: {} of {SIZE} bytes",
+        got.len()
+    );
+    let body: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 251) as u8).collect();
+    assert!(
+        downloaded == body,
+        "download corrupted: {} of {SIZE} bytes",
+        downloaded.len()
+    );
+    let st = ok(vipd(&rs, &["status"]));
+    let n = counter(&st, "decapsulated ip6ip6");
+    assert!(n > 0 && n <= pkts, "{n} decapsulated, {pkts} sent: {st}");
+    ok(vipd(&rs, &["down"]));
 }

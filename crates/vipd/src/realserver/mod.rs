@@ -12,14 +12,15 @@ mod net;
 mod sys;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use rtnetlink::Handle;
 use vipd_core::realserver::{
-    arp_sysctls, next_label, problems, resolve_decap, rp_filter_sysctls, validate_vip, Applied,
-    Change, DecapChoice, DecapMode, Observed, SysctlKey, VipError, LOOPBACK_DEV, TUNNEL_DEV,
+    arp_sysctls, next_label, problems, resolve_decap, rp_filter_sysctls, tunnel_module,
+    validate_vip, Applied, Change, DecapChoice, DecapMode, Observed, SysctlKey, VipError,
+    LOOPBACK_DEV, TUNNEL6_DEV, TUNNEL_DEV,
 };
 
 pub use decap::Counter;
@@ -38,7 +39,7 @@ pub enum RealserverError {
     #[error("invalid --vip: {0}")]
     Vip(VipError),
     /// No --vip given.
-    #[error("no VIP given: name the virtual service address with --vip ADDR (repeatable), e.g. --vip 10.253.85.250")]
+    #[error("no VIP given: name the virtual service address with --vip ADDR (repeatable), e.g. --vip 10.253.85.250 or --vip 2001:db8::250")]
     NoVip,
     /// --interface names an interface that does not exist.
     #[error("interface {name:?} does not exist in this network namespace (interfaces here: {have}); check --interface")]
@@ -54,27 +55,45 @@ pub enum RealserverError {
     /// The VIP is already one of this host's own addresses.
     #[error(
         "VIP {vip} is this host's own address ({vip}/{prefix} on {dev}): a VIP must be an address that only the \
-         director answers ARP for. Pass the service VIP, not the real server's address"
+         director answers ARP / Neighbour Solicitations for. Pass the service VIP, not the real server's address"
     )]
     VipIsLocal {
         /// The VIP.
-        vip: Ipv4Addr,
+        vip: IpAddr,
         /// Its prefix length there.
         prefix: u8,
         /// The device that has it.
         dev: String,
     },
-    /// Kernel decap asked for, kernel has no ipip.
+    /// Kernel decap asked for, kernel has no ipip (IPv4 VIPs) or ip6_tunnel (IPv6 VIPs).
     #[error(
-        "--decap kernel needs the kernel module `ipip` (it provides tunl0), which this kernel ({release}) does not \
-         have: {detail}. Load it with `modprobe ipip` on a kernel that ships it, or use `--decap bpf` \
+        "--decap kernel needs the kernel module `{module}` (it provides {dev}), which this kernel ({release}) does not \
+         have: {detail}. Load it with `modprobe {module}` on a kernel that ships it, or use `--decap bpf` \
          (the default `--decap auto` picks it), which decapsulates with vipd's tc BPF program"
     )]
-    KernelIpipMissing {
+    KernelModuleMissing {
+        /// `ipip` or `ip6_tunnel`.
+        module: &'static str,
+        /// `tunl0` or `ip6tnl0`.
+        dev: &'static str,
         /// `uname -r`.
         release: String,
         /// What was checked.
         detail: String,
+    },
+    /// An IPv6 VIP, but IPv6 is off on the device that would carry it.
+    #[error(
+        "IPv6 VIP {vip}: IPv6 is {why} on {dev} in this network namespace, so the VIP cannot be bound there. \
+         Enable it (`sysctl -w net.ipv6.conf.{dev}.disable_ipv6=0`, and on the interfaces the director's packets \
+         arrive on) and run `vipd realserver up` again"
+    )]
+    Ipv6Disabled {
+        /// The VIP.
+        vip: IpAddr,
+        /// Device.
+        dev: &'static str,
+        /// "disabled" or "not available".
+        why: &'static str,
     },
     /// `up` again with another decap mode.
     #[error(
@@ -137,9 +156,11 @@ pub enum RealserverError {
 #[derive(Debug, Subcommand)]
 pub enum RealserverCommand {
     /// Make this host a real server for the VIP(s): bind the VIPs without answering
-    /// ARP for them, and decapsulate the director's IP-in-IP packets (kernel `ipip`
-    /// with tunl0, or vipd's tc BPF program where the kernel lacks ipip). Idempotent:
-    /// running it again repairs what drifted and adds new VIPs.
+    /// ARP / Neighbour Solicitations for them, and decapsulate the director's
+    /// tunnelled packets (kernel `ipip` with tunl0 and `ip6_tunnel` with ip6tnl0, or
+    /// vipd's tc BPF program, which handles ipip, 6in4, 4in6 and ip6ip6, where the
+    /// kernel lacks them). Idempotent: running it again repairs what drifted and adds
+    /// new VIPs.
     Up(UpArgs),
     /// Undo exactly what `up` did (also restoring every sysctl's previous value).
     Down(DownArgs),
@@ -151,12 +172,13 @@ pub enum RealserverCommand {
 /// Decapsulation method.
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub enum DecapArg {
-    /// kernel ipip if available, else bpf.
+    /// kernel modules if available (ipip for IPv4 VIPs, ip6_tunnel for IPv6 ones), else bpf.
     #[default]
     Auto,
-    /// kernel ipip module and tunl0 (the seed's script).
+    /// kernel ipip module and tunl0 (the seed's script); ip6_tunnel and ip6tnl0 for
+    /// IPv6 VIPs (ip6ip6, and 4in6 once ip6tnl0 exists; 6in4 would need `sit`: use bpf).
     Kernel,
-    /// vipd's tc ingress BPF program, VIPs on lo.
+    /// vipd's tc ingress BPF program (ipip, 6in4, 4in6, ip6ip6), VIPs on lo.
     Bpf,
 }
 
@@ -164,17 +186,29 @@ pub enum DecapArg {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     vipd realserver up --vip 10.253.85.250\n  \
+    vipd realserver up --vip 10.253.85.250 --vip 2001:db8::250\n  \
     vipd realserver up --vip 10.253.85.250 --decap bpf --interface eth0 --dry-run\n  \
-    ip netns exec rs1 vipd realserver up --vip 10.253.85.250")]
+    ip netns exec rs1 vipd realserver up --vip 10.253.85.250\n\n\
+IPv4 VIPs: /32, with arp_ignore=1 / arp_announce=2 (all, the VIP device and the\n\
+decap interfaces) so only the director answers ARP for them; kernel mode also\n\
+sets rp_filter=0 on the tunnel device (lowering `all` without weakening others).\n\n\
+IPv6 VIPs: /128 with nodad (no DAD, usable at once). IPv6 has no arp_ignore,\n\
+arp_announce or rp_filter sysctls and needs none: the kernel answers a Neighbour\n\
+Solicitation only for addresses of the interface it arrived on (a VIP on lo or\n\
+ip6tnl0 is never advertised on the LAN) and takes the source of its own\n\
+solicitations from the outgoing interface. IPv6 must be enabled (disable_ipv6=0)\n\
+on the VIP device and on the interfaces the director's packets arrive on, and no\n\
+proxy_ndp entry may exist for the VIP. vipd changes no IPv6 sysctl.")]
 pub struct UpArgs {
-    /// Virtual IP to serve (repeatable). Bound as /32 without ARP.
+    /// Virtual IP to serve (repeatable, IPv4 or IPv6). Bound as /32 without ARP, or
+    /// as /128 without DAD.
     #[arg(long = "vip", value_name = "ADDR", required = true)]
-    pub vips: Vec<Ipv4Addr>,
+    pub vips: Vec<IpAddr>,
     /// Interface(s) the tunnelled packets arrive on (bpf decap; repeatable).
     /// Default: every non-loopback interface that is up.
     #[arg(long = "interface", short = 'i', value_name = "IF")]
     pub interfaces: Vec<String>,
-    /// How to decapsulate IP-in-IP.
+    /// How to decapsulate (ipip, 6in4, 4in6, ip6ip6).
     #[arg(long, value_enum, default_value_t)]
     pub decap: DecapArg,
     /// Print the equivalent `ip`/`sysctl`/`tc` commands and change nothing.
@@ -240,21 +274,24 @@ impl Host {
             .map(|l| l.name.clone())
             .unwrap_or_else(|| format!("ifindex {index}"))
     }
-    fn has_vip_on(&self, vip: Ipv4Addr, dev: &str) -> bool {
+    fn has_vip_on(&self, vip: IpAddr, dev: &str) -> bool {
         let Some(l) = self.link(dev) else {
             return false;
         };
         self.addrs
             .iter()
-            .any(|a| a.index == l.index && a.addr == vip && a.prefix == 32)
+            .any(|a| a.index == l.index && a.addr == vip && a.prefix == net::host_prefix(vip))
     }
-    /// This host's own addresses: what the decap program accepts as outer destination.
-    fn local_addrs(&self, vips: &[Ipv4Addr]) -> Vec<Ipv4Addr> {
-        let mut v: Vec<Ipv4Addr> = self
+    /// This host's own addresses: what the decap program accepts as outer
+    /// destination. Not the VIPs, not loopback, not IPv6 link-local (the director
+    /// tunnels to a global or unique-local RIP).
+    fn local_addrs(&self, vips: &[IpAddr]) -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> = self
             .addrs
             .iter()
             .map(|a| a.addr)
-            .filter(|a| !a.is_loopback() && !vips.contains(a))
+            .filter(|a| !a.is_loopback() && !a.is_multicast() && !vips.contains(a))
+            .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
             .collect();
         v.sort();
         v.dedup();
@@ -303,6 +340,15 @@ async fn up(h: &Handle, a: UpArgs) -> Result<(), RealserverError> {
         DecapArg::Kernel => DecapChoice::Kernel,
         DecapArg::Bpf => DecapChoice::Bpf,
     };
+    let mut all_vips: Vec<IpAddr> = existing
+        .as_ref()
+        .map(|s| s.vips.clone())
+        .unwrap_or_default();
+    for v in &vips {
+        if !all_vips.contains(v) {
+            all_vips.push(*v);
+        }
+    }
     let mode = match &existing {
         Some(st) => {
             let want = match choice {
@@ -320,14 +366,46 @@ async fn up(h: &Handle, a: UpArgs) -> Result<(), RealserverError> {
             st.decap
         }
         None => {
-            let (has, detail) = sys::kernel_has_ipip(host.link(TUNNEL_DEV).is_some());
-            resolve_decap(choice, has).ok_or_else(|| RealserverError::KernelIpipMissing {
-                release: sys::kernel_release(),
-                detail,
+            // Kernel mode needs `ipip` for IPv4 VIPs and `ip6_tunnel` for IPv6 ones.
+            let mut missing = None;
+            for (dev, needed) in [
+                (TUNNEL_DEV, all_vips.iter().any(IpAddr::is_ipv4)),
+                (TUNNEL6_DEV, all_vips.iter().any(IpAddr::is_ipv6)),
+            ] {
+                let module = tunnel_module(dev);
+                let (has, detail) = sys::kernel_has_module(module, dev, host.link(dev).is_some());
+                if needed && !has && missing.is_none() {
+                    missing = Some((module, dev, detail));
+                }
+            }
+            resolve_decap(choice, missing.is_none()).ok_or_else(|| {
+                let (module, dev, detail) = missing.clone().expect("only a missing module fails");
+                RealserverError::KernelModuleMissing {
+                    module,
+                    dev,
+                    release: sys::kernel_release(),
+                    detail,
+                }
             })?
         }
     };
-    let vip_dev = mode.vip_dev();
+    if mode == DecapMode::Bpf {
+        // IPv6 must be on where the VIP goes; checked before anything changes.
+        if let Some(v6) = all_vips.iter().find(|v| v.is_ipv6()) {
+            let why = match sys::ipv6_disabled(LOOPBACK_DEV) {
+                Some(false) => None,
+                Some(true) => Some("disabled"),
+                None => Some("not available"),
+            };
+            if let Some(why) = why {
+                return Err(RealserverError::Ipv6Disabled {
+                    vip: *v6,
+                    dev: LOOPBACK_DEV,
+                    why,
+                });
+            }
+        }
+    }
     if mode == DecapMode::Kernel && !a.interfaces.is_empty() {
         eprintln!(
             "note: --interface only matters for --decap bpf; tunl0 receives on every interface"
@@ -342,14 +420,14 @@ async fn up(h: &Handle, a: UpArgs) -> Result<(), RealserverError> {
         applied: Vec::new(),
     });
 
-    // A VIP that is already one of this host's addresses anywhere but as /32 on the
-    // VIP device is a real address: refuse.
+    // A VIP that is already one of this host's addresses anywhere but as /32 (/128)
+    // on the VIP device is a real address: refuse.
     for vip in &vips {
-        if let Some(a) = host
-            .addrs
-            .iter()
-            .find(|x| x.addr == *vip && !(host.name_of(x.index) == vip_dev && x.prefix == 32))
-        {
+        let vip_dev = mode.vip_dev(*vip);
+        if let Some(a) = host.addrs.iter().find(|x| {
+            x.addr == *vip
+                && !(host.name_of(x.index) == vip_dev && x.prefix == net::host_prefix(*vip))
+        }) {
             return Err(RealserverError::VipIsLocal {
                 vip: *vip,
                 prefix: a.prefix,
@@ -382,10 +460,15 @@ async fn up(h: &Handle, a: UpArgs) -> Result<(), RealserverError> {
         }
     };
 
-    let mut all_vips = state.vips.clone();
-    for v in &vips {
-        if !all_vips.contains(v) {
-            all_vips.push(*v);
+    if all_vips.iter().any(IpAddr::is_ipv6) {
+        for d in &decap_devs {
+            if sys::ipv6_disabled(d) != Some(false) {
+                eprintln!(
+                    "note: IPv6 is off on {d}: decapsulated IPv6 packets (ip6ip6, 6in4) arriving there are dropped \
+                     by the stack; enable it with `sysctl -w net.ipv6.conf.{d}.disable_ipv6=0` if the director \
+                     sends them there"
+                );
+            }
         }
     }
 
@@ -412,12 +495,8 @@ async fn up(h: &Handle, a: UpArgs) -> Result<(), RealserverError> {
         Ok(()) => {
             sys::save_state(&state)?;
             println!(
-                "real server up: VIP {} on {vip_dev}, decap {mode}{}; state in {}",
-                all_vips
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                "real server up: VIP {}, decap {mode}{}; state in {}",
+                vips_on_devs(&all_vips, mode),
                 if mode == DecapMode::Bpf {
                     format!(" (tc ingress on {})", decap_devs.join(", "))
                 } else {
@@ -455,68 +534,88 @@ async fn plan_up(
     host: &Host,
     state: &State,
     mode: DecapMode,
-    vips: &[Ipv4Addr],
+    vips: &[IpAddr],
     decap_devs: &[String],
 ) -> Result<Vec<Change>, RealserverError> {
     let mut plan = Vec::new();
-    let vip_dev = mode.vip_dev();
+    let v4: Vec<IpAddr> = vips.iter().copied().filter(IpAddr::is_ipv4).collect();
+    let v6: Vec<IpAddr> = vips.iter().copied().filter(IpAddr::is_ipv6).collect();
+    // ARP and rp_filter sysctls concern IPv4 VIPs only; IPv6 needs none (see `up --help`).
     let mut sysctl_ifaces: Vec<String> = Vec::new();
+    // Tunnel devices whose decapsulated IPv4 needs rp_filter=0 (kernel mode).
+    let mut rp_tunnels: Vec<&str> = Vec::new();
     match mode {
         DecapMode::Kernel => {
-            let tun = host.link(TUNNEL_DEV);
-            if tun.is_none() {
-                plan.push(Change::CreateTunnel {
-                    dev: TUNNEL_DEV.into(),
-                });
+            if !v4.is_empty() {
+                plan_tunnel(&mut plan, host, TUNNEL_DEV, true);
+                let tun = host.link(TUNNEL_DEV);
+                let mut used: Vec<String> = host
+                    .addrs
+                    .iter()
+                    .filter(|a| Some(a.index) == tun.map(|t| t.index))
+                    .filter_map(|a| a.label.clone())
+                    .collect();
+                for vip in &v4 {
+                    let IpAddr::V4(vip4) = *vip else { continue };
+                    if !host.has_vip_on(*vip, TUNNEL_DEV) {
+                        let label = next_label(TUNNEL_DEV, &used);
+                        used.push(label.clone());
+                        plan.push(Change::AddVip {
+                            vip: *vip,
+                            dev: TUNNEL_DEV.into(),
+                            label: Some(label),
+                        });
+                        plan.push(Change::AddRoute {
+                            vip: vip4,
+                            dev: TUNNEL_DEV.into(),
+                        });
+                    }
+                }
+                sysctl_ifaces.push(TUNNEL_DEV.into());
+                rp_tunnels.push(TUNNEL_DEV);
             }
-            let (up, noarp) = tun.map(|l| (l.up, l.noarp)).unwrap_or((false, false));
-            if !up || !noarp {
-                plan.push(Change::LinkFlags {
-                    dev: TUNNEL_DEV.into(),
-                    up: !up,
-                    arp_off: !noarp,
-                });
-            }
-            let mut used: Vec<String> = host
-                .addrs
-                .iter()
-                .filter(|a| Some(a.index) == tun.map(|t| t.index))
-                .filter_map(|a| a.label.clone())
-                .collect();
-            for vip in vips {
-                if !host.has_vip_on(*vip, vip_dev) {
-                    let label = next_label(TUNNEL_DEV, &used);
-                    used.push(label.clone());
-                    plan.push(Change::AddVip {
-                        vip: *vip,
-                        dev: vip_dev.into(),
-                        label: Some(label),
-                    });
-                    plan.push(Change::AddRoute {
-                        vip: *vip,
-                        dev: vip_dev.into(),
-                    });
+            if !v6.is_empty() {
+                // ip6tnl0 takes ip6ip6 and 4in6; it has no ARP, and the address's own
+                // local route is all IPv6 needs (no host route as for tunl0).
+                plan_tunnel(&mut plan, host, TUNNEL6_DEV, false);
+                for vip in &v6 {
+                    if !host.has_vip_on(*vip, TUNNEL6_DEV) {
+                        plan.push(Change::AddVip {
+                            vip: *vip,
+                            dev: TUNNEL6_DEV.into(),
+                            label: None,
+                        });
+                    }
+                }
+                if !v4.is_empty() {
+                    // An IPv4 VIP reached by 4in6 arrives on ip6tnl0.
+                    rp_tunnels.push(TUNNEL6_DEV);
                 }
             }
-            sysctl_ifaces.push(TUNNEL_DEV.into());
         }
         DecapMode::Bpf => {
             for vip in vips {
-                if !host.has_vip_on(*vip, vip_dev) {
+                if !host.has_vip_on(*vip, LOOPBACK_DEV) {
                     plan.push(Change::AddVip {
                         vip: *vip,
-                        dev: vip_dev.into(),
+                        dev: LOOPBACK_DEV.into(),
                         label: None,
                     });
                 }
             }
-            sysctl_ifaces.push(LOOPBACK_DEV.into());
-            sysctl_ifaces.extend(decap_devs.iter().cloned());
+            if !v4.is_empty() {
+                sysctl_ifaces.push(LOOPBACK_DEV.into());
+                sysctl_ifaces.extend(decap_devs.iter().cloned());
+            }
         }
     }
 
-    let mut wanted = arp_sysctls(&sysctl_ifaces);
-    if mode == DecapMode::Kernel {
+    let mut wanted = if v4.is_empty() {
+        Vec::new()
+    } else {
+        arp_sysctls(&sysctl_ifaces)
+    };
+    if !rp_tunnels.is_empty() {
         let mut cur = BTreeMap::new();
         for i in sys::conf_ifaces()? {
             if let Some(v) = sys::read_sysctl(&SysctlKey::new(&i, "rp_filter"))? {
@@ -531,7 +630,18 @@ async fn plan_up(
                 }
             }
         }
-        wanted.extend(rp_filter_sysctls(&cur, TUNNEL_DEV));
+        for tunnel in rp_tunnels {
+            // A tunnel device made by this run has no sysctls yet: assume the default.
+            cur.entry(tunnel.to_string()).or_insert(0);
+            for (key, to) in rp_filter_sysctls(&cur, tunnel) {
+                cur.insert(key.iface.clone(), to.parse().unwrap_or(0));
+                if let Some(w) = wanted.iter_mut().find(|(k, _)| *k == key) {
+                    w.1 = to;
+                } else {
+                    wanted.push((key, to));
+                }
+            }
+        }
     }
     for (key, to) in wanted {
         let from = sys::read_sysctl(&key)?.unwrap_or_else(|| "(absent)".into());
@@ -558,7 +668,7 @@ async fn plan_up(
         }
         plan.extend(attach);
         let local = host.local_addrs(vips);
-        let current: Vec<Ipv4Addr> = attached_prog_ids(state)
+        let current: Vec<IpAddr> = attached_prog_ids(state)
             .first()
             .and_then(|id| decap::local(*id).ok())
             .unwrap_or_default();
@@ -567,6 +677,32 @@ async fn plan_up(
         }
     }
     Ok(plan)
+}
+
+/// Kernel mode: create tunnel device `dev` if missing, bring it up (and turn its
+/// ARP off when `arp_off`, as the seed does for tunl0).
+fn plan_tunnel(plan: &mut Vec<Change>, host: &Host, dev: &str, arp_off: bool) {
+    let tun = host.link(dev);
+    if tun.is_none() {
+        plan.push(Change::CreateTunnel { dev: dev.into() });
+    }
+    let (up, noarp) = tun.map(|l| (l.up, l.noarp)).unwrap_or((false, false));
+    let arp_off = arp_off && !noarp;
+    if !up || arp_off {
+        plan.push(Change::LinkFlags {
+            dev: dev.into(),
+            up: !up,
+            arp_off,
+        });
+    }
+}
+
+/// `10.253.85.250 on lo, 2001:db8::250 on lo`.
+fn vips_on_devs(vips: &[IpAddr], mode: DecapMode) -> String {
+    vips.iter()
+        .map(|v| format!("{v} on {}", mode.vip_dev(*v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn attached_prog_ids(state: &State) -> Vec<u32> {
@@ -587,18 +723,37 @@ async fn apply(
     h: &Handle,
     state: &mut State,
     plan: &[Change],
-    vips: &[Ipv4Addr],
+    vips: &[IpAddr],
 ) -> Result<(), RealserverError> {
     let mut host = Host::observe(h).await?;
     let mut to_attach = Vec::new();
     for c in plan {
         match c {
             Change::CreateTunnel { dev } => {
-                let created = net::create_tunnel(h, dev).await.map_err(|e| {
+                let (module, tdev) = if dev == TUNNEL6_DEV {
+                    ("ip6_tunnel", TUNNEL6_DEV)
+                } else {
+                    ("ipip", TUNNEL_DEV)
+                };
+                let made = if tdev == TUNNEL6_DEV {
+                    net::create_tunnel6(h, dev).await
+                } else {
+                    net::create_tunnel(h, dev).await
+                };
+                let created = made.map_err(|e| {
                     if net::is_errno(&e, libc::EOPNOTSUPP) || net::is_errno(&e, libc::ENOENT) {
-                        RealserverError::KernelIpipMissing {
+                        RealserverError::KernelModuleMissing {
+                            module,
+                            dev: tdev,
                             release: sys::kernel_release(),
-                            detail: format!("creating an ipip link failed ({e})"),
+                            detail: format!(
+                                "creating an {} link failed ({e})",
+                                if tdev == TUNNEL6_DEV {
+                                    "ip6tnl"
+                                } else {
+                                    "ipip"
+                                }
+                            ),
                         }
                     } else {
                         RealserverError::Netlink {
@@ -831,7 +986,9 @@ fn undo_command(step: &Applied) -> String {
             if *was_up { "up" } else { "down" },
             if *was_noarp { "off" } else { "on" }
         ),
-        Applied::AddedVip { vip, dev, .. } => format!("ip addr del {vip}/32 dev {dev}"),
+        Applied::AddedVip { vip, dev, .. } => {
+            format!("ip addr del {vip}/{} dev {dev}", net::host_prefix(*vip))
+        }
         Applied::AddedRoute { vip, dev } => format!("ip route del {vip}/32 dev {dev}"),
         Applied::Sysctl { key, previous, .. } => {
             format!("sysctl -w {}={previous}", key.sysctl_name())
@@ -897,7 +1054,7 @@ async fn down(h: &Handle, a: DownArgs) -> Result<(), RealserverError> {
 }
 
 /// `a, b, c`: addresses as `down` and `status` print them.
-fn comma_list(addrs: &[Ipv4Addr]) -> String {
+fn comma_list(addrs: &[IpAddr]) -> String {
     addrs
         .iter()
         .map(|a| a.to_string())
@@ -916,15 +1073,19 @@ async fn status(h: &Handle) -> Result<(), RealserverError> {
         require_root("status")?;
     }
     let host = Host::observe(h).await?;
-    let vip_dev = state.decap.vip_dev();
     println!(
         "real server: up, decap {} (state {})",
         state.decap,
         sys::state_path(ino).display()
     );
-    println!("VIPs:       {} on {vip_dev}", comma_list(&state.vips));
+    println!("VIPs:       {}", vips_on_devs(&state.vips, state.decap));
     let mut seen = Observed {
-        vip_dev_up: host.link(vip_dev).is_some_and(|l| l.up),
+        up_devs: host
+            .links
+            .iter()
+            .filter(|l| l.up)
+            .map(|l| l.name.clone())
+            .collect(),
         addrs: host
             .addrs
             .iter()
@@ -933,12 +1094,21 @@ async fn status(h: &Handle) -> Result<(), RealserverError> {
         ..Default::default()
     };
     if state.decap == DecapMode::Kernel {
-        if let Some(l) = host.link(TUNNEL_DEV) {
-            println!(
-                "tunl0:      {}, arp {}",
-                if l.up { "up" } else { "DOWN" },
-                if l.noarp { "off" } else { "ON" }
-            );
+        for (dev, family) in [
+            (TUNNEL_DEV, IpAddr::is_ipv4 as fn(&IpAddr) -> bool),
+            (TUNNEL6_DEV, IpAddr::is_ipv6),
+        ] {
+            if !state.vips.iter().any(family) {
+                continue;
+            }
+            if let Some(l) = host.link(dev) {
+                println!(
+                    "{:<12}{}, arp {}",
+                    format!("{dev}:"),
+                    if l.up { "up" } else { "DOWN" },
+                    if l.noarp { "off" } else { "ON" }
+                );
+            }
         }
     }
     for a in &state.applied {
@@ -955,7 +1125,7 @@ async fn status(h: &Handle) -> Result<(), RealserverError> {
     let ids = attached_prog_ids(&state);
     if state.decap == DecapMode::Bpf {
         println!("decap:      tc ingress on {}", state.interfaces.join(", "));
-        let mut sum = [0u64; 4];
+        let mut sum = [0u64; decap::COUNTERS];
         for id in &ids {
             if let Ok(c) = decap::counters(*id) {
                 for (s, v) in sum.iter_mut().zip(c) {
@@ -975,8 +1145,8 @@ async fn status(h: &Handle) -> Result<(), RealserverError> {
             );
         }
         println!("counters:   program {ids:?}");
-        for c in Counter::ALL {
-            println!("  {:<28}{}", c.label(), sum[c as usize]);
+        for c in Counter::SHOWN {
+            println!("  {:<34}{}", c.label(), sum[c as usize]);
         }
     }
     println!("sysctls:");

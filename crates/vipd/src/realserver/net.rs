@@ -5,11 +5,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use futures::TryStreamExt;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::packet_route::route::{RouteProtocol, RouteScope};
 use rtnetlink::packet_route::tc::{TcAttribute, TcFilterBpfOption, TcHandle, TcMessage, TcOption};
-use rtnetlink::{Handle, LinkIpIp, LinkUnspec, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkIp6Tnl, LinkIpIp, LinkUnspec, RouteMessageBuilder};
 
 use super::RealserverError;
 
@@ -28,13 +30,13 @@ pub struct Link {
     pub loopback: bool,
 }
 
-/// One IPv4 address.
+/// One IPv4 or IPv6 address.
 #[derive(Debug, Clone)]
 pub struct Addr {
     /// ifindex of its device.
     pub index: u32,
     /// Address.
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// Prefix length.
     pub prefix: u8,
     /// Label (`tunl0:1`), or the device name when none was set.
@@ -108,7 +110,7 @@ pub async fn links(h: &Handle) -> Result<Vec<Link>, RealserverError> {
         .collect())
 }
 
-/// `ip -4 addr show`.
+/// `ip addr show` (both families).
 pub async fn addrs(h: &Handle) -> Result<Vec<Addr>, RealserverError> {
     let msgs: Vec<AddressMessage> = h
         .address()
@@ -124,13 +126,14 @@ pub async fn addrs(h: &Handle) -> Result<Vec<Addr>, RealserverError> {
         let mut label = None;
         for a in &m.attributes {
             match a {
-                AddressAttribute::Local(IpAddr::V4(v)) => local = Some(*v),
-                AddressAttribute::Address(IpAddr::V4(v)) => address = Some(*v),
+                AddressAttribute::Local(v) => local = Some(*v),
+                AddressAttribute::Address(v) => address = Some(*v),
                 AddressAttribute::Label(l) => label = Some(l.clone()),
                 _ => {}
             }
         }
-        // For IPv4 IFA_LOCAL is the address itself; IFA_ADDRESS is the peer on p2p links.
+        // IFA_LOCAL, when present, is the address itself (IFA_ADDRESS is then the
+        // peer of a point-to-point link); IPv6 usually sends IFA_ADDRESS alone.
         if let Some(addr) = local.or(address) {
             out.push(Addr {
                 index: m.header.index,
@@ -143,34 +146,55 @@ pub async fn addrs(h: &Handle) -> Result<Vec<Addr>, RealserverError> {
     Ok(out)
 }
 
-/// `ip addr add VIP/32 [brd VIP] [label L] dev DEV`.
+/// `ip addr add VIP/32 [brd VIP] [label L] dev DEV`, or for an IPv6 VIP
+/// `ip addr add VIP/128 dev DEV nodad` (usable at once, and no Neighbour
+/// Solicitation for it ever leaves the host).
 pub async fn add_vip(
     h: &Handle,
     index: u32,
-    vip: Ipv4Addr,
+    vip: IpAddr,
     label: Option<&str>,
 ) -> Result<(), RealserverError> {
-    let mut req = h.address().add(index, IpAddr::V4(vip), 32);
-    if let Some(l) = label {
-        let msg = req.message_mut();
-        msg.attributes.push(AddressAttribute::Label(l.to_string()));
-        msg.attributes.push(AddressAttribute::Broadcast(vip));
+    let prefix = host_prefix(vip);
+    let mut req = h.address().add(index, vip, prefix);
+    let msg = req.message_mut();
+    match vip {
+        IpAddr::V4(v4) => {
+            if let Some(l) = label {
+                msg.attributes.push(AddressAttribute::Label(l.to_string()));
+                msg.attributes.push(AddressAttribute::Broadcast(v4));
+            }
+        }
+        IpAddr::V6(_) => {
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
     }
     req.execute()
         .await
-        .map_err(nl(format!("adding {vip}/32 to ifindex {index}")))
+        .map_err(nl(format!("adding {vip}/{prefix} to ifindex {index}")))
 }
 
-/// `ip addr del VIP/32 dev DEV`.
-pub async fn del_vip(h: &Handle, index: u32, vip: Ipv4Addr) -> Result<(), rtnetlink::Error> {
+/// 32 or 128.
+pub fn host_prefix(a: IpAddr) -> u8 {
+    match a {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    }
+}
+
+/// `ip addr del VIP/32 dev DEV` (`/128` for IPv6).
+pub async fn del_vip(h: &Handle, index: u32, vip: IpAddr) -> Result<(), rtnetlink::Error> {
     let mut msg = AddressMessage::default();
-    msg.header.family = rtnetlink::packet_route::AddressFamily::Inet;
-    msg.header.prefix_len = 32;
+    msg.header.family = match vip {
+        IpAddr::V4(_) => rtnetlink::packet_route::AddressFamily::Inet,
+        IpAddr::V6(_) => rtnetlink::packet_route::AddressFamily::Inet6,
+    };
+    msg.header.prefix_len = host_prefix(vip);
     msg.header.index = index;
-    msg.attributes
-        .push(AddressAttribute::Local(IpAddr::V4(vip)));
-    msg.attributes
-        .push(AddressAttribute::Address(IpAddr::V4(vip)));
+    msg.attributes.push(AddressAttribute::Local(vip));
+    msg.attributes.push(AddressAttribute::Address(vip));
     h.address().del(msg).execute().await
 }
 
@@ -223,6 +247,17 @@ pub async fn set_link(
 /// Returns whether vipd created the device.
 pub async fn create_tunnel(h: &Handle, name: &str) -> Result<bool, rtnetlink::Error> {
     match h.link().add(LinkIpIp::new(name).build()).execute().await {
+        Ok(()) => Ok(true),
+        Err(e) if is_errno(&e, libc::EEXIST) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `ip link add ip6tnl0 type ip6tnl`: as [`create_tunnel`], for the `ip6_tunnel`
+/// module, whose fallback device `ip6tnl0` receives ip6ip6 and 4in6 addressed to
+/// any of the host's addresses.
+pub async fn create_tunnel6(h: &Handle, name: &str) -> Result<bool, rtnetlink::Error> {
+    match h.link().add(LinkIp6Tnl::new(name).build()).execute().await {
         Ok(()) => Ok(true),
         Err(e) if is_errno(&e, libc::EEXIST) => Ok(false),
         Err(e) => Err(e),

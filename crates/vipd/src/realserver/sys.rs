@@ -1,6 +1,7 @@
 //! Host facts the real-server setup reads or writes outside netlink: IPv4 sysctls
-//! under /proc/sys (per network namespace), the namespace's identity, whether the
-//! kernel has `ipip`, and the state file.
+//! under /proc/sys (per network namespace), whether IPv6 is enabled on an
+//! interface, the namespace's identity, whether the kernel has `ipip` /
+//! `ip6_tunnel`, and the state file.
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -85,33 +86,47 @@ fn netns_cookie() -> u64 {
     }
 }
 
-/// Does this kernel have the `ipip` module (loaded, built in, or installed)?
+/// Does this kernel have the tunnel `module` (`ipip` or `ip6_tunnel`: loaded,
+/// built in, or installed)? `dev_exists`: its fallback device is already there.
 /// Returns (answer, what was checked) so an error can say why not.
-pub fn kernel_has_ipip(tunl0_exists: bool) -> (bool, String) {
-    if tunl0_exists {
-        return (true, "tunl0 exists".into());
+pub fn kernel_has_module(module: &str, dev: &str, dev_exists: bool) -> (bool, String) {
+    if dev_exists {
+        return (true, format!("{dev} exists"));
     }
-    if Path::new("/sys/module/ipip").exists() {
-        return (true, "/sys/module/ipip exists".into());
+    if Path::new("/sys/module").join(module).exists() {
+        return (true, format!("/sys/module/{module} exists"));
     }
     let release = kernel_release();
     let dir = PathBuf::from("/lib/modules").join(&release);
+    let ko = format!("/{module}.ko");
     for f in ["modules.dep", "modules.builtin"] {
         if let Ok(s) = std::fs::read_to_string(dir.join(f)) {
             if s.lines()
-                .any(|l| l.split(':').next().is_some_and(|p| p.contains("/ipip.ko")))
+                .any(|l| l.split(':').next().is_some_and(|p| p.contains(&ko)))
             {
-                return (true, format!("ipip.ko listed in {}", dir.join(f).display()));
+                return (
+                    true,
+                    format!("{module}.ko listed in {}", dir.join(f).display()),
+                );
             }
         }
     }
     (
         false,
         format!(
-            "no tunl0 device, no /sys/module/ipip, no ipip.ko under {}",
+            "no {dev} device, no /sys/module/{module}, no {module}.ko under {}",
             dir.display()
         ),
     )
+}
+
+/// `net.ipv6.conf.DEV.disable_ipv6`: `Some(true)` when IPv6 is disabled on DEV,
+/// `None` when the kernel has no IPv6 (or DEV does not exist).
+pub fn ipv6_disabled(dev: &str) -> Option<bool> {
+    crate::sysctl::read(&format!("net/ipv6/conf/{dev}/disable_ipv6"))
+        .ok()
+        .flatten()
+        .map(|v| v != "0")
 }
 
 /// `uname -r`.
@@ -134,7 +149,7 @@ pub struct State {
     /// Decap mode in force.
     pub decap: DecapMode,
     /// VIPs served.
-    pub vips: Vec<std::net::Ipv4Addr>,
+    pub vips: Vec<std::net::IpAddr>,
     /// Interfaces the decap program sits on (bpf mode).
     pub interfaces: Vec<String>,
     /// Steps taken, oldest first.
