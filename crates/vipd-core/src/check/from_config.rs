@@ -664,6 +664,12 @@ virtual_server 192.0.2.10 443 {
             "{e}"
         );
         assert!(e.contains("add `bind_if IFACE`"), "{e}");
+        // The real server's own address, when no connect_ip says otherwise.
+        let e = one_error(
+            "virtual_server 2001:db8::250 80 {\n real_server fe80::1 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
+        );
+        assert!(e.contains("real_server fe80::1 is IPv6 link-local"), "{e}");
+        assert!(e.contains("t.conf:2:2"), "{e}");
         let text = "virtual_server 2001:db8::250 80 {
     real_server 2001:db8:26::1 80 {
         TCP_CHECK {

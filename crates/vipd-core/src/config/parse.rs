@@ -2092,9 +2092,14 @@ impl Cx<'_, '_> {
         }
         let cm = &c.common;
         let target = cm.connect_ip.unwrap_or(rs.ip);
-        let Err(e) = validate(target, cm.bindto, cm.bind_if.is_some()) else {
+        let Err(mut e) = validate(target, cm.bindto, cm.bind_if.is_some()) else {
             return;
         };
+        if let EndpointError::LinkLocalNeedsInterface { keyword, .. } = &mut e {
+            if *keyword == "connect_ip" && cm.connect_ip.is_none() {
+                *keyword = "real_server";
+            }
+        }
         let whose = if cm.connect_ip.is_some() {
             "its `connect_ip`"
         } else {
@@ -2417,7 +2422,12 @@ impl Cx<'_, '_> {
                     c.bindto = self.arg(l).cloned().and_then(|w| self.ip(&w));
                     c.bindto_loc = l.keyword.span.into();
                 }
-                "bind_if" => c.bind_if = self.arg(l).map(|w| w.text.clone()),
+                "bind_if" => {
+                    if let Some(w) = self.arg(l).cloned() {
+                        self.interface(&w);
+                        c.bind_if = Some(w.text);
+                    }
+                }
                 "bind_port" => c.bind_port = self.arg(l).cloned().and_then(|w| self.port(&w)),
                 "fwmark" => c.fwmark = self.arg_u32(l, 0, u32::MAX as i64),
                 "connect_timeout" => c.connect_timeout = self.arg_dur(l),
