@@ -488,3 +488,39 @@ fn bindto_bind_port_and_bind_if() {
     assert!(!o.ok, "{o:?}");
     eprintln!("{o:?}");
 }
+
+/// `PROG -s 2001:db8:26::1 -p PORT -u PATH` in the director namespace:
+/// (success, stdout, stderr).
+fn genhash(lab: &Lab6, prog: &[&str], port: u16, path: &str) -> (bool, String, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lab.dir.name])
+        .args(prog)
+        .args(["-s", RS, "-p", &port.to_string(), "-u", path])
+        .output()
+        .unwrap_or_else(|e| panic!("{prog:?}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn genhash_of_an_ipv6_real_server_matches_keepalived() {
+    let mut lab = Lab6::new("gen");
+    lab.httpd();
+    let vipd = env!("CARGO_BIN_EXE_vipd");
+    let (ok, ours, err) = genhash(&lab, &[vipd, "genhash"], 80, "/bytes/100");
+    assert!(ok, "{err}");
+    let want: [u8; 16] = Md5::digest([b'x'; 100]).into();
+    let hex: String = want.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(ours, format!("{hex}\n"));
+    let (_, theirs, err) = genhash(&lab, &["keepalived", "--genhash"], 80, "/bytes/100");
+    assert_eq!(ours, theirs, "keepalived --genhash: {err}");
+    // Nothing on port 81: an error, and a failing exit status.
+    let (ok, out, err) = genhash(&lab, &[vipd, "genhash"], 81, "/");
+    assert!(
+        !ok && out.is_empty() && err.contains("connection refused"),
+        "{out}{err}"
+    );
+}
