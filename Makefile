@@ -6,7 +6,7 @@
 CARGO ?= cargo
 APT_PACKAGES = clang llvm libbpf-dev bpftool iproute2 ethtool keepalived tcpdump \
 	wrk haproxy nftables nginx-light iputils-ping arping curl linux-libc-dev gcc-multilib \
-	hping3 python3 dnsmasq-base bird2 systemd man-db dpkg-dev
+	hping3 python3 dnsmasq-base bird2 systemd man-db dpkg-dev openssl
 export DEBIAN_FRONTEND = noninteractive
 
 .PHONY: deps build demo test lint bench fuzz apt-packages deb cargo-deb

@@ -150,5 +150,6 @@ fn every_keyword_vipd_does_not_act_on_is_named_in_a_warning() {
             named += 1;
         }
     }
-    assert!(named >= 5, "only {named} keywords checked");
+    // bind_if, the fifth, is acted on since the checkers run over IPv6.
+    assert!(named >= 4, "only {named} keywords checked");
 }

@@ -35,7 +35,15 @@ async fn tcp_check_honours_bindto() {
     // A source address of the wrong family is refused with a clear reason.
     c.connect.bindto = Some("::1".parse().unwrap());
     let o = Prober::new().run(&c).await;
-    assert!(!o.ok && o.detail.contains("address family"), "{o:?}");
+    assert!(
+        !o.ok
+            && o.detail
+                == format!(
+                    "bindto ::1 is IPv6 but the checker probes {}, an IPv4 address",
+                    srv.addr.ip()
+                ),
+        "{o:?}"
+    );
 }
 
 #[tokio::test]

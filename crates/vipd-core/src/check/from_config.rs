@@ -159,17 +159,13 @@ fn checker(
         target: SocketAddr::new(ip, common.connect_port.unwrap_or(default_port)),
         bindto: common.bindto,
         bind_port: common.bind_port,
+        bind_if: common.bind_if.clone(),
         connect_timeout: common
             .connect_timeout
             .or(rs.connect_timeout)
             .or(vs.connect_timeout)
             .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
     };
-    if common.bind_if.is_some() {
-        note(format!(
-            "{at}: bind_if is not supported by vipd's checkers; ignored (use bindto)"
-        ));
-    }
     if common.fwmark.is_some() {
         note(format!("{at}: checker fwmark is not supported; ignored"));
     }
@@ -536,6 +532,155 @@ virtual_server 192.0.2.10 443 {
         );
         assert!(ping.timing.alpha);
         assert_eq!(ping.connect.connect_timeout, s(5));
+    }
+
+    #[test]
+    fn ipv6_real_servers_and_connect_ip() {
+        let text = "virtual_server 2001:db8::250 80 {
+    lb_kind TUN
+    real_server 2001:db8:26::1 80 {
+        TCP_CHECK {
+            bindto 2001:db8:26::254
+            bind_port 4000
+        }
+        HTTP_GET {
+            url {
+                path /health
+            }
+            connect_ip 2001:db8:26::11
+            connect_port 8080
+        }
+        PING_CHECK {
+            connect_ip fe80::1
+            bindto fe80::2
+            bind_if eth1
+        }
+    }
+}
+";
+        let loaded = parse_str("t.conf", text);
+        assert!(
+            !loaded.diagnostics.has_errors(),
+            "{}",
+            loaded.diagnostics.render(&loaded.sources)
+        );
+        let (specs, notes) = services(&loaded.config);
+        assert!(notes.is_empty(), "{notes:?}");
+        let svc = &specs[0];
+        assert_eq!(svc.name, "[2001:db8::250]:80/TCP");
+        let r = &svc.reals[0];
+        assert_eq!(r.addr.to_string(), "[2001:db8:26::1]:80");
+        let [tcp, http, ping] = &r.checkers[..] else {
+            panic!("{:?}", r.checkers)
+        };
+        assert_eq!(tcp.connect.target.to_string(), "[2001:db8:26::1]:80");
+        assert_eq!(
+            tcp.connect.bindto,
+            Some("2001:db8:26::254".parse().unwrap())
+        );
+        assert_eq!(tcp.connect.bind_port, Some(4000));
+        assert_eq!(http.connect.target.to_string(), "[2001:db8:26::11]:8080");
+        assert_eq!(
+            super::super::http::host_header(None, http.connect.target),
+            "[2001:db8:26::11]:8080"
+        );
+        assert_eq!(ping.connect.target.ip().to_string(), "fe80::1");
+        assert_eq!(ping.connect.bind_if.as_deref(), Some("eth1"));
+    }
+
+    /// The error `vipd check` prints for `text`'s one error.
+    fn one_error(text: &str) -> String {
+        let loaded = parse_str("t.conf", text);
+        let errors: Vec<_> = loaded
+            .diagnostics
+            .items
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].render(&loaded.sources)
+    }
+
+    #[test]
+    fn bindto_of_the_other_family_is_an_error_at_its_line() {
+        let text = "virtual_server 2001:db8::250 80 {
+    real_server 2001:db8:26::1 80 {
+        TCP_CHECK {
+            connect_timeout 3
+            bindto 10.253.26.254
+        }
+    }
+}
+";
+        let e = one_error(text);
+        assert!(
+            e.contains("TCP_CHECK: bindto 10.253.26.254 is IPv4 but the checker probes 2001:db8:26::1, an IPv6 address"),
+            "{e}"
+        );
+        assert!(e.contains("t.conf:5:13"), "{e}");
+        assert!(
+            e.contains("IPv4 source for an IPv6 target (the real server's address)"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "help: write a `bindto` with an IPv6 address of this director, or remove `bindto`"
+            ),
+            "{e}"
+        );
+        // The other way round, through connect_ip.
+        let text = "virtual_server 10.253.85.250 80 {
+    real_server 10.253.26.1 80 {
+        HTTP_GET {
+            url {
+                path /
+            }
+            bindto 2001:db8:26::254
+            connect_ip 10.253.26.9
+        }
+    }
+}
+";
+        let e = one_error(text);
+        assert!(e.contains("t.conf:7:13"), "{e}");
+        assert!(e.contains("(its `connect_ip`)"), "{e}");
+        assert!(e.contains("an IPv4 address of this director"), "{e}");
+    }
+
+    #[test]
+    fn link_local_without_bind_if_is_an_error() {
+        let text = "virtual_server 2001:db8::250 80 {
+    real_server 2001:db8:26::1 80 {
+        PING_CHECK {
+            connect_ip fe80::1
+        }
+    }
+}
+";
+        let e = one_error(text);
+        assert!(e.contains("t.conf:4:13"), "{e}");
+        assert!(
+            e.contains("connect_ip fe80::1 is IPv6 link-local, which needs `bind_if`"),
+            "{e}"
+        );
+        assert!(e.contains("add `bind_if IFACE`"), "{e}");
+        // The real server's own address, when no connect_ip says otherwise.
+        let e = one_error(
+            "virtual_server 2001:db8::250 80 {\n real_server fe80::1 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
+        );
+        assert!(e.contains("real_server fe80::1 is IPv6 link-local"), "{e}");
+        assert!(e.contains("t.conf:2:2"), "{e}");
+        let text = "virtual_server 2001:db8::250 80 {
+    real_server 2001:db8:26::1 80 {
+        TCP_CHECK {
+            bindto fe80::2
+        }
+    }
+}
+";
+        let e = one_error(text);
+        assert!(e.contains("t.conf:4:13"), "{e}");
+        assert!(e.contains("bindto fe80::2 is IPv6 link-local"), "{e}");
     }
 
     #[test]

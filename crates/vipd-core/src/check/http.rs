@@ -19,7 +19,9 @@ use super::spec::{HttpProtocol, UrlSpec};
 pub fn host_header(virtualhost: Option<&str>, target: SocketAddr) -> String {
     match virtualhost {
         Some(v) => v.to_owned(),
-        None => target.to_string(),
+        // Without the scope id of a link-local target: `%eth1` means nothing
+        // to the server.
+        None => SocketAddr::new(target.ip(), target.port()).to_string(),
     }
 }
 

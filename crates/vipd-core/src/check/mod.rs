@@ -17,6 +17,8 @@
 //!   output is a [`ServicePlan`] (the desired table) plus [`Event`]s.
 //! - [`from_config`]: the configuration model ([`crate::config`]) as specs, with
 //!   keepalived's inheritance and per-checker defaults.
+//! - [`endpoint`]: a probe's target and source addresses from `connect_ip`,
+//!   `bindto`, `bind_port` and `bind_if` (families, IPv6 link-local scope).
 //! - [`http`], [`dns`]: the protocol parts of HTTP_GET/SSL_GET and DNS_CHECK that
 //!   need no socket (requests, reply judgement, keepalived's body digest).
 //!
@@ -47,6 +49,7 @@
 
 pub mod checker;
 pub mod dns;
+pub mod endpoint;
 pub mod file;
 pub mod from_config;
 pub mod http;

@@ -61,7 +61,8 @@ impl Default for CheckTiming {
 }
 
 /// Where and how a checker connects (`connect_ip`, `connect_port`, `bindto`,
-/// `bind_port`, `connect_timeout`).
+/// `bind_port`, `bind_if`, `connect_timeout`). [`super::endpoint::Endpoints`]
+/// turns it into socket addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectSpec {
     /// Address probed: the real server's address unless `connect_ip` /
@@ -71,6 +72,9 @@ pub struct ConnectSpec {
     pub bindto: Option<IpAddr>,
     /// Source port to bind (`bind_port`).
     pub bind_port: Option<u16>,
+    /// Interface the probe's socket is tied to (`bind_if`); also the scope of
+    /// an IPv6 link-local `bindto` or target.
+    pub bind_if: Option<String>,
     /// How long one probe may take in total: connect, request and reply
     /// (`connect_timeout`).
     pub connect_timeout: Duration,
@@ -83,6 +87,7 @@ impl ConnectSpec {
             target,
             bindto: None,
             bind_port: None,
+            bind_if: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }

@@ -749,3 +749,61 @@ impl W {
         self.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    #[test]
+    fn ipv6_services_real_servers_and_checker_addresses() {
+        let text = "virtual_server 2001:db8::250 80 {
+    lb_algo rr
+    lb_kind TUN
+    sorry_server 2001:db8:26::9 8080
+    real_server 2001:db8:26::1 80 {
+        HTTP_GET {
+            url {
+                path /
+            }
+            connect_ip 2001:db8:26::11
+            bindto 2001:db8:26::254
+            bind_port 4000
+        }
+        PING_CHECK {
+            connect_ip fe80::1
+            bindto fe80::fe
+            bind_if eth1
+        }
+    }
+}
+";
+        let first = parse_str("a.conf", text);
+        assert!(!first.diagnostics.has_errors(), "{:?}", first.diagnostics);
+        let conf = to_conf(&first.config);
+        for want in [
+            "virtual_server 2001:db8::250 80 {",
+            "sorry_server 2001:db8:26::9 8080",
+            "real_server 2001:db8:26::1 80 {",
+            "connect_ip 2001:db8:26::11",
+            "bindto 2001:db8:26::254",
+            "connect_ip fe80::1",
+            "bindto fe80::fe",
+            "bind_if eth1",
+        ] {
+            assert!(
+                conf.lines().any(|l| l.trim() == want),
+                "no `{want}` in\n{conf}"
+            );
+        }
+        // keepalived.conf has no brackets: what is printed parses back the same.
+        assert!(!conf.contains('['), "{conf}");
+        let again = parse_str("b.conf", &conf);
+        assert!(!again.diagnostics.has_errors(), "{:?}", again.diagnostics);
+        assert_eq!(again.config.virtual_servers, first.config.virtual_servers);
+        // The JSON dump keeps addresses as text as well.
+        let json = serde_json::to_string(&first.config.virtual_servers[0]).unwrap();
+        assert!(json.contains("\"2001:db8::250\""), "{json}");
+        assert!(json.contains("\"fe80::1\""), "{json}");
+    }
+}

@@ -668,7 +668,12 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     (Checker, "connect_ip", Implemented, ""),
     (Checker, "connect_port", Implemented, ""),
     (Checker, "bindto", Implemented, ""),
-    (Checker, "bind_if", Unsupported, "use bindto"),
+    (
+        Checker,
+        "bind_if",
+        Implemented,
+        "SO_BINDTODEVICE; the scope of a link-local bindto / connect_ip",
+    ),
     (Checker, "bind_port", Implemented, ""),
     (Checker, "fwmark", Unsupported, "checks are not marked"),
     (Checker, "connect_timeout", Implemented, ""),

@@ -857,6 +857,12 @@ pub struct CheckerCommon {
     pub alpha: Option<bool>,
     /// `log_all_failures`
     pub log_all_failures: Option<bool>,
+    /// Where `connect_ip` was written.
+    #[serde(skip)]
+    pub connect_ip_loc: Loc,
+    /// Where `bindto` was written.
+    #[serde(skip)]
+    pub bindto_loc: Loc,
 }
 
 /// A `status_code` range, inclusive.

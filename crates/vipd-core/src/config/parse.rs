@@ -2074,7 +2074,63 @@ impl Cx<'_, '_> {
                 _ => self.other(Ctx::RealServer, l),
             }
         }
+        for c in &rs.checkers {
+            self.check_endpoints(&rs, c);
+        }
         Some(rs)
+    }
+
+    /// A checker's `bindto` must be of its target's family, and a link-local
+    /// address needs `bind_if` (`crate::check::endpoint`, the probes' rules).
+    fn check_endpoints(&mut self, rs: &RealServer, c: &Checker) {
+        use crate::check::endpoint::{family, validate, EndpointError};
+        if matches!(
+            c.kind,
+            CheckKind::File { .. } | CheckKind::Bfd { .. } | CheckKind::Misc { .. }
+        ) {
+            return;
+        }
+        let cm = &c.common;
+        let target = cm.connect_ip.unwrap_or(rs.ip);
+        let Err(mut e) = validate(target, cm.bindto, cm.bind_if.is_some()) else {
+            return;
+        };
+        if let EndpointError::LinkLocalNeedsInterface { keyword, .. } = &mut e {
+            if *keyword == "connect_ip" && cm.connect_ip.is_none() {
+                *keyword = "real_server";
+            }
+        }
+        let whose = if cm.connect_ip.is_some() {
+            "its `connect_ip`"
+        } else {
+            "the real server's address"
+        };
+        let (span, label) = match &e {
+            EndpointError::Family { .. } => (
+                cm.bindto_loc.0,
+                format!(
+                    "{} source for an {} target ({whose})",
+                    family(cm.bindto.unwrap_or(target)),
+                    family(target)
+                ),
+            ),
+            EndpointError::LinkLocalNeedsInterface {
+                keyword: "bindto", ..
+            } => (
+                cm.bindto_loc.0,
+                "link-local: on which interface?".to_string(),
+            ),
+            EndpointError::LinkLocalNeedsInterface { .. } => (
+                cm.connect_ip_loc.0.or(rs.loc.0),
+                "link-local: on which interface?".to_string(),
+            ),
+        };
+        self.err(
+            Diagnostic::error(format!("{}: {e}", c.kind.keyword()))
+                .at_loc(Loc(span.or(c.loc.0)))
+                .label(label)
+                .help(e.help()),
+        );
     }
 
     /// One checker block; an SMTP_CHECK with keepalived 1.x `host { ... }`
@@ -2106,6 +2162,12 @@ impl Cx<'_, '_> {
             if let Some(c) = self.checker_one(&sub, None) {
                 let mut merged = base.clone();
                 let (m, o) = (&mut merged.common, c.common);
+                if o.connect_ip.is_some() {
+                    m.connect_ip_loc = o.connect_ip_loc;
+                }
+                if o.bindto.is_some() {
+                    m.bindto_loc = o.bindto_loc;
+                }
                 m.connect_ip = o.connect_ip.or(m.connect_ip);
                 m.connect_port = o.connect_port.or(m.connect_port);
                 m.bindto = o.bindto.or(m.bindto);
@@ -2351,10 +2413,21 @@ impl Cx<'_, '_> {
                 continue;
             }
             match k {
-                "connect_ip" => c.connect_ip = self.arg(l).cloned().and_then(|w| self.ip(&w)),
+                "connect_ip" => {
+                    c.connect_ip = self.arg(l).cloned().and_then(|w| self.ip(&w));
+                    c.connect_ip_loc = l.keyword.span.into();
+                }
                 "connect_port" => c.connect_port = self.arg(l).cloned().and_then(|w| self.port(&w)),
-                "bindto" => c.bindto = self.arg(l).cloned().and_then(|w| self.ip(&w)),
-                "bind_if" => c.bind_if = self.arg(l).map(|w| w.text.clone()),
+                "bindto" => {
+                    c.bindto = self.arg(l).cloned().and_then(|w| self.ip(&w));
+                    c.bindto_loc = l.keyword.span.into();
+                }
+                "bind_if" => {
+                    if let Some(w) = self.arg(l).cloned() {
+                        self.interface(&w);
+                        c.bind_if = Some(w.text);
+                    }
+                }
                 "bind_port" => c.bind_port = self.arg(l).cloned().and_then(|w| self.port(&w)),
                 "fwmark" => c.fwmark = self.arg_u32(l, 0, u32::MAX as i64),
                 "connect_timeout" => c.connect_timeout = self.arg_dur(l),

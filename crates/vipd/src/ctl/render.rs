@@ -75,14 +75,31 @@ fn check_col(r: &Real) -> &'static str {
 }
 
 /// The services and their real servers, one line each.
+/// `TCP  10.253.85.250:80 rr`, `TCP  [2001:db8::250]:80 rr`: a service's
+/// first columns.
+fn service_head(s: &crate::daemon::status::Service) -> String {
+    format!(
+        "{:<4} {} {}",
+        s.protocol,
+        std::net::SocketAddr::new(s.vip, s.port),
+        s.lb_algo
+    )
+}
+
 fn services(o: &mut String, st: &Status) {
     // The address column fits the longest address (18 at least, as ipvsadm's
-    // `RemoteAddress:Port` label).
+    // `RemoteAddress:Port` label), and a service's head (an IPv6 VIP is
+    // long) must fit before the figures, which start 20 columns further.
     let w = st
         .services
         .iter()
         .flat_map(|s| &s.reals)
         .map(|r| r.addr.to_string().len())
+        .chain(
+            st.services
+                .iter()
+                .map(|s| service_head(s).len().saturating_sub(20)),
+        )
         .max()
         .unwrap_or(0)
         .max("RemoteAddress:Port".len());
@@ -100,12 +117,7 @@ fn services(o: &mut String, st: &Status) {
         "RemoteAddress:Port", "Forward", "Weight"
     );
     for s in &st.services {
-        let head = format!(
-            "{:<4} {} {}",
-            s.protocol,
-            std::net::SocketAddr::new(s.vip, s.port),
-            s.lb_algo
-        );
+        let head = service_head(s);
         let sum = |f: fn(&Real) -> u64| s.reals.iter().fold(0u64, |a, r| a.saturating_add(f(r)));
         let (active, inactive) = (sum(|r| r.active_conns), sum(|r| r.inactive_conns));
         let _ = writeln!(
@@ -473,6 +485,41 @@ mod tests {
             6
         );
     }
+
+    #[test]
+    fn ipv6_services_and_real_servers() {
+        // The figures stay in their columns under a VIP longer than any real
+        // server's address (they used to start wherever the VIP ended).
+        let mut st = status();
+        st.services.truncate(1);
+        let s = &mut st.services[0];
+        s.vip = "2001:db8:85:ffff:ffff:ffff:ffff:250".parse().unwrap();
+        s.name = "[2001:db8:85:ffff:ffff:ffff:ffff:250]:80/TCP".into();
+        s.reals.truncate(2);
+        s.reals[0].addr = "[2001:db8:26::1]:80".parse().unwrap();
+        s.reals[1].addr = "[2001:db8:26::2]:80".parse().unwrap();
+        let text = text(&st);
+        let table: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("IP Virtual Server"))
+            .collect();
+        assert_eq!(
+            table.join("\n"),
+            GOLDEN_V6.trim_matches('\n'),
+            "\n{}",
+            table.join("\n")
+        );
+    }
+
+    const GOLDEN_V6: &str = r#"
+IP Virtual Server (vipd XDP)
+Prot LocalAddress:Port Scheduler                 Active InAct Conns  Pkts Bytes   CPS   PPS   BPS
+  -> RemoteAddress:Port           Forward Weight Active InAct Conns  Pkts Bytes   CPS   PPS   BPS  Check
+TCP  [2001:db8:85:ffff:ffff:ffff:ffff:250]:80 rr     17  123K  1239   99K  123M    12  1500    2M
+  -> [2001:db8:26::1]:80          Tunnel       1     17  123K  1234   99K  123M    12  1500    2M  up
+  -> [2001:db8:26::2]:80          Tunnel       -      0     0     0     0     0     0     0     0  DOWN
+     [[2001:db8:26::2]:80 DOWN: TCP_CHECK failed after 3 retries: connection refused]
+"#;
 
     #[test]
     fn human_is_at_most_4_characters() {

@@ -306,6 +306,14 @@ pub fn required_interfaces(c: &Config, parts: Parts) -> BTreeSet<String> {
         if let Ok(ifs) = vipd_core::director::datapath_interfaces(c) {
             out.extend(ifs);
         }
+        // Checkers' `bind_if`: a probe through a missing interface could
+        // only ever fail.
+        let checkers = c
+            .virtual_servers
+            .iter()
+            .flat_map(|vs| &vs.real_servers)
+            .flat_map(|rs| &rs.checkers);
+        out.extend(checkers.filter_map(|ck| ck.common.bind_if.clone()));
     }
     out
 }
@@ -313,6 +321,25 @@ pub fn required_interfaces(c: &Config, parts: Parts) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkers_bind_if_is_a_required_interface() {
+        let loaded = vipd_core::config::parse_str(
+            "t.conf",
+            "virtual_server 2001:db8::250 80 {\n real_server 2001:db8:26::1 80 {\n  PING_CHECK {\n   connect_ip fe80::1\n   bind_if eth7\n  }\n }\n}\n",
+        );
+        assert!(!loaded.diagnostics.has_errors(), "{:?}", loaded.diagnostics);
+        let lvs = Parts {
+            vrrp: false,
+            lvs: true,
+        };
+        assert!(required_interfaces(&loaded.config, lvs).contains("eth7"));
+        let vrrp_only = Parts {
+            vrrp: true,
+            lvs: false,
+        };
+        assert!(!required_interfaces(&loaded.config, vrrp_only).contains("eth7"));
+    }
 
     /// `enable_script_security`: a script anyone but root can change is
     /// refused, one only root can change is accepted.

@@ -348,3 +348,110 @@ pub fn render(st: &Status) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::status::{Checker, Real, Service, Traffic};
+    use std::net::SocketAddr;
+
+    fn real(addr: &str, conns: u64) -> Real {
+        let addr: SocketAddr = addr.parse().unwrap();
+        Real {
+            addr,
+            forward: "TUN".into(),
+            in_table: true,
+            weight: 2,
+            configured_weight: 2,
+            sorry: false,
+            alive: Some(true),
+            active_conns: 3,
+            inactive_conns: 1,
+            traffic: Traffic {
+                conns,
+                ..Default::default()
+            },
+            checkers: vec![Checker {
+                kind: "TCP_CHECK".into(),
+                target: addr,
+                up: true,
+                has_run: true,
+                last_failure: None,
+            }],
+            last_failure: None,
+        }
+    }
+
+    /// A dual-stack status whose service names come from the configuration,
+    /// as the daemon names them.
+    fn status() -> Status {
+        let loaded = vipd_core::config::parse_str(
+            "t.conf",
+            "virtual_server 10.253.85.250 80 {\n real_server 10.253.26.1 80 {\n }\n}\n\
+             virtual_server 2001:db8::250 80 {\n real_server 2001:db8:26::1 80 {\n }\n}\n",
+        );
+        let names: Vec<String> = loaded
+            .config
+            .virtual_servers
+            .iter()
+            .map(vipd_core::check::from_config::service_name)
+            .collect();
+        let svc = |name: &str, vip: &str, reals: Vec<Real>| Service {
+            name: name.into(),
+            vip: vip.parse().unwrap(),
+            port: 80,
+            group: Vec::new(),
+            members: Vec::new(),
+            protocol: "TCP".into(),
+            lb_algo: "rr".into(),
+            lb_kind: "TUN".into(),
+            persistence_timeout: None,
+            ops: false,
+            quorum_up: Some(true),
+            checks_suspended: false,
+            sorry_active: false,
+            traffic: Traffic::sum(reals.iter().map(|r| r.traffic)),
+            reals,
+        };
+        Status {
+            services: vec![
+                svc(&names[0], "10.253.85.250", vec![real("10.253.26.1:80", 5)]),
+                svc(
+                    &names[1],
+                    "2001:db8::250",
+                    vec![real("[2001:db8:26::1]:80", 7)],
+                ),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ipv6_services_and_real_servers_are_labelled_as_ipvsadm_prints_them() {
+        let text = render(&status());
+        for want in [
+            r#"vipd_service_connections_total{service="10.253.85.250:80/TCP"} 5"#,
+            r#"vipd_service_connections_total{service="[2001:db8::250]:80/TCP"} 7"#,
+            r#"vipd_real_server_connections_total{service="[2001:db8::250]:80/TCP",real_server="[2001:db8:26::1]:80"} 7"#,
+            r#"vipd_real_server_weight{service="[2001:db8::250]:80/TCP",real_server="[2001:db8:26::1]:80"} 2"#,
+            r#"vipd_real_server_up{service="[2001:db8::250]:80/TCP",real_server="[2001:db8:26::1]:80"} 1"#,
+            r#"vipd_real_server_active_connections{service="[2001:db8::250]:80/TCP",real_server="[2001:db8:26::1]:80"} 3"#,
+            r#"vipd_real_server_inactive_connections{service="10.253.85.250:80/TCP",real_server="10.253.26.1:80"} 1"#,
+            r#"vipd_service_quorum_up{service="[2001:db8::250]:80/TCP"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == want), "no line {want} in\n{text}");
+        }
+        // Every sample line is name{labels} value, whatever the address.
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = l.rsplit_once(' ').unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{l}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::new();
+        Family { out: &mut out }.sample("m", &[("service", "group \"a\\b\"/TCP")], 1.0);
+        assert_eq!(out, "m{service=\"group \\\"a\\\\b\\\"/TCP\"} 1\n");
+    }
+}

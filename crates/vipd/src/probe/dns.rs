@@ -3,7 +3,6 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::UdpSocket;
 use vipd_core::check::dns::{judge, query};
@@ -18,15 +17,12 @@ pub(crate) fn random_u16() -> u16 {
     h.finish() as u16
 }
 
-/// Bind a UDP socket for probing `spec.target` (honouring `bindto` /
-/// `bind_port`) and connect it.
+/// A UDP socket for probing `spec.target` (honouring `bindto`, `bind_port`
+/// and `bind_if`), connected.
 pub(crate) async fn udp_socket(spec: &ConnectSpec) -> std::io::Result<UdpSocket> {
-    let ip = spec.bindto.unwrap_or(match spec.target {
-        SocketAddr::V4(_) => IpAddr::from([0u8; 4]),
-        SocketAddr::V6(_) => IpAddr::from([0u16; 8]),
-    });
-    let sock = UdpSocket::bind(SocketAddr::new(ip, spec.bind_port.unwrap_or(0))).await?;
-    sock.connect(spec.target).await?;
+    let (socket, target) = super::tcp::socket(spec, socket2::Type::DGRAM)?;
+    let sock = UdpSocket::from_std(socket.into())?;
+    sock.connect(target).await?;
     Ok(sock)
 }
 

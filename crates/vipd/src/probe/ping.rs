@@ -87,33 +87,48 @@ fn open(ip: IpAddr) -> io::Result<(Socket, bool)> {
 /// timeout) for its reply.
 pub async fn probe(conn: &ConnectSpec) -> Outcome {
     let ip = conn.target.ip();
-    match ping(conn, ip).await {
+    match ping(conn).await {
         Ok(()) => Outcome::pass_with(format!("echo reply from {ip}")),
         Err(e) => Outcome::fail(describe(&e)),
     }
 }
 
-async fn ping(conn: &ConnectSpec, ip: IpAddr) -> io::Result<()> {
+async fn ping(conn: &ConnectSpec) -> io::Result<()> {
+    // The port means nothing to ICMP; bind_port neither.
+    let conn = ConnectSpec {
+        target: SocketAddr::new(conn.target.ip(), 0),
+        bind_port: None,
+        ..conn.clone()
+    };
+    let ends = super::tcp::endpoints(&conn)?;
+    let ip = ends.target.ip();
     let v6 = ip.is_ipv6();
     let (sock, raw) = open(ip)?;
-    if let Some(src) = conn.bindto {
-        sock.bind(&SocketAddr::new(src, 0).into())?;
+    super::tcp::bind_device(&sock, &conn)?;
+    if let Some(src) = ends.local {
+        sock.bind(&src.into())
+            .map_err(|e| io::Error::new(e.kind(), format!("bindto {src}: {}", describe(&e))))?;
     }
     sock.set_nonblocking(true)?;
     let sock = UdpSocket::from_std(std::net::UdpSocket::from(sock))?;
     let id = random_u16();
     let seq = random_u16();
-    sock.send_to(&echo_request(v6, id, seq), SocketAddr::new(ip, 0))
+    // ICMPv6: the kernel computes the checksum (it covers the IPv6
+    // pseudo-header, whose source address only the kernel knows), for raw
+    // and ping sockets alike.
+    sock.send_to(&echo_request(v6, id, seq), ends.target)
         .await?;
     let want_id = raw.then_some(id);
     let mut buf = vec![0u8; 2048];
     loop {
         let (n, from) = sock.recv_from(&mut buf).await?;
+        // Only the target's reply counts (a raw socket sees every echo reply
+        // of the host).
         if from.ip() != ip {
             continue;
         }
         let mut msg = &buf[..n];
-        // A raw IPv4 socket delivers the IP header too.
+        // A raw IPv4 socket delivers the IP header too; IPv6 raw sockets never do.
         if raw && !v6 {
             let ihl = usize::from(msg.first().map_or(0, |b| b & 0x0f)) * 4;
             if ihl < 20 || msg.len() < ihl {

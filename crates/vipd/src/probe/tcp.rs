@@ -2,36 +2,65 @@
 //! (with `bindto` / `bind_port`) that HTTP_GET and SSL_GET use.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use tokio::net::{TcpSocket, TcpStream};
+use vipd_core::check::endpoint::Endpoints;
 use vipd_core::check::{ConnectSpec, Outcome};
 
-/// Connect to `spec.target`, bound to `bindto` / `bind_port` when given. No
-/// timeout here: the caller bounds the whole probe.
-pub async fn connect(spec: &ConnectSpec) -> io::Result<TcpStream> {
-    let socket = match spec.target {
-        SocketAddr::V4(_) => TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+/// The socket addresses of a probe (see [`vipd_core::check::endpoint`]), with
+/// `bind_if`'s interface index looked up for a link-local scope.
+pub(crate) fn endpoints(spec: &ConnectSpec) -> io::Result<Endpoints> {
+    let ifindex = match &spec.bind_if {
+        Some(name) => Some(nix::net::if_::if_nametoindex(name.as_str()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("bind_if {name}: no such interface on this director"),
+            )
+        })?),
+        None => None,
     };
-    if spec.bindto.is_some() || spec.bind_port.is_some() {
-        let ip = spec.bindto.unwrap_or(match spec.target {
-            SocketAddr::V4(_) => IpAddr::from([0u8; 4]),
-            SocketAddr::V6(_) => IpAddr::from([0u16; 8]),
-        });
-        if ip.is_ipv4() != spec.target.is_ipv4() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "bindto {ip} and target {} differ in address family",
-                    spec.target
-                ),
-            ));
-        }
-        socket.set_reuseaddr(true)?;
-        socket.bind(SocketAddr::new(ip, spec.bind_port.unwrap_or(0)))?;
+    Endpoints::of(spec, ifindex).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+/// Tie `socket` to `bind_if`'s interface (SO_BINDTODEVICE), when given.
+pub(crate) fn bind_device(socket: &socket2::Socket, spec: &ConnectSpec) -> io::Result<()> {
+    if let Some(name) = &spec.bind_if {
+        socket
+            .bind_device(Some(name.as_bytes()))
+            .map_err(|e| io::Error::new(e.kind(), format!("bind_if {name}: {}", describe(&e))))?;
     }
-    socket.connect(spec.target).await
+    Ok(())
+}
+
+/// A socket for probing `spec.target`: bound to `bind_if`, `bindto` and
+/// `bind_port` when given, not yet connected. `ty` is STREAM or DGRAM.
+pub(crate) fn socket(
+    spec: &ConnectSpec,
+    ty: socket2::Type,
+) -> io::Result<(socket2::Socket, SocketAddr)> {
+    let ends = endpoints(spec)?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(ends.target), ty, None)?;
+    bind_device(&socket, spec)?;
+    if let Some(local) = ends.local {
+        if ty == socket2::Type::STREAM {
+            socket.set_reuse_address(true)?;
+        }
+        socket
+            .bind(&local.into())
+            .map_err(|e| io::Error::new(e.kind(), format!("bindto {local}: {}", describe(&e))))?;
+    }
+    socket.set_nonblocking(true)?;
+    Ok((socket, ends.target))
+}
+
+/// Connect to `spec.target`, bound to `bindto` / `bind_port` / `bind_if` when
+/// given. No timeout here: the caller bounds the whole probe.
+pub async fn connect(spec: &ConnectSpec) -> io::Result<TcpStream> {
+    let (socket, target) = socket(spec, socket2::Type::STREAM)?;
+    TcpSocket::from_std_stream(socket.into())
+        .connect(target)
+        .await
 }
 
 /// TCP_CHECK: pass when the connection is established.
@@ -48,6 +77,8 @@ pub(crate) fn describe(e: &io::Error) -> String {
         io::ErrorKind::ConnectionRefused => "connection refused".into(),
         io::ErrorKind::ConnectionReset => "connection reset".into(),
         io::ErrorKind::TimedOut => "timed out".into(),
+        // vipd's own words (bind_if, bindto): as written.
+        _ if e.raw_os_error().is_none() => e.to_string(),
         _ => {
             let s = e.to_string();
             // Drop " (os error N)": the text says it already.
