@@ -174,6 +174,9 @@ pub struct Director {
     /// `rings` mapped into this process (None if the object's map is not
     /// `BPF_F_MMAPABLE`: then tables are written one element per syscall).
     rings_mm: Option<RingsMmap>,
+    /// The plan has an IPv6 VIP: the interface needs IPv6 forwarding for
+    /// `bpf_fib_lookup` (see [`enable_fib_forwarding6`]).
+    v6: bool,
 }
 
 /// The `rings` array map (`BPF_F_MMAPABLE`) mapped into this process: writing a
@@ -334,6 +337,7 @@ impl Director {
             link: None,
             vip_filter: VipFilter::new(),
             rings_mm: None,
+            v6: false,
         };
         if let Some(aya::maps::Map::Array(m)) = d.ebpf.map("rings") {
             use std::os::fd::AsFd;
@@ -386,6 +390,9 @@ impl Director {
                     tracing::info!(iface, mode = ?m, "XDP director attached");
                     self.attached = Some((iface.to_string(), m));
                     self.link = Some(id);
+                    if self.v6 {
+                        enable_fib_forwarding6(iface)?;
+                    }
                     return Ok(m);
                 }
                 Err(e) => {
@@ -423,6 +430,9 @@ impl Director {
             })?;
         self.attached = Some((iface.to_string(), mode));
         self.link = Some(id);
+        if self.v6 {
+            enable_fib_forwarding6(iface)?;
+        }
         tracing::info!(iface, mode = ?mode, "XDP director swapped onto the pinned link");
         Ok(())
     }
@@ -567,6 +577,10 @@ impl Director {
         // And for IPv6 VIPs and `VIPD_CFG_F_V6` (IPv6 packets ask `vips`).
         let v6 = plan.vips.iter().any(|v| v.is_ipv6());
         if v6 {
+            if let Some((iface, _)) = self.attached.as_ref().filter(|_| !self.v6) {
+                enable_fib_forwarding6(iface)?;
+            }
+            self.v6 = true;
             self.set_config_flag(abi::CFG_F_V6, true)?;
         }
         {
@@ -1028,6 +1042,34 @@ pub fn enable_fib_forwarding(iface: &str) -> Result<()> {
     tracing::info!(
         iface,
         "enabling net.ipv4.conf.{iface}.forwarding for bpf_fib_lookup"
+    );
+    crate::sysctl::write(&p, "1").map_err(|e| {
+        DatapathError::Io(format!(
+            "writing {}: {e}",
+            crate::sysctl::path(&p).display()
+        ))
+    })
+}
+
+/// The same for IPv6 (`net.ipv6.conf.IFACE.forwarding`), turned on only once
+/// an IPv6 VIP is served: on an interface that forwards IPv6 the kernel
+/// ignores router advertisements (unless `accept_ra` is 2), which a director
+/// configured by SLAAC would otherwise rely on.
+pub fn enable_fib_forwarding6(iface: &str) -> Result<()> {
+    let p = format!("net/ipv6/conf/{iface}/forwarding");
+    match crate::sysctl::read(&p).ok().flatten().as_deref() {
+        Some("1") => return Ok(()),
+        None => {
+            return Err(DatapathError::Io(format!(
+                "IPv6 VIPs need IPv6 on {iface}: {} is missing (IPv6 disabled? set net.ipv6.conf.{iface}.disable_ipv6=0)",
+                crate::sysctl::path(&p).display()
+            )))
+        }
+        _ => {}
+    }
+    tracing::info!(
+        iface,
+        "enabling net.ipv6.conf.{iface}.forwarding for bpf_fib_lookup (IPv6 VIPs)"
     );
     crate::sysctl::write(&p, "1").map_err(|e| {
         DatapathError::Io(format!(
