@@ -233,3 +233,114 @@ pub fn arping_responders(stdout: &[u8]) -> Vec<String> {
     macs.dedup();
     macs
 }
+
+/// An IPv6 header, with extension headers (each given whole: next-header
+/// byte first, which [`Ip6::build`] fills in).
+#[derive(Debug, Clone)]
+pub struct Ip6 {
+    pub src: std::net::Ipv6Addr,
+    pub dst: std::net::Ipv6Addr,
+    /// Next header after the extension headers (the transport).
+    pub proto: u8,
+    pub tclass: u8,
+    pub flow: u32,
+    pub hop_limit: u8,
+    /// (header type, header bytes): hop-by-hop 0, routing 43, fragment 44,
+    /// destination options 60.
+    pub ext: Vec<(u8, Vec<u8>)>,
+}
+
+impl Ip6 {
+    pub fn new(src: &str, dst: &str, proto: u8) -> Self {
+        Self {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            proto,
+            tclass: 0,
+            flow: 0,
+            hop_limit: 63,
+            ext: Vec::new(),
+        }
+    }
+
+    /// Header + extension headers + payload.
+    pub fn build(&self, payload: &[u8]) -> Vec<u8> {
+        let mut ext = Vec::new();
+        for (i, (_, h)) in self.ext.iter().enumerate() {
+            let mut h = h.clone();
+            h[0] = self.ext.get(i + 1).map_or(self.proto, |e| e.0);
+            ext.extend_from_slice(&h);
+        }
+        let first = self.ext.first().map_or(self.proto, |e| e.0);
+        let mut p = vec![0u8; 40];
+        let w0 = (6u32 << 28) | (u32::from(self.tclass) << 20) | (self.flow & 0xfffff);
+        p[0..4].copy_from_slice(&w0.to_be_bytes());
+        p[4..6].copy_from_slice(&((ext.len() + payload.len()) as u16).to_be_bytes());
+        p[6] = first;
+        p[7] = self.hop_limit;
+        p[8..24].copy_from_slice(&self.src.octets());
+        p[24..40].copy_from_slice(&self.dst.octets());
+        p.extend_from_slice(&ext);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// RFC 8200 8.1 pseudo-header sum for `len` bytes of upper-layer `proto`.
+    pub fn pseudo(&self, proto: u8, len: usize) -> u32 {
+        let mut p = Vec::new();
+        p.extend_from_slice(&self.src.octets());
+        p.extend_from_slice(&self.dst.octets());
+        p.extend_from_slice(&(len as u32).to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, proto]);
+        sum16(&p)
+    }
+}
+
+/// A TCP segment with a correct checksum over IPv6.
+pub fn tcp6(
+    ip: &Ip6,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    options: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    let v4 = Ip::new("0.0.0.0", "0.0.0.0", 6);
+    let mut t = tcp(&v4, sport, dport, flags, options, payload);
+    t[16] = 0;
+    t[17] = 0;
+    let c = fold(ip.pseudo(6, t.len()) + sum16(&t));
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    t
+}
+
+/// A UDP datagram with a correct checksum over IPv6.
+pub fn udp6(ip: &Ip6, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let v4 = Ip::new("0.0.0.0", "0.0.0.0", 17);
+    let mut u = udp(&v4, sport, dport, payload);
+    u[6] = 0;
+    u[7] = 0;
+    let c = fold(ip.pseudo(17, u.len()) + sum16(&u));
+    u[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+    u
+}
+
+/// An ICMPv6 message with a correct checksum.
+pub fn icmp6(ip: &Ip6, body: &[u8]) -> Vec<u8> {
+    let mut m = body.to_vec();
+    m[2] = 0;
+    m[3] = 0;
+    let c = fold(ip.pseudo(58, m.len()) + sum16(&m));
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// Ethernet around an IPv6 packet.
+pub fn eth6(dmac: [u8; 6], smac: [u8; 6], ip: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dmac);
+    f.extend_from_slice(&smac);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    f.extend_from_slice(ip);
+    f
+}
