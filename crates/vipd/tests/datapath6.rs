@@ -218,16 +218,18 @@ fn ip6ip6_exact_bytes_mss_clamped_with_correct_checksum() {
 /// Extension headers, 8 bytes each: hop-by-hop and destination options with a
 /// PadN option, a routing header (type 4, segments left `left`), an atomic
 /// fragment header.
-fn hbh() -> (u8, Vec<u8>) {
+type Ext = (u8, Vec<u8>);
+
+fn hbh() -> Ext {
     (0, vec![0, 0, 1, 4, 0, 0, 0, 0])
 }
-fn dstopts() -> (u8, Vec<u8>) {
+fn dstopts() -> Ext {
     (60, vec![0, 0, 1, 4, 0, 0, 0, 0])
 }
-fn routing(left: u8) -> (u8, Vec<u8>) {
+fn routing(left: u8) -> Ext {
     (43, vec![0, 0, 4, left, 0, 0, 0, 0])
 }
-fn frag(offset8: u16, more: bool, id: u32) -> (u8, Vec<u8>) {
+fn frag(offset8: u16, more: bool, id: u32) -> Ext {
     let fo = (offset8 << 3) | u16::from(more);
     let mut h = vec![0, 0];
     h.extend_from_slice(&fo.to_be_bytes());
@@ -239,7 +241,7 @@ fn frag(offset8: u16, more: bool, id: u32) -> (u8, Vec<u8>) {
 fn each_extension_header_is_walked_to_the_transport_ports() {
     let mut fx = Fx::new();
     fx.apply(&[tun6()]);
-    let cases: Vec<(&str, Vec<(u8, Vec<u8>)>)> = vec![
+    let cases: Vec<(&str, Vec<Ext>)> = vec![
         ("hop-by-hop", vec![hbh()]),
         ("destination options", vec![dstopts()]),
         ("routing, no segment left", vec![routing(0)]),
