@@ -179,7 +179,7 @@ __noinline int vipd_clamp_mss(struct xdp_md *ctx, __u32 tcp_off, __u32 mss)
 {
 	__u8 hdr[20];
 	struct vipd_optwalk w;
-	if (tcp_off > 0xff)
+	if (tcp_off > 0x3ff)
 		return 0;
 	if (bpf_xdp_load_bytes(ctx, tcp_off, hdr, sizeof(hdr)))
 		return 0;

@@ -536,6 +536,47 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_services_run_and_cross_family_is_tun_only() {
+        let specs = |text: &str| {
+            let l = config::parse_str("t.conf", text);
+            assert!(!l.diagnostics.has_errors(), "{:?}", l.diagnostics);
+            datapath_specs(
+                &l.config,
+                &l.config.virtual_servers[0],
+                Some(1440),
+                &mut Vec::new(),
+            )
+        };
+        let v6 = SEED
+            .replace("10.253.85.250 80 {", "2001:db8:85::250 80 {")
+            .replace("10.253.26.", "2001:db8:26::");
+        assert!(v6.contains("2001:db8:26::3 80"));
+        let d = specs(&v6).unwrap();
+        assert_eq!(d[0].vip.to_string(), "2001:db8:85::250");
+        // An IPv6 VIP over IPv4 real servers (6in4) and the reverse (4in6).
+        let six_in_four = SEED.replace("10.253.85.250 80 {", "2001:db8:85::250 80 {");
+        assert!(specs(&six_in_four).is_ok());
+        let four_in_six = SEED.replace("10.253.26.", "2001:db8:26::");
+        assert!(specs(&four_in_six).is_ok());
+        // DR and NAT keep the VIP's family; NAT of IPv6 is not implemented.
+        let e = specs(&four_in_six.replace("lb_kind TUN", "lb_kind DR")).unwrap_err();
+        assert!(e.to_string().contains("only lvs_method TUN carries"), "{e}");
+        let e = specs(&v6.replace("lb_kind TUN", "lb_kind NAT")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("NAT of an IPv6 VIP is not implemented"),
+            "{e}"
+        );
+        // An IPv6 service persists per client address.
+        let p = v6.replace(
+            "persistence_timeout 0",
+            "persistence_timeout 60\n    persistence_granularity 255.255.255.0",
+        );
+        let e = specs(&p).unwrap_err();
+        assert!(e.to_string().contains("persists per client address"), "{e}");
+    }
+
+    #[test]
     fn a_group_is_one_service_per_address_and_port() {
         let text = SEED.replace("10.253.85.250 80 {", "group web {")
             + "virtual_server_group web {\n    10.253.85.250 80\n    10.253.85.251-253 8080\n    10.253.85.8/30 443\n}\n";

@@ -274,6 +274,24 @@ fn each_extension_header_is_walked_to_the_transport_ports() {
         0,
         "an atomic fragment is a whole packet"
     );
+    // A SYN behind 264 bytes of hop-by-hop options still has its MSS clamped.
+    let mut long = vec![0u8, 32, 1, 253];
+    long.extend_from_slice(&[0; 253]);
+    long.extend_from_slice(&[1, 5, 0, 0, 0, 0, 0]);
+    assert_eq!(long.len(), 264);
+    let mut ip = Ip6::new(CLIENT6, VIP6, 6);
+    ip.ext = vec![(0, long)];
+    let syn = |mss| {
+        eth6(
+            D0_MAC,
+            CLIENT_MAC,
+            &ip.build(&tcp6(&ip, 4100, 80, SYN, &mss_opt(mss), &[])),
+        )
+    };
+    let (v, out) = fx.run(&syn(1460));
+    assert_eq!(v, XDP_TX);
+    let label = flow_label(CLIENT6.parse().unwrap(), 6, 4100, 80);
+    assert_eq!(out, tun6_frame(ip_of(&syn(1400)), RIPS6[2], label));
     // Not for this hop (segments left), another protocol behind its own
     // header (AH), more headers than the walk takes: the kernel's, untouched.
     let mut passes = Vec::new();
@@ -292,7 +310,7 @@ fn each_extension_header_is_walked_to_the_transport_ports() {
         );
         assert_eq!(fx.run(&f), (XDP_PASS, f.clone()), "{what}");
     }
-    assert_eq!(fx.counter("conn_new"), 5);
+    assert_eq!(fx.counter("conn_new"), 6);
 }
 
 #[test]

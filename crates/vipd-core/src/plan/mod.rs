@@ -555,4 +555,19 @@ mod tests {
         assert!(plan.dests.iter().all(|d| d.mss == 0));
         assert_eq!(plan.services[0].ring.len(), sched::MAGLEV_SIZE);
     }
+
+    #[test]
+    fn ipv6_headers_lower_the_clamp_and_only_tun_crosses_families() {
+        let mut p = Planner::new(4, 16);
+        let mut s = svc(80, Scheduler::Rr, &[1, 1]);
+        s.vip = "2001:db8:85::250".parse().unwrap();
+        s.reals[1].rip = "2001:db8:26::2".parse().unwrap();
+        let plan = p.plan(std::slice::from_ref(&s)).unwrap();
+        // 6in4 to the first, ip6ip6 to the second.
+        let mss: Vec<u16> = plan.dests.iter().map(|d| d.mss).collect();
+        assert_eq!(mss, [1420, 1400]);
+        s.forward = Forward::Dr;
+        let e = p.plan(&[s]).unwrap_err();
+        assert!(matches!(e, PlanError::MixedFamily { .. }), "{e}");
+    }
 }

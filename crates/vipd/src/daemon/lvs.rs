@@ -257,11 +257,7 @@ fn flow_of(k: &ConnKey) -> datapath::abi::Flow {
         sport: k.cport.to_be(),
         dport: k.dport.to_be(),
         proto: k.proto.number(),
-        family: if k.vip.is_ipv4() {
-            datapath::abi::AF_INET
-        } else {
-            10
-        },
+        family: datapath::abi::family(k.vip),
         _pad: [0; 2],
     }
 }
