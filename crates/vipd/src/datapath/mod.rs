@@ -174,6 +174,9 @@ pub struct Director {
     /// `rings` mapped into this process (None if the object's map is not
     /// `BPF_F_MMAPABLE`: then tables are written one element per syscall).
     rings_mm: Option<RingsMmap>,
+    /// A plan had an IPv6 real server: `bpf_fib_lookup` for IPv6 needs
+    /// `net.ipv6.conf.IFACE.forwarding` on the attached interface.
+    fib6: bool,
 }
 
 /// The `rings` array map (`BPF_F_MMAPABLE`) mapped into this process: writing a
@@ -331,6 +334,7 @@ impl Director {
             prog,
             sizes,
             attached: None,
+            fib6: false,
             link: None,
             vip_filter: VipFilter::new(),
             rings_mm: None,
@@ -386,6 +390,9 @@ impl Director {
                     tracing::info!(iface, mode = ?m, "XDP director attached");
                     self.attached = Some((iface.to_string(), m));
                     self.link = Some(id);
+                    if self.fib6 {
+                        enable_fib_forwarding6(iface)?;
+                    }
                     return Ok(m);
                 }
                 Err(e) => {
@@ -422,6 +429,9 @@ impl Director {
                 source,
             })?;
         self.attached = Some((iface.to_string(), mode));
+        if self.fib6 {
+            enable_fib_forwarding6(iface)?;
+        }
         self.link = Some(id);
         tracing::info!(iface, mode = ?mode, "XDP director swapped onto the pinned link");
         Ok(())
@@ -568,6 +578,15 @@ impl Director {
         let v6 = plan.vips.iter().any(|v| v.is_ipv6());
         if v6 {
             self.set_config_flag(abi::CFG_F_V6, true)?;
+        }
+        // An IPv6 real server (ip6ip6, 4in6, DR): its next hop is an IPv6
+        // `bpf_fib_lookup`, which answers FWD_DISABLED (every packet counted
+        // as drop_no_route) unless IPv6 forwarding is on for the interface.
+        if !self.fib6 && plan.dests.iter().any(|d| d.rip.is_ipv6()) {
+            self.fib6 = true;
+            if let Some((iface, _)) = self.attached.clone() {
+                enable_fib_forwarding6(&iface)?;
+            }
         }
         {
             let mut dests: Array<&mut MapData, Dest> = Array::try_from(
@@ -1028,6 +1047,31 @@ pub fn enable_fib_forwarding(iface: &str) -> Result<()> {
     tracing::info!(
         iface,
         "enabling net.ipv4.conf.{iface}.forwarding for bpf_fib_lookup"
+    );
+    crate::sysctl::write(&p, "1").map_err(|e| {
+        DatapathError::Io(format!(
+            "writing {}: {e}",
+            crate::sysctl::path(&p).display()
+        ))
+    })
+}
+
+/// The same for IPv6 (`bpf_ipv6_fib_lookup` checks the ingress device's
+/// `net.ipv6.conf.IFACE.forwarding`), turned on only once an IPv6 real
+/// server is configured: on an interface with IPv6 forwarding the kernel
+/// stops accepting router advertisements (unless `accept_ra` is 2), which
+/// an IPv4-only director must not have changed under it.
+pub fn enable_fib_forwarding6(iface: &str) -> Result<()> {
+    let p = format!("net/ipv6/conf/{iface}/forwarding");
+    match crate::sysctl::read(&p) {
+        Ok(Some(v)) if v == "1" => return Ok(()),
+        Ok(Some(_)) => {}
+        // No IPv6 in this kernel or on this interface: no IPv6 packet to route.
+        _ => return Ok(()),
+    }
+    tracing::info!(
+        iface,
+        "enabling net.ipv6.conf.{iface}.forwarding for bpf_fib_lookup (IPv6 real servers)"
     );
     crate::sysctl::write(&p, "1").map_err(|e| {
         DatapathError::Io(format!(
