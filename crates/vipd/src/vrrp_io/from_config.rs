@@ -206,6 +206,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 prefix_len: v.addr.len,
                 dev: v.dev.clone(),
                 label: v.label.clone(),
+                deprecated: VipSpec::deprecated(addr, v.addr.len, v.preferred_lft.as_deref()),
             });
         }
         // Added and removed with the others, but not advertised (keepalived).
@@ -216,6 +217,11 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 prefix_len: v.addr.len,
                 dev: v.dev.clone(),
                 label: v.label.clone(),
+                deprecated: VipSpec::deprecated(
+                    v.addr.addr,
+                    v.addr.len,
+                    v.preferred_lft.as_deref(),
+                ),
             });
         }
         let ignored: [(&str, bool); 8] = [
@@ -361,6 +367,7 @@ mod tests {
                 prefix_len: 32,
                 dev: Some("eth1".into()),
                 label: Some("eth1:1".into()),
+                deprecated: false,
             }]
         );
         assert!(i.track_primary);
@@ -447,5 +454,16 @@ mod tests {
             Some("/x/notify.sh")
         );
         assert_eq!(spec.groups[0].0.members, vec!["VI_1".to_string()]);
+    }
+
+    #[test]
+    fn an_ipv6_128_vip_is_deprecated_as_keepalived_adds_it() {
+        let v6: IpAddr = "2001:db8:85::250".parse().unwrap();
+        let v4: IpAddr = "10.253.85.250".parse().unwrap();
+        assert!(VipSpec::deprecated(v6, 128, None));
+        assert!(!VipSpec::deprecated(v6, 64, None));
+        assert!(!VipSpec::deprecated(v6, 128, Some("forever")));
+        assert!(VipSpec::deprecated(v6, 64, Some("0")));
+        assert!(!VipSpec::deprecated(v4, 32, None));
     }
 }
