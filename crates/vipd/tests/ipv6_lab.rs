@@ -116,6 +116,22 @@ fn rs4(i: usize) -> String {
     format!("10.253.26.{i}")
 }
 
+/// dir1 holds a managed neighbour entry (`neigh::keep_resolved`) for each
+/// of `hops` on eth1.
+fn assert_managed_neighbours(lab: &LabGuard, hops: &[&str]) {
+    let neigh = lab
+        .exec_ok("dir1", ["ip", "-6", "neigh", "show", "dev", "eth1"])
+        .unwrap();
+    for h in hops {
+        assert!(
+            neigh
+                .lines()
+                .any(|l| l.starts_with(&format!("{h} ")) && l.contains("managed")),
+            "no managed neighbour entry for {h}:\n{neigh}"
+        );
+    }
+}
+
 /// The director's drop counters that are not 0.
 fn drops(counters: &std::collections::BTreeMap<String, u64>) -> Vec<(&String, &u64)> {
     counters
@@ -206,6 +222,9 @@ fn ip6ip6_spreads_30_connections_and_moves_10mb_each_way_at_mtu_1500() {
         "{vips}"
     );
     assert_eq!(st.services.len(), 1);
+    // The next hop towards the real servers (the router) is kept resolved
+    // by a managed neighbour entry, for IPv6 as for IPv4.
+    assert_managed_neighbours(&lab, &["2001:db8:85::1"]);
 
     // The first encapsulated packets rs1 receives: ip6ip6 (next header 41)
     // from dir1's own address, the SYN's MSS clamped to 1500 - 40 - 40 - 20.
@@ -338,6 +357,8 @@ fn dr_over_ipv6_spreads_30_connections_over_the_director_lan() {
     );
     let table: Vec<String> = reals.iter().map(|r| sock(r, 80)).collect();
     wait_serving(&lab, "dir1", &table, Duration::from_secs(40));
+    let reals_ref: Vec<&str> = reals.iter().map(String::as_str).collect();
+    assert_managed_neighbours(&lab, &reals_ref);
     let vip: SocketAddr = sock(VIP6, 80).parse().unwrap();
     let (by, first) = spread_new_conns(&lab, vip, 30);
     println!("DR over IPv6: 30 connections: {by:?}");
