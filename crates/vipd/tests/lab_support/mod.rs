@@ -279,17 +279,30 @@ pub fn in_any_table(st: &Status, rs: &str) -> bool {
         .any(|r| r.in_table && r.weight > 0)
 }
 
+/// Whether `rs` (`ADDR:PORT`) is in one of the director's tables with every
+/// checker of it run and passing (a real server starts in the table before
+/// its first check).
+pub fn checked_in_table(st: &Status, rs: &str) -> bool {
+    let addr: SocketAddr = rs.parse().unwrap();
+    in_any_table(st, rs)
+        && st
+            .services
+            .iter()
+            .filter_map(|s| s.real(addr))
+            .all(|r| r.checkers.iter().all(|c| c.has_run && c.up))
+}
+
 /// Waits until every VRRP instance of `node` is MASTER and each of `reals`
-/// (`ADDR:PORT`) is in one of its tables.
+/// (`ADDR:PORT`) is in one of its tables, its checks passing.
 pub fn wait_serving(lab: &LabGuard, node: &str, reals: &[String], timeout: Duration) -> Status {
     wait_for(
-        &format!("{node} MASTER with {reals:?} in its tables"),
+        &format!("{node} MASTER with {reals:?} in its tables, checks passing"),
         timeout,
         || {
             let st = status(lab, node)?;
             (!st.vrrp.is_empty()
                 && st.vrrp.iter().all(|v| v.state == "MASTER")
-                && reals.iter().all(|r| in_any_table(&st, r)))
+                && reals.iter().all(|r| checked_in_table(&st, r)))
             .then_some(st)
         },
     )
