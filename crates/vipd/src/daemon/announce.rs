@@ -165,7 +165,7 @@ impl AnnouncePart {
         }
         for vip in add {
             let IpAddr::V4(a) = vip else { continue };
-            match netlink::add_address(&self.handle, self.index, a.into(), 32, None).await {
+            match netlink::add_address(&self.handle, self.index, a.into(), 32, None, false).await {
                 Ok(()) => {
                     self.held.insert(vip);
                 }

@@ -174,9 +174,9 @@ pub struct Director {
     /// `rings` mapped into this process (None if the object's map is not
     /// `BPF_F_MMAPABLE`: then tables are written one element per syscall).
     rings_mm: Option<RingsMmap>,
-    /// The plan has an IPv6 VIP: the interface needs IPv6 forwarding for
-    /// `bpf_fib_lookup` (see [`enable_fib_forwarding6`]).
-    v6: bool,
+    /// A plan had an IPv6 real server: `bpf_fib_lookup` for IPv6 needs
+    /// `net.ipv6.conf.IFACE.forwarding` on the attached interface.
+    fib6: bool,
 }
 
 /// The `rings` array map (`BPF_F_MMAPABLE`) mapped into this process: writing a
@@ -334,10 +334,10 @@ impl Director {
             prog,
             sizes,
             attached: None,
+            fib6: false,
             link: None,
             vip_filter: VipFilter::new(),
             rings_mm: None,
-            v6: false,
         };
         if let Some(aya::maps::Map::Array(m)) = d.ebpf.map("rings") {
             use std::os::fd::AsFd;
@@ -390,7 +390,7 @@ impl Director {
                     tracing::info!(iface, mode = ?m, "XDP director attached");
                     self.attached = Some((iface.to_string(), m));
                     self.link = Some(id);
-                    if self.v6 {
+                    if self.fib6 {
                         enable_fib_forwarding6(iface)?;
                     }
                     return Ok(m);
@@ -429,10 +429,10 @@ impl Director {
                 source,
             })?;
         self.attached = Some((iface.to_string(), mode));
-        self.link = Some(id);
-        if self.v6 {
+        if self.fib6 {
             enable_fib_forwarding6(iface)?;
         }
+        self.link = Some(id);
         tracing::info!(iface, mode = ?mode, "XDP director swapped onto the pinned link");
         Ok(())
     }
@@ -577,11 +577,16 @@ impl Director {
         // And for IPv6 VIPs and `VIPD_CFG_F_V6` (IPv6 packets ask `vips`).
         let v6 = plan.vips.iter().any(|v| v.is_ipv6());
         if v6 {
-            if let Some((iface, _)) = self.attached.as_ref().filter(|_| !self.v6) {
-                enable_fib_forwarding6(iface)?;
-            }
-            self.v6 = true;
             self.set_config_flag(abi::CFG_F_V6, true)?;
+        }
+        // An IPv6 real server (ip6ip6, 4in6, DR): its next hop is an IPv6
+        // `bpf_fib_lookup`, which answers FWD_DISABLED (every packet counted
+        // as drop_no_route) unless IPv6 forwarding is on for the interface.
+        if !self.fib6 && plan.dests.iter().any(|d| d.rip.is_ipv6()) {
+            self.fib6 = true;
+            if let Some((iface, _)) = self.attached.clone() {
+                enable_fib_forwarding6(&iface)?;
+            }
         }
         {
             let mut dests: Array<&mut MapData, Dest> = Array::try_from(
@@ -1051,25 +1056,38 @@ pub fn enable_fib_forwarding(iface: &str) -> Result<()> {
     })
 }
 
-/// The same for IPv6 (`net.ipv6.conf.IFACE.forwarding`), turned on only once
-/// an IPv6 VIP is served: on an interface that forwards IPv6 the kernel
-/// ignores router advertisements (unless `accept_ra` is 2), which a director
-/// configured by SLAAC would otherwise rely on.
+/// The same for IPv6 (`bpf_ipv6_fib_lookup` checks the ingress device's
+/// `net.ipv6.conf.IFACE.forwarding`), turned on only once an IPv6 real
+/// server is configured: on an interface with IPv6 forwarding the kernel
+/// stops accepting router advertisements (unless `accept_ra` is 2), which
+/// an IPv4-only director must not have changed under it.
 pub fn enable_fib_forwarding6(iface: &str) -> Result<()> {
     let p = format!("net/ipv6/conf/{iface}/forwarding");
-    match crate::sysctl::read(&p).ok().flatten().as_deref() {
-        Some("1") => return Ok(()),
-        None => {
-            return Err(DatapathError::Io(format!(
-                "IPv6 VIPs need IPv6 on {iface}: {} is missing (IPv6 disabled? set net.ipv6.conf.{iface}.disable_ipv6=0)",
-                crate::sysctl::path(&p).display()
-            )))
-        }
-        _ => {}
+    match crate::sysctl::read(&p) {
+        Ok(Some(v)) if v == "1" => return Ok(()),
+        Ok(Some(_)) => {}
+        // No IPv6 in this kernel or on this interface: no IPv6 packet to route.
+        _ => return Ok(()),
+    }
+    // Turning forwarding on deletes the default routes learned from router
+    // advertisements of interfaces with accept_ra 1 (rt6_purge_dflt_routers):
+    // accept_ra 2 keeps them, and keeps accepting advertisements.
+    let ra = format!("net/ipv6/conf/{iface}/accept_ra");
+    if crate::sysctl::read(&ra).ok().flatten().as_deref() == Some("1") {
+        tracing::info!(
+            iface,
+            "setting net.ipv6.conf.{iface}.accept_ra to 2: keeps the routes learned from router advertisements once IPv6 forwarding is on"
+        );
+        crate::sysctl::write(&ra, "2").map_err(|e| {
+            DatapathError::Io(format!(
+                "writing {}: {e}",
+                crate::sysctl::path(&ra).display()
+            ))
+        })?;
     }
     tracing::info!(
         iface,
-        "enabling net.ipv6.conf.{iface}.forwarding for bpf_fib_lookup (IPv6 VIPs)"
+        "enabling net.ipv6.conf.{iface}.forwarding for bpf_fib_lookup (IPv6 real servers)"
     );
     crate::sysctl::write(&p, "1").map_err(|e| {
         DatapathError::Io(format!(

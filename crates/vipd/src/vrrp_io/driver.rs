@@ -36,6 +36,7 @@ struct Vip {
     prefix_len: u8,
     ifindex: u32,
     label: Option<String>,
+    deprecated: bool,
     mac: [u8; 6],
     garp: std::sync::Arc<PacketSocket>,
 }
@@ -434,6 +435,7 @@ async fn resolve(
             prefix_len: v.prefix_len,
             ifindex: dev.index,
             label: v.label.clone(),
+            deprecated: v.deprecated,
             mac: dev.mac,
             garp: std::sync::Arc::new(PacketSocket::open(dev.index).map_err(socket_err(
                 "opening the packet socket for gratuitous ARP / neighbor advertisements",
@@ -614,6 +616,7 @@ impl Driver {
                         vip.addr,
                         vip.prefix_len,
                         vip.label.as_deref(),
+                        vip.deprecated,
                     )
                     .await
                     {

@@ -201,11 +201,19 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
         for v in &inst.virtual_ipaddress {
             let addr = same_family(inst, "virtual_ipaddress", v.addr.addr, v6)?;
             core.vips.push(addr);
+            let deprecated = VipSpec::deprecated(addr, v.addr.len, v.preferred_lft.as_deref());
+            if addr.is_ipv6() && !deprecated && !cfg.virtual_servers.is_empty() {
+                warnings.push(format!(
+                    "vrrp_instance {name}: the IPv6 VIP {addr}/{len} may become the source address of this director's own connections (IPv6 prefers the newest address), and a health check from the VIP to a TUN or DR real server, which holds the VIP, gets no answer: write it without a mask (a /128, added with preferred_lft 0 as keepalived does) or add `preferred_lft 0`",
+                    len = v.addr.len
+                ));
+            }
             vips.push(VipSpec {
                 addr,
                 prefix_len: v.addr.len,
                 dev: v.dev.clone(),
                 label: v.label.clone(),
+                deprecated,
             });
         }
         // Added and removed with the others, but not advertised (keepalived).
@@ -216,6 +224,11 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
                 prefix_len: v.addr.len,
                 dev: v.dev.clone(),
                 label: v.label.clone(),
+                deprecated: VipSpec::deprecated(
+                    v.addr.addr,
+                    v.addr.len,
+                    v.preferred_lft.as_deref(),
+                ),
             });
         }
         let ignored: [(&str, bool); 8] = [
@@ -361,6 +374,7 @@ mod tests {
                 prefix_len: 32,
                 dev: Some("eth1".into()),
                 label: Some("eth1:1".into()),
+                deprecated: false,
             }]
         );
         assert!(i.track_primary);
@@ -447,5 +461,41 @@ mod tests {
             Some("/x/notify.sh")
         );
         assert_eq!(spec.groups[0].0.members, vec!["VI_1".to_string()]);
+    }
+
+    #[test]
+    fn an_ipv6_vip_that_can_be_a_source_address_is_warned_about() {
+        let conf = |vip: &str| {
+            format!(
+                "vrrp_instance V6 {{\n interface eth1\n virtual_router_id 7\n version 3\n virtual_ipaddress {{\n {vip}\n }}\n}}\nvirtual_server 2001:db8::250 80 {{\n lb_kind TUN\n real_server 2001:db8:1::1 80 {{\n }}\n}}\n"
+            )
+        };
+        let (spec, warnings) = spec_of(&conf("2001:db8::250/64"));
+        assert!(!spec.unwrap().instances[0].vips[0].deprecated);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("2001:db8::250/64 may become the source")),
+            "{warnings:?}"
+        );
+        for quiet in ["2001:db8::250", "2001:db8::250/64 preferred_lft 0"] {
+            let (spec, warnings) = spec_of(&conf(quiet));
+            assert!(spec.unwrap().instances[0].vips[0].deprecated, "{quiet}");
+            assert!(
+                !warnings.iter().any(|w| w.contains("source address")),
+                "{quiet}: {warnings:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ipv6_128_vip_is_deprecated_as_keepalived_adds_it() {
+        let v6: IpAddr = "2001:db8:85::250".parse().unwrap();
+        let v4: IpAddr = "10.253.85.250".parse().unwrap();
+        assert!(VipSpec::deprecated(v6, 128, None));
+        assert!(!VipSpec::deprecated(v6, 64, None));
+        assert!(!VipSpec::deprecated(v6, 128, Some("forever")));
+        assert!(VipSpec::deprecated(v6, 64, Some("0")));
+        assert!(!VipSpec::deprecated(v4, 32, None));
     }
 }

@@ -5,7 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::TryStreamExt;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, CacheInfo,
+};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::Handle;
@@ -147,17 +149,28 @@ fn errno(err: &rtnetlink::Error) -> Option<i32> {
 /// Adds `addr/prefix_len` to interface `index` with an optional label. An
 /// address already present is fine (a restarted node may find its VIP there).
 /// An IPv6 address skips duplicate address detection (`nodad`, as keepalived
-/// adds its VIPs): VRRP already decided who holds it.
+/// adds its VIPs): VRRP already decided who holds it. `deprecated` adds it
+/// with a preferred lifetime of 0 (`preferred_lft 0`): still received and
+/// answered, never chosen as the source of a connection this host opens.
 pub async fn add_address(
     handle: &Handle,
     index: u32,
     addr: IpAddr,
     prefix_len: u8,
     label: Option<&str>,
+    deprecated: bool,
 ) -> Result<(), VrrpIoError> {
     let mut req = handle.address().add(index, addr, prefix_len);
     if addr.is_ipv6() {
         req.message_mut().header.flags = AddressHeaderFlags::Nodad;
+    }
+    if deprecated {
+        // Valid forever (INFINITY_LIFE_TIME), preferred for 0 s.
+        let mut life = CacheInfo::default();
+        life.ifa_valid = u32::MAX;
+        req.message_mut()
+            .attributes
+            .push(AddressAttribute::CacheInfo(life));
     }
     if let Some(label) = label {
         req.message_mut()

@@ -18,6 +18,23 @@ pub struct VipSpec {
     pub dev: Option<String>,
     /// `label`, e.g. `eth1:1`.
     pub label: Option<String>,
+    /// Added with `preferred_lft 0`, as keepalived adds an IPv6 /128 VIP
+    /// (or any address written with `preferred_lft 0`): never the source
+    /// address the kernel picks for this host's own connections. A real
+    /// server of LVS-TUN/DR holds the VIP itself, so a health check sent from
+    /// the VIP gets its answer delivered to the real server's own lo.
+    pub deprecated: bool,
+}
+
+impl VipSpec {
+    /// keepalived's rule for `preferred_lft`: `0` deprecates, `forever` (or a
+    /// lifetime) does not, and absent deprecates an IPv6 /128.
+    pub fn deprecated(addr: IpAddr, prefix_len: u8, preferred_lft: Option<&str>) -> bool {
+        match preferred_lft {
+            Some(p) => p.trim() == "0",
+            None => addr.is_ipv6() && prefix_len == 128,
+        }
+    }
 }
 
 /// The notify scripts of an instance or a sync group.

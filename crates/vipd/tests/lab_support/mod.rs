@@ -268,3 +268,157 @@ pub fn httpds_on(lab: &LabGuard, n: usize, port: u16) -> Vec<Child> {
     }
     children
 }
+
+/// Whether `rs` (`ADDR:PORT`, `[V6]:PORT`) is in the table, live, of any of
+/// the director's services.
+pub fn in_any_table(st: &Status, rs: &str) -> bool {
+    let addr: SocketAddr = rs.parse().unwrap();
+    st.services
+        .iter()
+        .filter_map(|s| s.real(addr))
+        .any(|r| r.in_table && r.weight > 0)
+}
+
+/// Whether `rs` (`ADDR:PORT`) is in one of the director's tables with every
+/// checker of it run and passing (a real server starts in the table before
+/// its first check).
+pub fn checked_in_table(st: &Status, rs: &str) -> bool {
+    let addr: SocketAddr = rs.parse().unwrap();
+    in_any_table(st, rs)
+        && st
+            .services
+            .iter()
+            .filter_map(|s| s.real(addr))
+            .all(|r| r.checkers.iter().all(|c| c.has_run && c.up))
+}
+
+/// Waits until every VRRP instance of `node` is MASTER and each of `reals`
+/// (`ADDR:PORT`) is in one of its tables, its checks passing.
+pub fn wait_serving(lab: &LabGuard, node: &str, reals: &[String], timeout: Duration) -> Status {
+    wait_for(
+        &format!("{node} MASTER with {reals:?} in its tables, checks passing"),
+        timeout,
+        || {
+            let st = status(lab, node)?;
+            (!st.vrrp.is_empty()
+                && st.vrrp.iter().all(|v| v.state == "MASTER")
+                && reals.iter().all(|r| checked_in_table(&st, r)))
+            .then_some(st)
+        },
+    )
+}
+
+/// A data-plane counter of `node`'s director (0 when absent).
+pub fn counter(lab: &LabGuard, node: &str, name: &str) -> u64 {
+    status(lab, node)
+        .and_then(|st| st.counters.get(name).copied())
+        .unwrap_or(0)
+}
+
+/// `n` new connections from the client to `addr`, one `GET /` on each: how
+/// many each server answered (the reply's first line names it), and the
+/// first reply's body.
+pub fn spread_new_conns(
+    lab: &LabGuard,
+    addr: SocketAddr,
+    n: usize,
+) -> (BTreeMap<String, usize>, String) {
+    let ns = lab.netns("client");
+    let mut by = BTreeMap::new();
+    let mut first = String::new();
+    for i in 0..n {
+        let r = vipd::lab::client::http_get(&ns, addr, "/", Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connection {i} to {addr}: {e}"));
+        if i == 0 {
+            first = r.body.clone();
+        }
+        *by.entry(r.first_line().to_owned()).or_insert(0) += 1;
+    }
+    (by, first)
+}
+
+/// A `bytes`-long POST to `url` and a GET of `url/bytes/N` from the client,
+/// with curl; the time each took. Panics unless both moved every byte.
+pub fn post_and_get(lab: &LabGuard, url: &str, bytes: usize) -> (Duration, Duration) {
+    let body = format!("/tmp/{}-post.bin", lab.name());
+    std::fs::write(&body, vec![b'v'; bytes]).unwrap();
+    let t0 = Instant::now();
+    let post = curl(
+        lab,
+        &[
+            "--data-binary",
+            &format!("@{body}"),
+            &format!("{url}/upload"),
+        ],
+    );
+    let post_t = t0.elapsed();
+    let _ = std::fs::remove_file(&body);
+    assert_eq!(post.trim(), bytes.to_string(), "POST {url}: received");
+    let t0 = Instant::now();
+    let got = curl(
+        lab,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            &format!("{url}/bytes/{bytes}"),
+        ],
+    );
+    let get_t = t0.elapsed();
+    assert_eq!(got.trim(), bytes.to_string(), "GET {url}: downloaded");
+    (post_t, get_t)
+}
+
+/// `ip -s`'s received bytes of `iface` in `node`.
+pub fn rx_bytes(lab: &LabGuard, node: &str, iface: &str) -> u64 {
+    lab.exec_ok(
+        node,
+        [
+            "cat",
+            &format!("/sys/class/net/{iface}/statistics/rx_bytes"),
+        ],
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+/// tcpdump on `node`'s `iface` for the first `count` packets matching
+/// `filter`, started before `trigger` runs; the lines it printed.
+pub fn capture(
+    lab: &LabGuard,
+    node: &str,
+    iface: &str,
+    filter: &str,
+    count: usize,
+    trigger: impl FnOnce(),
+) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    let mut cmd = lab.command(node, "timeout").unwrap();
+    cmd.args(["15", "tcpdump", "-nli", iface, "-c", &count.to_string()])
+        .args(filter.split_whitespace())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = lab.spawn_command(node, &mut cmd).unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "tcpdump exited (apt-get install tcpdump)"
+        );
+    }
+    trigger();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let _ = child.wait();
+    out
+}
