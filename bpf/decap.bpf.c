@@ -101,13 +101,16 @@ static __always_inline void count(__u32 slot)
 static __always_inline int strip(struct __sk_buff *skb, __u32 outer_len, __u16 outer_proto,
 				 __u16 inner_proto, __u32 counter)
 {
-	__u64 flags = 0;
+	/* FIXED_GSO: a GRO-merged packet keeps its segment size (the inner
+	 * segments are as long as they were; without it the kernel would add the
+	 * outer header's length to gso_size, and TCP would misjudge the sender's
+	 * MSS from it). */
+	__u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO;
 	__be16 h_proto = bpf_htons(inner_proto);
 
 	if (inner_proto != outer_proto)
-		flags = inner_proto == ETH_P_IP ? ADJ_ROOM_DECAP_L3_IPV4 : ADJ_ROOM_DECAP_L3_IPV6;
-	/* The kernel fixes skb offsets (and, for GRO-merged packets, the GSO
-	 * metadata). */
+		flags |= inner_proto == ETH_P_IP ? ADJ_ROOM_DECAP_L3_IPV4 : ADJ_ROOM_DECAP_L3_IPV6;
+	/* The kernel fixes skb offsets. */
 	if (bpf_skb_adjust_room(skb, -(int)outer_len, BPF_ADJ_ROOM_MAC, flags))
 		goto error;
 	/* The Ethernet header is not covered by the receive checksum: flags 0. */

@@ -960,8 +960,27 @@ static __always_inline struct vipd_svc *vipd_service(const struct vipd_pkt *pkt,
 #define VIPD_PICK_NEW (1ULL << 32)
 #define VIPD_PICK_CACHED (1ULL << 33)
 
-/* The real server of a parsed packet for a VIP (either family): the per-CPU
- * flow cache, the connection tables, or a new connection scheduled (`dport` is
+/* The flow cache's answer, before anything else: a packet of an established
+ * connection that cannot change its state, confirmed by the connection table
+ * less than VIPD_REFRESH_NS ago. Inlined in each family's path (the common
+ * case costs no call); on a miss vipd_pick fills the slot. Returns
+ * VIPD_PICK_FWD | VIPD_PICK_CACHED | dest on a hit, 0 on a miss. */
+static __always_inline __u64 vipd_flow_cache_hit(const struct vipd_pkt *pkt, __u64 now)
+{
+	if (pkt->frag || pkt->icmp_err || !vipd_flow_cacheable(pkt))
+		return 0;
+	__u32 slot = bpf_get_smp_processor_id() * VIPD_FLOW_CACHE + vipd_flow_cache_slot(&pkt->flow);
+	struct vipd_flow_cache *fc = bpf_map_lookup_elem(&flow_cache, &slot);
+	if (!fc || vipd_age(now, fc->checked_ns) > VIPD_REFRESH_NS ||
+	    !vipd_flow_eq(&fc->flow, &pkt->flow) || !vipd_dest_ok(fc->dest, fc->svc, 1))
+		return 0;
+	vipd_count(VIPD_EV_CONN_HIT);
+	vipd_count(VIPD_EV_FLOW_CACHE_HIT);
+	return VIPD_PICK_FWD | VIPD_PICK_CACHED | fc->dest;
+}
+
+/* The real server of a parsed packet for a VIP (either family) that the flow
+ * cache did not know: the connection tables, or a new connection scheduled (`dport` is
  * the packet's port, zeroed in the flow of fragments). A global function,
  * verified once for both families whatever the parser found: inlined in each,
  * the verifier would walk the schedulers once per parsing outcome. */
@@ -973,21 +992,18 @@ __noinline __u64 vipd_pick(const struct vipd_pkt *pkt, __u32 dport, __u64 now)
 	__u64 flags = VIPD_PICK_FWD;
 	if (!pkt)
 		return XDP_ABORTED;
-	/* The flow cache: a packet of an established connection that cannot change
-	 * its state, confirmed by the connection table less than VIPD_REFRESH_NS ago. */
+	/* On the stack: before Linux 6.2 a map key could not be the caller's
+	 * memory a global function is given (PTR_TO_MEM). */
+	struct vipd_pkt copy = *pkt;
+	pkt = &copy;
 	struct vipd_flow_cache *fc = NULL;
 	if (!pkt->frag && !pkt->icmp_err) {
 		__u32 slot = bpf_get_smp_processor_id() * VIPD_FLOW_CACHE +
 			     vipd_flow_cache_slot(&pkt->flow);
 		fc = bpf_map_lookup_elem(&flow_cache, &slot);
 	}
-	if (fc && vipd_flow_cacheable(pkt) && vipd_age(now, fc->checked_ns) <= VIPD_REFRESH_NS &&
-	    vipd_flow_eq(&fc->flow, &pkt->flow) && vipd_dest_ok(fc->dest, fc->svc, 1)) {
-		*dest_id = fc->dest;
-		flags |= VIPD_PICK_CACHED;
-		vipd_count(VIPD_EV_CONN_HIT);
-		vipd_count(VIPD_EV_FLOW_CACHE_HIT);
-	} else if (pkt->icmp_err) {
+	/* (A hit was vipd_flow_cache_hit's: this is a miss, fc is to fill.) */
+	if (pkt->icmp_err) {
 		/* Only for a known connection, and it changes nothing in it. */
 		struct vipd_conn *c = bpf_map_lookup_elem(&conns, &pkt->flow);
 		if (!c)
@@ -1113,7 +1129,9 @@ __noinline int vipd_director6(struct xdp_md *ctx)
 		vipd_count(VIPD_EV_FRAG);
 	}
 	__u64 now = vipd_now();
-	__u64 picked = vipd_pick(&pkt, dport, now);
+	__u64 picked = vipd_flow_cache_hit(&pkt, now);
+	if (!picked)
+		picked = vipd_pick(&pkt, dport, now);
 	if (!(picked & VIPD_PICK_FWD))
 		return (int)(picked & 0xff);
 	__u32 dest_id = (__u32)picked;
@@ -1130,8 +1148,14 @@ __noinline int vipd_director6(struct xdp_md *ctx)
 		return vipd_drop(reason);
 	__u32 over = vipd_overhead(d);
 	if (pkt.tot_len + over > nh->mtu) {
-		if (vipd_icmp6_too_big(ctx, &pkt, nh->mtu - over))
+		/* Never an error about an error (RFC 4443 2.4 e): the client did
+		 * not send it. IPv6 links carry 1280 bytes at least (RFC 8200 5):
+		 * a lower figure would be ignored. */
+		if (pkt.icmp_err)
 			return vipd_drop(VIPD_DROP_TOO_BIG);
+		__u32 mtu = nh->mtu - over;
+		if (vipd_icmp6_too_big(ctx, &pkt, mtu < 1280 ? 1280 : mtu))
+			return vipd_drop(VIPD_DROP_ENCAP);
 		vipd_count(VIPD_EV_ICMP_TOO_BIG);
 		return XDP_TX;
 	}
@@ -1182,7 +1206,9 @@ __noinline int vipd_director4(struct xdp_md *ctx)
 	}
 
 	__u64 now = vipd_now();
-	__u64 picked = vipd_pick(&pkt, dport, now);
+	__u64 picked = vipd_flow_cache_hit(&pkt, now);
+	if (!picked)
+		picked = vipd_pick(&pkt, dport, now);
 	if (!(picked & VIPD_PICK_FWD))
 		return (int)(picked & 0xff);
 	__u32 dest_id = (__u32)picked;
@@ -1204,7 +1230,8 @@ __noinline int vipd_director4(struct xdp_md *ctx)
 		return vipd_drop(reason);
 	__u32 over = vipd_overhead(d);
 	if (pkt.tot_len + over > nh->mtu) {
-		if (!(pkt.frag_off & bpf_htons(VIPD_IP_DF)))
+		/* Never an error about an error (RFC 1122 3.2.2). */
+		if (!(pkt.frag_off & bpf_htons(VIPD_IP_DF)) || pkt.icmp_err)
 			return vipd_drop(VIPD_DROP_TOO_BIG);
 		if (vipd_icmp_too_big(ctx, &pkt, nh->mtu - over))
 			return vipd_drop(VIPD_DROP_ENCAP);

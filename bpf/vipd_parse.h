@@ -261,6 +261,17 @@ static __always_inline int vipd_parse6(void *data, void *data_end, struct ipv6hd
 			pkt->frag = (fo & bpf_htons(0xfff9)) != 0; /* offset or M */
 			pkt->later_frag = (fo & bpf_htons(0xfff8)) != 0;
 			off += 8;
+			/* What follows a fragment header is the fragmentable part:
+			 * in a later fragment, payload. Every fragment of a datagram
+			 * must find the same protocol here to share its entry: TCP or
+			 * UDP at once, else (options in the fragmentable part) the
+			 * kernel's. An atomic fragment is a whole packet: walk on. */
+			if (pkt->frag) {
+				nh = h[0];
+				if (nh != IPPROTO_TCP && nh != IPPROTO_UDP)
+					return VIPD_PARSE_PASS;
+				break;
+			}
 		} else {
 			if (nh == VIPD_NH_ROUTING && h[3] != 0)
 				return VIPD_PARSE_PASS;
@@ -280,6 +291,10 @@ static __always_inline int vipd_parse6(void *data, void *data_end, struct ipv6hd
 		return VIPD_PARSE_PASS; /* the rest (and too many headers): the kernel's */
 	if (pkt->later_frag)
 		return VIPD_PARSE_OK;
+	/* The transport header within the payload length, not only the frame. */
+	*reason = VIPD_DROP_TRUNC_L4;
+	if (off + (nh == IPPROTO_TCP ? 20 : 8) > tot_len)
+		return VIPD_PARSE_DROP;
 	return vipd_parse_l4(data, data_end, (void *)ip6 + (off & 0x3ff), pkt, reason);
 }
 

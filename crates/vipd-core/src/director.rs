@@ -270,24 +270,35 @@ fn datapath_spec(
     let sched =
         scheduler(vs.lb_algo).map_err(|e| unsupported_at(vs, vs.lb_algo_loc, e.to_string()))?;
     let forward = forwarding(vs.lb_kind);
-    // TUN carries either family over either; DR and NAT keep the VIP's.
-    for rs in &vs.real_servers {
-        let f = rs.lvs_method.map_or(forward, forwarding);
+    // TUN carries either family over either; DR and NAT keep the VIP's. The
+    // sorry server too: it enters the tables only when quorum is lost.
+    let sorry = vs.sorry_server.as_ref().map(|s| {
+        let f = vs.sorry_server_lvs_method.map_or(forward, forwarding);
+        (s.ip, f, vs.loc, "sorry_server")
+    });
+    let reals = vs.real_servers.iter().map(|rs| {
+        (
+            rs.ip,
+            rs.lvs_method.map_or(forward, forwarding),
+            rs.loc,
+            "real server",
+        )
+    });
+    for (rip, f, loc, what) in reals.chain(sorry) {
         if ip.is_ipv6() && f == Forward::Nat {
             return Err(unsupported_at(
                 vs,
-                rs.loc,
-                format!("real server {}: NAT of an IPv6 VIP is not implemented by vipd's data plane: use lvs_method TUN or DR", rs.ip),
+                loc,
+                format!("{what} {rip}: NAT of an IPv6 VIP is not implemented by vipd's data plane: use lvs_method TUN or DR"),
             ));
         }
-        if rs.ip.is_ipv6() != ip.is_ipv6() && f != Forward::Tun {
+        if rip.is_ipv6() != ip.is_ipv6() && f != Forward::Tun {
             return Err(unsupported_at(
                 vs,
-                rs.loc,
+                loc,
                 format!(
-                    "real server {} is IPv{} and the VIP {ip} IPv{}: only lvs_method TUN carries a packet to a real server of the other family (DR and NAT keep the VIP's)",
-                    rs.ip,
-                    if rs.ip.is_ipv6() { 6 } else { 4 },
+                    "{what} {rip} is IPv{} and the VIP {ip} IPv{}: only lvs_method TUN carries a packet to a real server of the other family (DR and NAT keep the VIP's)",
+                    if rip.is_ipv6() { 6 } else { 4 },
                     if ip.is_ipv6() { 6 } else { 4 },
                 ),
             ));
@@ -565,6 +576,16 @@ mod tests {
         assert!(
             e.to_string()
                 .contains("NAT of an IPv6 VIP is not implemented"),
+            "{e}"
+        );
+        // The sorry server is held to the same rules.
+        let sorry = v6.replace(
+            "persistence_timeout 0",
+            "persistence_timeout 0\n    sorry_server 10.253.26.9 80\n    sorry_server_lvs_method DR",
+        );
+        let e = specs(&sorry).unwrap_err();
+        assert!(
+            e.to_string().contains("sorry_server 10.253.26.9 is IPv4"),
             "{e}"
         );
         // An IPv6 service persists per client address.

@@ -63,6 +63,8 @@ impl Fx {
                 "ip route add 203.0.113.0/24 via 10.253.85.1",
                 "ip -6 route add 2001:db8:26::/64 via 2001:db8:85::1",
                 "ip -6 route add 2001:db8:71::/64 via 2001:db8:85::1",
+                // Real servers behind a 1300-byte link: 1260 left inside ip6ip6.
+                "ip -6 route add 2001:db8:27::/64 via 2001:db8:85::1 mtu lock 1300",
             ],
         );
         let sizes = Sizes {
@@ -292,6 +294,14 @@ fn each_extension_header_is_walked_to_the_transport_ports() {
     assert_eq!(v, XDP_TX);
     let label = flow_label(CLIENT6.parse().unwrap(), 6, 4100, 80);
     assert_eq!(out, tun6_frame(ip_of(&syn(1400)), RIPS6[2], label));
+    // Options in the fragmentable part (after a fragment header): the first
+    // and the later fragments would not find the same transport; the kernel's.
+    for offset in [0u16, 100] {
+        let mut ip = Ip6::new(CLIENT6, VIP6, 17);
+        ip.ext = vec![frag(offset, offset == 0, 9), dstopts()];
+        let f = eth6(D0_MAC, CLIENT_MAC, &ip.build(&udp6(&ip, 53, 53, b"x")));
+        assert_eq!(fx.run(&f), (XDP_PASS, f.clone()), "offset {offset}");
+    }
     // Not for this hop (segments left), another protocol behind its own
     // header (AH), more headers than the walk takes: the kernel's, untouched.
     let mut passes = Vec::new();
@@ -428,9 +438,73 @@ fn too_big_gets_icmp6_packet_too_big_with_the_tunnel_mtu() {
     assert_eq!(out, want);
     assert_eq!(fx.counter("icmp_too_big"), 1);
     assert_eq!(fx.counter("tx"), 0);
-    // 1460 bytes fit exactly.
+    // 1460 bytes fit exactly: tunnelled, not answered.
     let fits = seg6(6001, ACK, &[], &vec![0u8; 1460 - 60]);
-    assert_eq!(fx.run(&fits).0, XDP_TX);
+    let (v, out) = fx.run(&fits);
+    assert_eq!(v, XDP_TX);
+    let label = flow_label(CLIENT6.parse().unwrap(), 6, 6001, 80);
+    assert_eq!(out, tun6_frame(ip_of(&fits), RIPS6[1], label));
+    assert_eq!((fx.counter("tx"), fx.counter("icmp_too_big")), (1, 1));
+    // An ICMPv6 error too big for the tunnel is not answered with another
+    // (RFC 4443 2.4 e): its sender was a router, not the client.
+    let reply = Ip6::new(VIP6, CLIENT6, 6);
+    let quoted = reply.build(&tcp6(&reply, 80, 6001, ACK, &[], &vec![0u8; 1400]));
+    let outer = Ip6::new("2001:db8:71::1", VIP6, 58);
+    let mut body = vec![1, 4, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&quoted);
+    let f = eth6(D0_MAC, CLIENT_MAC, &outer.build(&icmp6(&outer, &body)));
+    assert!(f.len() > 1514 - 40);
+    assert_eq!(fx.run(&f).0, XDP_DROP);
+    assert_eq!(
+        (fx.counter("drop_too_big"), fx.counter("icmp_too_big")),
+        (1, 1)
+    );
+}
+
+#[test]
+fn packet_too_big_never_names_an_mtu_below_1280() {
+    let mut fx = Fx::new();
+    fx.apply(&[service(VIP6, &["2001:db8:27::1"], Forward::Tun)]);
+    let f = seg6(6100, ACK, &[], &vec![0xcd; 1300 - 60]);
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    assert_eq!(out[14 + 40], 2, "ICMPv6 Packet Too Big");
+    assert_eq!(&out[14 + 44..14 + 48], &1280u32.to_be_bytes());
+}
+
+/// Ethernet with an 802.1Q tag around an IPv6 packet.
+fn eth6_tagged(dmac: [u8; 6], smac: [u8; 6], tci: u16, ip: &[u8]) -> Vec<u8> {
+    let mut f = eth6(dmac, smac, ip);
+    let tag = [0x81, 0x00, (tci >> 8) as u8, tci as u8];
+    f.splice(12..12, tag);
+    f
+}
+
+#[test]
+fn a_vlan_tagged_ipv6_frame_goes_back_tagged() {
+    let mut fx = Fx::new();
+    fx.apply(&[tun6()]);
+    let mut ip = Ip6::new(CLIENT6, VIP6, 6);
+    ip.tclass = 0xb8;
+    let pkt = ip.build(&tcp6(&ip, 7100, 80, ACK, &[], b"tagged"));
+    let (v, out) = fx.run(&eth6_tagged(D0_MAC, CLIENT_MAC, 0x0064, &pkt));
+    assert_eq!(v, XDP_TX);
+    let label = flow_label(CLIENT6.parse().unwrap(), 6, 7100, 80);
+    let want = tun6_frame(&pkt, RIPS6[0], label);
+    assert_eq!(out, eth6_tagged(ROUTER_MAC, D0_MAC, 0x0064, ip_of(&want)));
+    // The outer traffic class is the inner one.
+    assert_eq!((out[18] & 0x0f, out[19] >> 4), (0x0b, 0x08));
+    // Too big: Packet Too Big, tagged as it came.
+    let big = ip.build(&tcp6(&ip, 7101, 80, ACK, &[], &vec![0; 1440]));
+    let (v, out) = fx.run(&eth6_tagged(D0_MAC, CLIENT_MAC, 0x0064, &big));
+    assert_eq!(v, XDP_TX);
+    assert_eq!(&out[12..18], &[0x81, 0x00, 0x00, 0x64, 0x86, 0xdd]);
+    assert_eq!(out[18 + 40], 2);
+    assert_eq!(
+        &out[18 + 48..18 + 48 + 40],
+        &big[..40],
+        "the quote starts with the packet"
+    );
 }
 
 #[test]
@@ -466,6 +540,11 @@ fn malformed_ipv6_for_a_vip_is_dropped_by_reason() {
     let f = eth6(D0_MAC, CLIENT_MAC, &ip.build(&seg[..10]));
     assert_eq!(fx.run(&f).0, XDP_DROP);
     assert_eq!(fx.counter("drop_trunc_l4"), 1);
+    // A payload length that ends inside the TCP header the frame carries.
+    let mut short = eth6(D0_MAC, CLIENT_MAC, &ip.build(&seg));
+    short[18..20].copy_from_slice(&10u16.to_be_bytes());
+    assert_eq!(fx.run(&short).0, XDP_DROP);
+    assert_eq!(fx.counter("drop_trunc_l4"), 2);
     assert_eq!(fx.counter("tx"), 0);
 }
 

@@ -22,6 +22,7 @@ pub mod neigh;
 pub mod pin;
 pub mod run;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -502,6 +503,16 @@ impl Director {
     }
 
     /// Sets the outer source address of TUN packets leaving `ifindex`.
+    fn ifaddrs6_len(&self) -> Result<usize> {
+        let m: HashMap<&MapData, u32, [u32; 4]> = HashMap::try_from(
+            self.ebpf
+                .map("ifaddrs6")
+                .ok_or(DatapathError::Missing("ifaddrs6"))?,
+        )
+        .map_err(map_err("ifaddrs6"))?;
+        Ok(m.keys().count())
+    }
+
     pub fn set_ifaddr(&mut self, ifindex: u32, addr: IpAddr) -> Result<()> {
         let name = if addr.is_ipv4() {
             "ifaddrs"
@@ -520,14 +531,18 @@ impl Director {
 
     /// Writes the first IPv4 address of every interface of this network
     /// namespace as its TUN outer source (the director's address on the egress
-    /// interface), and its first global IPv6 address that is not a /128 (a
-    /// VIP is added as one) for IPv6 real servers. Returns how many IPv4
-    /// addresses it wrote.
+    /// interface), and an IPv6 one for IPv6 real servers (see
+    /// [`outer_sources6`]; [`Director::apply`] chooses again without the
+    /// plan's VIPs). Returns how many IPv4 addresses it wrote.
     pub fn sync_ifaddrs(&mut self) -> Result<usize> {
+        self.sync_ifaddrs_except(&BTreeSet::new())
+    }
+
+    fn sync_ifaddrs_except(&mut self, vips: &BTreeSet<IpAddr>) -> Result<usize> {
         let addrs = nix::ifaddrs::getifaddrs()
             .map_err(|e| DatapathError::Io(format!("getifaddrs: {e}")))?;
-        let mut seen = std::collections::BTreeSet::new();
-        let mut seen6 = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut v6 = Vec::new();
         let mut n = 0;
         for a in addrs {
             let Ok(idx) = nix::net::if_::if_nametoindex(a.interface_name.as_str()) else {
@@ -543,19 +558,15 @@ impl Director {
             let Some(sin6) = a.address.as_ref().and_then(|s| s.as_sockaddr_in6()) else {
                 continue;
             };
-            let ip = sin6.ip();
             let prefix = a
                 .netmask
                 .as_ref()
                 .and_then(|m| m.as_sockaddr_in6())
                 .map_or(128, |m| u128::from(m.ip()).count_ones());
-            let global = !ip.is_loopback()
-                && !ip.is_unspecified()
-                && !ip.is_multicast()
-                && (ip.segments()[0] & 0xffc0) != 0xfe80;
-            if global && prefix < 128 && seen6.insert(idx) {
-                self.set_ifaddr(idx, IpAddr::V6(ip))?;
-            }
+            v6.push((idx, sin6.ip(), prefix));
+        }
+        for (idx, ip) in outer_sources6(&v6, vips) {
+            self.set_ifaddr(idx, IpAddr::V6(ip))?;
         }
         Ok(n)
     }
@@ -578,6 +589,21 @@ impl Director {
         let v6 = plan.vips.iter().any(|v| v.is_ipv6());
         if v6 {
             self.set_config_flag(abi::CFG_F_V6, true)?;
+        }
+        // IPv6 real servers by TUN: an outer source per interface, never a
+        // VIP (which moves with the master, and which the real servers hold).
+        if plan
+            .dests
+            .iter()
+            .any(|d| d.rip.is_ipv6() && d.forward == Forward::Tun)
+        {
+            let vips: BTreeSet<IpAddr> = plan.vips.iter().copied().collect();
+            self.sync_ifaddrs_except(&vips)?;
+            if self.ifaddrs6_len()? == 0 {
+                tracing::warn!(
+                    "IPv6 real servers by TUN, but no global IPv6 address here other than VIPs: the outer source is missing (drop_no_src); give the interface towards them one"
+                );
+            }
         }
         // An IPv6 real server (ip6ip6, 4in6, DR): its next hop is an IPv6
         // `bpf_fib_lookup`, which answers FWD_DISABLED (every packet counted
@@ -1036,6 +1062,35 @@ pub fn test_run(prog: &Xdp, frame: &[u8], ifindex: u32) -> Result<(u32, Vec<u8>)
     Ok((r.return_value, out))
 }
 
+/// The outer IPv6 source of TUN per interface, from (ifindex, address,
+/// prefix length) of this namespace's addresses: a global address (not
+/// loopback, link-local or multicast) that is not one of `vips`, one with a
+/// prefix shorter than /128 first (a /128 is more often a VIP another
+/// process added, or a DHCPv6 lease, which still serves if nothing else does).
+pub fn outer_sources6(
+    addrs: &[(u32, std::net::Ipv6Addr, u32)],
+    vips: &BTreeSet<IpAddr>,
+) -> BTreeMap<u32, std::net::Ipv6Addr> {
+    let mut best: BTreeMap<u32, (bool, std::net::Ipv6Addr)> = BTreeMap::new();
+    for &(idx, ip, prefix) in addrs {
+        let global = !ip.is_loopback()
+            && !ip.is_unspecified()
+            && !ip.is_multicast()
+            && (ip.segments()[0] & 0xffc0) != 0xfe80;
+        if !global || vips.contains(&IpAddr::V6(ip)) {
+            continue;
+        }
+        let host = prefix >= 128;
+        match best.get(&idx) {
+            Some(&(was_host, _)) if !was_host || host => {}
+            _ => {
+                best.insert(idx, (host, ip));
+            }
+        }
+    }
+    best.into_iter().map(|(i, (_, ip))| (i, ip)).collect()
+}
+
 /// `bpf_fib_lookup` answers only for interfaces with IPv4 forwarding enabled
 /// (`BPF_FIB_LKUP_RET_FWD_DISABLED` otherwise), so the director turns it on for
 /// its interface (`net.ipv4.conf.IFACE.forwarding`, this namespace only).
@@ -1127,4 +1182,33 @@ pub fn coarse_now_ns() -> u64 {
     let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC_COARSE)
         .expect("CLOCK_MONOTONIC_COARSE is always available on Linux");
     t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ipv6_outer_source_is_never_a_vip_and_prefers_a_subnet_address() {
+        let a = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap();
+        let vip: BTreeSet<IpAddr> = ["2001:db8:85::250".parse().unwrap()].into();
+        let addrs = [
+            // eth1 (2): the VIP as /64 listed first (the kernel lists the
+            // newest first), link-local, a DHCPv6 /128, the subnet address.
+            (2, a("2001:db8:85::250"), 64),
+            (2, a("fe80::1"), 64),
+            (2, a("2001:db8:85::77"), 128),
+            (2, a("2001:db8:85::11"), 64),
+            // eth2 (3): only a /128 lease: it serves.
+            (3, a("2001:db8:99::5"), 128),
+            // lo (1) and an interface with only a link-local: none.
+            (1, a("::1"), 128),
+            (4, a("fe80::4"), 64),
+        ];
+        let got = outer_sources6(&addrs, &vip);
+        assert_eq!(
+            got,
+            [(2, a("2001:db8:85::11")), (3, a("2001:db8:99::5"))].into()
+        );
+    }
 }
