@@ -1037,6 +1037,78 @@ fn garp_interval_spaces_the_gratuitous_arps() {
     }
 }
 
+/// The times (s) of the unsolicited neighbour advertisements for an IPv6 VIP
+/// that the router hears while vipd starts as MASTER of an IPv6 instance
+/// with `globals` in global_defs (dual-stack lab).
+fn na_times(lab: &LabGuard, scratch: &Scratch, globals: &str) -> Vec<f64> {
+    let dump_path = scratch.0.join(format!("na-{}.txt", globals.len()));
+    let out = fs::File::create(&dump_path).unwrap();
+    let mut cmd = lab.command("router", "tcpdump").unwrap();
+    cmd.args(["-i", "br-dir", "-n", "-tt", "-l", "-U", "icmp6"])
+        .stdout(out)
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut dump = lab.spawn_command("router", &mut cmd).unwrap();
+    std::thread::sleep(Duration::from_millis(1000)); // tcpdump attaches
+    let mut node = Peer::new(lab, scratch, "dir1", Impl::Vipd);
+    let text = "vrrp_instance V6 {\n    state MASTER\n    interface eth1\n    virtual_router_id 61\n    priority 150\n    advert_int 1\n    version 3\n    virtual_ipaddress {\n        2001:db8:85::250\n    }\n}\n";
+    node.start(&format!("global_defs {{\n{globals}}}\n{text}"));
+    wait_for("dir1 holds the IPv6 VIP", Duration::from_secs(15), || {
+        lab.exec_ok("dir1", ["ip", "-6", "addr", "show", "dev", "eth1"])
+            .unwrap()
+            .contains("2001:db8:85::250/128")
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    node.stop();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dump.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = dump.wait();
+    // "1796612615.013403 IP6 fe80::.. > ff02::1: ICMP6, neighbor advertisement, tgt is 2001:db8:85::250, length 32"
+    fs::read_to_string(&dump_path)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("neighbor advertisement, tgt is 2001:db8:85::250,"))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// `vrrp_gna_interval` spaces the unsolicited neighbour advertisements of a
+/// burst on the wire, as `vrrp_garp_interval` does gratuitous ARPs; without
+/// it they go back to back.
+#[test]
+fn gna_interval_spaces_the_neighbour_advertisements() {
+    require_root_and_keepalived();
+    let mut opts = LabOptions::unique("vgn");
+    opts.reals = 1;
+    opts.httpd = false;
+    opts.xdp_pass = false;
+    opts.ipv6 = true;
+    let lab = LabGuard::up(opts).expect("lab up --ipv6");
+    let scratch = Scratch::new(&lab);
+    let repeat = "    vrrp_garp_master_repeat 4\n    vrrp_garp_master_delay 0\n";
+    let tight = na_times(&lab, &scratch, repeat);
+    // The ARP interval does not pace neighbour advertisements: their own does.
+    let spaced = na_times(
+        &lab,
+        &scratch,
+        &format!("{repeat}    vrrp_garp_interval 2\n    vrrp_gna_interval 0.3\n"),
+    );
+    println!(
+        "neighbour advertisements at {tight:?} without, {spaced:?} with vrrp_gna_interval 0.3"
+    );
+    assert_eq!(tight.len(), 4, "{tight:?}");
+    assert!(tight[3] - tight[0] < 0.1, "back to back: {tight:?}");
+    assert_eq!(spaced.len(), 4, "{spaced:?}");
+    for w in spaced.windows(2) {
+        assert!(
+            (0.28..1.5).contains(&(w[1] - w[0])),
+            "not 0.3 s apart: {spaced:?}"
+        );
+    }
+}
+
 /// Whether `node` holds the IPv6 VIP of [`v3_ipv6_fails_over_with_keepalived_both_ways`].
 fn holds_vip6(lab: &LabGuard, node: &str) -> bool {
     lab.exec_ok(node, ["ip", "-6", "addr", "show", "dev", "eth1"])

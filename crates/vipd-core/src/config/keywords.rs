@@ -208,7 +208,7 @@ pub const KEYWORDS: &[(Ctx, &str, Status, &str)] = &[
     ),
     (GlobalDefs, "vrrp_garp_lower_prio_repeat", Implemented, ""),
     (GlobalDefs, "vrrp_garp_interval", Implemented, "gratuitous ARPs on one interface at least this far apart, whichever instance sends them (keepalived also collapses a burst's repeats; vipd sends them all)"),
-    (GlobalDefs, "vrrp_gna_interval", Planned, "IPv6 instances send their unsolicited neighbour advertisements on the garp_* schedule, not yet spaced by this interval"),
+    (GlobalDefs, "vrrp_gna_interval", Implemented, "unsolicited neighbour advertisements of IPv6 VIPs on one interface at least this far apart (their own schedule, beside vrrp_garp_interval's)"),
     (GlobalDefs, "vrrp_min_garp", Implemented, ""),
     (GlobalDefs, "vrrp_lower_prio_no_advert", Implemented, ""),
     (GlobalDefs, "vrrp_higher_prio_send_advert", Implemented, ""),

@@ -256,6 +256,8 @@ pub async fn run_observed(
         discard_logged: HashMap::new(),
         garp_interval: spec.garp_interval,
         garp_pacer: Default::default(),
+        gna_interval: spec.gna_interval,
+        gna_pacer: Default::default(),
     };
     info!(
         "VRRP starting: {}",
@@ -462,6 +464,8 @@ struct Driver {
     discard_logged: HashMap<(usize, Discriminant<Discard>), Instant>,
     garp_interval: Duration,
     garp_pacer: vipd_core::vrrp::arp::GarpPacer,
+    gna_interval: Duration,
+    gna_pacer: vipd_core::vrrp::arp::GarpPacer,
 }
 
 impl Driver {
@@ -538,16 +542,22 @@ impl Driver {
     }
 
     /// `count` gratuitous ARPs for each VIP of instance `idx`: now, or with
-    /// `vrrp_garp_interval` each in its slot on its interface.
+    /// `vrrp_garp_interval` each in its slot on its interface (for an IPv6 VIP,
+    /// neighbour advertisements with `vrrp_gna_interval`).
     fn send_garps(&mut self, name: &str, idx: usize, count: u32) {
         let now = Instant::now();
         let io = &mut self.ios[idx];
         io.garp_pending.retain(|t| !t.is_finished());
         for vip in &io.vips {
-            for at in self
-                .garp_pacer
-                .slots(vip.ifindex, now, self.garp_interval, count)
-            {
+            let slots = match vip.addr {
+                IpAddr::V4(_) => self
+                    .garp_pacer
+                    .slots(vip.ifindex, now, self.garp_interval, count),
+                IpAddr::V6(_) => self
+                    .gna_pacer
+                    .slots(vip.ifindex, now, self.gna_interval, count),
+            };
+            for at in slots {
                 let (garp, mac, addr, name) =
                     (vip.garp.clone(), vip.mac, vip.addr, name.to_owned());
                 let send = move || {

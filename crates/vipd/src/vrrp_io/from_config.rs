@@ -52,6 +52,7 @@ pub fn from_config(cfg: &Config, warnings: &mut Vec<String>) -> Result<VrrpSpec,
     let mut spec = VrrpSpec {
         startup_delay: g.vrrp_startup_delay.unwrap_or(Duration::ZERO),
         garp_interval: g.vrrp_garp_interval.unwrap_or(Duration::ZERO),
+        gna_interval: g.vrrp_gna_interval.unwrap_or(Duration::ZERO),
         ..VrrpSpec::default()
     };
     for inst in &cfg.vrrp_instances {

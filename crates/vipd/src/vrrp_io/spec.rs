@@ -105,4 +105,7 @@ pub struct VrrpSpec {
     /// `vrrp_garp_interval`: gratuitous ARPs on one interface at least this
     /// far apart (zero: back to back).
     pub garp_interval: Duration,
+    /// `vrrp_gna_interval`: the same for IPv6's unsolicited neighbour
+    /// advertisements (their own schedule per interface, as keepalived's).
+    pub gna_interval: Duration,
 }
