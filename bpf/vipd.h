@@ -35,6 +35,7 @@ typedef uint32_t __be32;
 #define VIPD_MAX_IFACES 64     /* interfaces with an outer source address        */
 #define VIPD_VIP_BUCKETS 256   /* buckets of the IPv4 VIP filter (power of two)   */
 #define VIPD_VIP_SLOTS 7       /* VIPs per filter bucket before `vips` is asked   */
+#define VIPD_VIP6_SLOTS 3      /* IPv6 VIPs per bucket of the IPv6 filter         */
 #define VIPD_FLOW_CACHE 4096   /* per-CPU flow cache slots (power of two)         */
 
 /* Address families, as AF_INET / AF_INET6. */
@@ -128,6 +129,14 @@ struct vipd_vip_key {
 struct vipd_vip_bucket {
 	__be32 addr[VIPD_VIP_SLOTS]; /* IPv4 VIPs; 0 = free slot                     */
 	__u32 overflow;              /* 1: more VIPs hash here: also look in `vips` */
+};
+
+/* Value of `vip6_filter`, indexed by vipd_vip6_bucket(daddr): the same for
+ * IPv6 VIPs (three 16-byte addresses and the flag: one cache line). */
+struct vipd_vip6_bucket {
+	struct vipd_addr addr[VIPD_VIP6_SLOTS]; /* IPv6 VIPs; all zero = free slot  */
+	__u32 overflow;                         /* 1: also look in `vips`           */
+	__u32 _pad[3];                          /* zero                             */
 };
 
 /* Key of `services`: one virtual_server. */

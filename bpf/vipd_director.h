@@ -115,6 +115,37 @@ static __always_inline int vipd_is_vip4(__be32 daddr)
 	return bpf_map_lookup_elem(&vips, &vk) != NULL;
 }
 
+/* Bucket of an IPv6 address in `vip6_filter` (mirrors
+ * vipd_core::plan::vip_filter::vip6_bucket). */
+static __always_inline __u32 vipd_vip6_bucket(const __be32 *a)
+{
+	return vipd_fmix32(a[0] ^ a[1] ^ a[2] ^ a[3] ^ VIPD_FLOW_HASH_SEED) & (VIPD_VIP_BUCKETS - 1);
+}
+
+/* Whether the IPv6 destination `a` (four words) is a VIP: the array filter,
+ * then `vips` when its bucket overflowed (a hash lookup is a call: ~35 ns). */
+static __always_inline int vipd_is_vip6(const __be32 *a)
+{
+	__u32 b = vipd_vip6_bucket(a);
+	struct vipd_vip6_bucket *vb = bpf_map_lookup_elem(&vip6_filter, &b);
+	if (!vb)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < VIPD_VIP6_SLOTS; i++) {
+		const __be32 *s = vb->addr[i].w;
+		if (((s[0] ^ a[0]) | (s[1] ^ a[1]) | (s[2] ^ a[2]) | (s[3] ^ a[3])) == 0 &&
+		    (a[0] | a[1] | a[2] | a[3]))
+			return 1;
+	}
+	if (!vb->overflow)
+		return 0;
+	struct vipd_vip_key vk;
+	__builtin_memset(&vk, 0, sizeof(vk));
+	__builtin_memcpy(vk.addr.w, a, 16);
+	vk.family = VIPD_AF_INET6;
+	return bpf_map_lookup_elem(&vips, &vk) != NULL;
+}
+
 /* ---- the clock ---- */
 
 /* now - then, or 0 when `then` is ahead of `now`. Timestamps are written by every
@@ -1250,11 +1281,7 @@ __noinline int vipd_director6(struct xdp_md *ctx)
 	struct ipv6hdr *ip6 = vipd_parse_eth(data, data_end, &pkt, &proto);
 	if (!ip6 || proto != bpf_htons(VIPD_ETH_P_IPV6) || (void *)(ip6 + 1) > data_end)
 		return XDP_PASS;
-	struct vipd_vip_key vk;
-	__builtin_memset(&vk, 0, sizeof(vk));
-	vipd_copy_addr6(&vk.addr, &ip6->daddr);
-	vk.family = VIPD_AF_INET6;
-	if (!bpf_map_lookup_elem(&vips, &vk))
+	if (!vipd_is_vip6((const __be32 *)&ip6->daddr))
 		/* not for a VIP: never touched, unless a NAT reply */
 		return vipd_cfg_flag(VIPD_CFG_F_NAT) ? vipd_nat_reply6(ctx) : XDP_PASS;
 

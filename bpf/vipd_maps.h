@@ -15,7 +15,15 @@ struct {
 	__type(value, struct vipd_vip_bucket);
 } vip4_filter SEC(".maps");
 
-/* Every VIP address: what the filter consults for an overflowing bucket. */
+/* The same first test for IPv6 destinations (struct vipd_vip6_bucket). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIPD_VIP_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct vipd_vip6_bucket);
+} vip6_filter SEC(".maps");
+
+/* Every VIP address: what the filters consult for an overflowing bucket. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, VIPD_MAX_VIPS);

@@ -740,3 +740,50 @@ fn nat6_rewrites_both_directions_with_correct_checksums() {
     assert_eq!(fx.run(&f), (XDP_PASS, f.clone()));
     assert_eq!(fx.counter("nat_out"), 2);
 }
+
+#[test]
+fn ipv6_vip_filter_bucket_overflow_still_finds_every_vip() {
+    use vipd_core::plan::vip_filter::{vip6_bucket, VIP6_SLOTS};
+    let mut fx = Fx::new();
+    let want = vip6_bucket(VIP6.parse().unwrap());
+    // VIP6_SLOTS + 1 VIPs of one bucket (one overflows to `vips`: the
+    // fixture has four service slots), and one
+    // more address of that bucket that is not a VIP.
+    let same: Vec<Ipv6Addr> = (0x250u16..)
+        .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0x85, 0, 0, 0, 0, i))
+        .filter(|a| vip6_bucket(*a) == want)
+        .take(VIP6_SLOTS + 2)
+        .collect();
+    let specs: Vec<ServiceSpec> = same[..VIP6_SLOTS + 1]
+        .iter()
+        .map(|v| service(&v.to_string(), &RIPS6[..1], Forward::Tun))
+        .collect();
+    fx.apply(&specs);
+    for (i, v) in same[..VIP6_SLOTS + 1].iter().enumerate() {
+        let ip = Ip6::new(CLIENT6, &v.to_string(), 6);
+        let f = eth6(
+            D0_MAC,
+            CLIENT_MAC,
+            &ip.build(&tcp6(&ip, 100 + i as u16, 80, SYN, &[], &[])),
+        );
+        assert_eq!(fx.run(&f).0, XDP_TX, "VIP {v}");
+    }
+    let not = same[VIP6_SLOTS + 1].to_string();
+    let ip = Ip6::new(CLIENT6, &not, 6);
+    let f = eth6(
+        D0_MAC,
+        CLIENT_MAC,
+        &ip.build(&tcp6(&ip, 99, 80, SYN, &[], &[])),
+    );
+    assert_eq!(fx.run(&f), (XDP_PASS, f.clone()), "{not} is no VIP");
+    // Down to one VIP: the others are no longer VIPs.
+    fx.apply(&specs[..1]);
+    let ip = Ip6::new(CLIENT6, &same[1].to_string(), 6);
+    let f = eth6(
+        D0_MAC,
+        CLIENT_MAC,
+        &ip.build(&tcp6(&ip, 98, 80, SYN, &[], &[])),
+    );
+    assert_eq!(fx.run(&f), (XDP_PASS, f.clone()));
+    assert_eq!(fx.counter("conn_new"), VIP6_SLOTS as u64 + 1);
+}

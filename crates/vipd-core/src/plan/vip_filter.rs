@@ -15,8 +15,16 @@
 //! in two steps (slots first, flag second) so the flag never drops before the
 //! address it covered is in its slot.
 
+//!
+//! IPv6 VIPs have their own filter of the same kind, `vip6_filter`
+//! ([`VipFilter6`]: [`VIP6_SLOTS`] 16-byte addresses per bucket, the bucket by
+//! [`vip6_bucket`]). A 16-byte slot is not written atomically: a torn read can
+//! only make a packet for a VIP being added look like a non-VIP, or a packet
+//! to a partly written address look like one for a VIP; the program then
+//! finds no service for it and gives it to the kernel, as it would have.
+
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::sched::hash::{fmix32, FLOW_HASH_SEED};
 
@@ -24,6 +32,44 @@ use crate::sched::hash::{fmix32, FLOW_HASH_SEED};
 pub const VIP_BUCKETS: usize = 256;
 /// Addresses per bucket (`VIPD_VIP_SLOTS`).
 pub const VIP_SLOTS: usize = 7;
+/// IPv6 addresses per bucket (`VIPD_VIP6_SLOTS`: 3 x 16 bytes + the flag in
+/// one 64-byte line).
+pub const VIP6_SLOTS: usize = 3;
+
+/// An address a filter holds.
+pub trait FilterAddr: Copy + Eq + Ord + std::fmt::Debug {
+    /// Its bucket (the program's hash).
+    fn bucket(self) -> usize;
+    /// The all-zero address: a free slot, never a VIP.
+    fn is_zero(self) -> bool;
+}
+
+impl FilterAddr for Ipv4Addr {
+    fn bucket(self) -> usize {
+        vip_bucket(self)
+    }
+    fn is_zero(self) -> bool {
+        self.is_unspecified()
+    }
+}
+
+impl FilterAddr for Ipv6Addr {
+    fn bucket(self) -> usize {
+        vip6_bucket(self)
+    }
+    fn is_zero(self) -> bool {
+        self.is_unspecified()
+    }
+}
+
+/// The bucket of an IPv6 address (mirrors `vipd_vip6_bucket`: the XOR of its
+/// four words as the program loads them, little-endian reads of network
+/// order, then the IPv4 filter's hash).
+pub fn vip6_bucket(addr: Ipv6Addr) -> usize {
+    let o = addr.octets();
+    let w = |i: usize| u32::from_le_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+    (fmix32(w(0) ^ w(4) ^ w(8) ^ w(12) ^ FLOW_HASH_SEED) as usize) & (VIP_BUCKETS - 1)
+}
 
 /// The bucket of an IPv4 address (mirrors `vipd_vip_bucket`: the address as the
 /// program loads it from the packet, a little-endian read of network order).
@@ -32,22 +78,37 @@ pub fn vip_bucket(addr: Ipv4Addr) -> usize {
 }
 
 /// One bucket as the program sees it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Bucket {
-    /// The VIPs in their slots (`None` = free, written as 0.0.0.0).
-    pub slots: [Option<Ipv4Addr>; VIP_SLOTS],
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterBucket<A, const N: usize> {
+    /// The VIPs in their slots (`None` = free, written as all zeros).
+    pub slots: [Option<A>; N],
     /// More VIPs hash here than fit: the program also asks `vips`.
     pub overflow: bool,
 }
 
+impl<A: FilterAddr, const N: usize> Default for FilterBucket<A, N> {
+    fn default() -> Self {
+        Self {
+            slots: [None; N],
+            overflow: false,
+        }
+    }
+}
+
+/// A bucket of `vip4_filter`.
+pub type Bucket = FilterBucket<Ipv4Addr, VIP_SLOTS>;
+
 /// One map write, in the order they must happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BucketWrite {
-    /// Index into `vip4_filter`.
+pub struct FilterWrite<A, const N: usize> {
+    /// Index into the filter map.
     pub index: usize,
     /// The whole new value.
-    pub bucket: Bucket,
+    pub bucket: FilterBucket<A, N>,
 }
+
+/// A write of `vip4_filter`.
+pub type BucketWrite = FilterWrite<Ipv4Addr, VIP_SLOTS>;
 
 /// What the filter says of an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,35 +121,40 @@ pub enum Verdict {
     AskMap,
 }
 
-/// The control plane's copy of `vip4_filter`.
+/// The control plane's copy of a filter map.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VipFilter {
-    buckets: Vec<Bucket>,
+pub struct Filter<A, const N: usize> {
+    buckets: Vec<FilterBucket<A, N>>,
 }
 
-impl Default for VipFilter {
+/// The control plane's copy of `vip4_filter`.
+pub type VipFilter = Filter<Ipv4Addr, VIP_SLOTS>;
+/// The control plane's copy of `vip6_filter`.
+pub type VipFilter6 = Filter<Ipv6Addr, VIP6_SLOTS>;
+
+impl<A: FilterAddr, const N: usize> Default for Filter<A, N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl VipFilter {
+impl<A: FilterAddr, const N: usize> Filter<A, N> {
     /// An empty filter (all slots free), as the map starts.
     pub fn new() -> Self {
         Self {
-            buckets: vec![Bucket::default(); VIP_BUCKETS],
+            buckets: vec![FilterBucket::default(); VIP_BUCKETS],
         }
     }
 
     /// The bucket at `index`.
-    pub fn bucket(&self, index: usize) -> &Bucket {
+    pub fn bucket(&self, index: usize) -> &FilterBucket<A, N> {
         &self.buckets[index]
     }
 
     /// What the program concludes for `addr`.
-    pub fn lookup(&self, addr: Ipv4Addr) -> Verdict {
-        let b = &self.buckets[vip_bucket(addr)];
-        if !addr.is_unspecified() && b.slots.contains(&Some(addr)) {
+    pub fn lookup(&self, addr: A) -> Verdict {
+        let b = &self.buckets[addr.bucket()];
+        if !addr.is_zero() && b.slots.contains(&Some(addr)) {
             Verdict::Vip
         } else if b.overflow {
             Verdict::AskMap
@@ -97,19 +163,19 @@ impl VipFilter {
         }
     }
 
-    /// Makes the filter hold exactly `vips` (0.0.0.0, never a destination, is
-    /// left out) and returns the writes that get the map there, in order.
-    pub fn update(&mut self, vips: &BTreeSet<Ipv4Addr>) -> Vec<BucketWrite> {
-        let mut by_bucket: Vec<Vec<Ipv4Addr>> = vec![Vec::new(); VIP_BUCKETS];
-        for &v in vips.iter().filter(|v| !v.is_unspecified()) {
-            by_bucket[vip_bucket(v)].push(v);
+    /// Makes the filter hold exactly `vips` (the zero address, never a
+    /// destination, is left out) and returns the writes that get the map there, in order.
+    pub fn update(&mut self, vips: &BTreeSet<A>) -> Vec<FilterWrite<A, N>> {
+        let mut by_bucket: Vec<Vec<A>> = vec![Vec::new(); VIP_BUCKETS];
+        for &v in vips.iter().filter(|v| !v.is_zero()) {
+            by_bucket[v.bucket()].push(v);
         }
         let mut writes = Vec::new();
         for (index, wanted) in by_bucket.into_iter().enumerate() {
             let old = self.buckets[index];
-            let mut push = |b: Bucket, last: &mut Bucket| {
+            let mut push = |b: FilterBucket<A, N>, last: &mut FilterBucket<A, N>| {
                 if b != *last {
-                    writes.push(BucketWrite { index, bucket: b });
+                    writes.push(FilterWrite { index, bucket: b });
                     *last = b;
                 }
             };
@@ -164,6 +230,32 @@ mod tests {
             .filter(|a| vip_bucket(*a) == want)
             .take(n)
             .collect()
+    }
+
+    #[test]
+    fn ipv6_vips_fill_their_own_filter_and_overflow_to_the_map() {
+        let want = vip6_bucket("2001:db8:85::250".parse().unwrap());
+        let same: Vec<Ipv6Addr> = (0x250u16..)
+            .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0x85, 0, 0, 0, 0, i))
+            .filter(|a| vip6_bucket(*a) == want)
+            .take(VIP6_SLOTS + 1)
+            .collect();
+        let mut f = VipFilter6::new();
+        let w = f.update(&same.iter().copied().collect());
+        assert!(f.bucket(want).overflow, "{w:?}");
+        assert_eq!(
+            same.iter()
+                .filter(|v| f.lookup(**v) == Verdict::Vip)
+                .count(),
+            VIP6_SLOTS
+        );
+        assert!(same.iter().all(|v| f.lookup(*v) != Verdict::NotVip));
+        assert_eq!(f.lookup(Ipv6Addr::UNSPECIFIED), Verdict::NotVip);
+        // The hash: the XOR of the words as the program loads them.
+        let o = same[0].octets();
+        let w = |i: usize| u32::from_le_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+        let h = fmix32(w(0) ^ w(4) ^ w(8) ^ w(12) ^ FLOW_HASH_SEED) & 255;
+        assert_eq!(vip6_bucket(same[0]), h as usize);
     }
 
     #[test]

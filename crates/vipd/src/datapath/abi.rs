@@ -30,6 +30,8 @@ pub const CFG_F_V6: u32 = 0x8;
 pub const VIP_BUCKETS: u32 = vipd_core::plan::vip_filter::VIP_BUCKETS as u32;
 /// VIPs per filter bucket (`VIPD_VIP_SLOTS`).
 pub const VIP_SLOTS: usize = vipd_core::plan::vip_filter::VIP_SLOTS;
+/// IPv6 VIPs per filter bucket (`VIPD_VIP6_SLOTS`).
+pub const VIP6_SLOTS: usize = vipd_core::plan::vip_filter::VIP6_SLOTS;
 /// Flow-cache slots per CPU (`VIPD_FLOW_CACHE`).
 pub const FLOW_CACHE: u32 = 4096;
 /// `VIPD_AF_INET`.
@@ -249,6 +251,18 @@ pub struct VipBucket {
     pub overflow: u32,
 }
 
+/// `struct vipd_vip6_bucket`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VipBucket6 {
+    /// `addr`: IPv6 VIPs as the program loads them ([`addr_words`]).
+    pub addr: [[u32; 4]; VIP6_SLOTS],
+    /// `overflow`.
+    pub overflow: u32,
+    /// `_pad`.
+    pub _pad: [u32; 3],
+}
+
 /// `struct vipd_flow_cache`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -447,8 +461,8 @@ pub struct FloorCfg {
 }
 
 pod!(
-    VipKey, VipBucket, SvcKey, Svc, Dest, DestConns, Stats, Flow, FlowCache, Clock, Conn,
-    PersistKey, Persist, Nexthop, Config, FloorCfg, SyncEvent, NatRev
+    VipKey, VipBucket, VipBucket6, SvcKey, Svc, Dest, DestConns, Stats, Flow, FlowCache, Clock,
+    Conn, PersistKey, Persist, Nexthop, Config, FloorCfg, SyncEvent, NatRev
 );
 
 /// Every struct with its C name, Rust size and (C field, Rust offset) list: what
@@ -468,6 +482,7 @@ pub(crate) fn layout() -> Vec<Layout> {
     vec![
         s!("vipd_vip_key", VipKey, [addr, family, _pad]),
         s!("vipd_vip_bucket", VipBucket, [addr, overflow]),
+        s!("vipd_vip6_bucket", VipBucket6, [addr, overflow, _pad]),
         s!(
             "vipd_flow_cache",
             FlowCache,
@@ -607,6 +622,7 @@ mod tests {
         for (name, value) in [
             ("VIPD_VIP_BUCKETS", VIP_BUCKETS),
             ("VIPD_VIP_SLOTS", VIP_SLOTS as u32),
+            ("VIPD_VIP6_SLOTS", VIP6_SLOTS as u32),
             ("VIPD_FLOW_CACHE", FLOW_CACHE),
             ("VIPD_RING_SIZE", RING_SIZE),
             ("VIPD_CONN_MAX", CONN_MAX),

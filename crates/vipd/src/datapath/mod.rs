@@ -30,7 +30,7 @@ use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use aya::programs::xdp::XdpLinkId;
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
-use vipd_core::plan::vip_filter::VipFilter;
+use vipd_core::plan::vip_filter::{VipFilter, VipFilter6};
 use vipd_core::plan::{Forward, Plan};
 
 use abi::{addr_words, Config, Dest, DestConns, Flow, Stats, Svc, SvcKey, VipKey};
@@ -172,6 +172,8 @@ pub struct Director {
     link: Option<XdpLinkId>,
     /// What `vip4_filter` holds.
     vip_filter: VipFilter,
+    /// What `vip6_filter` holds.
+    vip_filter6: VipFilter6,
     /// `rings` mapped into this process (None if the object's map is not
     /// `BPF_F_MMAPABLE`: then tables are written one element per syscall).
     rings_mm: Option<RingsMmap>,
@@ -338,6 +340,7 @@ impl Director {
             fib6: false,
             link: None,
             vip_filter: VipFilter::new(),
+            vip_filter6: VipFilter6::new(),
             rings_mm: None,
         };
         if let Some(aya::maps::Map::Array(m)) = d.ebpf.map("rings") {
@@ -747,7 +750,8 @@ impl Director {
         .map_err(map_err("vips"))
     }
 
-    /// Brings `vip4_filter` to the plan's IPv4 VIPs (see
+    /// Brings `vip4_filter` to the plan's IPv4 VIPs and `vip6_filter` to its
+    /// IPv6 ones (see
     /// [`vipd_core::plan::vip_filter`] for the order of writes and why).
     fn write_vip_filter(&mut self, plan: &Plan) -> Result<()> {
         let v4: std::collections::BTreeSet<std::net::Ipv4Addr> = plan
@@ -775,6 +779,32 @@ impl Director {
             }
             m.set(w.index as u32, b, 0)
                 .map_err(map_err("vip4_filter"))?;
+        }
+        let v6: BTreeSet<std::net::Ipv6Addr> = plan
+            .vips
+            .iter()
+            .filter_map(|v| match v {
+                IpAddr::V6(a) => Some(*a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        let writes = self.vip_filter6.update(&v6);
+        let mut m: Array<&mut MapData, abi::VipBucket6> = Array::try_from(
+            self.ebpf
+                .map_mut("vip6_filter")
+                .ok_or(DatapathError::Missing("vip6_filter"))?,
+        )
+        .map_err(map_err("vip6_filter"))?;
+        for w in writes {
+            let mut b = abi::VipBucket6 {
+                overflow: u32::from(w.bucket.overflow),
+                ..Default::default()
+            };
+            for (slot, a) in b.addr.iter_mut().zip(w.bucket.slots) {
+                *slot = a.map_or([0; 4], |a| addr_words(IpAddr::V6(a)));
+            }
+            m.set(w.index as u32, b, 0)
+                .map_err(map_err("vip6_filter"))?;
         }
         Ok(())
     }
