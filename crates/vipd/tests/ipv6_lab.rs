@@ -88,11 +88,16 @@ const HTTP_GET: &str = "HTTP_GET {
 
 /// `virtual_server VIP 80` over `reals` (port 80), each with `check`.
 fn virtual_server(vip: &str, kind: &str, reals: &[String], check: &str) -> String {
+    virtual_server_to(vip, kind, reals, 80, check)
+}
+
+/// `virtual_server VIP 80` over `reals` on `port`, each with `check`.
+fn virtual_server_to(vip: &str, kind: &str, reals: &[String], port: u16, check: &str) -> String {
     let reals: String = reals
         .iter()
         .map(|r| {
             format!(
-                "    real_server {r} 80 {{
+                "    real_server {r} {port} {{
         weight 1
         {check}
     }}
@@ -492,5 +497,213 @@ fn mixed_families_4in6_and_6in4_spread_and_move_10mb_each_way() {
     let st = status(&lab, "dir1").unwrap();
     assert!(drops(&st.counters).is_empty(), "{:?}", st.counters);
     kill(&mut d, Signal::SIGTERM);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `vipd lab httpd` on `[::]:port` of rs1..rsN (the lab's own listen on
+/// port 80), each waited for on its IPv6 twin.
+fn httpds6_on(lab: &LabGuard, n: usize, port: u16) -> Vec<std::process::Child> {
+    let children: Vec<_> = (1..=n)
+        .map(|i| {
+            let node = format!("rs{i}");
+            let mut cmd = lab.command(&node, vipd_self()).unwrap();
+            cmd.args([
+                "lab",
+                "httpd",
+                "--node",
+                &node,
+                "--listen",
+                &format!("[::]:{port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+            lab.spawn_command(&node, &mut cmd).unwrap()
+        })
+        .collect();
+    for i in 1..=n {
+        let ns = lab.netns(&format!("rs{i}"));
+        let addr: SocketAddr = sock(&rs6(i), port).parse().unwrap();
+        wait_for("lab httpd on [::]", Duration::from_secs(10), || {
+            vipd::lab::netns::run_in(&ns, || {
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+            })
+            .ok()
+            .flatten()
+        });
+    }
+    children
+}
+
+/// LVS-NAT of an IPv6 VIP in `vipd lab up --nat --ipv6`. dir1's VRRPv3
+/// instance holds the VIP and the gateway twin 2001:db8:85::254/64, which
+/// the router sends replies from 2001:db8:26::/64 to 2001:db8:113::/64 to;
+/// the real servers listen on `[::]:8080` behind VIP port 80 and have no
+/// tunnel and no VIP (NAT needs nothing on them). The director rewrites
+/// the client's packets to RIP:8080 (the client's address kept) and the
+/// replies back to VIP:80, forwarding them to the client itself.
+#[test]
+fn nat_of_an_ipv6_vip_spreads_30_connections_and_moves_10mb_each_way_through_the_director() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let gw6 = vipd_core::lab::nat_gateway6().to_string();
+    let reals: Vec<String> = (1..=3).map(rs6).collect();
+    let vrrp = vrrp("V6", 51, VIP6).replace(
+        &format!("        {VIP6}\n"),
+        &format!("        {VIP6}\n        {gw6}/64 dev eth1\n"),
+    );
+    assert!(vrrp.contains(&gw6), "{vrrp}");
+    let conf = format!(
+        "{vrrp}{}",
+        virtual_server_to(VIP6, "NAT", &reals, 8080, HTTP_GET)
+    );
+    let table: Vec<String> = reals.iter().map(|r| sock(r, 8080)).collect();
+    require_root();
+    let lab = LabGuard::up(LabOptions {
+        directors: 1,
+        nat: true,
+        ipv6: true,
+        ..LabOptions::unique("v6n")
+    })
+    .expect("lab up --nat --ipv6");
+    let mut httpds = httpds6_on(&lab, 3, 8080);
+    let dir = std::env::temp_dir().join(format!("vipd-ipv6-{}", lab.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("nat6.conf"), &conf).unwrap();
+    let mut d = daemon(
+        &lab,
+        "dir1",
+        &dir.join("nat6.conf"),
+        &dir.join("dir1.log"),
+        &[],
+    );
+    let log = || std::fs::read_to_string(dir.join("dir1.log")).unwrap_or_default();
+    wait_serving(&lab, "dir1", &table, Duration::from_secs(40));
+    // The router's policy route: a reply from rs1 to the client goes to the
+    // gateway twin, which dir1 holds; dir1 forwards IPv6 on eth1 (what
+    // bpf_fib_lookup needs to send the translated replies on).
+    let route = lab
+        .exec_ok(
+            "router",
+            [
+                "ip",
+                "-6",
+                "route",
+                "get",
+                "2001:db8:113::2",
+                "from",
+                &rs6(1),
+                "iif",
+                "br-rs",
+            ],
+        )
+        .unwrap();
+    assert!(route.contains(&format!("via {gw6} ")), "{route}");
+    let addrs = lab
+        .exec_ok("dir1", ["ip", "-6", "addr", "show", "dev", "eth1"])
+        .unwrap();
+    assert!(addrs.contains(&format!("{gw6}/64")), "{addrs}");
+    let fwd = lab
+        .exec_ok("dir1", ["sysctl", "-n", "net.ipv6.conf.eth1.forwarding"])
+        .unwrap();
+    assert_eq!(fwd.trim(), "1", "IPv6 forwarding on dir1's eth1");
+
+    // rs1 receives the client's SYN on its own address, port 8080, from
+    // the client's address; the client's first packet back is the SYN-ACK
+    // from VIP:80 (never from the real server's address).
+    let vip: SocketAddr = sock(VIP6, 80).parse().unwrap();
+    let mut at_client = String::new();
+    let at_rs1 = capture(
+        &lab,
+        "rs1",
+        "eth0",
+        "ip6 and tcp dst port 8080 and src host 2001:db8:113::2",
+        1,
+        || {
+            at_client = capture(
+                &lab,
+                "client",
+                "eth0",
+                "ip6 and tcp and dst host 2001:db8:113::2",
+                1,
+                || {
+                    let (by, _) = spread_new_conns(&lab, vip, 3);
+                    assert_eq!(by.len(), 3, "{by:?}");
+                },
+            );
+        },
+    );
+    assert!(
+        at_rs1.contains("IP6 2001:db8:113::2.")
+            && at_rs1.contains(" > 2001:db8:26::1.8080: Flags [S]"),
+        "rs1 saw: {at_rs1}"
+    );
+    assert!(
+        at_client.contains(&format!("IP6 {VIP6}.80 > 2001:db8:113::2."))
+            && at_client.contains("Flags [S.]"),
+        "the client saw: {at_client}"
+    );
+    let nat_out0 = counter_reaches(&lab, "nat_out", 1);
+
+    let (by, first) = spread_new_conns(&lab, vip, 30);
+    println!("NAT over IPv6: 30 connections: {by:?}");
+    assert_eq!(counts(&by, &["rs1", "rs2", "rs3"]), [10, 10, 10], "{by:?}");
+    // What the real server saw: the client's own address, to its own
+    // address and port.
+    assert!(
+        first.contains("client=[2001:db8:113::2]:") && first.contains("server=[2001:db8:26::"),
+        "{first}"
+    );
+    assert!(first.contains("]:8080"), "{first}");
+    // Each connection's replies crossed dir1: at least its SYN-ACK, its
+    // answer and its FIN.
+    let nat_out1 = counter_reaches(&lab, "nat_out", nat_out0 + 3 * 30);
+
+    // 10 MB each way, both through dir1 (the GET's bytes are replies).
+    let rx0 = rx_bytes(&lab, "dir1", "eth1");
+    let (post, get) = post_and_get(&lab, &url(VIP6), MB10);
+    let rx = rx_bytes(&lab, "dir1", "eth1") - rx0;
+    println!(
+        "NAT over IPv6: 10 MB POST {:.2} s, 10 MB GET {:.2} s, dir1 received {rx} bytes",
+        post.as_secs_f64(),
+        get.as_secs_f64()
+    );
+    assert!(
+        rx > 2 * MB10 as u64,
+        "dir1's eth1 received {rx} bytes during a 10 MB POST and a 10 MB GET"
+    );
+    assert!(post < Duration::from_secs(30) && get < Duration::from_secs(30));
+    // The GET's 10 MB were translated replies: at least one per 64 KiB
+    // even were they GSO-sized.
+    let nat_out = counter_reaches(&lab, "nat_out", nat_out1 + (MB10 / 65_536) as u64);
+    println!("nat_out: {nat_out0} after 3 connections, {nat_out1} after 33, {nat_out} after 10 MB each way");
+
+    let text = lab
+        .exec_ok("dir1", [vipd_self().to_str().unwrap(), "status"])
+        .unwrap();
+    println!("{text}");
+    assert!(text.contains(&format!("TCP  [{VIP6}]:80 rr")), "{text}");
+    for r in &table {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("-> {r}")))
+            .unwrap_or_else(|| panic!("{r} missing from status:\n{text}"));
+        assert!(line.contains("Masq") && line.ends_with("up"), "{line}");
+    }
+    let st = status(&lab, "dir1").unwrap();
+    let svc = &st.services[0];
+    assert!(
+        svc.traffic.conns >= 33 && svc.traffic.out_packets > 0,
+        "{:?}",
+        svc.traffic
+    );
+    assert!(
+        drops(&st.counters).is_empty(),
+        "{:?}\n{}",
+        st.counters,
+        log()
+    );
+    kill(&mut d, Signal::SIGTERM);
+    for h in &mut httpds {
+        kill(h, Signal::SIGKILL);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
