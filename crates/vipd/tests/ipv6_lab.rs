@@ -535,7 +535,9 @@ fn httpds6_on(lab: &LabGuard, n: usize, port: u16) -> Vec<std::process::Child> {
 }
 
 /// LVS-NAT of an IPv6 VIP in `vipd lab up --nat --ipv6`. dir1's VRRPv3
-/// instance holds the VIP and the gateway twin 2001:db8:85::254/64, which
+/// instance holds the VIP and the gateway twin 2001:db8:85::254 (both /128
+/// and deprecated: the router's neighbour solicitation finds it all the
+/// same, and the director's own connections never leave from it), which
 /// the router sends replies from 2001:db8:26::/64 to 2001:db8:113::/64 to;
 /// the real servers listen on `[::]:8080` behind VIP port 80 and have no
 /// tunnel and no VIP (NAT needs nothing on them). The director rewrites
@@ -548,7 +550,7 @@ fn nat_of_an_ipv6_vip_spreads_30_connections_and_moves_10mb_each_way_through_the
     let reals: Vec<String> = (1..=3).map(rs6).collect();
     let vrrp = vrrp("V6", 51, VIP6).replace(
         &format!("        {VIP6}\n"),
-        &format!("        {VIP6}\n        {gw6}/64 dev eth1\n"),
+        &format!("        {VIP6}\n        {gw6}\n"),
     );
     assert!(vrrp.contains(&gw6), "{vrrp}");
     let conf = format!(
@@ -600,7 +602,7 @@ fn nat_of_an_ipv6_vip_spreads_30_connections_and_moves_10mb_each_way_through_the
     let addrs = lab
         .exec_ok("dir1", ["ip", "-6", "addr", "show", "dev", "eth1"])
         .unwrap();
-    assert!(addrs.contains(&format!("{gw6}/64")), "{addrs}");
+    assert!(addrs.contains(&format!("{gw6}/128")), "{addrs}");
     let fwd = lab
         .exec_ok("dir1", ["sysctl", "-n", "net.ipv6.conf.eth1.forwarding"])
         .unwrap();

@@ -550,7 +550,8 @@ fn smtp_quit(lab: &LabGuard, addr: std::net::SocketAddr) -> (String, String) {
 /// connections to the sample's VIP port 80 reach rs1's SMTP server on port
 /// 25 from the client's own address and are answered from the VIP (the
 /// director translates both ways; the router sends rs1's replies to the
-/// gateway twin 2001:db8:85::254 on dir1). rs1 has no VIP and no tunnel.
+/// gateway twin 2001:db8:85::254 on dir1, a deprecated /128 as VRRP
+/// would add it). rs1 has no VIP and no tunnel.
 #[test]
 fn the_ipv6_sample_serves_through_its_vip_by_nat() {
     let lab = LabGuard::up(LabOptions {
@@ -579,7 +580,7 @@ fn the_ipv6_sample_serves_through_its_vip_by_nat() {
     // No VRRP in this sample: the operator puts the VIP on the director
     // (a deprecated /128, never the source of the director's checks) and
     // the NAT gateway the router sends replies to.
-    for a in [format!("{vip}/128"), format!("{gw6}/64")] {
+    for a in [vip.to_owned(), gw6.to_string()] {
         lab.exec_ok(
             "dir1",
             [
@@ -587,7 +588,7 @@ fn the_ipv6_sample_serves_through_its_vip_by_nat() {
                 "-6",
                 "addr",
                 "add",
-                &a,
+                &format!("{a}/128"),
                 "dev",
                 "eth1",
                 "preferred_lft",
