@@ -325,8 +325,11 @@ fn every_keepalived_sample_with_a_virtual_server_starts_or_is_refused_by_name() 
     let listed: Vec<&str> = EXPECTED.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, listed, "samples and EXPECTED differ");
 
+    // Dual stack: keepalived.conf.IPv6's real server must be routable (the
+    // data plane looks up its next hop at start and refuses to run without).
     let lab = LabGuard::up(LabOptions {
         directors: 1,
+        ipv6: true,
         ..LabOptions::unique("smp")
     })
     .expect("lab up (root, iproute2)");
