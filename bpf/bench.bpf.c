@@ -34,10 +34,10 @@ struct {
 __u32 bench_seq = 0;
 
 /* Writes the template's Ethernet header into the frame: as it arrives from the
- * client (to_next 0: client -> own, IPv4), or as XDP_TX sends it on (to_next 1:
- * own -> next hop). 0, or -1 if the frame is shorter than an Ethernet header or
- * the bench wrote no addresses. */
-static __always_inline int bench_write_eth(struct xdp_md *ctx, int to_next)
+ * client (to_next 0: client -> own, EtherType `proto`), or as XDP_TX sends it on
+ * (to_next 1: own -> next hop, EtherType left alone). 0, or -1 if the frame is
+ * shorter than an Ethernet header or the bench wrote no addresses. */
+static __always_inline int bench_write_eth(struct xdp_md *ctx, int to_next, __u16 proto)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -49,14 +49,22 @@ static __always_inline int bench_write_eth(struct xdp_md *ctx, int to_next)
 	__builtin_memcpy(eth->h_dest, to_next ? l2->next : l2->own, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, to_next ? l2->own : l2->client, ETH_ALEN);
 	if (!to_next)
-		eth->h_proto = bpf_htons(ETH_P_IP);
+		eth->h_proto = bpf_htons(proto);
 	return 0;
 }
 
-/* Undoes what the last pass changed in the Ethernet header: 0, or -1. */
+/* Undoes what the last pass changed in the Ethernet header: 0, or -1. An
+ * encapsulation's outer header lands where the template's Ethernet header was
+ * (the next test run gives the head back), so the EtherType is written too. */
 static __always_inline int bench_restore_eth(struct xdp_md *ctx)
 {
-	return bench_write_eth(ctx, 0);
+	return bench_write_eth(ctx, 0, ETH_P_IP);
+}
+
+/* The same for the IPv6 templates. */
+static __always_inline int bench_restore_eth6(struct xdp_md *ctx)
+{
+	return bench_write_eth(ctx, 0, VIPD_ETH_P_IPV6);
 }
 
 /* Established flow: the same connection every time (connection-table hit). */
@@ -94,6 +102,47 @@ static __always_inline int bench_director_new(struct xdp_md *ctx)
 	return vipd_director(ctx);
 }
 
+/* ---- IPv6: the same two workloads through vipd_director6 ----
+ * The template is the IPv4 one in IPv6 (BENCH_FRAME6 bytes): client
+ * 2001:db8:71::7:40000 -> VIP 2001:db8:85::250:80, a TCP ACK; the service is
+ * TUN to three IPv6 real servers (ip6ip6, 40 bytes in front). */
+
+/* Established IPv6 flow: the same connection every time. */
+static __always_inline int bench_director_est6(struct xdp_md *ctx)
+{
+	if (bench_restore_eth6(ctx))
+		return XDP_DROP;
+	return vipd_director(ctx);
+}
+
+/* bench_set_client for IPv6: port 1024 + flow mod 60,000, and the low 32 bits
+ * of the client's address `base` | (flow / 60,000) mod 2^16. No IPv6 header
+ * checksum to fix (and nothing checks TCP's). */
+static __always_inline int bench_set_client6(struct xdp_md *ctx, __u32 base, __u32 flow)
+{
+	if (bench_restore_eth6(ctx))
+		return -1;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct tcphdr *tcp = data + sizeof(struct ethhdr) + sizeof(struct ipv6hdr);
+	if ((void *)(tcp + 1) > data_end)
+		return -1;
+	tcp->source = bpf_htons((__u16)(flow % 60000) + 1024);
+	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+	__be32 *saddr = (__be32 *)&ip6->saddr;
+	saddr[3] = bpf_htonl(base | ((flow / 60000) & 0xffff));
+	return 0;
+}
+
+/* New IPv6 flows: a new client port each packet (table miss, Maglev, insert). */
+static __always_inline int bench_director_new6(struct xdp_md *ctx)
+{
+	bench_seq++;
+	if (bench_set_client6(ctx, 0xcb000000, bench_seq)) /* 2001:db8:71::cb00:x */
+		return XDP_DROP;
+	return vipd_director(ctx);
+}
+
 /* Whole connections: each flow sends two packets in a row, the first creates
  * its half-open entry, the second promotes it to the connection table (and,
  * when sharing is on, hands it to the sharing ring). The cost of a connection
@@ -109,7 +158,7 @@ static __always_inline int bench_director_conn(struct xdp_md *ctx)
 /* The ceiling: no parsing, rewrite both MACs, XDP_TX. */
 static __always_inline int bench_tx_bare(struct xdp_md *ctx)
 {
-	return bench_write_eth(ctx, 1) ? XDP_DROP : XDP_TX;
+	return bench_write_eth(ctx, 1, 0) ? XDP_DROP : XDP_TX;
 }
 
 /* The floor of any IPIP encapsulator: grow the head by an outer IPv4 header,
@@ -158,10 +207,14 @@ struct {
 
 /* The wrapper, a macro: BPF programs have no function pointers. The verifier
  * allows no arithmetic on packet pointers, so the growth is found by comparing
- * with the one length an encapsulated template has (the bench's frames are
- * BENCH_FRAME bytes; IPIP adds an IPv4 header). */
+ * with the one length an encapsulated template has: `frame` bytes plus the
+ * `over` bytes of the encapsulation (the IPv4 frames are BENCH_FRAME bytes and
+ * IPIP adds an IPv4 header; the IPv6 ones BENCH_FRAME6 and ip6ip6 an IPv6
+ * header). Each family needs its own pair: an IPv6 template is as long as an
+ * IPv4 one in IPIP. */
 #define BENCH_FRAME 54
-#define BENCH_TR(ctx, prog)                                                          \
+#define BENCH_FRAME6 74
+#define BENCH_TR(ctx, prog, frame, over)                                             \
 	do {                                                                         \
 		__u32 zero = 0;                                                      \
 		__s32 *grown = bpf_map_lookup_elem(&bench_grown, &zero);             \
@@ -172,9 +225,7 @@ struct {
 		int verdict = prog(ctx);                                             \
 		void *d = (void *)(long)ctx->data;                                   \
 		void *de = (void *)(long)ctx->data_end;                              \
-		*grown = d + BENCH_FRAME + sizeof(struct iphdr) == de                \
-				 ? (__s32)sizeof(struct iphdr)                       \
-				 : 0;                                                \
+		*grown = d + (frame) + (over) == de ? (__s32)(over) : 0;             \
 		return verdict;                                                      \
 	} while (0)
 
@@ -224,8 +275,9 @@ static __always_inline int bench_director_nat_reply(struct xdp_md *ctx)
 }
 
 /* Each variant's two entry points: vipd_bench_VARIANT for live frames and
- * vipd_bench_tr_VARIANT, behind BENCH_TR, for plain test runs. */
-#define BENCH_ENTRY_POINTS(variant)                                                  \
+ * vipd_bench_tr_VARIANT, behind BENCH_TR, for plain test runs; BENCH_ENTRY_POINTS
+ * for the IPv4 templates, BENCH_ENTRY_POINTS6 for the IPv6 ones. */
+#define BENCH_ENTRY_POINTS_LEN(variant, frame, over)                                 \
 	SEC("xdp")                                                                   \
 	int vipd_bench_##variant(struct xdp_md *ctx)                                 \
 	{                                                                            \
@@ -234,8 +286,12 @@ static __always_inline int bench_director_nat_reply(struct xdp_md *ctx)
 	SEC("xdp")                                                                   \
 	int vipd_bench_tr_##variant(struct xdp_md *ctx)                              \
 	{                                                                            \
-		BENCH_TR(ctx, bench_##variant);                                      \
+		BENCH_TR(ctx, bench_##variant, frame, over);                         \
 	}
+#define BENCH_ENTRY_POINTS(variant)                                                  \
+	BENCH_ENTRY_POINTS_LEN(variant, BENCH_FRAME, sizeof(struct iphdr))
+#define BENCH_ENTRY_POINTS6(variant)                                                 \
+	BENCH_ENTRY_POINTS_LEN(variant, BENCH_FRAME6, sizeof(struct ipv6hdr))
 
 BENCH_ENTRY_POINTS(director_est)
 BENCH_ENTRY_POINTS(director_new)
@@ -244,6 +300,8 @@ BENCH_ENTRY_POINTS(tx_bare)
 BENCH_ENTRY_POINTS(tx_encap_bare)
 BENCH_ENTRY_POINTS(director_nat_est)
 BENCH_ENTRY_POINTS(director_nat_reply)
+BENCH_ENTRY_POINTS6(director_est6)
+BENCH_ENTRY_POINTS6(director_new6)
 
 /* ---- `vipd datapath floor`: the cheapest TUN director, for `vipd compare` ----
  * What any IPIP director must do and nothing else: TCP to VIP:port (IPv4, no

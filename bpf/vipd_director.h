@@ -578,19 +578,21 @@ static __always_inline int vipd_cfg_flag(__u32 flag)
 
 /* Remembers how to translate the replies of a NAT connection: the reply flow
  * (real server -> client) -> VIP:vport. Written when missing or stale. */
-static __always_inline void vipd_nat_remember(const struct vipd_pkt *pkt, __be32 rip,
-					      __be16 rport, __be16 vport, __u32 svc, __u32 dest)
+static __always_inline void vipd_nat_remember(const struct vipd_pkt *pkt,
+					      const struct vipd_addr *rip, __be16 rport,
+					      __be16 vport, __u32 svc, __u32 dest)
 {
 	struct vipd_flow rev;
 	__builtin_memset(&rev, 0, sizeof(rev));
-	rev.src.w[0] = rip;
+	rev.src = *rip;
 	rev.dst = pkt->flow.src;
 	rev.sport = rport;
 	rev.dport = pkt->flow.sport;
 	rev.proto = pkt->flow.proto;
-	rev.family = VIPD_AF_INET;
+	rev.family = pkt->flow.family;
 	struct vipd_nat_rev *old = bpf_map_lookup_elem(&nat_rev, &rev);
-	if (old && old->dest == dest && old->vip.w[0] == pkt->flow.dst.w[0] && old->vport == vport)
+	if (old && old->dest == dest && vipd_addr_eq(&old->vip, &pkt->flow.dst) &&
+	    old->vport == vport)
 		return;
 	struct vipd_nat_rev v;
 	__builtin_memset(&v, 0, sizeof(v));
@@ -717,6 +719,145 @@ static __noinline int vipd_nat_reply(struct xdp_md *ctx)
 	if (s) {
 		s->out_packets++;
 		s->out_bytes += pkt.tot_len;
+	}
+	vipd_count(VIPD_EV_NAT_OUT);
+	if (fib.ifindex == ctx->ingress_ifindex || pkt.vlan_proto)
+		return XDP_TX;
+	vipd_count(VIPD_EV_REDIRECT);
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+/* Rewrites the destination (`dst`: a client's packet, hop limit unchanged)
+ * or the source (a reply, which the director forwards: hop limit - 1) address
+ * and port of the IPv6 packet at data + l2len to `naddr`:`nport`, the TCP/UDP
+ * checksum updated incrementally (its pseudo-header holds the addresses; IPv6
+ * has no header checksum). Later fragments have no ports and no checksum.
+ * Returns 0, 1 when a reply's hop limit runs out (the kernel answers), -1
+ * when malformed. */
+static __always_inline int vipd_nat6_rewrite(struct xdp_md *ctx, const struct vipd_pkt *pkt,
+					     int dst, const struct vipd_addr *naddr, __be16 nport)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *ip6 = data + (pkt->l2len & 0x1f);
+	if ((void *)(ip6 + 1) > data_end)
+		return -1;
+	if (!dst) {
+		if (ip6->hop_limit <= 1)
+			return 1;
+		ip6->hop_limit--;
+	}
+	__be32 *a = dst ? (__be32 *)&ip6->daddr : (__be32 *)&ip6->saddr;
+	__be32 old[4];
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		old[i] = a[i];
+		a[i] = naddr->w[i];
+	}
+	if (pkt->later_frag)
+		return 0;
+	void *l4 = (void *)ip6 + (pkt->l3len & 0x3ff);
+	__u16 *check;
+	__be16 *port;
+	if (pkt->flow.proto == IPPROTO_TCP) {
+		struct tcphdr *t = l4;
+		if ((void *)(t + 1) > data_end)
+			return -1;
+		check = &t->check;
+		port = dst ? &t->dest : &t->source;
+	} else {
+		struct udphdr *u = l4;
+		if ((void *)(u + 1) > data_end)
+			return -1;
+		check = &u->check;
+		port = dst ? &u->dest : &u->source;
+	}
+	__u16 c = *check;
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		c = vipd_csum_replace4(c, old[i], naddr->w[i]);
+	c = vipd_csum_replace2(c, *port, nport);
+	*port = nport;
+	/* A UDP checksum of 0 means none, which IPv6 forbids: 0xffff instead. */
+	*check = (c || pkt->flow.proto == IPPROTO_TCP) ? c : 0xffff;
+	return 0;
+}
+
+/* NAT of a client's IPv6 packet to real server `dest_id`: RIP:rport as its
+ * destination (a port-0 service keeps the client's port), and the reply's
+ * translation remembered (not on flow-cache hits: the table was read less
+ * than VIPD_REFRESH_NS ago). A global function: its stack is its own, the
+ * IPv6 path's chain of calls stays within BPF's 512 bytes. 0, or -1. */
+__noinline int vipd_nat6_forward(struct xdp_md *ctx, const struct vipd_pkt *pkt, __u32 dest_id,
+				 __u32 dport, __u32 cached)
+{
+	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
+	if (!pkt || !d)
+		return -1;
+	__be16 rport = d->port ? d->port : (__be16)dport;
+	if (vipd_nat6_rewrite(ctx, pkt, 1, &d->rip, rport))
+		return -1;
+	if (!pkt->frag && !cached)
+		vipd_nat_remember(pkt, &d->rip, rport, (__be16)dport, d->svc_id, dest_id);
+	return 0;
+}
+
+/* An IPv6 packet not for a VIP, while some real server is NAT: a reply of an
+ * IPv6 NAT connection gets the VIP:vport back as its source and goes to the
+ * client by the routing table; anything else is the kernel's. Fragmented
+ * replies and ICMPv6 errors about NAT connections are the kernel's too (not
+ * translated: see docs/DATAPATH.md). A global function, verified on its own. */
+__noinline int vipd_nat_reply6(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct vipd_pkt pkt;
+	__builtin_memset(&pkt, 0, sizeof(pkt));
+	__be16 proto = 0;
+	struct ipv6hdr *ip6 = vipd_parse_eth(data, data_end, &pkt, &proto);
+	if (!ip6 || proto != bpf_htons(VIPD_ETH_P_IPV6) || (void *)(ip6 + 1) > data_end)
+		return XDP_PASS;
+	__u32 reason = 0;
+	if (vipd_parse6(data, data_end, ip6, &pkt, &reason) != VIPD_PARSE_OK || pkt.icmp_err ||
+	    pkt.frag)
+		return XDP_PASS;
+	struct vipd_nat_rev *nr = bpf_map_lookup_elem(&nat_rev, &pkt.flow);
+	if (!nr)
+		return XDP_PASS;
+	struct vipd_addr vip = nr->vip;
+	__be16 vport = nr->vport;
+	__u32 svc = nr->svc;
+	__u32 dest = nr->dest;
+	struct bpf_fib_lookup fib;
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.family = AF_INET6;
+	fib.l4_protocol = pkt.flow.proto;
+	fib.tot_len = pkt.tot_len;
+	fib.ifindex = ctx->ingress_ifindex;
+	__builtin_memcpy(fib.ipv6_src, vip.w, 16);
+	__builtin_memcpy(fib.ipv6_dst, pkt.flow.dst.w, 16);
+	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS) {
+		vipd_count(VIPD_EV_NAT_PASS);
+		return XDP_PASS;
+	}
+	int r = vipd_nat6_rewrite(ctx, &pkt, 0, &vip, vport);
+	if (r) {
+		vipd_count(r > 0 ? VIPD_EV_NAT_PASS : VIPD_DROP_BAD_IP);
+		return r > 0 ? XDP_PASS : XDP_DROP;
+	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (!vipd_write_l2(data, data_end, fib.dmac, fib.smac, &pkt))
+		return XDP_DROP;
+	struct vipd_stats *st = bpf_map_lookup_elem(&svc_stats, &svc);
+	if (st) {
+		st->out_packets++;
+		st->out_bytes += pkt.tot_len;
+	}
+	st = bpf_map_lookup_elem(&dest_stats, &dest);
+	if (st) {
+		st->out_packets++;
+		st->out_bytes += pkt.tot_len;
 	}
 	vipd_count(VIPD_EV_NAT_OUT);
 	if (fib.ifindex == ctx->ingress_ifindex || pkt.vlan_proto)
@@ -1114,7 +1255,8 @@ __noinline int vipd_director6(struct xdp_md *ctx)
 	vipd_copy_addr6(&vk.addr, &ip6->daddr);
 	vk.family = VIPD_AF_INET6;
 	if (!bpf_map_lookup_elem(&vips, &vk))
-		return XDP_PASS;
+		/* not for a VIP: never touched, unless a NAT reply */
+		return vipd_cfg_flag(VIPD_CFG_F_NAT) ? vipd_nat_reply6(ctx) : XDP_PASS;
 
 	__u32 reason = 0;
 	int r = vipd_parse6(data, data_end, ip6, &pkt, &reason);
@@ -1136,9 +1278,14 @@ __noinline int vipd_director6(struct xdp_md *ctx)
 		return (int)(picked & 0xff);
 	__u32 dest_id = (__u32)picked;
 	int new_conn = (picked & VIPD_PICK_NEW) != 0;
+	int cached = (picked & VIPD_PICK_CACHED) != 0;
 	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
-	if (!d || d->fwd == VIPD_FWD_NAT)
+	if (!d)
 		return vipd_drop(VIPD_DROP_BAD_DEST);
+	/* An ICMPv6 error about a NAT connection would need its quote
+	 * translated: not done for IPv6 (the kernel's). */
+	if (d->fwd == VIPD_FWD_NAT && pkt.icmp_err)
+		return XDP_PASS;
 	if (d->mss && (pkt.tcp_flags & VIPD_TCP_SYN) && pkt.flow.proto == IPPROTO_TCP && !pkt.frag) {
 		if (vipd_clamp_mss(ctx, pkt.tcp_off, d->mss))
 			vipd_count(VIPD_EV_MSS_CLAMPED);
@@ -1164,6 +1311,8 @@ __noinline int vipd_director6(struct xdp_md *ctx)
 		if (vipd_encap(ctx, &pkt, d, nh))
 			return vipd_drop(VIPD_DROP_ENCAP);
 	} else {
+		if (d->fwd == VIPD_FWD_NAT && vipd_nat6_forward(ctx, &pkt, dest_id, dport, cached))
+			return vipd_drop(VIPD_DROP_BAD_IP);
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;
 		if (!vipd_write_l2(data, data_end, nh->dmac, nh->smac, &pkt))
@@ -1252,7 +1401,7 @@ __noinline int vipd_director4(struct xdp_md *ctx)
 			/* Not on flow-cache hits: the table was read less than
 			 * VIPD_REFRESH_NS ago, and the reply entry with it. */
 			if (!pkt.frag && !cached)
-				vipd_nat_remember(&pkt, rip, rport, dport, d->svc_id, dest_id);
+				vipd_nat_remember(&pkt, &d->rip, rport, dport, d->svc_id, dest_id);
 		} else if (d->fwd == VIPD_FWD_NAT) {
 			__be16 rport = d->port ? d->port : pkt.flow.dport;
 			if (vipd_nat_icmp(ctx, &pkt, 1, rip, rport))

@@ -285,13 +285,6 @@ fn datapath_spec(
         )
     });
     for (rip, f, loc, what) in reals.chain(sorry) {
-        if ip.is_ipv6() && f == Forward::Nat {
-            return Err(unsupported_at(
-                vs,
-                loc,
-                format!("{what} {rip}: NAT of an IPv6 VIP is not implemented by vipd's data plane: use lvs_method TUN or DR"),
-            ));
-        }
         if rip.is_ipv6() != ip.is_ipv6() && f != Forward::Tun {
             return Err(unsupported_at(
                 vs,
@@ -569,15 +562,12 @@ mod tests {
         assert!(specs(&six_in_four).is_ok());
         let four_in_six = SEED.replace("10.253.26.", "2001:db8:26::");
         assert!(specs(&four_in_six).is_ok());
-        // DR and NAT keep the VIP's family; NAT of IPv6 is not implemented.
+        // DR and NAT keep the VIP's family.
         let e = specs(&four_in_six.replace("lb_kind TUN", "lb_kind DR")).unwrap_err();
         assert!(e.to_string().contains("only lvs_method TUN carries"), "{e}");
-        let e = specs(&v6.replace("lb_kind TUN", "lb_kind NAT")).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("NAT of an IPv6 VIP is not implemented"),
-            "{e}"
-        );
+        let e = specs(&four_in_six.replace("lb_kind TUN", "lb_kind NAT")).unwrap_err();
+        assert!(e.to_string().contains("only lvs_method TUN carries"), "{e}");
+        assert!(specs(&v6.replace("lb_kind TUN", "lb_kind NAT")).is_ok());
         // The sorry server is held to the same rules.
         let sorry = v6.replace(
             "persistence_timeout 0",

@@ -639,3 +639,104 @@ fn ipv6_traffic_not_for_a_vip_service_is_untouched() {
     assert_eq!(fx.counter("conn_new"), 0);
     assert_eq!(fx.counter("tx"), 0);
 }
+
+#[test]
+fn nat6_rewrites_both_directions_with_correct_checksums() {
+    let mut fx = Fx::new();
+    let mut tcp_svc = service(VIP6, &["2001:db8:26::1"], Forward::Nat);
+    tcp_svc.reals[0].port = 8080;
+    let mut udp_svc = tcp_svc.clone();
+    udp_svc.proto = Proto::Udp;
+    udp_svc.port = 53;
+    udp_svc.reals[0].port = 5353;
+    fx.apply(&[tcp_svc, udp_svc]);
+    const RIP: &str = "2001:db8:26::1";
+    // The client's SYN: RIP:8080 as destination, hop limit unchanged, no
+    // clamp (nothing is added), on to the router; checksums built here.
+    let ip = Ip6::new(CLIENT6, VIP6, 6);
+    let syn = eth6(
+        D0_MAC,
+        CLIENT_MAC,
+        &ip.build(&tcp6(&ip, 5555, 80, SYN, &mss_opt(1460), &[])),
+    );
+    let (v, out) = fx.run(&syn);
+    assert_eq!(v, XDP_TX);
+    let to_rs = Ip6::new(CLIENT6, RIP, 6);
+    let want = to_rs.build(&tcp6(&to_rs, 5555, 8080, SYN, &mss_opt(1460), &[]));
+    assert_eq!(out, eth6(ROUTER_MAC, D0_MAC, &want));
+    // The real server's answer, routed back through the director: the VIP:80
+    // as its source, hop limit - 1, to the client's next hop.
+    let rep = Ip6::new(RIP, CLIENT6, 6);
+    let f = eth6(
+        D0_MAC,
+        ROUTER_MAC,
+        &rep.build(&tcp6(&rep, 8080, 5555, SYN | ACK, &[], &[])),
+    );
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    let mut back = Ip6::new(VIP6, CLIENT6, 6);
+    back.hop_limit = 62;
+    let want = back.build(&tcp6(&back, 80, 5555, SYN | ACK, &[], &[]));
+    assert_eq!(out, eth6(ROUTER_MAC, D0_MAC, &want));
+    assert_eq!(fx.counter("nat_out"), 1);
+    // UDP both ways (IPv6 requires its checksum: kept right).
+    let q = Ip6::new(CLIENT6, VIP6, 17);
+    let f = eth6(D0_MAC, CLIENT_MAC, &q.build(&udp6(&q, 4444, 53, b"query")));
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    let q_rs = Ip6::new(CLIENT6, RIP, 17);
+    assert_eq!(
+        out,
+        eth6(
+            ROUTER_MAC,
+            D0_MAC,
+            &q_rs.build(&udp6(&q_rs, 4444, 5353, b"query"))
+        )
+    );
+    let a = Ip6::new(RIP, CLIENT6, 17);
+    let f = eth6(
+        D0_MAC,
+        ROUTER_MAC,
+        &a.build(&udp6(&a, 5353, 4444, b"answer")),
+    );
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    let mut a_vip = Ip6::new(VIP6, CLIENT6, 17);
+    a_vip.hop_limit = 62;
+    assert_eq!(
+        out,
+        eth6(
+            ROUTER_MAC,
+            D0_MAC,
+            &a_vip.build(&udp6(&a_vip, 53, 4444, b"answer"))
+        )
+    );
+    assert_eq!(fx.counter("nat_out"), 2);
+    // Not a NAT connection's reply (another port): the kernel's, untouched.
+    let other = eth6(
+        D0_MAC,
+        ROUTER_MAC,
+        &rep.build(&tcp6(&rep, 8080, 5556, ACK, &[], &[])),
+    );
+    assert_eq!(fx.run(&other), (XDP_PASS, other.clone()));
+    // A reply whose hop limit runs out here: the kernel answers it.
+    let mut last = rep.clone();
+    last.hop_limit = 1;
+    let f = eth6(
+        D0_MAC,
+        ROUTER_MAC,
+        &last.build(&tcp6(&last, 8080, 5555, ACK, &[], &[])),
+    );
+    assert_eq!(fx.run(&f), (XDP_PASS, f.clone()));
+    assert_eq!(fx.counter("nat_pass"), 1);
+    // A fragmented reply is not translated (docs/DATAPATH.md): the kernel's.
+    let mut fr = Ip6::new(RIP, CLIENT6, 17);
+    fr.ext = vec![frag(0, true, 77)];
+    let f = eth6(
+        D0_MAC,
+        ROUTER_MAC,
+        &fr.build(&udp6(&a, 5353, 4444, &[0; 64])),
+    );
+    assert_eq!(fx.run(&f), (XDP_PASS, f.clone()));
+    assert_eq!(fx.counter("nat_out"), 2);
+}

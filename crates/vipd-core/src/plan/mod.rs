@@ -142,14 +142,6 @@ pub enum PlanError {
     /// Not a protocol.
     #[error("protocol {0}: use TCP or UDP")]
     Protocol(String),
-    /// NAT of an IPv6 service: not implemented by the data plane.
-    #[error("virtual_server {vip} {port}: NAT of an IPv6 VIP is not implemented by vipd's data plane: use TUN or DR")]
-    Nat6 {
-        /// Virtual address.
-        vip: IpAddr,
-        /// Virtual port.
-        port: u16,
-    },
     /// A real server of the other family than its VIP's, not by TUN.
     #[error("virtual_server {vip} {port}: real server {rip} is of the other address family: only TUN can carry a packet to it (DR and NAT keep the VIP's family)")]
     MixedFamily {
@@ -305,14 +297,6 @@ impl Planner {
         let mut plan = Plan::default();
         let mut seen = BTreeSet::new();
         for s in wanted {
-            let nat6 = s.vip.is_ipv6()
-                && (s.forward == Forward::Nat || s.forward_of.values().any(|f| *f == Forward::Nat));
-            if nat6 {
-                return Err(PlanError::Nat6 {
-                    vip: s.vip,
-                    port: s.port,
-                });
-            }
             if let Some(r) = s.reals.iter().find(|r| {
                 r.rip.is_ipv4() != s.vip.is_ipv4()
                     && s.forward_of.get(&(r.rip, r.port)).unwrap_or(&s.forward) != &Forward::Tun
@@ -585,9 +569,5 @@ mod tests {
         s.forward = Forward::Dr;
         let e = p.plan(std::slice::from_ref(&s)).unwrap_err();
         assert!(matches!(e, PlanError::MixedFamily { .. }), "{e}");
-        s.forward = Forward::Nat;
-        s.reals.truncate(0);
-        let e = p.plan(&[s]).unwrap_err();
-        assert!(matches!(e, PlanError::Nat6 { .. }), "{e}");
     }
 }

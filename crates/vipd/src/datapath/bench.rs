@@ -23,7 +23,8 @@
 //! frame set-up, and kernel forwarding (an `XDP_PASS`) cannot be measured. Each
 //! variant runs behind a wrapper (`vipd_bench_tr_*`) that gives back the head the
 //! previous run grew, one helper call that every variant pays. The output of the
-//! last run and its verdict are checked (an IPIP frame to a real server).
+//! last run and its verdict are checked (an IPIP frame to a real server;
+//! ip6ip6 for the IPv6 variants).
 //!
 //! Variants (bpf/bench.bpf.c; each first restores what its last pass changed in
 //! the recycled page):
@@ -45,6 +46,13 @@
 //!   to it (translated back to VIP:80). NAT rewrites the frame in place, so
 //!   each pass first copies the 54-byte template back: that copy is part of
 //!   these two variants' cost.
+//! - `director_est6`, `director_new6`: `director_est` and `director_new` in
+//!   IPv6 (the director's IPv6 path, `vipd_director6`): a 74-byte TCP ACK from
+//!   2001:db8:71::7 to the IPv6 VIP 2001:db8:85::250:80, TUN to three IPv6
+//!   real servers (ip6ip6, 40 bytes in front, outer source the interface's
+//!   2001:db8:85::11). The namespace gets IPv6 (forwarding on the director's
+//!   interface, which `bpf_fib_lookup` requires, and a static neighbour) only
+//!   when one of them is measured.
 
 use std::process::Command;
 use std::time::Instant;
@@ -82,7 +90,7 @@ pub struct BenchArgs {
     /// Measure only these variants (comma-separated; xdp_tx_bare, the baseline,
     /// is always measured): kernel_fwd, xdp_tx_bare, xdp_tx_encap_bare,
     /// director_est, director_new, director_conn, director_conn_sync,
-    /// director_nat_est, director_nat_reply.
+    /// director_nat_est, director_nat_reply, director_est6, director_new6.
     #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
     pub variants: Vec<String>,
     /// How to measure: live frames (real transmit; refused by some kernels),
@@ -142,9 +150,13 @@ unsafe impl Pod for BenchL2 {}
 const OWN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x85, 0x11];
 const NEXT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x85, 0x01];
 const VIP: &str = "10.253.85.250";
+const VIP6: &str = "2001:db8:85::250";
+/// The director interface's IPv6 address: the ip6ip6 outer source.
+const DIP6: &str = "2001:db8:85::11";
+const CLIENT6: &str = "2001:db8:71::7";
 
 /// Every variant, in the order they run and print.
-pub const VARIANTS: [&str; 9] = [
+pub const VARIANTS: [&str; 11] = [
     "kernel_fwd",
     "xdp_tx_bare",
     "xdp_tx_encap_bare",
@@ -154,7 +166,21 @@ pub const VARIANTS: [&str; 9] = [
     "director_conn_sync",
     "director_nat_est",
     "director_nat_reply",
+    "director_est6",
+    "director_new6",
 ];
+
+/// The IPv6 variants and the IPv4 ones they mirror (the bench prints their
+/// ratio per round).
+const V6_PAIRS: [(&str, &str); 2] = [
+    ("director_est6", "director_est"),
+    ("director_new6", "director_new"),
+];
+
+/// Whether a variant sends IPv6 frames (and needs IPv6 in the namespace).
+fn is_v6(name: &str) -> bool {
+    name.ends_with('6')
+}
 
 /// One measurement.
 #[derive(Debug, Clone)]
@@ -246,13 +272,37 @@ fn frame4(src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr, sport: u16, dport: u
     }
     ip[10..12].copy_from_slice(&(!(s as u16)).to_be_bytes());
     f.extend_from_slice(&ip);
+    f.extend_from_slice(&tcp_ack(sport, dport));
+    f
+}
+
+/// A TCP ACK header `sport` -> `dport`, window 512, checksum 0.
+fn tcp_ack(sport: u16, dport: u16) -> [u8; 20] {
     let mut tcp = [0u8; 20];
     tcp[0..2].copy_from_slice(&sport.to_be_bytes());
     tcp[2..4].copy_from_slice(&dport.to_be_bytes());
     tcp[12] = 5 << 4;
     tcp[13] = 0x10;
     tcp[14..16].copy_from_slice(&512u16.to_be_bytes());
-    f.extend_from_slice(&tcp);
+    tcp
+}
+
+/// `frame4` in IPv6: an Ethernet frame to the director's MAC with a TCP ACK
+/// `src`:`sport` -> `dst`:`dport`, hop limit 64, no payload (74 bytes).
+fn frame6(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, sport: u16, dport: u16) -> Vec<u8> {
+    let mut f = Vec::with_capacity(74);
+    f.extend_from_slice(&OWN_MAC);
+    f.extend_from_slice(&NEXT_MAC);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    let mut ip = [0u8; 40];
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&20u16.to_be_bytes());
+    ip[6] = 6;
+    ip[7] = 64;
+    ip[8..24].copy_from_slice(&src.octets());
+    ip[24..40].copy_from_slice(&dst.octets());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&tcp_ack(sport, dport));
     f
 }
 
@@ -304,6 +354,16 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
         v.extend_from_slice(args);
         sh(&v)
     };
+    let want6 = a.variants.is_empty() || a.variants.iter().any(|v| is_v6(v));
+    if want6 {
+        // Before the interfaces exist, so that they are created with IPv6.
+        for k in [
+            "net.ipv6.conf.all.disable_ipv6",
+            "net.ipv6.conf.default.disable_ipv6",
+        ] {
+            crate::lab::netns::sysctl(&ns, k, "0")?;
+        }
+    }
     n(&[
         "link",
         "add",
@@ -348,6 +408,49 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
         format!("net.ipv4.conf.{bd}.rp_filter"),
     ] {
         crate::lab::netns::sysctl(&ns, &k, "0")?;
+    }
+    if want6 {
+        // As for IPv4: the real servers (and clients) behind the next hop,
+        // resolved statically; bpf_fib_lookup(AF_INET6) answers only when
+        // the ingress interface forwards IPv6.
+        n(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{DIP6}/64"),
+            "dev",
+            &bd,
+            "nodad",
+        ])?;
+        crate::lab::netns::sysctl(&ns, &format!("net.ipv6.conf.{bd}.forwarding"), "1")?;
+        n(&[
+            "-6",
+            "neigh",
+            "replace",
+            "2001:db8:85::1",
+            "lladdr",
+            "02:00:00:00:85:01",
+            "dev",
+            &bd,
+            "nud",
+            "permanent",
+        ])?;
+        n(&[
+            "-6",
+            "route",
+            "add",
+            "2001:db8:26::/64",
+            "via",
+            "2001:db8:85::1",
+        ])?;
+        n(&[
+            "-6",
+            "route",
+            "add",
+            "2001:db8:71::/64",
+            "via",
+            "2001:db8:85::1",
+        ])?;
     }
 
     let packets = a.packets;
@@ -394,8 +497,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
             let vip_frame = frame(VIP.parse()?);
             let fwd_frame = frame("10.253.26.1".parse()?);
             let reply_frame = nat_reply_frame();
+            let vip6_frame = frame6(CLIENT6.parse()?, VIP6.parse()?, 40000, 80);
             // (name, live-frames program, test-run program, frame)
-            let variants: [(&'static str, &'static str, &'static str, &Vec<u8>); 9] = [
+            let variants: [(&'static str, &'static str, &'static str, &Vec<u8>); 11] = [
                 ("kernel_fwd", "vipd_bench_kernel_fwd", "", &fwd_frame),
                 (
                     "xdp_tx_bare",
@@ -445,6 +549,18 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
                     "vipd_bench_tr_director_nat_reply",
                     &reply_frame,
                 ),
+                (
+                    "director_est6",
+                    "vipd_bench_director_est6",
+                    "vipd_bench_tr_director_est6",
+                    &vip6_frame,
+                ),
+                (
+                    "director_new6",
+                    "vipd_bench_director_new6",
+                    "vipd_bench_tr_director_new6",
+                    &vip6_frame,
+                ),
             ];
             for v in &only {
                 if !variants.iter().any(|(name, ..)| name == v) {
@@ -490,7 +606,13 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchResult> {
                     d.sync_ifaddrs()?;
                     let mut planner = Planner::new(4, 64);
                     let nat = name.starts_with("director_nat");
-                    let svc = if nat { nat_service() } else { bench_service() };
+                    let svc = if nat {
+                        nat_service()
+                    } else if is_v6(name) {
+                        bench_service6()
+                    } else {
+                        bench_service()
+                    };
                     let plan = planner.plan(&[svc])?;
                     d.apply(&plan)?;
                     set_l2(&mut d)?;
@@ -678,7 +800,7 @@ fn refused_by_kernel(e: &anyhow::Error) -> bool {
 
 /// The last test run's verdict and output: XDP_TX of an Ethernet frame; for
 /// the encapsulating variants an IPIP packet from the director to a real server
-/// carrying the template's inner packet.
+/// carrying the template's inner packet (ip6ip6 for the IPv6 variants).
 fn check_output(name: &str, verdict: u32, out: &[u8]) -> anyhow::Result<()> {
     if verdict != XDP_TX {
         bail!("{name}: verdict {verdict}, expected XDP_TX ({XDP_TX})");
@@ -705,6 +827,9 @@ fn check_output(name: &str, verdict: u32, out: &[u8]) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if is_v6(name) {
+        return check_output6(name, out);
+    }
     if name == "xdp_tx_bare" {
         if out.len() != 54 || out[..6] != NEXT_MAC || out[6..12] != OWN_MAC {
             bail!("{name}: unexpected output frame {out:02x?}");
@@ -723,6 +848,53 @@ fn check_output(name: &str, verdict: u32, out: &[u8]) -> anyhow::Result<()> {
         bail!("{name}: the output is not an IPIP packet to a real server: {out:02x?}");
     }
     Ok(())
+}
+
+/// The IPv6 variants' output: ip6ip6 (outer next header 41) from the
+/// director's IPv6 address to one of the three IPv6 real servers, sent to the
+/// next hop's MAC, carrying the template's packet to the VIP unchanged in
+/// length.
+fn check_output6(name: &str, out: &[u8]) -> anyhow::Result<()> {
+    let dip6: std::net::Ipv6Addr = DIP6.parse()?;
+    let vip6: std::net::Ipv6Addr = VIP6.parse()?;
+    let rs = |o: &[u8]| {
+        let a = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(o).expect("16 bytes"));
+        (1..=3).any(|i| a == std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x26, 0, 0, 0, 0, i))
+    };
+    let ok = out.len() == 114
+        && out[..6] == NEXT_MAC
+        && out[6..12] == OWN_MAC
+        && out[12..14] == [0x86, 0xdd]
+        && out[14] >> 4 == 6
+        && out[18..20] == 60u16.to_be_bytes() // the inner packet: 40 + 20
+        && out[20] == 41 // IPPROTO_IPV6: ip6ip6
+        && out[22..38] == dip6.octets()
+        && rs(&out[38..54])
+        && out[54] >> 4 == 6
+        && out[60] == 6 // inner next header: TCP
+        && out[78..94] == vip6.octets() // inner destination: the VIP
+        && out[96..98] == 80u16.to_be_bytes();
+    if !ok {
+        bail!("{name}: the output is not an ip6ip6 packet to a real server: {out:02x?}");
+    }
+    Ok(())
+}
+
+/// The IPv6 variants' service: `bench_service` with an IPv6 VIP and three IPv6
+/// real servers (TUN: ip6ip6).
+fn bench_service6() -> ServiceSpec {
+    let mut s = bench_service();
+    s.vip = VIP6.parse().expect("literal");
+    // 1500 - 40 (outer IPv6) - 40 (IPv6) - 20 (TCP); only SYNs are clamped.
+    s.mss = Some(1400);
+    s.reals = (1..=3)
+        .map(|i| RealSpec {
+            rip: format!("2001:db8:26::{i}").parse().expect("literal"),
+            port: 80,
+            weight: 1,
+        })
+        .collect();
+    s
 }
 
 /// The NAT variants' service: VIP:80 to the three real servers' port 8080.
@@ -967,6 +1139,12 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
                 fmt(vs_encap, "x", 5),
                 fmt(vs_kfwd, "x", 5),
             );
+        }
+    }
+    for (v6, v4) in V6_PAIRS {
+        if let Some(r) = median_ratio(v4, v6) {
+            // pps(v4) / pps(v6): the IPv6 variant's time per packet over the IPv4 one's.
+            println!("{v6} / {v4}: {r:.3}x the time per packet (median of rounds)");
         }
     }
     println!(
