@@ -607,11 +607,29 @@ fn nat_of_an_ipv6_vip_spreads_30_connections_and_moves_10mb_each_way_through_the
         .exec_ok("dir1", ["sysctl", "-n", "net.ipv6.conf.eth1.forwarding"])
         .unwrap();
     assert_eq!(fwd.trim(), "1", "IPv6 forwarding on dir1's eth1");
+    // The health checks have run: their replies come back to dir1's own
+    // address and are not translated.
+    assert_eq!(
+        counter(&lab, "dir1", "nat_out"),
+        0,
+        "nat_out before any client connection"
+    );
 
     // rs1 receives the client's SYN on its own address, port 8080, from
     // the client's address; the client's first packet back is the SYN-ACK
     // from VIP:80 (never from the real server's address).
     let vip: SocketAddr = sock(VIP6, 80).parse().unwrap();
+    let client_rx = |lab: &LabGuard| -> u64 {
+        lab.exec_ok(
+            "client",
+            ["cat", "/sys/class/net/eth0/statistics/rx_packets"],
+        )
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    let rx_before = client_rx(&lab);
     let mut at_client = String::new();
     let at_rs1 = capture(
         &lab,
@@ -646,6 +664,7 @@ fn nat_of_an_ipv6_vip_spreads_30_connections_and_moves_10mb_each_way_through_the
     let nat_out0 = counter_reaches(&lab, "nat_out", 1);
 
     let (by, first) = spread_new_conns(&lab, vip, 30);
+    let rx_conns = client_rx(&lab) - rx_before;
     println!("NAT over IPv6: 30 connections: {by:?}");
     assert_eq!(counts(&by, &["rs1", "rs2", "rs3"]), [10, 10, 10], "{by:?}");
     // What the real server saw: the client's own address, to its own
@@ -658,6 +677,15 @@ fn nat_of_an_ipv6_vip_spreads_30_connections_and_moves_10mb_each_way_through_the
     // Each connection's replies crossed dir1: at least its SYN-ACK and its
     // answer (the FIN may ride on the answer).
     let nat_out1 = counter_reaches(&lab, "nat_out", nat_out0 + 2 * 30);
+    // Every packet the client received in those 33 connections was a reply
+    // dir1 translated, each counted once (nat_out was 0 before them; a few
+    // neighbour discovery packets aside).
+    let translated = counter_reaches(&lab, "nat_out", rx_conns.saturating_sub(10));
+    println!("the client received {rx_conns} packets in 33 connections; nat_out {translated}");
+    assert!(
+        translated <= rx_conns,
+        "nat_out {translated} > {rx_conns} packets received by the client"
+    );
 
     // 10 MB each way, both through dir1 (the GET's bytes are replies).
     let rx0 = rx_bytes(&lab, "dir1", "eth1");

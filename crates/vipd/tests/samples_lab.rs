@@ -626,6 +626,12 @@ fn the_ipv6_sample_serves_through_its_vip_by_nat() {
         },
     );
     assert_eq!(st.services[0].name, format!("[{vip}]:80/TCP"));
+    // SMTP_CHECK's replies come back to dir1's own address, untranslated.
+    assert_eq!(
+        counter(&lab, "dir1", "nat_out"),
+        0,
+        "nat_out before the client"
+    );
     let to: std::net::SocketAddr = format!("[{vip}]:80").parse().unwrap();
     for _ in 0..3 {
         let (greeting, bye) = smtp_quit(&lab, to);
