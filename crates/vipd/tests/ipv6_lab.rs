@@ -738,3 +738,106 @@ fn nat_of_an_ipv6_vip_spreads_30_connections_and_moves_10mb_each_way_through_the
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// IPv6 NAT across a failover, as `nat_lab.rs` does for IPv4: dir1 (MASTER)
+/// and dir2 (BACKUP) share the VIP and the gateway twin by VRRPv3 and the
+/// connections by sync; 30 keep-alive connections through dir1, dir1 is
+/// killed, dir2 takes both addresses and translates the replies of the
+/// connections it adopted: each answers its next request from the same real
+/// server, and 30 new connections land 10/10/10 again.
+#[test]
+fn nat_of_an_ipv6_vip_keeps_its_connections_across_a_failover() {
+    use vipd::lab::client::KeepAlive;
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let gw6 = vipd_core::lab::nat_gateway6().to_string();
+    let reals: Vec<String> = (1..=3).map(rs6).collect();
+    let master = format!(
+        "{}{}",
+        vrrp("V6", 51, VIP6).replace(
+            &format!("        {VIP6}\n"),
+            &format!("        {VIP6}\n        {gw6}\n"),
+        ),
+        virtual_server_to(VIP6, "NAT", &reals, 8080, TCP_CHECK)
+    );
+    let backup = master
+        .replace("state MASTER", "state BACKUP")
+        .replace("priority 150", "priority 100");
+    assert_ne!(master, backup);
+    let table: Vec<String> = reals.iter().map(|r| sock(r, 8080)).collect();
+    require_root();
+    let lab = LabGuard::up(LabOptions {
+        directors: 2,
+        nat: true,
+        ipv6: true,
+        ..LabOptions::unique("v6f")
+    })
+    .expect("lab up --nat --ipv6");
+    let mut httpds = httpds6_on(&lab, 3, 8080);
+    let dir = std::env::temp_dir().join(format!("vipd-ipv6-{}", lab.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dir1.conf"), &master).unwrap();
+    std::fs::write(dir.join("dir2.conf"), &backup).unwrap();
+    let mut d1 = daemon(
+        &lab,
+        "dir1",
+        &dir.join("dir1.conf"),
+        &dir.join("dir1.log"),
+        &[],
+    );
+    let mut d2 = daemon(
+        &lab,
+        "dir2",
+        &dir.join("dir2.conf"),
+        &dir.join("dir2.log"),
+        &[],
+    );
+    wait_serving(&lab, "dir1", &table, Duration::from_secs(40));
+
+    let vip: SocketAddr = sock(VIP6, 80).parse().unwrap();
+    let ns = lab.netns("client");
+    let mut conns: Vec<(KeepAlive, String)> = (0..30)
+        .map(|i| {
+            let mut c = KeepAlive::open(&ns, vip, Duration::from_secs(3))
+                .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            let r = c.get("/").unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            (c, r.first_line().to_owned())
+        })
+        .collect();
+    let s = spread(&conns);
+    println!("NAT over IPv6, dir1: 30 keep-alive connections {s:?}");
+    assert_eq!(counts(&s, &["rs1", "rs2", "rs3"]), [10, 10, 10], "{s:?}");
+    wait_for(
+        "dir2 holds the connections",
+        Duration::from_secs(10),
+        || {
+            let st = status(&lab, "dir2")?;
+            (st.tables.as_ref()?.conns >= 30).then_some(())
+        },
+    );
+
+    kill(&mut d1, Signal::SIGKILL);
+    wait_serving(&lab, "dir2", &table, Duration::from_secs(10));
+    let addrs = lab
+        .exec_ok("dir2", ["ip", "-6", "addr", "show", "dev", "eth1"])
+        .unwrap();
+    assert!(addrs.contains(&format!("{gw6}/128")), "{addrs}");
+    let kept = request_again(&mut conns, 7);
+    println!("NAT over IPv6 after failover: {kept:?}");
+    assert_eq!(kept.kept(), 30, "{:?}", kept.lost);
+    let (by, _) = spread_new_conns(&lab, vip, 30);
+    println!("NAT over IPv6, dir2: 30 new connections {by:?}");
+    assert_eq!(counts(&by, &["rs1", "rs2", "rs3"]), [10, 10, 10], "{by:?}");
+    // dir2 translated the replies (its counters are read each second).
+    let st = wait_for("nat_out counted on dir2", Duration::from_secs(10), || {
+        let st = status(&lab, "dir2")?;
+        (st.counters.get("nat_out").copied()? > 0).then_some(st)
+    });
+    println!("dir2 counters: {:?}", st.counters);
+    assert!(drops(&st.counters).is_empty(), "{:?}", st.counters);
+
+    kill(&mut d2, Signal::SIGTERM);
+    for h in &mut httpds {
+        kill(h, Signal::SIGKILL);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
