@@ -18,6 +18,15 @@
 //!   with the VIP on their lo.
 //! - `mixed_*`: an IPv4 VIP over IPv6 real servers (4in6) and an IPv6 VIP over
 //!   IPv4 real servers (6in4), each 30 connections and 10 MB each way.
+//! - `nat_*`: an IPv6 VIP in NAT (`vipd lab up --nat --ipv6`: the router
+//!   sends the real servers' IPv6 replies to the client through the
+//!   gateway twin 2001:db8:85::254, a second address of the VRRP instance):
+//!   VIP port 80 to the real servers' `[::]:8080`, 30 connections land
+//!   10/10/10 from the client's own address, the client's SYN-ACK comes from
+//!   VIP:80, `nat_out` is 0 before the client and then equals the packets
+//!   the client received, 10 MB each way through the director; and across a
+//!   failover to dir2 (VRRPv3 moves both addresses, connection sync the
+//!   connections: 30 of 30 kept, 10/10/10 after).
 
 mod lab_support;
 
