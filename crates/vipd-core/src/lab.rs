@@ -51,11 +51,21 @@ pub const NAT_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 253, 85, 254);
 /// The routing table the NAT lab's router uses for those replies.
 pub const NAT_TABLE: u32 = 100;
 
+/// The NAT lab's IPv6 gateway VIP (`vipd lab up --nat --ipv6`): the twin of
+/// [`NAT_GATEWAY`], 2001:db8:85::254, held by the active director like the
+/// IPv4 one (a `virtual_ipaddress` of an IPv6 VRRP instance).
+pub fn nat_gateway6() -> Ipv6Addr {
+    ipv6_twin(NAT_GATEWAY)
+}
+
 /// The router's commands for the NAT lab (`vipd lab up --nat`): traffic from
 /// the real-server LAN to the client subnet goes through [`NAT_GATEWAY`],
 /// the active director, which puts the VIP back as its source (LVS-NAT's
 /// "the real servers' gateway is the director", with the router in between).
-pub fn nat_router_commands() -> Vec<Vec<String>> {
+/// In the dual-stack lab (`ipv6`) the same for the twins: from the real
+/// servers' /64 to the client's /64 through [`nat_gateway6`], in the same
+/// table number of the IPv6 routing tables.
+pub fn nat_router_commands(ipv6: bool) -> Vec<Vec<String>> {
     let client_net = format!(
         "{}/{CLIENT_PREFIX}",
         Ipv4Addr::from(u32::from(CLIENT_IP) & !0xff)
@@ -65,14 +75,30 @@ pub fn nat_router_commands() -> Vec<Vec<String>> {
         Ipv4Addr::from(u32::from(ROUTER_RLAN_IP) & !0xff)
     );
     let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-    vec![
+    let mut c = vec![
         words(&format!(
             "ip route add {client_net} via {NAT_GATEWAY} table {NAT_TABLE}"
         )),
         words(&format!(
             "ip rule add from {rlan} to {client_net} lookup {NAT_TABLE} priority 100"
         )),
-    ]
+    ];
+    if ipv6 {
+        let net6 = |a: Ipv4Addr| {
+            format!(
+                "{}/{PREFIX6}",
+                ipv6_twin(Ipv4Addr::from(u32::from(a) & !0xff))
+            )
+        };
+        let (client6, rlan6, gw6) = (net6(CLIENT_IP), net6(ROUTER_RLAN_IP), nat_gateway6());
+        c.push(words(&format!(
+            "ip -6 route add {client6} via {gw6} table {NAT_TABLE}"
+        )));
+        c.push(words(&format!(
+            "ip -6 rule add from {rlan6} to {client6} lookup {NAT_TABLE} priority 100"
+        )));
+    }
+    c
 }
 
 /// The device each director's vipd announces its VIPs on in the ECMP lab
@@ -487,14 +513,29 @@ mod tests {
 
     #[test]
     fn nat_router_sends_replies_to_clients_through_the_gateway_vip() {
-        let c: Vec<String> = nat_router_commands().iter().map(|c| c.join(" ")).collect();
+        let v4 = [
+            "ip route add 203.0.113.0/24 via 10.253.85.254 table 100",
+            "ip rule add from 10.253.26.0/24 to 203.0.113.0/24 lookup 100 priority 100",
+        ];
+        let c = |ipv6| -> Vec<String> {
+            nat_router_commands(ipv6)
+                .iter()
+                .map(|c| c.join(" "))
+                .collect()
+        };
+        assert_eq!(c(false), v4);
+        // --nat --ipv6: the same policy route for the twins, via the twin of
+        // the gateway VIP.
         assert_eq!(
-            c,
+            c(true),
             [
-                "ip route add 203.0.113.0/24 via 10.253.85.254 table 100",
-                "ip rule add from 10.253.26.0/24 to 203.0.113.0/24 lookup 100 priority 100"
+                v4[0],
+                v4[1],
+                "ip -6 route add 2001:db8:113::/64 via 2001:db8:85::254 table 100",
+                "ip -6 rule add from 2001:db8:26::/64 to 2001:db8:113::/64 lookup 100 priority 100",
             ]
         );
+        assert_eq!(nat_gateway6(), ipv6_twin(NAT_GATEWAY));
     }
 
     #[test]

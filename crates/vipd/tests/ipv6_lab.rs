@@ -18,6 +18,15 @@
 //!   with the VIP on their lo.
 //! - `mixed_*`: an IPv4 VIP over IPv6 real servers (4in6) and an IPv6 VIP over
 //!   IPv4 real servers (6in4), each 30 connections and 10 MB each way.
+//! - `nat_*`: an IPv6 VIP in NAT (`vipd lab up --nat --ipv6`: the router
+//!   sends the real servers' IPv6 replies to the client through the
+//!   gateway twin 2001:db8:85::254, a second address of the VRRP instance):
+//!   VIP port 80 to the real servers' `[::]:8080`, 30 connections land
+//!   10/10/10 from the client's own address, the client's SYN-ACK comes from
+//!   VIP:80, `nat_out` is 0 before the client and then equals the packets
+//!   the client received, 10 MB each way through the director; and across a
+//!   failover to dir2 (VRRPv3 moves both addresses, connection sync the
+//!   connections: 30 of 30 kept, 10/10/10 after).
 
 mod lab_support;
 
@@ -88,11 +97,16 @@ const HTTP_GET: &str = "HTTP_GET {
 
 /// `virtual_server VIP 80` over `reals` (port 80), each with `check`.
 fn virtual_server(vip: &str, kind: &str, reals: &[String], check: &str) -> String {
+    virtual_server_to(vip, kind, reals, 80, check)
+}
+
+/// `virtual_server VIP 80` over `reals` on `port`, each with `check`.
+fn virtual_server_to(vip: &str, kind: &str, reals: &[String], port: u16, check: &str) -> String {
     let reals: String = reals
         .iter()
         .map(|r| {
             format!(
-                "    real_server {r} 80 {{
+                "    real_server {r} {port} {{
         weight 1
         {check}
     }}
@@ -492,5 +506,347 @@ fn mixed_families_4in6_and_6in4_spread_and_move_10mb_each_way() {
     let st = status(&lab, "dir1").unwrap();
     assert!(drops(&st.counters).is_empty(), "{:?}", st.counters);
     kill(&mut d, Signal::SIGTERM);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `vipd lab httpd` on `[::]:port` of rs1..rsN (the lab's own listen on
+/// port 80), each waited for on its IPv6 twin.
+fn httpds6_on(lab: &LabGuard, n: usize, port: u16) -> Vec<std::process::Child> {
+    let children: Vec<_> = (1..=n)
+        .map(|i| {
+            let node = format!("rs{i}");
+            let mut cmd = lab.command(&node, vipd_self()).unwrap();
+            cmd.args([
+                "lab",
+                "httpd",
+                "--node",
+                &node,
+                "--listen",
+                &format!("[::]:{port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+            lab.spawn_command(&node, &mut cmd).unwrap()
+        })
+        .collect();
+    for i in 1..=n {
+        let ns = lab.netns(&format!("rs{i}"));
+        let addr: SocketAddr = sock(&rs6(i), port).parse().unwrap();
+        wait_for("lab httpd on [::]", Duration::from_secs(10), || {
+            vipd::lab::netns::run_in(&ns, || {
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+            })
+            .ok()
+            .flatten()
+        });
+    }
+    children
+}
+
+/// LVS-NAT of an IPv6 VIP in `vipd lab up --nat --ipv6`. dir1's VRRPv3
+/// instance holds the VIP and the gateway twin 2001:db8:85::254 (both /128
+/// and deprecated: the router's neighbour solicitation finds it all the
+/// same, and the director's own connections never leave from it), which
+/// the router sends replies from 2001:db8:26::/64 to 2001:db8:113::/64 to;
+/// the real servers listen on `[::]:8080` behind VIP port 80 and have no
+/// tunnel and no VIP (NAT needs nothing on them). The director rewrites
+/// the client's packets to RIP:8080 (the client's address kept) and the
+/// replies back to VIP:80, forwarding them to the client itself.
+#[test]
+fn nat_of_an_ipv6_vip_spreads_30_connections_and_moves_10mb_each_way_through_the_director() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let gw6 = vipd_core::lab::nat_gateway6().to_string();
+    let reals: Vec<String> = (1..=3).map(rs6).collect();
+    let vrrp = vrrp("V6", 51, VIP6).replace(
+        &format!("        {VIP6}\n"),
+        &format!("        {VIP6}\n        {gw6}\n"),
+    );
+    assert!(vrrp.contains(&gw6), "{vrrp}");
+    let conf = format!(
+        "{vrrp}{}",
+        virtual_server_to(VIP6, "NAT", &reals, 8080, HTTP_GET)
+    );
+    let table: Vec<String> = reals.iter().map(|r| sock(r, 8080)).collect();
+    require_root();
+    let lab = LabGuard::up(LabOptions {
+        directors: 1,
+        nat: true,
+        ipv6: true,
+        ..LabOptions::unique("v6n")
+    })
+    .expect("lab up --nat --ipv6");
+    let mut httpds = httpds6_on(&lab, 3, 8080);
+    let dir = std::env::temp_dir().join(format!("vipd-ipv6-{}", lab.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("nat6.conf"), &conf).unwrap();
+    let mut d = daemon(
+        &lab,
+        "dir1",
+        &dir.join("nat6.conf"),
+        &dir.join("dir1.log"),
+        &[],
+    );
+    let log = || std::fs::read_to_string(dir.join("dir1.log")).unwrap_or_default();
+    wait_serving(&lab, "dir1", &table, Duration::from_secs(40));
+    // The router's policy route: a reply from rs1 to the client goes to the
+    // gateway twin, which dir1 holds; dir1 forwards IPv6 on eth1 (what
+    // bpf_fib_lookup needs to send the translated replies on).
+    let route = lab
+        .exec_ok(
+            "router",
+            [
+                "ip",
+                "-6",
+                "route",
+                "get",
+                "2001:db8:113::2",
+                "from",
+                &rs6(1),
+                "iif",
+                "br-rs",
+            ],
+        )
+        .unwrap();
+    assert!(route.contains(&format!("via {gw6} ")), "{route}");
+    let addrs = lab
+        .exec_ok("dir1", ["ip", "-6", "addr", "show", "dev", "eth1"])
+        .unwrap();
+    assert!(addrs.contains(&format!("{gw6}/128")), "{addrs}");
+    let fwd = lab
+        .exec_ok("dir1", ["sysctl", "-n", "net.ipv6.conf.eth1.forwarding"])
+        .unwrap();
+    assert_eq!(fwd.trim(), "1", "IPv6 forwarding on dir1's eth1");
+    // The health checks have run: their replies come back to dir1's own
+    // address and are not translated.
+    assert_eq!(
+        counter(&lab, "dir1", "nat_out"),
+        0,
+        "nat_out before any client connection"
+    );
+
+    // rs1 receives the client's SYN on its own address, port 8080, from
+    // the client's address; the client's first packet back is the SYN-ACK
+    // from VIP:80 (never from the real server's address).
+    let vip: SocketAddr = sock(VIP6, 80).parse().unwrap();
+    let client_rx = |lab: &LabGuard| -> u64 {
+        lab.exec_ok(
+            "client",
+            ["cat", "/sys/class/net/eth0/statistics/rx_packets"],
+        )
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    let rx_before = client_rx(&lab);
+    let mut at_client = String::new();
+    let at_rs1 = capture(
+        &lab,
+        "rs1",
+        "eth0",
+        "ip6 and tcp dst port 8080 and src host 2001:db8:113::2",
+        1,
+        || {
+            at_client = capture(
+                &lab,
+                "client",
+                "eth0",
+                "ip6 and tcp and dst host 2001:db8:113::2",
+                1,
+                || {
+                    let (by, _) = spread_new_conns(&lab, vip, 3);
+                    assert_eq!(by.len(), 3, "{by:?}");
+                },
+            );
+        },
+    );
+    assert!(
+        at_rs1.contains("IP6 2001:db8:113::2.")
+            && at_rs1.contains(" > 2001:db8:26::1.8080: Flags [S]"),
+        "rs1 saw: {at_rs1}"
+    );
+    assert!(
+        at_client.contains(&format!("IP6 {VIP6}.80 > 2001:db8:113::2."))
+            && at_client.contains("Flags [S.]"),
+        "the client saw: {at_client}"
+    );
+    let nat_out0 = counter_reaches(&lab, "nat_out", 1);
+
+    let (by, first) = spread_new_conns(&lab, vip, 30);
+    let rx_conns = client_rx(&lab) - rx_before;
+    println!("NAT over IPv6: 30 connections: {by:?}");
+    assert_eq!(counts(&by, &["rs1", "rs2", "rs3"]), [10, 10, 10], "{by:?}");
+    // What the real server saw: the client's own address, to its own
+    // address and port.
+    assert!(
+        first.contains("client=[2001:db8:113::2]:") && first.contains("server=[2001:db8:26::"),
+        "{first}"
+    );
+    assert!(first.contains("]:8080"), "{first}");
+    // Each connection's replies crossed dir1: at least its SYN-ACK and its
+    // answer (the FIN may ride on the answer).
+    let nat_out1 = counter_reaches(&lab, "nat_out", nat_out0 + 2 * 30);
+    // Every packet the client received in those 33 connections was a reply
+    // dir1 translated, each counted once (nat_out was 0 before them; a few
+    // neighbour discovery packets aside).
+    let translated = counter_reaches(&lab, "nat_out", rx_conns.saturating_sub(10));
+    println!("the client received {rx_conns} packets in 33 connections; nat_out {translated}");
+    assert!(
+        translated <= rx_conns,
+        "nat_out {translated} > {rx_conns} packets received by the client"
+    );
+
+    // 10 MB each way, both through dir1 (the GET's bytes are replies).
+    let rx0 = rx_bytes(&lab, "dir1", "eth1");
+    let (post, get) = post_and_get(&lab, &url(VIP6), MB10);
+    let rx = rx_bytes(&lab, "dir1", "eth1") - rx0;
+    println!(
+        "NAT over IPv6: 10 MB POST {:.2} s, 10 MB GET {:.2} s, dir1 received {rx} bytes",
+        post.as_secs_f64(),
+        get.as_secs_f64()
+    );
+    assert!(
+        rx > 2 * MB10 as u64,
+        "dir1's eth1 received {rx} bytes during a 10 MB POST and a 10 MB GET"
+    );
+    assert!(post < Duration::from_secs(30) && get < Duration::from_secs(30));
+    // The GET's 10 MB were translated replies: at least one per 64 KiB
+    // even were they GSO-sized.
+    let nat_out = counter_reaches(&lab, "nat_out", nat_out1 + (MB10 / 65_536) as u64);
+    println!("nat_out: {nat_out0} after 3 connections, {nat_out1} after 33, {nat_out} after 10 MB each way");
+
+    let text = lab
+        .exec_ok("dir1", [vipd_self().to_str().unwrap(), "status"])
+        .unwrap();
+    println!("{text}");
+    assert!(text.contains(&format!("TCP  [{VIP6}]:80 rr")), "{text}");
+    for r in &table {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("-> {r}")))
+            .unwrap_or_else(|| panic!("{r} missing from status:\n{text}"));
+        assert!(line.contains("Masq") && line.ends_with("up"), "{line}");
+    }
+    // The service's traffic (sampled each second) counts the replies, as
+    // for IPv4 NAT.
+    let st = wait_for("replies counted", Duration::from_secs(5), || {
+        let st = status(&lab, "dir1")?;
+        let t = &st.services.first()?.traffic;
+        (t.conns >= 33 && t.out_bytes > MB10 as u64).then_some(st)
+    });
+    println!("service traffic: {:?}", st.services[0].traffic);
+    assert!(
+        drops(&st.counters).is_empty(),
+        "{:?}\n{}",
+        st.counters,
+        log()
+    );
+    kill(&mut d, Signal::SIGTERM);
+    for h in &mut httpds {
+        kill(h, Signal::SIGKILL);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// IPv6 NAT across a failover, as `nat_lab.rs` does for IPv4: dir1 (MASTER)
+/// and dir2 (BACKUP) share the VIP and the gateway twin by VRRPv3 and the
+/// connections by sync; 30 keep-alive connections through dir1, dir1 is
+/// killed, dir2 takes both addresses and translates the replies of the
+/// connections it adopted: each answers its next request from the same real
+/// server, and 30 new connections land 10/10/10 again.
+#[test]
+fn nat_of_an_ipv6_vip_keeps_its_connections_across_a_failover() {
+    use vipd::lab::client::KeepAlive;
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let gw6 = vipd_core::lab::nat_gateway6().to_string();
+    let reals: Vec<String> = (1..=3).map(rs6).collect();
+    let master = format!(
+        "{}{}",
+        vrrp("V6", 51, VIP6).replace(
+            &format!("        {VIP6}\n"),
+            &format!("        {VIP6}\n        {gw6}\n"),
+        ),
+        virtual_server_to(VIP6, "NAT", &reals, 8080, TCP_CHECK)
+    );
+    let backup = master
+        .replace("state MASTER", "state BACKUP")
+        .replace("priority 150", "priority 100");
+    assert_ne!(master, backup);
+    let table: Vec<String> = reals.iter().map(|r| sock(r, 8080)).collect();
+    require_root();
+    let lab = LabGuard::up(LabOptions {
+        directors: 2,
+        nat: true,
+        ipv6: true,
+        ..LabOptions::unique("v6f")
+    })
+    .expect("lab up --nat --ipv6");
+    let mut httpds = httpds6_on(&lab, 3, 8080);
+    let dir = std::env::temp_dir().join(format!("vipd-ipv6-{}", lab.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dir1.conf"), &master).unwrap();
+    std::fs::write(dir.join("dir2.conf"), &backup).unwrap();
+    let mut d1 = daemon(
+        &lab,
+        "dir1",
+        &dir.join("dir1.conf"),
+        &dir.join("dir1.log"),
+        &[],
+    );
+    let mut d2 = daemon(
+        &lab,
+        "dir2",
+        &dir.join("dir2.conf"),
+        &dir.join("dir2.log"),
+        &[],
+    );
+    wait_serving(&lab, "dir1", &table, Duration::from_secs(40));
+
+    let vip: SocketAddr = sock(VIP6, 80).parse().unwrap();
+    let ns = lab.netns("client");
+    let mut conns: Vec<(KeepAlive, String)> = (0..30)
+        .map(|i| {
+            let mut c = KeepAlive::open(&ns, vip, Duration::from_secs(3))
+                .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            let r = c.get("/").unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            (c, r.first_line().to_owned())
+        })
+        .collect();
+    let s = spread(&conns);
+    println!("NAT over IPv6, dir1: 30 keep-alive connections {s:?}");
+    assert_eq!(counts(&s, &["rs1", "rs2", "rs3"]), [10, 10, 10], "{s:?}");
+    wait_for(
+        "dir2 holds the connections",
+        Duration::from_secs(10),
+        || {
+            let st = status(&lab, "dir2")?;
+            (st.tables.as_ref()?.conns >= 30).then_some(())
+        },
+    );
+
+    kill(&mut d1, Signal::SIGKILL);
+    wait_serving(&lab, "dir2", &table, Duration::from_secs(10));
+    let addrs = lab
+        .exec_ok("dir2", ["ip", "-6", "addr", "show", "dev", "eth1"])
+        .unwrap();
+    assert!(addrs.contains(&format!("{gw6}/128")), "{addrs}");
+    let kept = request_again(&mut conns, 7);
+    println!("NAT over IPv6 after failover: {kept:?}");
+    assert_eq!(kept.kept(), 30, "{:?}", kept.lost);
+    let (by, _) = spread_new_conns(&lab, vip, 30);
+    println!("NAT over IPv6, dir2: 30 new connections {by:?}");
+    assert_eq!(counts(&by, &["rs1", "rs2", "rs3"]), [10, 10, 10], "{by:?}");
+    // dir2 translated the replies (its counters are read each second).
+    let st = wait_for("nat_out counted on dir2", Duration::from_secs(10), || {
+        let st = status(&lab, "dir2")?;
+        (st.counters.get("nat_out").copied()? > 0).then_some(st)
+    });
+    println!("dir2 counters: {:?}", st.counters);
+    assert!(drops(&st.counters).is_empty(), "{:?}", st.counters);
+
+    kill(&mut d2, Signal::SIGTERM);
+    for h in &mut httpds {
+        kill(h, Signal::SIGKILL);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

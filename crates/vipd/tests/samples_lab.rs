@@ -28,13 +28,9 @@ const SAMPLES: &str = concat!(
 /// it is refused.
 const EXPECTED: &[(&str, Option<&str>)] = &[
     ("keepalived.conf.HTTP_GET.port", None),
-    // lb_kind NAT: vipd's data plane forwards IPv6 by TUN and DR only
-    // (`the_ipv6_sample_runs_with_lb_kind_tun` runs it with that one word
-    // changed).
-    (
-        "keepalived.conf.IPv6",
-        Some("NAT of an IPv6 VIP is not implemented"),
-    ),
+    // lb_kind NAT of an IPv6 VIP (`the_ipv6_sample_serves_through_its_vip_by_nat`
+    // serves through it).
+    ("keepalived.conf.IPv6", None),
     ("keepalived.conf.PING_CHECK", None),
     ("keepalived.conf.SMTP_CHECK", None),
     (
@@ -329,8 +325,11 @@ fn every_keepalived_sample_with_a_virtual_server_starts_or_is_refused_by_name() 
     let listed: Vec<&str> = EXPECTED.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, listed, "samples and EXPECTED differ");
 
+    // Dual stack: keepalived.conf.IPv6's real server must be routable (the
+    // data plane looks up its next hop at start and refuses to run without).
     let lab = LabGuard::up(LabOptions {
         directors: 1,
+        ipv6: true,
         ..LabOptions::unique("smp")
     })
     .expect("lab up (root, iproute2)");
@@ -497,7 +496,8 @@ fn the_virtual_server_group_sample_serves_every_member_address() {
 }
 
 /// A minimal SMTP server on `[::]:25` of `node` (what the IPv6 sample's
-/// SMTP_CHECK talks to): a 220 greeting, 250 to every command, 221 to QUIT.
+/// SMTP_CHECK talks to): a 220 greeting naming the node, the peer and the
+/// local address it was reached on, 250 to every command, 221 to QUIT.
 /// Its thread lives as long as the test process; the socket dies with the
 /// lab's namespace.
 fn smtp_on(lab: &LabGuard, node: &str) {
@@ -512,7 +512,8 @@ fn smtp_on(lab: &LabGuard, node: &str) {
             let Ok(mut s) = stream else { return };
             let name = name.clone();
             std::thread::spawn(move || {
-                let _ = write!(s, "220 {name} ESMTP\r\n");
+                let (peer, local) = (s.peer_addr().unwrap(), s.local_addr().unwrap());
+                let _ = write!(s, "220 {name} ESMTP client={peer} server={local}\r\n");
                 let mut lines = BufReader::new(s.try_clone().unwrap()).lines();
                 while let Some(Ok(l)) = lines.next() {
                     let quit = l.to_ascii_uppercase().starts_with("QUIT");
@@ -526,56 +527,81 @@ fn smtp_on(lab: &LabGuard, node: &str) {
     });
 }
 
-/// keepalived.conf.IPv6 in the dual-stack lab (`vipd lab up --ipv6`), its
-/// addresses mapped to the lab's IPv6 twins and `lb_kind NAT` changed to
-/// `lb_kind TUN` (vipd does not NAT IPv6: the sample itself is refused, see
-/// [`EXPECTED`]): its SMTP_CHECK passes over IPv6 against rs1's port 25,
-/// and the client's HTTP requests to the sample's VIP reach rs1 through
-/// the director (ip6ip6, the port is kept).
+/// One SMTP exchange from the client's namespace to `addr`: the greeting,
+/// then QUIT's answer.
+fn smtp_quit(lab: &LabGuard, addr: std::net::SocketAddr) -> (String, String) {
+    use std::io::{BufRead, BufReader, Write};
+    lab.run_in("client", || {
+        let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut greeting = String::new();
+        r.read_line(&mut greeting).unwrap();
+        (&s).write_all(b"QUIT\r\n").unwrap();
+        let mut bye = String::new();
+        r.read_line(&mut bye).unwrap();
+        (greeting.trim().to_owned(), bye.trim().to_owned())
+    })
+    .unwrap()
+}
+
+/// keepalived.conf.IPv6 as shipped (`lb_kind NAT`, VIP port 80 to the real
+/// server's port 25, persistence) in the dual-stack NAT lab (`vipd lab up
+/// --nat --ipv6`), only its addresses mapped to the lab's IPv6 twins: its
+/// SMTP_CHECK passes over IPv6 against rs1's port 25, and the client's
+/// connections to the sample's VIP port 80 reach rs1's SMTP server on port
+/// 25 from the client's own address and are answered from the VIP (the
+/// director translates both ways; the router sends rs1's replies to the
+/// gateway twin 2001:db8:85::254 on dir1, a deprecated /128 as VRRP
+/// would add it). rs1 has no VIP and no tunnel.
 #[test]
-fn the_ipv6_sample_runs_with_lb_kind_tun() {
+fn the_ipv6_sample_serves_through_its_vip_by_nat() {
     let lab = LabGuard::up(LabOptions {
         directors: 1,
         reals: 1,
         ipv6: true,
+        nat: true,
         ..LabOptions::unique("smv6")
     })
-    .expect("lab up --ipv6 (root, iproute2)");
+    .expect("lab up --nat --ipv6 (root, iproute2)");
     let dir = std::env::temp_dir().join(format!("vipd-smv6-{}", lab.name()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mapped = map_sample(&sample("keepalived.conf.IPv6"));
-    let text = mapped.replace("lb_kind NAT", "lb_kind TUN");
-    assert_ne!(text, mapped, "the sample has lb_kind NAT");
+    let text = map_sample(&sample("keepalived.conf.IPv6"));
     // The group (unused by the virtual server) takes ::100-107, the
     // virtual server's VIP ::108; ae00::10 is the first real server.
     for want in [
         "2001:db8:85::100-107 80",
         "virtual_server 2001:db8:85::108 80 {",
+        "lb_kind NAT",
         "real_server 2001:db8:26::1 25 {",
     ] {
         assert!(text.contains(want), "{want:?} missing in:\n{text}");
     }
     let vip = "2001:db8:85::108";
+    let gw6 = vipd_core::lab::nat_gateway6();
     // No VRRP in this sample: the operator puts the VIP on the director
-    // (a deprecated /128, never the source of the director's checks).
-    lab.exec_ok(
-        "dir1",
-        [
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            &format!("{vip}/128"),
-            "dev",
-            "eth1",
-            "preferred_lft",
-            "0",
-        ],
-    )
-    .unwrap();
-    reals_up_for(&lab, 1, &[vip]);
+    // (a deprecated /128, never the source of the director's checks) and
+    // the NAT gateway the router sends replies to.
+    for a in [vip.to_owned(), gw6.to_string()] {
+        lab.exec_ok(
+            "dir1",
+            [
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{a}/128"),
+                "dev",
+                "eth1",
+                "preferred_lft",
+                "0",
+            ],
+        )
+        .unwrap();
+    }
     smtp_on(&lab, "rs1");
-    let conf = dir.join("ipv6-tun.conf");
+    let conf = dir.join("ipv6.conf");
     std::fs::write(&conf, &text).unwrap();
     let log = dir.join("dir1.log");
     let mut d = daemon(&lab, "dir1", &conf, &log, &[]);
@@ -600,12 +626,28 @@ fn the_ipv6_sample_runs_with_lb_kind_tun() {
         },
     );
     assert_eq!(st.services[0].name, format!("[{vip}]:80/TCP"));
-    let answer = curl(&lab, &["--max-time", "5", &format!("http://[{vip}]/")]);
-    assert!(
-        answer.starts_with("rs1\n") && answer.contains(&format!("server=[{vip}]:80")),
-        "{answer}"
+    // SMTP_CHECK's replies come back to dir1's own address, untranslated.
+    assert_eq!(
+        counter(&lab, "dir1", "nat_out"),
+        0,
+        "nat_out before the client"
     );
-    println!("keepalived.conf.IPv6 (lb_kind TUN): {}", answer.trim());
+    let to: std::net::SocketAddr = format!("[{vip}]:80").parse().unwrap();
+    for _ in 0..3 {
+        let (greeting, bye) = smtp_quit(&lab, to);
+        println!("keepalived.conf.IPv6 (lb_kind NAT): [{vip}]:80 -> {greeting} / {bye}");
+        assert!(
+            greeting.starts_with("220 rs1 ESMTP client=[2001:db8:113::2]:")
+                && greeting.ends_with(&format!(" server={rs}")),
+            "{greeting}"
+        );
+        assert_eq!(bye, "221 bye");
+    }
+    let nat_out = wait_for("nat_out counted", Duration::from_secs(10), || {
+        let n = counter(&lab, "dir1", "nat_out");
+        (n >= 3 * 3).then_some(n)
+    });
+    println!("dir1 nat_out {nat_out}");
     kill(&mut d, Signal::SIGTERM);
     let _ = std::fs::remove_dir_all(&dir);
 }

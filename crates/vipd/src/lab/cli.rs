@@ -55,7 +55,8 @@ enum LabCommand {
         /// The NAT variant (lb_kind NAT): the router sends the real servers'
         /// replies to clients through 10.253.85.254, a gateway VIP the active
         /// director holds beside the VIP (put it in the VRRP instance's
-        /// virtual_ipaddress).
+        /// virtual_ipaddress); with --ipv6 also the IPv6 replies, through
+        /// its twin 2001:db8:85::254 (an IPv6 instance's virtual_ipaddress).
         #[arg(long)]
         nat: bool,
         /// The ECMP variant: BIRD 2 on the router (multipath, L4 hash, BFD) and

@@ -246,7 +246,8 @@ pub struct LabOptions {
     /// Attach the pass XDP program to the directors' bridge ports (default true).
     pub xdp_pass: bool,
     /// The NAT variant: the router sends the real servers' replies to
-    /// clients through the active director (the gateway VIP 10.253.85.254).
+    /// clients through the active director (the gateway VIP 10.253.85.254;
+    /// with `ipv6` also 2001:db8:85::254 for the IPv6 replies).
     pub nat: bool,
     /// The ECMP variant: BIRD on the router and on every director; each
     /// director's vipd announces the VIPs it serves (`vipd_announce vipd0`)
@@ -462,7 +463,7 @@ impl Lab {
         let ipv6 = self.ipv6;
         block_on(|| topo::build(plan, xdp_pass, ipv6))?;
         if self.nat {
-            for cmd in vipd_core::lab::nat_router_commands() {
+            for cmd in vipd_core::lab::nat_router_commands(self.ipv6) {
                 self.exec_ok("router", &cmd)?;
             }
         }
