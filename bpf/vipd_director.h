@@ -804,13 +804,53 @@ static __always_inline int vipd_nat6_rewrite(struct xdp_md *ctx, const struct vi
 		port = dst ? &u->dest : &u->source;
 	}
 	__u16 c = *check;
+	__be16 oport = *port;
+	*port = nport;
+	/* A UDP checksum of 0 (none: RFC 6935 tunnels) stays 0. */
+	if (!c && pkt->flow.proto == IPPROTO_UDP)
+		return 0;
 #pragma unroll
 	for (int i = 0; i < 4; i++)
 		c = vipd_csum_replace4(c, old[i], naddr->w[i]);
-	c = vipd_csum_replace2(c, *port, nport);
-	*port = nport;
-	/* A UDP checksum of 0 means none, which IPv6 forbids: 0xffff instead. */
+	c = vipd_csum_replace2(c, oport, nport);
+	/* A computed UDP checksum of 0 is sent as 0xffff (0 means none). */
 	*check = (c || pkt->flow.proto == IPPROTO_TCP) ? c : 0xffff;
+	return 0;
+}
+
+/* NAT of an ICMPv6 error about a NAT connection from the client's side (a
+ * router on the way back telling the VIP that its reply was too big...): the
+ * outer destination and the quoted source address and port become the real
+ * server's, as IPVS does; the ICMPv6 checksum (its pseudo-header holds the
+ * outer addresses) updated incrementally, the quoted transport checksum left
+ * as it is. 0, or -1 when malformed. */
+static __always_inline int vipd_nat6_icmp(struct xdp_md *ctx, const struct vipd_pkt *pkt,
+					  const struct vipd_addr *naddr, __be16 nport)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *ip6 = data + (pkt->l2len & 0x1f);
+	if ((void *)(ip6 + 1) > data_end)
+		return -1;
+	__u8 *icmp = (void *)ip6 + (pkt->l3len & 0x3ff);
+	struct ipv6hdr *in = (void *)(icmp + 8);
+	__be16 *ports = (void *)(in + 1);
+	if ((void *)(ports + 2) > data_end)
+		return -1;
+	__be32 *outer = (__be32 *)&ip6->daddr;
+	__be32 *quoted = (__be32 *)&in->saddr;
+	__u16 *check = (__u16 *)(icmp + 2);
+	__u16 c = *check;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		c = vipd_csum_replace4(c, outer[i], naddr->w[i]);
+		outer[i] = naddr->w[i];
+		c = vipd_csum_replace4(c, quoted[i], naddr->w[i]);
+		quoted[i] = naddr->w[i];
+	}
+	c = vipd_csum_replace2(c, ports[0], nport);
+	ports[0] = nport;
+	*check = c;
 	return 0;
 }
 
@@ -826,6 +866,8 @@ __noinline int vipd_nat6_forward(struct xdp_md *ctx, const struct vipd_pkt *pkt,
 	if (!pkt || !d)
 		return -1;
 	__be16 rport = d->port ? d->port : (__be16)dport;
+	if (pkt->icmp_err)
+		return vipd_nat6_icmp(ctx, pkt, &d->rip, rport);
 	if (vipd_nat6_rewrite(ctx, pkt, 1, &d->rip, rport))
 		return -1;
 	if (!pkt->frag && !cached)
@@ -836,7 +878,8 @@ __noinline int vipd_nat6_forward(struct xdp_md *ctx, const struct vipd_pkt *pkt,
 /* An IPv6 packet not for a VIP, while some real server is NAT: a reply of an
  * IPv6 NAT connection gets the VIP:vport back as its source and goes to the
  * client by the routing table; anything else is the kernel's. Fragmented
- * replies and ICMPv6 errors about NAT connections are the kernel's too (not
+ * replies (a first fragment of a NAT connection is counted in nat_pass) and
+ * ICMPv6 errors from the real servers' side are the kernel's too (not
  * translated: see docs/DATAPATH.md). A global function, verified on its own. */
 __noinline int vipd_nat_reply6(struct xdp_md *ctx)
 {
@@ -850,11 +893,15 @@ __noinline int vipd_nat_reply6(struct xdp_md *ctx)
 		return XDP_PASS;
 	__u32 reason = 0;
 	if (vipd_parse6(data, data_end, ip6, &pkt, &reason) != VIPD_PARSE_OK || pkt.icmp_err ||
-	    pkt.frag)
+	    pkt.later_frag)
 		return XDP_PASS;
 	struct vipd_nat_rev *nr = bpf_map_lookup_elem(&nat_rev, &pkt.flow);
 	if (!nr)
 		return XDP_PASS;
+	if (pkt.frag) {
+		vipd_count(VIPD_EV_NAT_PASS);
+		return XDP_PASS;
+	}
 	struct vipd_addr vip = nr->vip;
 	__be16 vport = nr->vport;
 	__u32 svc = nr->svc;
@@ -1268,8 +1315,8 @@ static __always_inline int vipd_send(struct xdp_md *ctx, const struct vipd_pkt *
 }
 
 /* An IPv6 packet (EtherType 86DD), while some VIP is IPv6: the director's path
- * for IPv6 VIPs. TUN (to an IPv6 real server: ip6ip6; to an IPv4 one: 6in4)
- * and DR; NAT of IPv6 is refused by the control plane. A global function,
+ * for IPv6 VIPs. TUN (to an IPv6 real server: ip6ip6; to an IPv4 one: 6in4),
+ * DR and NAT; IPv6 NAT replies through vipd_nat_reply6. A global function,
  * verified on its own. */
 __noinline int vipd_director6(struct xdp_md *ctx)
 {
@@ -1309,10 +1356,6 @@ __noinline int vipd_director6(struct xdp_md *ctx)
 	struct vipd_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
 	if (!d)
 		return vipd_drop(VIPD_DROP_BAD_DEST);
-	/* An ICMPv6 error about a NAT connection would need its quote
-	 * translated: not done for IPv6 (the kernel's). */
-	if (d->fwd == VIPD_FWD_NAT && pkt.icmp_err)
-		return XDP_PASS;
 	if (d->mss && (pkt.tcp_flags & VIPD_TCP_SYN) && pkt.flow.proto == IPPROTO_TCP && !pkt.frag) {
 		if (vipd_clamp_mss(ctx, pkt.tcp_off, d->mss))
 			vipd_count(VIPD_EV_MSS_CLAMPED);

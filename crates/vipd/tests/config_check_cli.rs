@@ -125,10 +125,10 @@ fn what_the_daemon_refuses_fails_the_check_at_its_place() {
             "list the addresses and ports in a virtual_server_group instead",
         ),
         (
-            "IPv6 VIP",
-            "global_defs {\n    default_interface eth1\n}\nvirtual_server 2001:db8::1 80 {\n    lb_algo rr\n    lb_kind TUN\n}\n".to_owned(),
-            4,
-            "IPv6 virtual servers",
+            "DR across families",
+            "global_defs {\n    default_interface eth1\n}\nvirtual_server 2001:db8::1 80 {\n    lb_algo rr\n    lb_kind DR\n    real_server 10.0.1.1 80 {\n        weight 1\n    }\n}\n".to_owned(),
+            7,
+            "only lvs_method TUN carries a packet to a real server of the other family",
         ),
         (
             "AH",

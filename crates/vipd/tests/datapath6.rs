@@ -712,6 +712,37 @@ fn nat6_rewrites_both_directions_with_correct_checksums() {
         )
     );
     assert_eq!(fx.counter("nat_out"), 2);
+    // A router on the client's side says the VIP's reply was too big: the
+    // error goes to the real server, addressed and quoting as it sent it.
+    let quoted_reply = back.build(&tcp6(&back, 80, 5555, ACK, &[], &[0u8; 64]));
+    let outer = Ip6::new("2001:db8:71::1", VIP6, 58);
+    let mut body = vec![2, 0, 0, 0, 0, 0, 0x05, 0x00];
+    body.extend_from_slice(&quoted_reply);
+    let f = eth6(D0_MAC, CLIENT_MAC, &outer.build(&icmp6(&outer, &body)));
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    let mut quote = quoted_reply.clone();
+    quote[8..24].copy_from_slice(&RIP.parse::<Ipv6Addr>().unwrap().octets());
+    quote[40..42].copy_from_slice(&8080u16.to_be_bytes());
+    let outer_rs = Ip6::new("2001:db8:71::1", RIP, 58);
+    let mut body_rs = vec![2, 0, 0, 0, 0, 0, 0x05, 0x00];
+    body_rs.extend_from_slice(&quote);
+    assert_eq!(
+        out,
+        eth6(
+            ROUTER_MAC,
+            D0_MAC,
+            &outer_rs.build(&icmp6(&outer_rs, &body_rs))
+        )
+    );
+    // A UDP datagram without a checksum (0, RFC 6935) keeps none.
+    let mut z = udp6(&q, 4445, 53, b"zero");
+    z[6] = 0;
+    z[7] = 0;
+    let f = eth6(D0_MAC, CLIENT_MAC, &q.build(&z));
+    let (v, out) = fx.run(&f);
+    assert_eq!(v, XDP_TX);
+    assert_eq!(&out[14 + 40 + 6..14 + 40 + 8], &[0, 0]);
     // Not a NAT connection's reply (another port): the kernel's, untouched.
     let other = eth6(
         D0_MAC,
@@ -768,22 +799,27 @@ fn ipv6_vip_filter_bucket_overflow_still_finds_every_vip() {
         );
         assert_eq!(fx.run(&f).0, XDP_TX, "VIP {v}");
     }
+    // What the filter says shows in a truncated TCP header: dropped for a
+    // VIP (drop_trunc_l4), passed untouched for anything else.
+    let cut = |dst: &str| {
+        let ip = Ip6::new(CLIENT6, dst, 6);
+        eth6(
+            D0_MAC,
+            CLIENT_MAC,
+            &ip.build(&tcp6(&ip, 99, 80, SYN, &[], &[])[..10]),
+        )
+    };
+    let last = same[VIP6_SLOTS].to_string();
+    assert_eq!(fx.run(&cut(&last)).0, XDP_DROP, "the overflowed VIP");
     let not = same[VIP6_SLOTS + 1].to_string();
-    let ip = Ip6::new(CLIENT6, &not, 6);
-    let f = eth6(
-        D0_MAC,
-        CLIENT_MAC,
-        &ip.build(&tcp6(&ip, 99, 80, SYN, &[], &[])),
-    );
+    let f = cut(&not);
     assert_eq!(fx.run(&f), (XDP_PASS, f.clone()), "{not} is no VIP");
     // Down to one VIP: the others are no longer VIPs.
     fx.apply(&specs[..1]);
-    let ip = Ip6::new(CLIENT6, &same[1].to_string(), 6);
-    let f = eth6(
-        D0_MAC,
-        CLIENT_MAC,
-        &ip.build(&tcp6(&ip, 98, 80, SYN, &[], &[])),
-    );
-    assert_eq!(fx.run(&f), (XDP_PASS, f.clone()));
+    for v in &same[1..=VIP6_SLOTS] {
+        let f = cut(&v.to_string());
+        assert_eq!(fx.run(&f), (XDP_PASS, f.clone()), "{v} is no VIP any more");
+    }
+    assert_eq!(fx.counter("drop_trunc_l4"), 1);
     assert_eq!(fx.counter("conn_new"), VIP6_SLOTS as u64 + 1);
 }

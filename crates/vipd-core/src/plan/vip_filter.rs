@@ -19,9 +19,11 @@
 //! IPv6 VIPs have their own filter of the same kind, `vip6_filter`
 //! ([`VipFilter6`]: [`VIP6_SLOTS`] 16-byte addresses per bucket, the bucket by
 //! [`vip6_bucket`]). A 16-byte slot is not written atomically: a torn read can
-//! only make a packet for a VIP being added look like a non-VIP, or a packet
-//! to a partly written address look like one for a VIP; the program then
-//! finds no service for it and gives it to the kernel, as it would have.
+//! make a packet for a VIP being added look like a non-VIP, or, while a slot
+//! is being filled, a packet to an address made of the new VIP's first words
+//! and zeros look like one for a VIP; the program then finds no service for
+//! it and passes it, unless it is malformed (then dropped as for a VIP). Both
+//! need a write and a packet in the same few nanoseconds.
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -568,8 +568,24 @@ impl Director {
                 .map_or(128, |m| u128::from(m.ip()).count_ones());
             v6.push((idx, sin6.ip(), prefix));
         }
-        for (idx, ip) in outer_sources6(&v6, vips) {
+        let chosen = outer_sources6(&v6, vips);
+        for (&idx, &ip) in &chosen {
             self.set_ifaddr(idx, IpAddr::V6(ip))?;
+        }
+        // An interface that lost its address (or had only a VIP) keeps none.
+        let mut m: HashMap<&mut MapData, u32, [u32; 4]> = HashMap::try_from(
+            self.ebpf
+                .map_mut("ifaddrs6")
+                .ok_or(DatapathError::Missing("ifaddrs6"))?,
+        )
+        .map_err(map_err("ifaddrs6"))?;
+        let stale: Vec<u32> = m
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| !chosen.contains_key(k))
+            .collect();
+        for k in stale {
+            let _ = m.remove(&k);
         }
         Ok(n)
     }
