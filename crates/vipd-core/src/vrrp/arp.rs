@@ -186,6 +186,12 @@ impl GarpPacer {
         *next = at;
         out
     }
+
+    /// Gives back the slots reserved on `ifindex` (the sends were cancelled:
+    /// a new burst must not wait behind them).
+    pub fn release(&mut self, ifindex: u32) {
+        self.next.remove(&ifindex);
+    }
 }
 
 #[cfg(test)]
@@ -210,5 +216,17 @@ mod pacer_tests {
         // ...not on another interface, nor once the interface is idle again.
         assert_eq!(p.slots(3, t0 + ms(10), ms(200), 1), vec![t0 + ms(10)]);
         assert_eq!(p.slots(2, t0 + ms(5000), ms(200), 1), vec![t0 + ms(5000)]);
+    }
+
+    #[test]
+    fn cancelled_bursts_give_their_slots_back() {
+        let mut p = GarpPacer::default();
+        let t0 = Instant::now();
+        let ms = |n| Duration::from_millis(n);
+        // 20 announcements 300 ms apart reserve 6 s of the interface...
+        p.slots(2, t0, ms(300), 20);
+        // ...a transition cancels them: the next burst starts at once.
+        p.release(2);
+        assert_eq!(p.slots(2, t0 + ms(100), ms(300), 1), vec![t0 + ms(100)]);
     }
 }

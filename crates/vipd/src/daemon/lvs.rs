@@ -69,6 +69,9 @@ pub struct LvsSpec {
     pub timeouts: Option<vipd_core::config::LvsTimeouts>,
     /// `uthreshold` / `lthreshold` of the real servers that have them.
     pub thresholds: BTreeMap<(plan::ServiceKey, SocketAddr), vipd_core::overload::Threshold>,
+    /// Every address VRRP may add (`virtual_ipaddress`, excluded ones too):
+    /// never the outer IPv6 source of TUN, which must stay when VIPs move.
+    pub vrrp_addrs: std::collections::BTreeSet<IpAddr>,
 }
 
 /// One virtual_server: what its checkers check and what the data plane
@@ -200,10 +203,21 @@ pub fn spec(c: &Config, notes: &mut Vec<String>) -> Result<Option<LvsSpec>, LvsE
             }
         }
     }
+    let vrrp_addrs = c
+        .vrrp_instances
+        .iter()
+        .flat_map(|i| {
+            i.virtual_ipaddress
+                .iter()
+                .chain(&i.virtual_ipaddress_excluded)
+        })
+        .map(|v| v.addr.addr)
+        .collect();
     Ok(Some(LvsSpec {
         services,
         iface,
         thresholds,
+        vrrp_addrs,
         script_user: c.global_defs.script_user.clone(),
         timeouts: c.global_defs.lvs_timeouts,
     }))
@@ -432,6 +446,7 @@ impl LvsPart {
         );
         let mut dir = Director::load(sizes)?;
         apply_timeouts(&mut dir, spec.timeouts)?;
+        dir.exclude_outer_sources(spec.vrrp_addrs.clone());
         let n = dir.sync_ifaddrs()?;
         if n == 0 {
             warn!("no IPv4 address in this network namespace: TUN needs one as the outer source");

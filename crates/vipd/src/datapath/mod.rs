@@ -174,6 +174,9 @@ pub struct Director {
     vip_filter: VipFilter,
     /// What `vip6_filter` holds.
     vip_filter6: VipFilter6,
+    /// Addresses never taken as the outer IPv6 source (VRRP's, besides the
+    /// plan's VIPs): see [`Director::exclude_outer_sources`].
+    outer_exclude: BTreeSet<IpAddr>,
     /// `rings` mapped into this process (None if the object's map is not
     /// `BPF_F_MMAPABLE`: then tables are written one element per syscall).
     rings_mm: Option<RingsMmap>,
@@ -341,6 +344,7 @@ impl Director {
             link: None,
             vip_filter: VipFilter::new(),
             vip_filter6: VipFilter6::new(),
+            outer_exclude: BTreeSet::new(),
             rings_mm: None,
         };
         if let Some(aya::maps::Map::Array(m)) = d.ebpf.map("rings") {
@@ -541,7 +545,17 @@ impl Director {
         self.sync_ifaddrs_except(&BTreeSet::new())
     }
 
+    /// Addresses that move (VRRP's `virtual_ipaddress`, with or without a
+    /// service) are never the outer IPv6 source: the real servers would see
+    /// the tunnel's source change at every failover, and a VIP written /64
+    /// would otherwise pass for the interface's own address.
+    pub fn exclude_outer_sources(&mut self, addrs: BTreeSet<IpAddr>) {
+        self.outer_exclude = addrs;
+    }
+
     fn sync_ifaddrs_except(&mut self, vips: &BTreeSet<IpAddr>) -> Result<usize> {
+        let vips: BTreeSet<IpAddr> = vips.union(&self.outer_exclude).copied().collect();
+        let vips = &vips;
         let addrs = nix::ifaddrs::getifaddrs()
             .map_err(|e| DatapathError::Io(format!("getifaddrs: {e}")))?;
         let mut seen = BTreeSet::new();

@@ -596,8 +596,16 @@ impl Driver {
             return self.send_garps(inst.name(), idx, count);
         }
         if let Action::RemoveVips = action {
-            for t in self.ios[idx].garp_pending.drain(..) {
-                t.abort();
+            let io = &mut self.ios[idx];
+            if !io.garp_pending.is_empty() {
+                for t in io.garp_pending.drain(..) {
+                    t.abort();
+                }
+                // The cancelled announcements' slots are free again.
+                for vip in &io.vips {
+                    self.garp_pacer.release(vip.ifindex);
+                    self.gna_pacer.release(vip.ifindex);
+                }
             }
         }
         let io = &self.ios[idx];
