@@ -509,40 +509,6 @@ fn mixed_families_4in6_and_6in4_spread_and_move_10mb_each_way() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `vipd lab httpd` on `[::]:port` of rs1..rsN (the lab's own listen on
-/// port 80), each waited for on its IPv6 twin.
-fn httpds6_on(lab: &LabGuard, n: usize, port: u16) -> Vec<std::process::Child> {
-    let children: Vec<_> = (1..=n)
-        .map(|i| {
-            let node = format!("rs{i}");
-            let mut cmd = lab.command(&node, vipd_self()).unwrap();
-            cmd.args([
-                "lab",
-                "httpd",
-                "--node",
-                &node,
-                "--listen",
-                &format!("[::]:{port}"),
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-            lab.spawn_command(&node, &mut cmd).unwrap()
-        })
-        .collect();
-    for i in 1..=n {
-        let ns = lab.netns(&format!("rs{i}"));
-        let addr: SocketAddr = sock(&rs6(i), port).parse().unwrap();
-        wait_for("lab httpd on [::]", Duration::from_secs(10), || {
-            vipd::lab::netns::run_in(&ns, || {
-                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
-            })
-            .ok()
-            .flatten()
-        });
-    }
-    children
-}
-
 /// LVS-NAT of an IPv6 VIP in `vipd lab up --nat --ipv6`. dir1's VRRPv3
 /// instance holds the VIP and the gateway twin 2001:db8:85::254 (both /128
 /// and deprecated: the router's neighbour solicitation finds it all the
@@ -575,7 +541,7 @@ fn nat_of_an_ipv6_vip_spreads_30_connections_and_moves_10mb_each_way_through_the
         ..LabOptions::unique("v6n")
     })
     .expect("lab up --nat --ipv6");
-    let mut httpds = httpds6_on(&lab, 3, 8080);
+    let mut httpds = httpds_on_family(&lab, 3, 8080, true);
     let dir = std::env::temp_dir().join(format!("vipd-ipv6-{}", lab.name()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("nat6.conf"), &conf).unwrap();
@@ -781,7 +747,7 @@ fn nat_of_an_ipv6_vip_keeps_its_connections_across_a_failover() {
         ..LabOptions::unique("v6f")
     })
     .expect("lab up --nat --ipv6");
-    let mut httpds = httpds6_on(&lab, 3, 8080);
+    let mut httpds = httpds_on_family(&lab, 3, 8080, true);
     let dir = std::env::temp_dir().join(format!("vipd-ipv6-{}", lab.name()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("dir1.conf"), &master).unwrap();

@@ -973,19 +973,48 @@ fn failover_benchmark() {
     }
 }
 
-/// The times (s) of the gratuitous ARPs for the VIP that the router hears
-/// while vipd starts as MASTER with `globals` in global_defs.
-fn garp_times(lab: &LabGuard, scratch: &Scratch, globals: &str) -> Vec<f64> {
-    let dump_path = scratch.0.join(format!("arp-{}.txt", globals.len()));
+/// The times (s) of the announcements the router hears on the directors'
+/// LAN (`tcpdump FILTER`, lines for which `is_one` holds) while vipd starts as
+/// MASTER of `text` with `globals` in global_defs, until `holds` and 2.5 s more.
+fn announcement_times(
+    lab: &LabGuard,
+    scratch: &Scratch,
+    filter: &str,
+    globals: &str,
+    text: &str,
+    holds: impl Fn() -> bool,
+    is_one: impl Fn(&str) -> bool,
+) -> Vec<f64> {
+    let dump_path = scratch.0.join(format!("{filter}-{}.txt", globals.len()));
     let out = fs::File::create(&dump_path).unwrap();
     let mut cmd = lab.command("router", "tcpdump").unwrap();
-    cmd.args(["-i", "br-dir", "-n", "-tt", "-l", "-U", "arp"])
+    cmd.args(["-i", "br-dir", "-n", "-tt", "-l", "-U", filter])
         .stdout(out)
         .stderr(Stdio::null())
         .process_group(0);
     let mut dump = lab.spawn_command("router", &mut cmd).unwrap();
     std::thread::sleep(Duration::from_millis(1000)); // tcpdump attaches
     let mut node = Peer::new(lab, scratch, "dir1", Impl::Vipd);
+    node.start(&format!("global_defs {{\n{globals}}}\n{text}"));
+    wait_for("dir1 holds the VIP", Duration::from_secs(15), holds);
+    std::thread::sleep(Duration::from_millis(2500));
+    node.stop();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dump.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = dump.wait();
+    fs::read_to_string(&dump_path)
+        .unwrap()
+        .lines()
+        .filter(|l| is_one(l))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// The times (s) of the gratuitous ARPs for the VIP that the router hears
+/// while vipd starts as MASTER with `globals` in global_defs.
+fn garp_times(lab: &LabGuard, scratch: &Scratch, globals: &str) -> Vec<f64> {
     let text = conf(&NodeConf {
         mode: V2_MULTICAST,
         priority: 150,
@@ -995,24 +1024,16 @@ fn garp_times(lab: &LabGuard, scratch: &Scratch, globals: &str) -> Vec<f64> {
         me: DIR1_IP,
         peer: DIR2_IP,
     });
-    node.start(&format!("global_defs {{\n{globals}}}\n{text}"));
-    wait_for("dir1 holds the VIP", Duration::from_secs(10), || {
-        node.holds_vip()
-    });
-    std::thread::sleep(Duration::from_millis(2500));
-    node.stop();
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(dump.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = dump.wait();
     // "1796612615.013403 ARP, Request who-has VIP (ff:ff:ff:ff:ff:ff) tell VIP, length 28"
-    fs::read_to_string(&dump_path)
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(&format!("who-has {VIP} ")) && l.contains(&format!("tell {VIP},")))
-        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-        .collect()
+    announcement_times(
+        lab,
+        scratch,
+        "arp",
+        globals,
+        &text,
+        || holds_vip(lab, "dir1"),
+        |l| l.contains(&format!("who-has {VIP} ")) && l.contains(&format!("tell {VIP},")),
+    )
 }
 
 /// `vrrp_garp_interval` spaces the gratuitous ARPs of a burst on the wire;
@@ -1041,37 +1062,21 @@ fn garp_interval_spaces_the_gratuitous_arps() {
 /// that the router hears while vipd starts as MASTER of an IPv6 instance
 /// with `globals` in global_defs (dual-stack lab).
 fn na_times(lab: &LabGuard, scratch: &Scratch, globals: &str) -> Vec<f64> {
-    let dump_path = scratch.0.join(format!("na-{}.txt", globals.len()));
-    let out = fs::File::create(&dump_path).unwrap();
-    let mut cmd = lab.command("router", "tcpdump").unwrap();
-    cmd.args(["-i", "br-dir", "-n", "-tt", "-l", "-U", "icmp6"])
-        .stdout(out)
-        .stderr(Stdio::null())
-        .process_group(0);
-    let mut dump = lab.spawn_command("router", &mut cmd).unwrap();
-    std::thread::sleep(Duration::from_millis(1000)); // tcpdump attaches
-    let mut node = Peer::new(lab, scratch, "dir1", Impl::Vipd);
     let text = "vrrp_instance V6 {\n    state MASTER\n    interface eth1\n    virtual_router_id 61\n    priority 150\n    advert_int 1\n    version 3\n    virtual_ipaddress {\n        2001:db8:85::250\n    }\n}\n";
-    node.start(&format!("global_defs {{\n{globals}}}\n{text}"));
-    wait_for("dir1 holds the IPv6 VIP", Duration::from_secs(15), || {
-        lab.exec_ok("dir1", ["ip", "-6", "addr", "show", "dev", "eth1"])
-            .unwrap()
-            .contains("2001:db8:85::250/128")
-    });
-    std::thread::sleep(Duration::from_millis(2500));
-    node.stop();
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(dump.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = dump.wait();
     // "1796612615.013403 IP6 fe80::.. > ff02::1: ICMP6, neighbor advertisement, tgt is 2001:db8:85::250, length 32"
-    fs::read_to_string(&dump_path)
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("neighbor advertisement, tgt is 2001:db8:85::250,"))
-        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-        .collect()
+    announcement_times(
+        lab,
+        scratch,
+        "icmp6",
+        globals,
+        text,
+        || {
+            lab.exec_ok("dir1", ["ip", "-6", "addr", "show", "dev", "eth1"])
+                .unwrap()
+                .contains("2001:db8:85::250/128")
+        },
+        |l| l.contains("neighbor advertisement, tgt is 2001:db8:85::250,"),
+    )
 }
 
 /// `vrrp_gna_interval` spaces the unsolicited neighbour advertisements of a

@@ -238,6 +238,11 @@ pub fn scheds_from(var: &str, default: &str) -> Vec<String> {
 
 /// `vipd lab httpd` on `port` of rs1..rsN (the lab starts one on port 80).
 pub fn httpds_on(lab: &LabGuard, n: usize, port: u16) -> Vec<Child> {
+    httpds_on_family(lab, n, port, false)
+}
+
+/// The same on `[::]:port` (`v6`), each waited for on its IPv6 twin.
+pub fn httpds_on_family(lab: &LabGuard, n: usize, port: u16, v6: bool) -> Vec<Child> {
     let children: Vec<_> = (1..=n)
         .map(|i| {
             let node = format!("rs{i}");
@@ -248,7 +253,11 @@ pub fn httpds_on(lab: &LabGuard, n: usize, port: u16) -> Vec<Child> {
                 "--node",
                 &node,
                 "--listen",
-                &format!("0.0.0.0:{port}"),
+                &if v6 {
+                    format!("[::]:{port}")
+                } else {
+                    format!("0.0.0.0:{port}")
+                },
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -257,7 +266,12 @@ pub fn httpds_on(lab: &LabGuard, n: usize, port: u16) -> Vec<Child> {
         .collect();
     for i in 1..=n {
         let ns = lab.netns(&format!("rs{i}"));
-        let addr: SocketAddr = format!("10.253.26.{i}:{port}").parse().unwrap();
+        let ip: std::net::Ipv4Addr = format!("10.253.26.{i}").parse().unwrap();
+        let addr = if v6 {
+            SocketAddr::new(vipd_core::lab::ipv6_twin(ip).into(), port)
+        } else {
+            SocketAddr::new(ip.into(), port)
+        };
         wait_for("lab httpd", Duration::from_secs(10), || {
             vipd::lab::netns::run_in(&ns, || {
                 std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
