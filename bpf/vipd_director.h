@@ -597,6 +597,32 @@ static __always_inline int vipd_nat_icmp(struct xdp_md *ctx, const struct vipd_p
 	return 0;
 }
 
+/* A translated NAT reply (either family) leaves for the client's next hop
+ * `fib` found: L2 written, counted, XDP_TX or a redirect. */
+static __always_inline int vipd_nat_out(struct xdp_md *ctx, const struct vipd_pkt *pkt,
+					const struct bpf_fib_lookup *fib, __u32 svc, __u32 dest)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (!vipd_write_l2(data, data_end, fib->dmac, fib->smac, pkt))
+		return XDP_DROP;
+	struct vipd_stats *s = bpf_map_lookup_elem(&svc_stats, &svc);
+	if (s) {
+		s->out_packets++;
+		s->out_bytes += pkt->tot_len;
+	}
+	s = bpf_map_lookup_elem(&dest_stats, &dest);
+	if (s) {
+		s->out_packets++;
+		s->out_bytes += pkt->tot_len;
+	}
+	vipd_count(VIPD_EV_NAT_OUT);
+	if (fib->ifindex == ctx->ingress_ifindex || pkt->vlan_proto)
+		return XDP_TX;
+	vipd_count(VIPD_EV_REDIRECT);
+	return bpf_redirect(fib->ifindex, 0);
+}
+
 /* Whether `flag` (VIPD_CFG_F_*) is set in the data plane's settings: a
  * service has `ops` (UDP looks its service up first), or some real server is
  * NAT (a packet not for a VIP may be a reply to translate). */
@@ -737,25 +763,7 @@ static __noinline int vipd_nat_reply(struct xdp_md *ctx)
 		vipd_count(r > 0 ? VIPD_EV_NAT_PASS : VIPD_DROP_BAD_IP);
 		return r > 0 ? XDP_PASS : XDP_DROP;
 	}
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (!vipd_write_l2(data, data_end, fib.dmac, fib.smac, &pkt))
-		return XDP_DROP;
-	struct vipd_stats *s = bpf_map_lookup_elem(&svc_stats, &svc);
-	if (s) {
-		s->out_packets++;
-		s->out_bytes += pkt.tot_len;
-	}
-	s = bpf_map_lookup_elem(&dest_stats, &dest);
-	if (s) {
-		s->out_packets++;
-		s->out_bytes += pkt.tot_len;
-	}
-	vipd_count(VIPD_EV_NAT_OUT);
-	if (fib.ifindex == ctx->ingress_ifindex || pkt.vlan_proto)
-		return XDP_TX;
-	vipd_count(VIPD_EV_REDIRECT);
-	return bpf_redirect(fib.ifindex, 0);
+	return vipd_nat_out(ctx, &pkt, &fib, svc, dest);
 }
 
 /* Rewrites the destination (`dst`: a client's packet, hop limit unchanged)
@@ -923,25 +931,7 @@ __noinline int vipd_nat_reply6(struct xdp_md *ctx)
 		vipd_count(r > 0 ? VIPD_EV_NAT_PASS : VIPD_DROP_BAD_IP);
 		return r > 0 ? XDP_PASS : XDP_DROP;
 	}
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (!vipd_write_l2(data, data_end, fib.dmac, fib.smac, &pkt))
-		return XDP_DROP;
-	struct vipd_stats *st = bpf_map_lookup_elem(&svc_stats, &svc);
-	if (st) {
-		st->out_packets++;
-		st->out_bytes += pkt.tot_len;
-	}
-	st = bpf_map_lookup_elem(&dest_stats, &dest);
-	if (st) {
-		st->out_packets++;
-		st->out_bytes += pkt.tot_len;
-	}
-	vipd_count(VIPD_EV_NAT_OUT);
-	if (fib.ifindex == ctx->ingress_ifindex || pkt.vlan_proto)
-		return XDP_TX;
-	vipd_count(VIPD_EV_REDIRECT);
-	return bpf_redirect(fib.ifindex, 0);
+	return vipd_nat_out(ctx, &pkt, &fib, svc, dest);
 }
 
 /* ---- the director ---- */
